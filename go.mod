@@ -8,6 +8,7 @@ tool (
 )
 
 require (
+	github.com/aead/cmac v0.0.0-20160719120800-7af84192f0b1
 	github.com/onsi/ginkgo/v2 v2.34.0
 	github.com/onsi/gomega v1.44.0
 )

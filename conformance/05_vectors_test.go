@@ -43,8 +43,8 @@ func (h hexBytes) uid() she.UID {
 }
 
 // vectorRunners runs each vector type of the vector files. A type not listed here is a failure.
-var vectorRunners = map[string]func(vectors.Record){
-	"aes128_ecb_encrypt": func(r vectors.Record) {
+var vectorRunners = map[string]func(*vectors.File, vectors.Record){
+	"aes128_ecb_encrypt": func(_ *vectors.File, r vectors.Record) {
 		var v struct{ Key, Plaintext, Ciphertext hexBytes }
 		Expect(r.Decode(&v)).To(Succeed())
 		b, err := aes.NewCipher(v.Key)
@@ -53,7 +53,7 @@ var vectorRunners = map[string]func(vectors.Record){
 		b.Encrypt(out, v.Plaintext)
 		Expect(out).To(Equal([]byte(v.Ciphertext)))
 	},
-	"aes128_cbc_encrypt": func(r vectors.Record) {
+	"aes128_cbc_encrypt": func(_ *vectors.File, r vectors.Record) {
 		var v struct{ Key, IV, Plaintext, Ciphertext hexBytes }
 		Expect(r.Decode(&v)).To(Succeed())
 		// Through the engine's CMD_ENC_CBC with the key in KEY_1 (a cipher key).
@@ -65,7 +65,7 @@ var vectorRunners = map[string]func(vectors.Record){
 		Expect(e.DecryptCBC(she.Key1, v.IV.block16(), back, out)).To(Equal(she.NoError))
 		Expect(back).To(Equal([]byte(v.Plaintext)))
 	},
-	"cmac_subkeys": func(r vectors.Record) {
+	"cmac_subkeys": func(_ *vectors.File, r vectors.Record) {
 		var v struct{ Key, L, K1, K2 hexBytes }
 		Expect(r.Decode(&v)).To(Succeed())
 		// The subkeys are internal to CMAC; they show through two messages. L = AES_K(0):
@@ -84,12 +84,12 @@ var vectorRunners = map[string]func(vectors.Record){
 		b.Encrypt(want[:], pad[:])
 		Expect(she.CMAC(v.Key.block16(), nil)).To(Equal(want))
 	},
-	"aes128_cmac": func(r vectors.Record) {
+	"aes128_cmac": func(_ *vectors.File, r vectors.Record) {
 		var v struct{ Key, Message, Tag hexBytes }
 		Expect(r.Decode(&v)).To(Succeed())
 		Expect(she.CMAC(v.Key.block16(), v.Message)).To(Equal(v.Tag.block16()))
 	},
-	"aes_mp_compress": func(r vectors.Record) {
+	"aes_mp_compress": func(_ *vectors.File, r vectors.Record) {
 		var w struct {
 			Message hexBytes
 			Padded  hexBytes `json:"padded_input"`
@@ -104,12 +104,12 @@ var vectorRunners = map[string]func(vectors.Record){
 		Expect(out).To(Equal(w.Output.block16()))
 		Expect(she.MP(w.Message)).To(Equal(w.Output.block16()))
 	},
-	"she_kdf": func(r vectors.Record) {
+	"she_kdf": func(_ *vectors.File, r vectors.Record) {
 		var v struct{ Key, Constant, Output hexBytes }
 		Expect(r.Decode(&v)).To(Succeed())
 		Expect(she.KDF(v.Key.block16(), v.Constant.block16())).To(Equal(v.Output.block16()))
 	},
-	"she_load_key": func(r vectors.Record) {
+	"she_load_key": func(_ *vectors.File, r vectors.Record) {
 		var v struct {
 			UID                hexBytes `json:"uid"`
 			KeyID              uint8    `json:"key_id"`
@@ -138,7 +138,7 @@ var vectorRunners = map[string]func(vectors.Record){
 		Expect(p).To(Equal(she.Proof{UID: u.UID, KeyID: u.KeyID, AuthID: u.AuthID, Counter: u.Counter,
 			M4Valid: true, M5Valid: true}))
 	},
-	"she_get_id": func(r vectors.Record) {
+	"she_get_id": func(_ *vectors.File, r vectors.Record) {
 		var v struct {
 			Challenge, MAC hexBytes
 			UID            hexBytes `json:"uid"`
@@ -150,7 +150,7 @@ var vectorRunners = map[string]func(vectors.Record){
 		Expect(she.GetIDMAC(v.Master.block16(), v.Challenge.block16(), v.UID.uid(), she.Status(v.SREG[0]))).
 			To(Equal(v.MAC.block16()))
 	},
-	"she_debug_auth": func(r vectors.Record) {
+	"she_debug_auth": func(_ *vectors.File, r vectors.Record) {
 		var v struct {
 			Challenge, Authorization hexBytes
 			UID                      hexBytes `json:"uid"`
@@ -162,7 +162,7 @@ var vectorRunners = map[string]func(vectors.Record){
 		Expect(she.DebugAuthorization(v.Master.block16(), v.Challenge.block16(), v.UID.uid())).
 			To(Equal(v.Authorization.block16()))
 	},
-	"she_export_ram_key": func(r vectors.Record) {
+	"she_export_ram_key": func(_ *vectors.File, r vectors.Record) {
 		var v struct {
 			UID                hexBytes `json:"uid"`
 			RAMKey             hexBytes `json:"ram_key"`
@@ -179,7 +179,7 @@ var vectorRunners = map[string]func(vectors.Record){
 		Expect(m).To(Equal(she.Messages{M1: v.M1.block16(), M2: v.M2.block32(), M3: v.M3.block16(),
 			M4: v.M4.block32(), M5: v.M5.block16()}))
 	},
-	"she_prng": func(r vectors.Record) {
+	"she_prng": func(_ *vectors.File, r vectors.Record) {
 		var v struct {
 			SecretKey   hexBytes `json:"secret_key"`
 			SeedIn      hexBytes `json:"prng_seed_in"`
@@ -200,7 +200,7 @@ var vectorRunners = map[string]func(vectors.Record){
 		Expect(erc).To(Equal(she.NoError))
 		Expect(rnd).To(Equal(v.Rnd1.block16()))
 	},
-	"she_prng_sequence": func(r vectors.Record) {
+	"she_prng_sequence": func(_ *vectors.File, r vectors.Record) {
 		var v struct {
 			SecretKey       hexBytes `json:"secret_key"`
 			SeedIn          hexBytes `json:"prng_seed_in"`
@@ -235,7 +235,7 @@ var vectorRunners = map[string]func(vectors.Record){
 		Expect(erc).To(Equal(she.NoError))
 		Expect(rnd).To(Equal(want))
 	},
-	"she_extend_seed": func(r vectors.Record) {
+	"she_extend_seed": func(_ *vectors.File, r vectors.Record) {
 		var v struct {
 			Entropy  hexBytes
 			State    hexBytes `json:"prng_state"`
@@ -258,6 +258,10 @@ func engineWithKey(id she.KeyID, key [16]byte, flags she.Flags) *she.Engine {
 	return she.NewEngine(she.ProfileAUTOSAR, nvm, nil)
 }
 
+func init() {
+	vectorRunners["she_engine_scenario"] = runEngineScenario
+}
+
 var _ = Describe("Vectors", func() {
 	for _, name := range vectors.Files() {
 		file, err := vectors.Load(name)
@@ -272,7 +276,7 @@ var _ = Describe("Vectors", func() {
 					if !ok {
 						Fail(fmt.Sprintf("vector %s has type %q, which no runner knows", rec.ID, rec.Type))
 					}
-					run(rec)
+					run(file, rec)
 				})
 			}
 		})

@@ -34,6 +34,7 @@ type File struct {
 	Name      string
 	Schema    string
 	Constants map[string]string
+	Defaults  map[string]json.RawMessage // values records fall back on, as the file's description says
 	Records   []Record
 }
 
@@ -62,6 +63,7 @@ func Parse(name string, data []byte) (*File, error) {
 	var raw struct {
 		Schema    string                       `json:"schema"`
 		Constants map[string]string            `json:"constants"`
+		Defaults  map[string]json.RawMessage   `json:"defaults"`
 		Vectors   []map[string]json.RawMessage `json:"vectors"`
 	}
 	if err := json.Unmarshal(data, &raw); err != nil {
@@ -70,7 +72,7 @@ func Parse(name string, data []byte) (*File, error) {
 	if raw.Schema == "" {
 		return nil, fmt.Errorf("vectors: %s: no schema", name)
 	}
-	f := &File{Name: name, Schema: raw.Schema, Constants: raw.Constants}
+	f := &File{Name: name, Schema: raw.Schema, Constants: raw.Constants, Defaults: raw.Defaults}
 	seen := make(map[string]bool, len(raw.Vectors))
 	for i, v := range raw.Vectors {
 		var r Record
