@@ -48,6 +48,7 @@ type Engine struct {
 	profile Profile
 	store   Store
 	nvm     NVM
+	next    NVM // staging copy of nvm for a change being committed (kept here: Save must not make it escape)
 	vol     volatile
 
 	busy     atomic.Bool
@@ -158,14 +159,22 @@ func (e *Engine) AttachDebugger(attached bool) ERC {
 	return NoError
 }
 
-// commit persists next and, once it is durable, makes it the engine's non-volatile memory.
-func (e *Engine) commit(next *NVM) ERC {
+// stage returns the staging copy of the non-volatile memory, equal to the current one, for a
+// command to change and then commit.
+func (e *Engine) stage() *NVM {
+	e.next = e.nvm
+	return &e.next
+}
+
+// commit persists the staged memory and, once it is durable, makes it the engine's non-volatile
+// memory. On failure nothing changes and the command answers ERC_MEMORY_FAILURE.
+func (e *Engine) commit() ERC {
 	if e.store != nil {
-		if err := e.store.Save(next); err != nil {
+		if err := e.store.Save(&e.next); err != nil {
 			return MemoryFailure
 		}
 	}
-	e.nvm = *next
+	e.nvm = e.next
 	return NoError
 }
 

@@ -69,9 +69,9 @@ func (e *Engine) SecureBoot(image []byte) ERC {
 	sum := e.mac.final()
 	stored := &e.nvm.Slots[BootMAC]
 	if !stored.Loaded {
-		next := e.nvm
+		next := e.stage()
 		next.Slots[BootMAC] = Slot{Key: sum, Loaded: true}
-		if erc := e.commit(&next); erc != NoError {
+		if erc := e.commit(); erc != NoError {
 			return erc
 		}
 		e.vol.sreg |= StatusBootInit | StatusBootFinished

@@ -61,11 +61,11 @@ func (e *Engine) DebugAuthorization(auth [16]byte) ERC {
 			return KeyWriteProtected
 		}
 	}
-	next := e.nvm
+	next := e.stage()
 	for i := MasterECUKey; i <= Key10; i++ {
 		next.Slots[i] = Slot{}
 	}
-	if erc := e.commit(&next); erc != NoError {
+	if erc := e.commit(); erc != NoError {
 		return erc
 	}
 	e.vol.ram, e.vol.ramPlain = Slot{}, false

@@ -75,9 +75,9 @@ func (e *Engine) LoadKey(m1 [16]byte, m2 [32]byte, m3 [16]byte) (m4 [32]byte, m5
 		e.vol.ram = Slot{Key: o.NewKey, Counter: o.Counter, Loaded: true}
 		e.vol.ramPlain = false
 	} else {
-		next := e.nvm
+		next := e.stage()
 		next.Slots[keyID] = Slot{Key: o.NewKey, Counter: o.Counter, Flags: o.Flags & e.profile.FlagMask, Loaded: true}
-		if erc := e.commit(&next); erc != NoError {
+		if erc := e.commit(); erc != NoError {
 			return m4, m5, erc
 		}
 	}

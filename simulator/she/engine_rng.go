@@ -24,9 +24,9 @@ func (e *Engine) InitRNG() ERC {
 	b, _ := aes.NewCipher(w.k1[:])
 	seed := e.buf[:16]
 	b.Encrypt(seed, e.nvm.PRNGSeed[:])
-	next := e.nvm
+	next := e.stage()
 	copy(next.PRNGSeed[:], seed)
-	if erc := e.commit(&next); erc != NoError {
+	if erc := e.commit(); erc != NoError {
 		return erc
 	}
 	e.vol.prngState = e.nvm.PRNGSeed
@@ -46,10 +46,10 @@ func (e *Engine) ExtendSeed(entropy [16]byte) ERC {
 	if e.vol.sreg&StatusRNDInit == 0 {
 		return RNGSeed
 	}
-	next := e.nvm
+	next := e.stage()
 	next.PRNGSeed = e.extend(&e.nvm.PRNGSeed, &entropy)
 	state := e.extend(&e.vol.prngState, &entropy)
-	if erc := e.commit(&next); erc != NoError {
+	if erc := e.commit(); erc != NoError {
 		return erc
 	}
 	e.vol.prngState = state
