@@ -1,0 +1,45 @@
+# The SHE provisioning kit. Every target needs only Go (and make).
+
+GO        ?= go
+REPORT    ?= report
+FUZZTIME  ?= 30s
+BENCHTIME ?= 1s
+
+# Fuzz targets as package:Target.
+FUZZ_TARGETS = \
+	./simulator/she:FuzzOpenM1M3 \
+	./simulator/she:FuzzLoadKey \
+	./simulator/keystore:FuzzDecode
+
+.PHONY: run test bench fuzz lint generate
+
+## run: the main job on the embedded default: every conformance suite, reports in $(REPORT)/.
+run:
+	@mkdir -p $(REPORT)
+	$(GO) tool ginkgo --succinct --junit-report=junit.xml --output-dir=$(REPORT) ./conformance
+	@echo "report: $(REPORT)/junit.xml"
+
+## test: every unit test and every Ginkgo suite, with the race detector.
+test:
+	$(GO) test -race -count=1 ./...
+
+## bench: every benchmark, with allocations.
+bench:
+	$(GO) test -run='^$$' -bench=. -benchmem -benchtime=$(BENCHTIME) ./...
+
+## fuzz: each fuzz target for FUZZTIME.
+fuzz:
+	@set -e; for t in $(FUZZ_TARGETS); do \
+		pkg=$${t%%:*}; name=$${t##*:}; \
+		echo "fuzz $$pkg $$name ($(FUZZTIME))"; \
+		$(GO) test -run='^$$' -fuzz="^$$name$$" -fuzztime=$(FUZZTIME) $$pkg; \
+	done
+
+## lint: gofmt and go vet.
+lint:
+	@out=$$(gofmt -l .); if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
+	$(GO) vet ./...
+
+## generate: regenerate the stringer files.
+generate:
+	$(GO) generate ./...

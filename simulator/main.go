@@ -1,0 +1,48 @@
+// Command simulator is the supplier side of the SHE provisioning kit.
+//
+// Usage:
+//
+//	simulator she m1m5   --uid HEX --key-id N --auth-id N --auth-key HEX --new-key HEX --counter N --flags BBBBB
+//	simulator she open   --auth-key HEX --m1 HEX --m2 HEX --m3 HEX
+//	simulator she verify --new-key HEX --m4 HEX --m5 HEX
+//
+// The she commands are a calculator for the SHE memory update protocol: they print one JSON
+// object on standard output. Bad input prints one line on standard error and exits with status 2.
+package main
+
+import (
+	"fmt"
+	"io"
+	"os"
+)
+
+// exitUsage is the exit status for bad input.
+const exitUsage = 2
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+}
+
+// usage is printed for -h and for a missing or unknown command.
+const usage = `usage:
+  simulator she m1m5   --uid HEX --key-id N --auth-id N --auth-key HEX --new-key HEX --counter N --flags BBBBB
+  simulator she open   --auth-key HEX --m1 HEX --m2 HEX --m3 HEX
+  simulator she verify --new-key HEX --m4 HEX --m5 HEX
+`
+
+// run executes the command line args and returns the exit status.
+func run(args []string, stdout, stderr io.Writer) int {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usage)
+		return exitUsage
+	}
+	switch args[0] {
+	case "she":
+		return runSHE(args[1:], stdout, stderr)
+	case "-h", "-help", "--help", "help":
+		fmt.Fprint(stdout, usage)
+		return 0
+	}
+	fmt.Fprintf(stderr, "simulator: unknown command %q (try: simulator help)\n", args[0])
+	return exitUsage
+}
