@@ -9,7 +9,8 @@ BENCHTIME ?= 1s
 FUZZ_TARGETS = \
 	./simulator/she:FuzzOpenM1M3 \
 	./simulator/she:FuzzLoadKey \
-	./simulator/keystore:FuzzDecode
+	./simulator/keystore:FuzzDecode \
+	./vectors:FuzzParse
 
 .PHONY: run test bench fuzz lint generate
 
