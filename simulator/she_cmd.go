@@ -79,17 +79,26 @@ func (s *flagSet) parse(args []string) error {
 	return nil
 }
 
-// hexN decodes flag name's value, which must be exactly n bytes of hex.
-func (s *flagSet) hexN(name string, n int) ([]byte, error) {
-	v := *s.values[name]
-	b, err := hex.DecodeString(v)
-	if err != nil {
-		return nil, fmt.Errorf("--%s: not hex: %v", name, err)
+// hexField names a flag and the array its hex value must fill exactly.
+type hexField struct {
+	name string
+	dst  []byte
+}
+
+// hexInto decodes each field's flag value into its destination.
+func (s *flagSet) hexInto(fields ...hexField) error {
+	for _, f := range fields {
+		v := *s.values[f.name]
+		b, err := hex.DecodeString(v)
+		if err != nil {
+			return fmt.Errorf("--%s: not hex: %v", f.name, err)
+		}
+		if len(b) != len(f.dst) {
+			return fmt.Errorf("--%s: want %d bytes (%d hex digits), got %d", f.name, len(f.dst), 2*len(f.dst), len(b))
+		}
+		copy(f.dst, b)
 	}
-	if len(b) != n {
-		return nil, fmt.Errorf("--%s: want %d bytes (%d hex digits), got %d", name, n, 2*n, len(b))
-	}
-	return b, nil
+	return nil
 }
 
 // keyID reads a KeyID or AuthID written in decimal or as 0x-hex.
@@ -120,26 +129,16 @@ func sheM1M5(args []string) (any, error) {
 		return nil, err
 	}
 	var u she.KeyUpdate
-	uid, err := s.hexN("uid", 15)
+	err := s.hexInto(hexField{"uid", u.UID[:]}, hexField{"auth-key", u.AuthKey[:]}, hexField{"new-key", u.NewKey[:]})
 	if err != nil {
 		return nil, err
 	}
-	u.UID = she.UID(uid)
 	if u.KeyID, err = s.keyID("key-id"); err != nil {
 		return nil, err
 	}
 	if u.AuthID, err = s.keyID("auth-id"); err != nil {
 		return nil, err
 	}
-	authKey, err := s.hexN("auth-key", 16)
-	if err != nil {
-		return nil, err
-	}
-	newKey, err := s.hexN("new-key", 16)
-	if err != nil {
-		return nil, err
-	}
-	u.AuthKey, u.NewKey = [16]byte(authKey), [16]byte(newKey)
 	counter, err := strconv.ParseUint(*s.values["counter"], 10, 32)
 	if err != nil || counter > she.MaxCounter {
 		return nil, fmt.Errorf("--counter: %q is not a 28-bit counter 0..%d", *s.values["counter"], she.MaxCounter)
@@ -171,23 +170,13 @@ func sheOpen(args []string) (any, error) {
 	if err := s.parse(args); err != nil {
 		return nil, err
 	}
-	authKey, err := s.hexN("auth-key", 16)
+	var authKey, m1, m3 [16]byte
+	var m2 [32]byte
+	err := s.hexInto(hexField{"auth-key", authKey[:]}, hexField{"m1", m1[:]}, hexField{"m2", m2[:]}, hexField{"m3", m3[:]})
 	if err != nil {
 		return nil, err
 	}
-	m1, err := s.hexN("m1", 16)
-	if err != nil {
-		return nil, err
-	}
-	m2, err := s.hexN("m2", 32)
-	if err != nil {
-		return nil, err
-	}
-	m3, err := s.hexN("m3", 16)
-	if err != nil {
-		return nil, err
-	}
-	o := she.OpenM1M3([16]byte(authKey), [16]byte(m1), [32]byte(m2), [16]byte(m3))
+	o := she.OpenM1M3(authKey, m1, m2, m3)
 	return openedJSON{UID: o.UID.String(), KeyID: uint8(o.KeyID), AuthID: uint8(o.AuthID), Counter: o.Counter,
 		Flags: o.Flags.String(), NewKey: hex.EncodeToString(o.NewKey[:]), M3Valid: o.M3Valid}, nil
 }
@@ -202,18 +191,11 @@ func sheVerify(args []string) (any, error) {
 	if err := s.parse(args); err != nil {
 		return nil, err
 	}
-	newKey, err := s.hexN("new-key", 16)
-	if err != nil {
+	var newKey, m5 [16]byte
+	var m4 [32]byte
+	if err := s.hexInto(hexField{"new-key", newKey[:]}, hexField{"m4", m4[:]}, hexField{"m5", m5[:]}); err != nil {
 		return nil, err
 	}
-	m4, err := s.hexN("m4", 32)
-	if err != nil {
-		return nil, err
-	}
-	m5, err := s.hexN("m5", 16)
-	if err != nil {
-		return nil, err
-	}
-	p := she.VerifyM4M5([16]byte(newKey), [32]byte(m4), [16]byte(m5))
+	p := she.VerifyM4M5(newKey, m4, m5)
 	return verifiedJSON{M5Valid: p.M5Valid, Counter: p.Counter}, nil
 }
