@@ -1,0 +1,317 @@
+package isotp
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"go.einride.tech/can"
+
+	"github.com/shekit/shekit/vcan"
+)
+
+// Errors of the sending side.
+var (
+	ErrTimeoutBs    = errors.New("isotp: N_Bs timeout: no flow control received in time")
+	ErrWaitLimit    = errors.New("isotp: more flow control WAIT frames than N_WFTmax")
+	ErrOverflow     = errors.New("isotp: receiver answered flow control OVERFLOW")
+	ErrMessageSize  = errors.New("isotp: message length not supported")
+	errClosed       = errors.New("isotp: transport closed")
+	defaultTimeout  = time.Second
+	defaultPadding  = byte(0xCC)
+	defaultWFTmax   = 10
+	defaultMaxBytes = uint32(MaxLength12)
+)
+
+// config is set through Options.
+type config struct {
+	txID, rxID   uint32
+	extended     bool
+	pad          bool
+	padByte      byte
+	blockSize    uint8
+	stmin        uint8
+	wftMax       int
+	timeoutAs    time.Duration
+	timeoutBs    time.Duration
+	timeoutCr    time.Duration
+	maxLength    uint32
+	waitsBefore  int
+	waitInterval time.Duration
+}
+
+// Option configures a Conn.
+type Option func(*config)
+
+// WithPadding pads every frame to 8 bytes with b (the default pads with 0xCC).
+func WithPadding(b byte) Option { return func(c *config) { c.pad, c.padByte = true, b } }
+
+// WithoutPadding sends frames only as long as their content.
+func WithoutPadding() Option { return func(c *config) { c.pad = false } }
+
+// WithExtendedIDs uses 29-bit CAN IDs.
+func WithExtendedIDs() Option { return func(c *config) { c.extended = true } }
+
+// WithFlowControl sets the block size and separation time this side asks a sender for.
+func WithFlowControl(blockSize uint8, stmin time.Duration) Option {
+	return func(c *config) { c.blockSize, c.stmin = blockSize, EncodeSTmin(stmin) }
+}
+
+// WithWaitFrameMax sets N_WFTmax: how many consecutive flow control WAIT frames the sender
+// accepts before giving up (default 10).
+func WithWaitFrameMax(n int) Option { return func(c *config) { c.wftMax = n } }
+
+// WithTimeouts sets N_As (a frame sent), N_Bs (flow control awaited) and N_Cr (consecutive
+// frame awaited); each defaults to 1000 ms.
+func WithTimeouts(as, bs, cr time.Duration) Option {
+	return func(c *config) { c.timeoutAs, c.timeoutBs, c.timeoutCr = as, bs, cr }
+}
+
+// WithMaxLength sets the longest message received (default 4095; up to 2^32-1 with first frame
+// escapes). Longer first frames are answered with flow control OVERFLOW.
+func WithMaxLength(n uint32) Option { return func(c *config) { c.maxLength = n } }
+
+// WithWaitFrames makes the receiving side answer every first frame with n flow control WAIT
+// frames, interval apart, before it clears the sender (to exercise a peer's N_WFTmax).
+func WithWaitFrames(n int, interval time.Duration) Option {
+	return func(c *config) { c.waitsBefore, c.waitInterval = n, interval }
+}
+
+// Conn is a user-space ISO-TP transport between txID (frames sent) and rxID (frames received)
+// over a CAN connection, which it owns.
+type Conn struct {
+	bus vcan.Conn
+	cfg config
+
+	sendMu sync.Mutex    // one message in flight at a time
+	fc     chan PDU      // flow control frames for the sender
+	inbox  chan received // completed messages and receive errors
+	done   chan struct{}
+	once   sync.Once
+	loop   sync.WaitGroup
+}
+
+type received struct {
+	msg []byte
+	err error
+}
+
+var _ Transport = (*Conn)(nil)
+
+// New starts an ISO-TP transport on bus that sends with txID and receives frames with rxID.
+func New(bus vcan.Conn, txID, rxID uint32, opts ...Option) *Conn {
+	c := &Conn{bus: bus, cfg: config{txID: txID, rxID: rxID, pad: true, padByte: defaultPadding,
+		wftMax: defaultWFTmax, timeoutAs: defaultTimeout, timeoutBs: defaultTimeout,
+		timeoutCr: defaultTimeout, maxLength: defaultMaxBytes},
+		fc: make(chan PDU, 4), inbox: make(chan received, 64), done: make(chan struct{})}
+	for _, o := range opts {
+		o(&c.cfg)
+	}
+	c.loop.Add(1)
+	go c.readLoop()
+	return c
+}
+
+// Close stops the transport and closes the CAN connection.
+func (c *Conn) Close() error {
+	var err error
+	c.once.Do(func() {
+		close(c.done)
+		err = c.bus.Close()
+		c.loop.Wait()
+	})
+	return err
+}
+
+// frame builds a CAN frame carrying data, padded as configured.
+func (c *Conn) frame(data []byte) can.Frame {
+	f := can.Frame{ID: c.cfg.txID, IsExtended: c.cfg.extended}
+	n := copy(f.Data[:], data)
+	f.Length = uint8(n)
+	if c.cfg.pad {
+		for i := n; i < 8; i++ {
+			f.Data[i] = c.cfg.padByte
+		}
+		f.Length = 8
+	}
+	return f
+}
+
+// sendFrame sends one frame within N_As.
+func (c *Conn) sendFrame(ctx context.Context, p PDU) error {
+	var buf [8]byte
+	ctx, cancel := context.WithTimeout(ctx, c.cfg.timeoutAs)
+	defer cancel()
+	if err := c.bus.Send(ctx, c.frame(AppendPDU(buf[:0], p))); err != nil {
+		return fmt.Errorf("isotp: send %v frame: %w", p.Type, err)
+	}
+	return nil
+}
+
+// Send transmits msg as one ISO-TP message: a single frame, or a first frame and consecutive
+// frames paced by the receiver's flow control.
+func (c *Conn) Send(ctx context.Context, msg []byte) error {
+	if len(msg) == 0 || uint64(len(msg)) > 1<<32-1 {
+		return fmt.Errorf("%w: %d bytes", ErrMessageSize, len(msg))
+	}
+	c.sendMu.Lock()
+	defer c.sendMu.Unlock()
+	pdus := Segment(msg)
+	if len(pdus) == 1 {
+		return c.sendFrame(ctx, pdus[0])
+	}
+	for len(c.fc) > 0 { // flow control left over from an abandoned exchange
+		<-c.fc
+	}
+	if err := c.sendFrame(ctx, pdus[0]); err != nil {
+		return err
+	}
+	for cfs := pdus[1:]; len(cfs) > 0; {
+		fc, err := c.awaitClearToSend(ctx)
+		if err != nil {
+			return err
+		}
+		stmin := STminDuration(fc.STmin)
+		for i := 0; len(cfs) > 0 && (fc.BlockSize == 0 || i < int(fc.BlockSize)); i++ {
+			if i > 0 && stmin > 0 {
+				if err := vcan.Wait(ctx, c.bus, stmin); err != nil {
+					return err
+				}
+			}
+			if err := c.sendFrame(ctx, cfs[0]); err != nil {
+				return err
+			}
+			cfs = cfs[1:]
+		}
+	}
+	return nil
+}
+
+// awaitClearToSend waits for flow control CTS, accepting up to N_WFTmax WAIT frames, each
+// within N_Bs.
+func (c *Conn) awaitClearToSend(ctx context.Context) (PDU, error) {
+	for waits := 0; ; {
+		t := time.NewTimer(c.cfg.timeoutBs)
+		select {
+		case fc := <-c.fc:
+			t.Stop()
+			switch fc.Status {
+			case ContinueToSend:
+				return fc, nil
+			case Overflow:
+				return PDU{}, ErrOverflow
+			}
+			if waits++; waits > c.cfg.wftMax {
+				return PDU{}, fmt.Errorf("%w (%d)", ErrWaitLimit, c.cfg.wftMax)
+			}
+		case <-t.C:
+			return PDU{}, ErrTimeoutBs
+		case <-ctx.Done():
+			t.Stop()
+			return PDU{}, ctx.Err()
+		case <-c.done:
+			t.Stop()
+			return PDU{}, errClosed
+		}
+	}
+}
+
+// Receive returns the next message, or the error of a message the receiver abandoned
+// (ErrSequence, ErrTimeoutCr, ErrInterrupted, ErrTooLong).
+func (c *Conn) Receive(ctx context.Context) ([]byte, error) {
+	select {
+	case r := <-c.inbox:
+		return r.msg, r.err
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	case <-c.done:
+		return nil, errClosed
+	}
+}
+
+// readLoop routes received frames: flow control to the sender, the rest through the reassembler.
+func (c *Conn) readLoop() {
+	defer c.loop.Done()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go func() {
+		<-c.done
+		cancel()
+	}()
+	r := Reassembler{MaxLength: c.cfg.maxLength, BlockSize: c.cfg.blockSize, STmin: c.cfg.stmin}
+	var crDeadline time.Time // N_Cr runs from the last frame the reassembler accepted
+	for {
+		rctx, rcancel := ctx, context.CancelFunc(func() {})
+		if r.Active() {
+			rctx, rcancel = context.WithDeadline(ctx, crDeadline)
+		}
+		f, err := c.bus.Receive(rctx)
+		rcancel()
+		if err != nil {
+			if ctx.Err() != nil || errors.Is(err, vcan.ErrClosed) {
+				return
+			}
+			if errors.Is(err, context.DeadlineExceeded) && r.Abort() {
+				c.deliver(received{err: ErrTimeoutCr})
+			}
+			continue
+		}
+		if f.ID != c.cfg.rxID || f.IsExtended != c.cfg.extended || f.IsRemote {
+			continue
+		}
+		data := f.Data[:f.Length]
+		if len(data) > 0 && PDUType(data[0]>>4) == FlowControl {
+			if p, _, err := ParsePDU(data); err == nil {
+				select {
+				case c.fc <- p:
+				default: // nobody is sending: unexpected flow control is ignored
+				}
+			}
+			continue
+		}
+		st := r.Feed(data)
+		crDeadline = time.Now().Add(c.cfg.timeoutCr)
+		if st.Err != nil {
+			c.deliver(received{err: st.Err})
+		}
+		if st.FlowControl != nil {
+			c.sendFlowControl(ctx, *st.FlowControl, PDUType(data[0]>>4) == FirstFrame)
+		}
+		if st.Message != nil {
+			c.deliver(received{msg: st.Message})
+		}
+	}
+}
+
+// sendFlowControl sends fc, preceded by the configured WAIT frames when it answers a first frame.
+func (c *Conn) sendFlowControl(ctx context.Context, fc PDU, first bool) {
+	if fc.Status == ContinueToSend && first {
+		for range c.cfg.waitsBefore {
+			if c.sendFrame(ctx, PDU{Type: FlowControl, Status: Wait}) != nil {
+				return
+			}
+			if vcan.Wait(ctx, c.bus, c.cfg.waitInterval) != nil {
+				return
+			}
+		}
+	}
+	c.sendFrame(ctx, fc)
+}
+
+// deliver queues a receive result; when the application has stopped reading and the queue is
+// full, the oldest result is dropped.
+func (c *Conn) deliver(r received) {
+	for {
+		select {
+		case c.inbox <- r:
+			return
+		default:
+		}
+		select {
+		case <-c.inbox:
+		default:
+		}
+	}
+}
