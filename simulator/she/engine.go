@@ -46,6 +46,7 @@ type volatile struct {
 // issue at any time.
 type Engine struct {
 	profile Profile
+	dev     Deviations
 	store   Store
 	nvm     NVM
 	next    NVM // staging copy of nvm for a change being committed (kept here: Save must not make it escape)
@@ -67,6 +68,20 @@ func NewEngine(p Profile, nvm NVM, store Store) *Engine {
 	e := &Engine{profile: p, store: store, nvm: nvm, work: newUpdateWork()}
 	e.publish()
 	return e
+}
+
+// Deviations make an engine break rules of the specification on purpose, so that a conformance
+// suite can show it notices. A conforming engine has none.
+type Deviations struct {
+	SkipCounterCheck   bool // CMD_LOAD_KEY accepts counters that are not greater than the slot's
+	IgnoreWildcardFlag bool // CMD_LOAD_KEY accepts the wildcard UID whatever the WILDCARD flag says
+}
+
+// SetDeviations makes the engine deviate from the specification as d says.
+func (e *Engine) SetDeviations(d Deviations) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.dev = d
 }
 
 // Profile returns the engine's profile.

@@ -64,11 +64,11 @@ func (e *Engine) LoadKey(m1 [16]byte, m2 [32]byte, m3 [16]byte) (m4 [32]byte, m5
 		return m4, m5, KeyUpdateError
 	}
 	o := w.openM2()
-	wildcardOK := isRAM || target.Flags&Wildcard == 0
+	wildcardOK := isRAM || target.Flags&Wildcard == 0 || e.dev.IgnoreWildcardFlag
 	if o.UID != e.nvm.UID && !(o.UID == WildcardUID && wildcardOK) {
 		return m4, m5, KeyUpdateError
 	}
-	if !isRAM && o.Counter <= target.Counter {
+	if !isRAM && o.Counter <= target.Counter && !e.dev.SkipCounterCheck {
 		return m4, m5, KeyUpdateError
 	}
 	if isRAM {

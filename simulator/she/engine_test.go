@@ -233,3 +233,24 @@ func TestCancel(t *testing.T) {
 		t.Errorf("after a canceled SECURE_BOOT SREG = %08b, want BOOT_FINISHED without BOOT_OK", uint8(s))
 	}
 }
+
+func TestDeviations(t *testing.T) {
+	nvm := fuzzFactory()
+	replay := masterUpdate(t, 3) // the slot already holds counter 3
+	wild, _ := BuildMessages(KeyUpdate{UID: WildcardUID, KeyID: Key1 + 1, AuthID: Key1 + 1, AuthKey: [16]byte{0x42},
+		NewKey: [16]byte{0x43}, Counter: 3, Flags: KeyUsage})
+	e := NewEngine(ProfileAUTOSAR, nvm, nil)
+	if _, _, erc := e.LoadKey(replay.M1, replay.M2, replay.M3); erc != KeyUpdateError {
+		t.Fatalf("conforming engine, old counter: %v", erc)
+	}
+	if _, _, erc := e.LoadKey(wild.M1, wild.M2, wild.M3); erc != KeyUpdateError {
+		t.Fatalf("conforming engine, wildcard on a WILDCARD key: %v", erc)
+	}
+	e.SetDeviations(Deviations{SkipCounterCheck: true, IgnoreWildcardFlag: true})
+	if _, _, erc := e.LoadKey(replay.M1, replay.M2, replay.M3); erc != NoError {
+		t.Fatalf("deviating engine, old counter: %v", erc)
+	}
+	if _, _, erc := e.LoadKey(wild.M1, wild.M2, wild.M3); erc != NoError {
+		t.Fatalf("deviating engine, wildcard: %v", erc)
+	}
+}

@@ -1,0 +1,243 @@
+package ecu
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/shekit/shekit/simulator/keystore"
+	"github.com/shekit/shekit/simulator/she"
+	"github.com/shekit/shekit/vcan/isotp"
+	"github.com/shekit/shekit/vcan/uds"
+)
+
+// DefaultSecurityKey is the SecurityAccess key of a simulated ECU unless configured otherwise:
+// the key of level 01/02 is AES-CMAC(security key, seed). It is a demo value.
+var DefaultSecurityKey = [16]byte([]byte("SHE-kit demo key"))
+
+// Faults make an ECU misbehave on purpose, so that a conformance suite can show it notices.
+type Faults struct {
+	WrongProof     bool          // LoadKey answers an M5 with one bit flipped
+	NoCounterCheck bool          // the SHE accepts counters that are not greater than the slot's
+	AcceptWildcard bool          // the SHE accepts the wildcard UID on WILDCARD keys
+	NVMFailure     bool          // every key store write fails: NRC 0x72
+	SlowNVM        time.Duration // every key store write takes this long (response pending, 0x78)
+	Silent         bool          // the ECU never answers
+	BootFailure    bool          // secure boot fails at power-on: boot-protected keys are unavailable
+}
+
+// Config describes one simulated ECU.
+type Config struct {
+	UID          she.UID
+	Serial       string        // DID 0xF18C; default "SIM-" and the UID's last 4 bytes
+	Profile      she.Profile   // default autosar
+	StoreDir     string        // key store directory (one file per UID); empty: nothing persists
+	SecurityKey  *[16]byte     // default DefaultSecurityKey
+	NoSecurity   bool          // routines need no SecurityAccess
+	MaxAttempts  int           // failed SecurityAccess attempts before NRC 0x36 (default 3)
+	Lockout      time.Duration // delay after too many attempts (default 10 s; NRC 0x37 meanwhile)
+	S3           time.Duration // non-default session timeout (default 5 s)
+	P2, P2Star   time.Duration // announced server times (default 50 ms, 5000 ms)
+	PendingAfter time.Duration // a routine still running after this answers 0x78 (default 25 ms)
+	Image        []byte        // simulated firmware image; default derived from the UID
+	Faults       Faults
+}
+
+func (c *Config) defaults() {
+	if c.Profile.Name == "" {
+		c.Profile = she.ProfileAUTOSAR
+	}
+	if c.Serial == "" {
+		c.Serial = fmt.Sprintf("SIM-%x", c.UID[11:])
+	}
+	if c.SecurityKey == nil {
+		k := DefaultSecurityKey
+		c.SecurityKey = &k
+	}
+	if c.MaxAttempts == 0 {
+		c.MaxAttempts = 3
+	}
+	if c.Lockout == 0 {
+		c.Lockout = 10 * time.Second
+	}
+	if c.S3 == 0 {
+		c.S3 = 5 * time.Second
+	}
+	if c.P2 == 0 {
+		c.P2 = uds.DefaultP2
+	}
+	if c.P2Star == 0 {
+		c.P2Star = uds.DefaultP2Star
+	}
+	if c.PendingAfter == 0 {
+		c.PendingAfter = c.P2 / 2
+	}
+	if c.Image == nil {
+		c.Image = FirmwareImage(c.UID)
+	}
+}
+
+// factoryRoot is the simulation's stand-in for a SHE vendor's factory secrets: an ECU's
+// SECRET_KEY, BOOT_MAC_KEY and PRNG seed are CMACs of its UID under it.
+var factoryRoot = [16]byte([]byte("SHE-kit factory!"))
+
+func factoryValue(label byte, uid she.UID) [16]byte {
+	return she.CMAC(factoryRoot, append([]byte{label}, uid[:]...))
+}
+
+// FirmwareImage is the simulated firmware of the ECU with uid: 4 KiB derived from the UID.
+func FirmwareImage(uid she.UID) []byte {
+	img := make([]byte, 0, 4096)
+	for i := 0; len(img) < 4096; i++ {
+		block := factoryValue(byte(0x80|i&0x7F), uid)
+		img = append(img, block[:]...)
+	}
+	return img
+}
+
+// FactoryNVM is a simulated ECU's state as it leaves the SHE factory: SECRET_KEY and a PRNG
+// seed, and a BOOT_MAC_KEY with the BOOT_MAC of image so that secure boot succeeds at every
+// power-on; every other key empty.
+func FactoryNVM(uid she.UID, image []byte) she.NVM {
+	nvm := she.NVM{UID: uid, PRNGSeed: factoryValue(0x05, uid)}
+	nvm.Slots[she.SecretKey] = she.Slot{Key: factoryValue(0x00, uid), Loaded: true}
+	bootKey := factoryValue(0x02, uid)
+	nvm.Slots[she.BootMACKey] = she.Slot{Key: bootKey, Counter: 1, Loaded: true}
+	nvm.Slots[she.BootMAC] = she.Slot{Key: she.BootMACOf(bootKey, image), Counter: 1, Loaded: true}
+	return nvm
+}
+
+// ECU is one simulated ECU.
+type ECU struct {
+	cfg    Config
+	engine *she.Engine
+	t      isotp.Transport
+
+	session     byte
+	lastRequest time.Time
+	unlocked    bool
+	seed        []byte
+	attempts    int
+	lockedUntil time.Time
+}
+
+// New builds the ECU of cfg on transport t: it opens (or creates, in the factory state) the
+// key store and powers on (secure boot). Serve then answers requests.
+func New(cfg Config, t isotp.Transport) (*ECU, error) {
+	cfg.defaults()
+	nvm := FactoryNVM(cfg.UID, cfg.Image)
+	var store she.Store
+	if cfg.StoreDir != "" {
+		if err := os.MkdirAll(cfg.StoreDir, 0o700); err != nil {
+			return nil, fmt.Errorf("ecu: %w", err)
+		}
+		f, stored, found, err := keystore.Open(filepath.Join(cfg.StoreDir, cfg.UID.String()+".json"))
+		if err != nil {
+			return nil, fmt.Errorf("ecu: %w", err)
+		}
+		if found {
+			if stored.UID != cfg.UID {
+				return nil, fmt.Errorf("ecu: key store %s belongs to UID %s", f.Path(), stored.UID)
+			}
+			nvm = stored
+		} else if err := f.Save(&nvm); err != nil {
+			return nil, fmt.Errorf("ecu: %w", err)
+		}
+		store = f
+	}
+	if cfg.Faults.NVMFailure || cfg.Faults.SlowNVM > 0 {
+		store = &faultyStore{inner: store, fail: cfg.Faults.NVMFailure, delay: cfg.Faults.SlowNVM}
+	}
+	e := &ECU{cfg: cfg, engine: she.NewEngine(cfg.Profile, nvm, store), t: t, session: uds.DefaultSession}
+	e.engine.SetDeviations(she.Deviations{SkipCounterCheck: cfg.Faults.NoCounterCheck, IgnoreWildcardFlag: cfg.Faults.AcceptWildcard})
+	e.powerOn()
+	return e, nil
+}
+
+// Engine returns the ECU's SHE.
+func (e *ECU) Engine() *she.Engine { return e.engine }
+
+// Config returns the ECU's configuration, defaults filled in.
+func (e *ECU) Config() Config { return e.cfg }
+
+// powerOn runs the host's boot: secure boot over the firmware image, then CMD_BOOT_OK when it
+// verified.
+func (e *ECU) powerOn() {
+	img := e.cfg.Image
+	if e.cfg.Faults.BootFailure {
+		img = append([]byte{}, img...)
+		img[len(img)-1] ^= 0x01
+	}
+	e.engine.SecureBoot(img)
+	if e.engine.Status()&she.StatusBootOK != 0 {
+		e.engine.BootOK()
+	}
+	e.session, e.unlocked, e.seed = uds.DefaultSession, false, nil
+}
+
+// faultyStore makes key store writes fail or take time.
+type faultyStore struct {
+	inner she.Store
+	fail  bool
+	delay time.Duration
+}
+
+func (s *faultyStore) Save(nvm *she.NVM) error {
+	time.Sleep(s.delay)
+	if s.fail {
+		return errors.New("simulated NVM write failure")
+	}
+	if s.inner == nil {
+		return nil
+	}
+	return s.inner.Save(nvm)
+}
+
+// Serve answers requests until ctx ends or the transport closes.
+func (e *ECU) Serve(ctx context.Context) error {
+	for {
+		req, err := e.t.Receive(ctx)
+		if err != nil {
+			if ctx.Err() != nil {
+				return nil
+			}
+			if errors.Is(err, isotp.ErrSequence) || errors.Is(err, isotp.ErrTimeoutCr) ||
+				errors.Is(err, isotp.ErrInterrupted) || errors.Is(err, isotp.ErrTooLong) {
+				continue // a broken request is not answered
+			}
+			return err
+		}
+		if e.cfg.Faults.Silent {
+			continue
+		}
+		pending := func() { e.t.Send(ctx, uds.Negative(req[0], uds.ResponsePending)) }
+		if resp := e.Handle(req, pending); resp != nil {
+			if err := e.t.Send(ctx, resp); err != nil && ctx.Err() != nil {
+				return nil
+			}
+		}
+	}
+}
+
+// randomSeed returns a fresh SecurityAccess seed.
+func randomSeed() []byte {
+	seed := make([]byte, 16)
+	rand.Read(seed)
+	for allZero(seed) { // a zero seed means "already unlocked"
+		rand.Read(seed)
+	}
+	return seed
+}
+
+func allZero(b []byte) bool {
+	for _, v := range b {
+		if v != 0 {
+			return false
+		}
+	}
+	return true
+}

@@ -1,0 +1,79 @@
+package ecu
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+
+	"github.com/shekit/shekit/vcan"
+	"github.com/shekit/shekit/vcan/isotp"
+)
+
+// Dialer connects one node to a CAN bus with receive filters: a Hub's Connect, or SocketCAN.
+type Dialer func(filters ...vcan.Filter) (vcan.Conn, error)
+
+// HubDialer dials nodes of an in-memory hub.
+func HubDialer(h *vcan.Hub) Dialer {
+	return func(filters ...vcan.Filter) (vcan.Conn, error) { return h.Connect(filters...), nil }
+}
+
+// Fleet is a set of ECUs serving on one bus.
+type Fleet struct {
+	ECUs   []*ECU
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+	errs   []error
+	mu     sync.Mutex
+}
+
+// StartFleet starts n ECUs on the bus of dial: ECU i has FleetUID(base.UID, i), the CAN IDs of
+// FleetIDs(i, n), and otherwise base's configuration (each keeps its own key store file in
+// base.StoreDir). opts apply to every ECU's ISO-TP transport.
+func StartFleet(ctx context.Context, dial Dialer, base Config, n int, opts ...isotp.Option) (*Fleet, error) {
+	ctx, cancel := context.WithCancel(ctx)
+	f := &Fleet{cancel: cancel}
+	for i := range n {
+		cfg := base
+		cfg.UID = FleetUID(base.UID, i)
+		cfg.Serial, cfg.Image = "", nil
+		req, resp, ext := FleetIDs(i, n)
+		conn, err := dial(vcan.ExactID(req, ext))
+		if err != nil {
+			f.Stop()
+			return nil, fmt.Errorf("ecu %d: %w", i, err)
+		}
+		o := opts
+		if ext {
+			o = append(append([]isotp.Option{}, opts...), isotp.WithExtendedIDs())
+		}
+		t := isotp.New(conn, resp, req, o...)
+		e, err := New(cfg, t)
+		if err != nil {
+			t.Close()
+			f.Stop()
+			return nil, fmt.Errorf("ecu %d: %w", i, err)
+		}
+		f.ECUs = append(f.ECUs, e)
+		f.wg.Add(1)
+		go func() {
+			defer f.wg.Done()
+			defer t.Close()
+			if err := e.Serve(ctx); err != nil {
+				f.mu.Lock()
+				f.errs = append(f.errs, fmt.Errorf("ecu %d: %w", i, err))
+				f.mu.Unlock()
+			}
+		}()
+	}
+	return f, nil
+}
+
+// Stop stops every ECU and returns the errors they stopped with.
+func (f *Fleet) Stop() error {
+	f.cancel()
+	f.wg.Wait()
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return errors.Join(f.errs...)
+}
