@@ -2,6 +2,7 @@ package vcan
 
 import (
 	"context"
+	"slices"
 	"sync"
 	"time"
 
@@ -45,12 +46,29 @@ const maxQueue = 1 << 16
 type Hub struct {
 	mu       sync.Mutex
 	nodes    map[*Node]struct{}
+	exact    map[idKey][]*Node // nodes with an exact-ID filter, by that ID
+	broad    []*Node           // nodes with any other filter, or none
 	bitRate  int
 	stuffing Stuffing
 	busFree  time.Duration // simulated time at which the bus is next idle
 	faults   []*faultState
 	start    time.Time
 	closed   bool
+}
+
+// idKey is a CAN ID with its length.
+type idKey struct {
+	id       uint32
+	extended bool
+}
+
+// exactKey reports the ID f selects when it selects exactly one.
+func (f Filter) exactKey() (idKey, bool) {
+	full := uint32(can.MaxID)
+	if f.Extended {
+		full = can.MaxExtendedID
+	}
+	return idKey{f.ID & full, f.Extended}, f.Mask&full == full
 }
 
 type faultState struct {
@@ -69,7 +87,7 @@ func WithBitRate(bitRate int, s Stuffing) HubOption {
 
 // NewHub returns an empty bus.
 func NewHub(opts ...HubOption) *Hub {
-	h := &Hub{nodes: map[*Node]struct{}{}, start: time.Now()}
+	h := &Hub{nodes: map[*Node]struct{}{}, exact: map[idKey][]*Node{}, start: time.Now()}
 	for _, o := range opts {
 		o(h)
 	}
@@ -88,7 +106,42 @@ func (h *Hub) Connect(filters ...Filter) *Node {
 		return n
 	}
 	h.nodes[n] = struct{}{}
+	h.index(n)
 	return n
+}
+
+// index files n under the IDs of its exact filters, or among the broad nodes.
+func (h *Hub) index(n *Node) {
+	keys := make([]idKey, 0, len(n.filters))
+	for _, f := range n.filters {
+		k, ok := f.exactKey()
+		if !ok {
+			h.broad = append(h.broad, n)
+			return
+		}
+		keys = append(keys, k)
+	}
+	if len(keys) == 0 {
+		h.broad = append(h.broad, n)
+		return
+	}
+	for _, k := range keys {
+		if !slices.Contains(h.exact[k], n) {
+			h.exact[k] = append(h.exact[k], n)
+		}
+	}
+}
+
+// unindex removes n from the index.
+func (h *Hub) unindex(n *Node) {
+	h.broad = slices.DeleteFunc(h.broad, func(m *Node) bool { return m == n })
+	for _, f := range n.filters {
+		if k, ok := f.exactKey(); ok {
+			if h.exact[k] = slices.DeleteFunc(h.exact[k], func(m *Node) bool { return m == n }); len(h.exact[k]) == 0 {
+				delete(h.exact, k)
+			}
+		}
+	}
 }
 
 // Inject arms a fault.
@@ -109,7 +162,7 @@ func (h *Hub) BusTime() time.Duration {
 func (h *Hub) Close() error {
 	h.mu.Lock()
 	nodes := h.nodes
-	h.nodes, h.closed = map[*Node]struct{}{}, true
+	h.nodes, h.exact, h.broad, h.closed = map[*Node]struct{}{}, map[idKey][]*Node{}, nil, true
 	h.mu.Unlock()
 	for n := range nodes {
 		n.shut()
@@ -149,7 +202,12 @@ func (h *Hub) send(from *Node, frame can.Frame) error {
 		tf.Time += delay
 	}
 	var receivers []*Node
-	for n := range h.nodes {
+	for _, n := range h.exact[idKey{frame.ID, frame.IsExtended}] {
+		if n != from {
+			receivers = append(receivers, n)
+		}
+	}
+	for _, n := range h.broad {
 		if n != from && matchAny(n.filters, frame) {
 			receivers = append(receivers, n)
 		}
@@ -283,7 +341,10 @@ func (n *Node) Dropped() int {
 // Close disconnects the node; pending and later Receives return ErrClosed.
 func (n *Node) Close() error {
 	n.hub.mu.Lock()
-	delete(n.hub.nodes, n)
+	if _, ok := n.hub.nodes[n]; ok {
+		delete(n.hub.nodes, n)
+		n.hub.unindex(n)
+	}
 	n.hub.mu.Unlock()
 	n.shut()
 	return nil

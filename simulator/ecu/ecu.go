@@ -2,6 +2,8 @@ package ecu
 
 import (
 	"context"
+	"crypto/aes"
+	"crypto/cipher"
 	"crypto/rand"
 	"errors"
 	"fmt"
@@ -89,13 +91,13 @@ func factoryValue(label byte, uid she.UID) [16]byte {
 	return she.CMAC(factoryRoot, append([]byte{label}, uid[:]...))
 }
 
-// FirmwareImage is the simulated firmware of the ECU with uid: 4 KiB derived from the UID.
+// FirmwareImage is the simulated firmware of the ECU with uid: 4 KiB of AES-CTR keystream under
+// a key derived from the UID.
 func FirmwareImage(uid she.UID) []byte {
-	img := make([]byte, 0, 4096)
-	for i := 0; len(img) < 4096; i++ {
-		block := factoryValue(byte(0x80|i&0x7F), uid)
-		img = append(img, block[:]...)
-	}
+	key := factoryValue(0x80, uid)
+	b, _ := aes.NewCipher(key[:])
+	img := make([]byte, 4096)
+	cipher.NewCTR(b, make([]byte, aes.BlockSize)).XORKeyStream(img, img)
 	return img
 }
 
