@@ -5,22 +5,30 @@
 //	simulator she m1m5   --uid HEX --key-id N --auth-id N --auth-key HEX --new-key HEX --counter N --flags BBBBB
 //	simulator she open   --auth-key HEX --m1 HEX --m2 HEX --m3 HEX
 //	simulator she verify --new-key HEX --m4 HEX --m5 HEX
+//	simulator ecu   --can mem|IFACE --uid HEX --tx 0x7E8 --rx 0x7E0 --store DIR --profile autosar|csec [faults]
+//	simulator fleet --can mem|IFACE --count N [--uid HEX] [--store DIR] [--profile …] [faults]
 //
 // The she commands are a calculator for the SHE memory update protocol: they print one JSON
-// object on standard output. Bad input prints one line on standard error and exits with status 2.
+// object on standard output. ecu and fleet run simulated ECUs until interrupted. Bad input prints
+// one line on standard error and exits with status 2.
 package main
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"os"
+	"os/signal"
+	"syscall"
 )
 
 // exitUsage is the exit status for bad input.
 const exitUsage = 2
 
 func main() {
-	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	os.Exit(run(ctx, os.Args[1:], os.Stdout, os.Stderr))
 }
 
 // usage is printed for -h and for a missing or unknown command.
@@ -28,10 +36,13 @@ const usage = `usage:
   simulator she m1m5   --uid HEX --key-id N --auth-id N --auth-key HEX --new-key HEX --counter N --flags BBBBB
   simulator she open   --auth-key HEX --m1 HEX --m2 HEX --m3 HEX
   simulator she verify --new-key HEX --m4 HEX --m5 HEX
+  simulator ecu   --can mem|IFACE --uid HEX --tx 0x7E8 --rx 0x7E0 --store DIR --profile autosar|csec [options]
+  simulator fleet --can mem|IFACE --count N [--uid HEX] [--store DIR] [options]
+  (simulator ecu -h lists the options)
 `
 
-// run executes the command line args and returns the exit status.
-func run(args []string, stdout, stderr io.Writer) int {
+// run executes the command line args until ctx ends and returns the exit status.
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if len(args) == 0 {
 		fmt.Fprint(stderr, usage)
 		return exitUsage
@@ -39,6 +50,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 	switch args[0] {
 	case "she":
 		return runSHE(args[1:], stdout, stderr)
+	case "ecu", "fleet":
+		return runECU(ctx, args[0], args[1:], stdout, stderr)
 	case "-h", "-help", "--help", "help":
 		fmt.Fprint(stdout, usage)
 		return 0

@@ -1,0 +1,252 @@
+package main
+
+import (
+	"context"
+	"encoding/hex"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"strconv"
+	"time"
+
+	"github.com/shekit/shekit/simulator/ecu"
+	"github.com/shekit/shekit/simulator/she"
+	"github.com/shekit/shekit/vcan"
+	"github.com/shekit/shekit/vcan/isotp"
+)
+
+// ecuFlags are the flags of the ecu and fleet commands.
+type ecuFlags struct {
+	can, uid, tx, rx, store, profile, securityKey, log string
+	txID, rxID                                         uint32
+	count                                              int
+	noSecurity, kernelISOTP                            bool
+	faults                                             ecu.Faults
+}
+
+func (f *ecuFlags) register(fs *flag.FlagSet, fleet bool) {
+	fs.StringVar(&f.can, "can", "mem", "CAN interface (vcan0, can0) or mem for the in-memory bus")
+	fs.StringVar(&f.uid, "uid", "0001001d0000000000000000000001", "SHE UID, 30 hex digits (a fleet's base UID)")
+	fs.StringVar(&f.store, "store", "", "key store directory, one file per UID (empty: nothing persists)")
+	fs.StringVar(&f.profile, "profile", "autosar", "SHE profile: autosar or csec")
+	fs.StringVar(&f.securityKey, "security-key", hex.EncodeToString(ecu.DefaultSecurityKey[:]), "SecurityAccess key, 32 hex digits")
+	fs.BoolVar(&f.noSecurity, "no-security", false, "allow the SHE routines without SecurityAccess")
+	fs.BoolVar(&f.kernelISOTP, "kernel-isotp", false, "use the Linux kernel's CAN_ISOTP socket instead of user-space ISO-TP")
+	fs.StringVar(&f.log, "log", "", "write the bus traffic to this file in candump's log format")
+	if fleet {
+		fs.IntVar(&f.count, "count", 2, "number of ECUs (IDs: 0x7E0+i/0x7E8+i up to 8, else 29-bit 0x18000000|i<<4 and |0x8)")
+	} else {
+		fs.StringVar(&f.tx, "tx", "0x7E8", "CAN ID the ECU answers with")
+		fs.StringVar(&f.rx, "rx", "0x7E0", "CAN ID the ECU listens to")
+	}
+	fs.BoolVar(&f.faults.WrongProof, "fault-wrong-proof", false, "fault: LoadKey answers a wrong M5")
+	fs.BoolVar(&f.faults.NoCounterCheck, "fault-no-counter-check", false, "fault: the SHE does not check counters")
+	fs.BoolVar(&f.faults.AcceptWildcard, "fault-accept-wildcard", false, "fault: the SHE accepts the wildcard UID on WILDCARD keys")
+	fs.BoolVar(&f.faults.NVMFailure, "fault-nvm-failure", false, "fault: key store writes fail (NRC 0x72)")
+	fs.DurationVar(&f.faults.SlowNVM, "fault-slow-nvm", 0, "fault: key store writes take this long (response pending, 0x78)")
+	fs.BoolVar(&f.faults.Silent, "fault-silent", false, "fault: the ECU never answers")
+	fs.BoolVar(&f.faults.BootFailure, "fault-boot-failure", false, "fault: secure boot fails at power-on")
+}
+
+// parseCANID reads a CAN ID in decimal or 0x-hex.
+func parseCANID(name, s string) (uint32, error) {
+	v, err := strconv.ParseUint(s, 0, 32)
+	if err != nil || v > 0x1FFFFFFF {
+		return 0, fmt.Errorf("--%s: %q is not a CAN ID", name, s)
+	}
+	return uint32(v), nil
+}
+
+// config turns the flags into an ECU configuration.
+func (f *ecuFlags) config() (ecu.Config, error) {
+	var cfg ecu.Config
+	uid, err := she.ParseUID(f.uid)
+	if err != nil {
+		return cfg, fmt.Errorf("--uid: %w", err)
+	}
+	profile, err := she.ProfileByName(f.profile)
+	if err != nil {
+		return cfg, fmt.Errorf("--profile: %w", err)
+	}
+	key, err := hex.DecodeString(f.securityKey)
+	if err != nil || len(key) != 16 {
+		return cfg, fmt.Errorf("--security-key: want 32 hex digits")
+	}
+	if f.tx != "" {
+		if f.txID, err = parseCANID("tx", f.tx); err != nil {
+			return cfg, err
+		}
+		if f.rxID, err = parseCANID("rx", f.rx); err != nil {
+			return cfg, err
+		}
+	}
+	k := [16]byte(key)
+	return ecu.Config{UID: uid, Profile: profile, StoreDir: f.store, SecurityKey: &k,
+		NoSecurity: f.noSecurity, Faults: f.faults}, nil
+}
+
+// runECU runs the ecu or fleet command until ctx ends.
+func runECU(ctx context.Context, name string, args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	var f ecuFlags
+	f.register(fs, name == "fleet")
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			fs.SetOutput(stdout)
+			fs.PrintDefaults()
+			return 0
+		}
+		fmt.Fprintf(stderr, "simulator %s: %v\n", name, err)
+		return exitUsage
+	}
+	if fs.NArg() > 0 {
+		fmt.Fprintf(stderr, "simulator %s: unexpected argument %q\n", name, fs.Arg(0))
+		return exitUsage
+	}
+	cfg, err := f.config()
+	if err == nil && name == "fleet" && f.count < 1 {
+		err = fmt.Errorf("--count: want at least 1")
+	}
+	if err != nil {
+		fmt.Fprintf(stderr, "simulator %s: %v\n", name, err)
+		return exitUsage
+	}
+	if err := serveECUs(ctx, name, &f, cfg, stdout); err != nil {
+		fmt.Fprintf(stderr, "simulator %s: %v\n", name, err)
+		return 1
+	}
+	return 0
+}
+
+// serveECUs starts one ECU (or a fleet) on the chosen bus, logs the traffic if asked, and serves
+// until ctx ends.
+func serveECUs(ctx context.Context, name string, f *ecuFlags, cfg ecu.Config, stdout io.Writer) error {
+	var dial ecu.Dialer
+	var tap vcan.Conn
+	if f.can == "mem" {
+		if f.kernelISOTP {
+			return errors.New("--kernel-isotp needs a CAN interface, not mem")
+		}
+		hub := vcan.NewHub()
+		defer hub.Close()
+		dial = ecu.HubDialer(hub)
+		if f.log != "" {
+			tap = hub.Connect()
+		}
+		fmt.Fprintln(stdout, "bus: in-memory (only this process can reach it)")
+	} else {
+		dial = func(filters ...vcan.Filter) (vcan.Conn, error) { return vcan.DialSocketCAN(ctx, f.can, filters...) }
+		if f.log != "" {
+			s, err := vcan.DialSocketCAN(ctx, f.can)
+			if err != nil {
+				return err
+			}
+			tap = s
+		}
+	}
+	if tap != nil {
+		out, err := os.Create(f.log)
+		if err != nil {
+			return err
+		}
+		defer out.Close()
+		stopLog := logTraffic(ctx, tap, vcan.NewLogWriter(out, f.can))
+		defer stopLog()
+	}
+	n := 1
+	if name == "fleet" {
+		n = f.count
+	}
+	if name == "ecu" && !f.kernelISOTP {
+		tx, rx := f.txID, f.rxID
+		ext := tx > 0x7FF || rx > 0x7FF
+		conn, err := dial(vcan.ExactID(rx, ext))
+		if err != nil {
+			return err
+		}
+		var opts []isotp.Option
+		if ext {
+			opts = append(opts, isotp.WithExtendedIDs())
+		}
+		t := isotp.New(conn, tx, rx, opts...)
+		defer t.Close()
+		e, err := ecu.New(cfg, t)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "ECU %s listening on %s: request %#x, response %#x\n", cfg.UID, f.can, rx, tx)
+		return e.Serve(ctx)
+	}
+	if f.kernelISOTP {
+		return serveKernelFleet(ctx, name, f, cfg, n, stdout)
+	}
+	fleet, err := ecu.StartFleet(ctx, dial, cfg, n)
+	if err != nil {
+		return err
+	}
+	req, resp, _ := ecu.FleetIDs(0, n)
+	fmt.Fprintf(stdout, "%d ECUs listening on %s (first: UID %s, request %#x, response %#x)\n",
+		n, f.can, ecu.FleetUID(cfg.UID, 0), req, resp)
+	<-ctx.Done()
+	return fleet.Stop()
+}
+
+// serveKernelFleet runs ECUs on kernel ISO-TP sockets.
+func serveKernelFleet(ctx context.Context, name string, f *ecuFlags, cfg ecu.Config, n int, stdout io.Writer) error {
+	errc := make(chan error, n)
+	for i := range n {
+		c := cfg
+		req, resp, ext := ecu.FleetIDs(i, n)
+		if name == "ecu" {
+			resp, req = f.txID, f.rxID
+			ext = resp > 0x7FF || req > 0x7FF
+		} else {
+			c.UID = ecu.FleetUID(cfg.UID, i)
+		}
+		var opts []isotp.Option
+		if ext {
+			opts = append(opts, isotp.WithExtendedIDs())
+		}
+		t, err := isotp.DialKernel(f.can, resp, req, opts...)
+		if err != nil {
+			return err
+		}
+		defer t.Close()
+		e, err := ecu.New(c, t)
+		if err != nil {
+			return err
+		}
+		go func() { errc <- e.Serve(ctx) }()
+	}
+	fmt.Fprintf(stdout, "%d ECUs on kernel ISO-TP sockets on %s\n", n, f.can)
+	for range n {
+		if err := <-errc; err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// logTraffic writes every frame tap receives to lw until the returned function is called.
+func logTraffic(ctx context.Context, tap vcan.Conn, lw *vcan.LogWriter) func() {
+	ctx, cancel := context.WithCancel(ctx)
+	done := make(chan struct{})
+	start := time.Now()
+	go func() {
+		defer close(done)
+		defer lw.Flush()
+		for {
+			f, err := tap.Receive(ctx)
+			if err != nil {
+				return
+			}
+			if lw.Write(time.Since(start), f) != nil {
+				return
+			}
+		}
+	}()
+	return func() { cancel(); tap.Close(); <-done }
+}
