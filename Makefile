@@ -10,6 +10,9 @@ FUZZ_TARGETS = \
 	./simulator/she:FuzzOpenM1M3 \
 	./simulator/she:FuzzLoadKey \
 	./simulator/keystore:FuzzDecode \
+	./simulator/ecu:FuzzUDSRequest \
+	./vcan:FuzzParseLogLine \
+	./vcan/isotp:FuzzISOTPReassembly \
 	./vectors:FuzzParse
 
 .PHONY: run test bench fuzz lint generate

@@ -20,6 +20,7 @@ import (
 // ecuFlags are the flags of the ecu and fleet commands.
 type ecuFlags struct {
 	can, uid, tx, rx, store, profile, securityKey, log string
+	initialMaster                                      string
 	txID, rxID                                         uint32
 	count                                              int
 	noSecurity, kernelISOTP                            bool
@@ -32,6 +33,7 @@ func (f *ecuFlags) register(fs *flag.FlagSet, fleet bool) {
 	fs.StringVar(&f.store, "store", "", "key store directory, one file per UID (empty: nothing persists)")
 	fs.StringVar(&f.profile, "profile", "autosar", "SHE profile: autosar or csec")
 	fs.StringVar(&f.securityKey, "security-key", hex.EncodeToString(ecu.DefaultSecurityKey[:]), "SecurityAccess key, 32 hex digits")
+	fs.StringVar(&f.initialMaster, "initial-master-key", "", "factory MASTER_ECU_KEY, 32 hex digits (default: empty, authorizing as all-zero)")
 	fs.BoolVar(&f.noSecurity, "no-security", false, "allow the SHE routines without SecurityAccess")
 	fs.BoolVar(&f.kernelISOTP, "kernel-isotp", false, "use the Linux kernel's CAN_ISOTP socket instead of user-space ISO-TP")
 	fs.StringVar(&f.log, "log", "", "write the bus traffic to this file in candump's log format")
@@ -83,8 +85,17 @@ func (f *ecuFlags) config() (ecu.Config, error) {
 		}
 	}
 	k := [16]byte(key)
-	return ecu.Config{UID: uid, Profile: profile, StoreDir: f.store, SecurityKey: &k,
-		NoSecurity: f.noSecurity, Faults: f.faults}, nil
+	cfg = ecu.Config{UID: uid, Profile: profile, StoreDir: f.store, SecurityKey: &k,
+		NoSecurity: f.noSecurity, Faults: f.faults}
+	if f.initialMaster != "" {
+		m, err := hex.DecodeString(f.initialMaster)
+		if err != nil || len(m) != 16 {
+			return cfg, fmt.Errorf("--initial-master-key: want 32 hex digits")
+		}
+		master := [16]byte(m)
+		cfg.InitialMasterKey = &master
+	}
+	return cfg, nil
 }
 
 // runECU runs the ecu or fleet command until ctx ends.

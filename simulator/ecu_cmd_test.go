@@ -55,6 +55,7 @@ func TestECUCommandBadInput(t *testing.T) {
 		{[]string{"ecu", "--tx", "0x20000000"}, 2, "--tx"},
 		{[]string{"ecu", "--rx", "seven"}, 2, "--rx"},
 		{[]string{"ecu", "--bogus"}, 2, "bogus"},
+		{[]string{"ecu", "--initial-master-key", "zz"}, 2, "--initial-master-key"},
 		{[]string{"ecu", "stray"}, 2, "unexpected argument"},
 		{[]string{"fleet", "--count", "0"}, 2, "--count"},
 		{[]string{"ecu", "--can", "mem", "--kernel-isotp"}, 1, "--kernel-isotp"},

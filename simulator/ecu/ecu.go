@@ -46,7 +46,10 @@ type Config struct {
 	P2, P2Star   time.Duration // announced server times (default 50 ms, 5000 ms)
 	PendingAfter time.Duration // a routine still running after this answers 0x78 (default 25 ms)
 	Image        []byte        // simulated firmware image; default derived from the UID
-	Faults       Faults
+	// InitialMasterKey, when set, is the MASTER_ECU_KEY the ECU leaves the factory with (counter
+	// 0, no flags) instead of an empty slot; it then authorizes the first key updates.
+	InitialMasterKey *[16]byte
+	Faults           Faults
 }
 
 func (c *Config) defaults() {
@@ -132,6 +135,9 @@ type ECU struct {
 func New(cfg Config, t isotp.Transport) (*ECU, error) {
 	cfg.defaults()
 	nvm := FactoryNVM(cfg.UID, cfg.Image)
+	if cfg.InitialMasterKey != nil {
+		nvm.Slots[she.MasterECUKey] = she.Slot{Key: *cfg.InitialMasterKey, Loaded: true}
+	}
 	var store she.Store
 	if cfg.StoreDir != "" {
 		if err := os.MkdirAll(cfg.StoreDir, 0o700); err != nil {

@@ -461,3 +461,21 @@ func TestFleet(t *testing.T) {
 		h.Close()
 	}
 }
+
+// TestInitialMasterKey: an ECU from a factory that sets MASTER_ECU_KEY refuses the document's
+// first master key (authorized by the all-zero key) and accepts one authorized by its own.
+func TestInitialMasterKey(t *testing.T) {
+	ctx := ctxFor(t)
+	uid, m1, m2, m3, _, _, _ := docVector(t, "oem-doc-a-master-ecu-key")
+	initial := [16]byte{0x1A}
+	r := newRig(t, Config{UID: uid, NoSecurity: true, InitialMasterKey: &initial})
+	r.client.StartSession(ctx, uds.ExtendedSession)
+	if res, err := r.client.LoadKey(ctx, m1, m2, m3); err != nil || res.ERC != she.KeyUpdateError {
+		t.Fatalf("zero-key update: %+v, %v", res, err)
+	}
+	m, _ := she.BuildMessages(she.KeyUpdate{UID: uid, KeyID: she.MasterECUKey, AuthID: she.MasterECUKey,
+		AuthKey: initial, NewKey: [16]byte{2}, Counter: 1, Flags: 0x0D})
+	if res, err := r.client.LoadKey(ctx, m.M1, m.M2, m.M3); err != nil || res.ERC != she.NoError {
+		t.Fatalf("update authorized by the initial key: %+v, %v", res, err)
+	}
+}
