@@ -320,6 +320,20 @@ func (n *Node) ReceiveTimed(ctx context.Context) (TimedFrame, error) {
 	}
 }
 
+// ReceiveFor returns the frames that arrive within d (on a tap: what the bus carried).
+func (n *Node) ReceiveFor(d time.Duration) []TimedFrame {
+	ctx, cancel := context.WithTimeout(context.Background(), d)
+	defer cancel()
+	var frames []TimedFrame
+	for {
+		tf, err := n.ReceiveTimed(ctx)
+		if err != nil {
+			return frames
+		}
+		frames = append(frames, tf)
+	}
+}
+
 // Wait lets d pass: simulated time on a hub with a bit rate, a sleep otherwise.
 func (n *Node) Wait(ctx context.Context, d time.Duration) error {
 	if n.hub.bitRate > 0 {

@@ -91,11 +91,11 @@ func loadKeyOnBus(tb testing.TB) (busTime, floor time.Duration) {
 	if err := r.client.StartSession(ctx, uds.ExtendedSession); err != nil {
 		tb.Fatal(err)
 	}
-	drainTap(r.tap)
+	r.tap.ReceiveFor(20 * time.Millisecond)
 	if res, err := r.client.LoadKey(ctx, m.M1, m.M2, m.M3); err != nil || res.ERC != she.NoError {
 		tb.Fatal(res.ERC, err)
 	}
-	frames := drainTap(r.tap)
+	frames := r.tap.ReceiveFor(20 * time.Millisecond)
 	if len(frames) != 20 { // FF + 9 CF + FC, FF + 7 CF + FC
 		tb.Fatalf("LoadKey took %d frames, want 20", len(frames))
 	}

@@ -1,6 +1,7 @@
 package ecu
 
 import (
+	"bytes"
 	"context"
 	"crypto/aes"
 	"crypto/cipher"
@@ -235,17 +236,8 @@ func (e *ECU) Serve(ctx context.Context) error {
 func randomSeed() []byte {
 	seed := make([]byte, 16)
 	rand.Read(seed)
-	for allZero(seed) { // a zero seed means "already unlocked"
+	for bytes.Count(seed, []byte{0}) == len(seed) { // a zero seed means "already unlocked"
 		rand.Read(seed)
 	}
 	return seed
-}
-
-func allZero(b []byte) bool {
-	for _, v := range b {
-		if v != 0 {
-			return false
-		}
-	}
-	return true
 }

@@ -34,20 +34,6 @@ func ctxFor(t *testing.T, d time.Duration) context.Context {
 	return ctx
 }
 
-// drain returns what the tap received within d.
-func drain(tap *vcan.Node, d time.Duration) []vcan.TimedFrame {
-	ctx, cancel := context.WithTimeout(context.Background(), d)
-	defer cancel()
-	var out []vcan.TimedFrame
-	for {
-		tf, err := tap.ReceiveTimed(ctx)
-		if err != nil {
-			return out
-		}
-		out = append(out, tf)
-	}
-}
-
 func exchange(t *testing.T, from, to *Conn, msg []byte) {
 	t.Helper()
 	ctx := ctxFor(t, 5*time.Second)
@@ -88,7 +74,7 @@ func TestTransportPadding(t *testing.T) {
 			tester, ecu, tap := pair(t, vcan.NewHub(), tc.opts, nil)
 			exchange(t, tester, ecu, seq(3))  // SF of 4 bytes
 			exchange(t, tester, ecu, seq(10)) // FF, FC (from the ECU, padded 0xCC), CF of 5 bytes
-			frames := drain(tap, 50*time.Millisecond)
+			frames := tap.ReceiveFor(50 * time.Millisecond)
 			var mine []can.Frame
 			for _, tf := range frames {
 				if tf.Frame.ID == testerID {
@@ -124,7 +110,7 @@ func TestTransportBlockSizeAndSTmin(t *testing.T) {
 		h := vcan.NewHub(vcan.WithBitRate(500000, vcan.WorstCaseStuffing))
 		tester, ecu, tap := pair(t, h, nil, []Option{WithFlowControl(3, stmin)})
 		exchange(t, tester, ecu, seq(48)) // FF + 6 CFs: two blocks
-		frames := drain(tap, 50*time.Millisecond)
+		frames := tap.ReceiveFor(50 * time.Millisecond)
 		var kinds []PDUType
 		var last time.Duration
 		inBlock := 0
