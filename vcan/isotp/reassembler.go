@@ -17,7 +17,7 @@ var (
 // arrive and answers with completed messages, the flow control frames to send, and errors for
 // messages it abandons (ISO 15765-2 9.8: unexpected arrival of N_PDUs).
 type Reassembler struct {
-	MaxLength uint32 // longest message accepted; longer first frames get FC OVERFLOW
+	MaxLength uint32 // longest message accepted; longer first frames get FC OVERFLOW, longer single frames are dropped
 	BlockSize uint8  // BS advertised in flow control (0: no further flow control)
 	STmin     uint8  // STmin advertised in flow control
 
@@ -64,6 +64,12 @@ func (r *Reassembler) Feed(data []byte) Step {
 		if r.active {
 			st.Err = ErrInterrupted
 			r.reset()
+		}
+		if p.Length > r.MaxLength {
+			if st.Err == nil { // a single frame cannot be refused with flow control: it is dropped
+				st.Err = fmt.Errorf("%w: %d > %d bytes", ErrTooLong, p.Length, r.MaxLength)
+			}
+			return st
 		}
 		st.Message = append([]byte(nil), p.Data...)
 	case FirstFrame:

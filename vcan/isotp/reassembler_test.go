@@ -95,6 +95,16 @@ func TestReassemblerUnexpectedPDUs(t *testing.T) {
 			t.Fatalf("step %+v", st)
 		}
 	})
+	t.Run("single frame too long is dropped", func(t *testing.T) {
+		r := Reassembler{MaxLength: 2}
+		st := r.Feed([]byte{0x03, 1, 2, 3})
+		if st.Message != nil || st.FlowControl != nil || !errors.Is(st.Err, ErrTooLong) {
+			t.Fatalf("step %+v", st)
+		}
+		if st := r.Feed([]byte{0x02, 1, 2}); !bytes.Equal(st.Message, []byte{1, 2}) {
+			t.Fatalf("single frame within the limit: %+v", st)
+		}
+	})
 	t.Run("flow control and invalid frames are ignored", func(t *testing.T) {
 		r := Reassembler{MaxLength: 4095}
 		for _, f := range [][]byte{{0x30, 0, 0}, {0x00}, {0x08, 1}, {}, {0x45}} {
