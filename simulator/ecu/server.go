@@ -202,9 +202,11 @@ func (e *ECU) routineControl(req []byte, pending func()) []byte {
 	done := make(chan []byte, 1)
 	go func() { done <- e.runRoutine(rid, in) }()
 	var record []byte
+	timer := time.NewTimer(e.cfg.PendingAfter)
+	defer timer.Stop()
 	select {
 	case record = <-done:
-	case <-time.After(e.cfg.PendingAfter):
+	case <-timer.C:
 		pending()
 		tick := time.NewTicker(e.cfg.P2Star / 2)
 	wait:
