@@ -35,6 +35,7 @@ type File struct {
 	Schema    string
 	Constants map[string]string
 	Defaults  map[string]json.RawMessage // values records fall back on, as the file's description says
+	Sections  map[string]json.RawMessage // every top-level field, raw
 	Records   []Record
 }
 
@@ -73,6 +74,9 @@ func Parse(name string, data []byte) (*File, error) {
 		return nil, fmt.Errorf("vectors: %s: no schema", name)
 	}
 	f := &File{Name: name, Schema: raw.Schema, Constants: raw.Constants, Defaults: raw.Defaults}
+	if err := json.Unmarshal(data, &f.Sections); err != nil {
+		return nil, fmt.Errorf("vectors: %s: %w", name, err)
+	}
 	seen := make(map[string]bool, len(raw.Vectors))
 	for i, v := range raw.Vectors {
 		var r Record

@@ -1,0 +1,101 @@
+package conformance_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"net/http"
+	"net/http/httptest"
+
+	. "github.com/onsi/ginkgo/v2"
+	. "github.com/onsi/gomega"
+
+	"github.com/shekit/shekit/server/kms"
+	"github.com/shekit/shekit/server/reference"
+	"github.com/shekit/shekit/vectors"
+)
+
+func init() {
+	vectorRunners["kms_error"] = runKMSError
+	vectorRunners["sp800_108_counter_cmac_aes128"] = func(_ *vectors.File, r vectors.Record) {
+		var v struct {
+			KI    hexBytes `json:"ki"`
+			Fixed hexBytes `json:"fixed_input_data"`
+			KO    hexBytes `json:"ko"`
+		}
+		Expect(r.Decode(&v)).To(Succeed())
+		Expect(kms.CounterKDF(v.KI.block16(), v.Fixed)).To(Equal(v.KO.block16()))
+	}
+}
+
+// kmsRequest is a request of a kms_error vector.
+type kmsRequest struct {
+	Method string
+	Path   string
+	Body   json.RawMessage
+}
+
+// send sends req to the server at url with an optional bearer token.
+func (req kmsRequest) send(url, token string) (*http.Response, []byte) {
+	body := []byte(req.Body)
+	var s string
+	if json.Unmarshal(req.Body, &s) == nil { // a string body is sent as is
+		body = []byte(s)
+	}
+	hr, err := http.NewRequest(req.Method, url+req.Path, bytes.NewReader(body))
+	Expect(err).NotTo(HaveOccurred())
+	hr.Header.Set("Content-Type", "application/json")
+	if token != "" {
+		hr.Header.Set("Authorization", "Bearer "+token)
+	}
+	resp, err := http.DefaultClient.Do(hr)
+	Expect(err).NotTo(HaveOccurred())
+	defer resp.Body.Close()
+	var out bytes.Buffer
+	out.ReadFrom(resp.Body)
+	return resp, out.Bytes()
+}
+
+// runKMSError replays one request against a fresh in-process reference server and compares the
+// answer's HTTP status and envelope to the character.
+func runKMSError(f *vectors.File, r vectors.Record) {
+	var v struct {
+		kmsRequest
+		Registry string
+		Auth     string
+		Token    string
+		Before   []kmsRequest
+		Expect   struct {
+			HTTP          int    `json:"http"`
+			ResultStatus  string `json:"ResultStatus"`
+			ResultReason  string `json:"ResultReason"`
+			ResultMessage string `json:"ResultMessage"`
+		}
+	}
+	Expect(r.Decode(&v)).To(Succeed())
+	cfg := reference.Config{DataDir: GinkgoT().TempDir(), Auth: kms.Auth(v.Auth)}
+	if v.Registry != "" {
+		var regs map[string]json.RawMessage
+		Expect(json.Unmarshal(f.Sections["registries"], &regs)).To(Succeed())
+		Expect(regs).To(HaveKey(v.Registry))
+		reg, err := kms.ParseRegistry(regs[v.Registry], "json")
+		Expect(err).NotTo(HaveOccurred())
+		cfg.Registry = reg
+	}
+	srv, err := reference.New(context.Background(), cfg)
+	Expect(err).NotTo(HaveOccurred())
+	DeferCleanup(srv.Close)
+	ts := httptest.NewServer(srv.Handler())
+	DeferCleanup(ts.Close)
+	for _, b := range v.Before {
+		resp, body := b.send(ts.URL, v.Token)
+		Expect(resp.StatusCode).To(Equal(http.StatusOK), "before: %s", body)
+	}
+	resp, body := v.send(ts.URL, v.Token)
+	Expect(resp.StatusCode).To(Equal(v.Expect.HTTP), "%s", body)
+	Expect(resp.Header.Get("Content-Type")).To(Equal("application/json"))
+	var env map[string]any
+	Expect(json.Unmarshal(body, &env)).To(Succeed())
+	Expect(env).To(Equal(map[string]any{"ResultStatus": v.Expect.ResultStatus, "ResultReason": v.Expect.ResultReason,
+		"ResultMessage": v.Expect.ResultMessage}), "the whole envelope, nothing else")
+}

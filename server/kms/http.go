@@ -1,0 +1,181 @@
+package kms
+
+import (
+	"crypto/subtle"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// The API's paths.
+const (
+	PathProvisioning = "/app/automotive/supplierKeyProvisioning"
+	PathKeySync      = "/app/automotive/supplierKeySyncValue"
+)
+
+// Auth is how the API authenticates suppliers.
+type Auth string
+
+// The authentication modes. With AuthNone every request acts for nobody in particular; with the
+// others a supplier may only act on ECUs whose UID carries its SupplierID.
+const (
+	AuthNone   Auth = "none"
+	AuthBearer Auth = "bearer" // Authorization: Bearer <the supplier's token>
+	AuthMTLS   Auth = "mtls"   // client certificate whose CN is the SupplierID (4 hex digits)
+)
+
+// Envelope is every answer's frame.
+type Envelope struct {
+	ResultStatus  string   `json:"ResultStatus"`
+	ResultReason  string   `json:"ResultReason"`
+	ResultMessage string   `json:"ResultMessage"`
+	Records       *Records `json:"Records,omitempty"`
+}
+
+// maxBody bounds a request body.
+const maxBody = 64 << 10
+
+// Handler serves the KMS API.
+type Handler struct {
+	svc  *Service
+	auth Auth
+	log  *slog.Logger
+	// Observe, when set, is called for every answered request (for metrics).
+	Observe func(endpoint, reason string, d time.Duration)
+}
+
+// NewHandler returns the API on svc.
+func NewHandler(svc *Service, auth Auth, log *slog.Logger) *Handler {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	return &Handler{svc: svc, auth: auth, log: log}
+}
+
+// Register adds the API's routes to mux.
+func (h *Handler) Register(mux *http.ServeMux) {
+	mux.HandleFunc("POST "+PathProvisioning, h.serve("provision", h.provision))
+	mux.HandleFunc("PUT "+PathProvisioning, h.serve("report", h.report))
+	mux.HandleFunc("POST "+PathKeySync, h.serve("sync", h.sync))
+	mux.HandleFunc("PUT "+PathKeySync, h.serve("sync-report", h.reportSync))
+}
+
+// fields is a request body: its string fields (a number is taken as its digits).
+type fields map[string]string
+
+func decode(r *http.Request) (fields, *Error) {
+	var raw map[string]json.RawMessage
+	dec := json.NewDecoder(io.LimitReader(r.Body, maxBody))
+	if err := dec.Decode(&raw); err != nil || raw == nil {
+		return nil, fail("NOT_JSON")
+	}
+	f := fields{}
+	for k, v := range raw {
+		var s string
+		if err := json.Unmarshal(v, &s); err == nil {
+			f[k] = s
+			continue
+		}
+		var n json.Number
+		if err := json.Unmarshal(v, &n); err == nil {
+			f[k] = n.String()
+		}
+	}
+	return f, nil
+}
+
+// caller authenticates the request.
+func (h *Handler) caller(r *http.Request) (*Caller, *Error) {
+	switch h.auth {
+	case AuthBearer:
+		token, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+		if !ok || token == "" {
+			return nil, fail("UNAUTHORIZED")
+		}
+		for _, s := range h.svc.Registry().Suppliers {
+			if s.Token != "" && subtle.ConstantTimeCompare([]byte(s.Token), []byte(token)) == 1 {
+				return &Caller{SupplierID: s.ID}, nil
+			}
+		}
+		return nil, fail("UNAUTHORIZED")
+	case AuthMTLS:
+		if r.TLS == nil || len(r.TLS.PeerCertificates) == 0 {
+			return nil, fail("UNAUTHORIZED")
+		}
+		id, err := strconv.ParseUint(r.TLS.PeerCertificates[0].Subject.CommonName, 16, 16)
+		if err != nil || h.svc.Registry().Suppliers[uint16(id)] == nil {
+			return nil, fail("UNAUTHORIZED")
+		}
+		return &Caller{SupplierID: uint16(id)}, nil
+	}
+	return nil, nil
+}
+
+// serve wraps an endpoint: authentication, decoding, the envelope, the log line.
+func (h *Handler) serve(name string, fn func(*http.Request, *Caller, fields) (*Records, *Error)) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		caller, e := h.caller(r)
+		var rec *Records
+		if e == nil {
+			var f fields
+			if f, e = decode(r); e == nil {
+				rec, e = fn(r, caller, f)
+			}
+		}
+		env, status := Envelope{ResultStatus: "Success", Records: rec}, http.StatusOK
+		if e != nil {
+			env = Envelope{ResultStatus: "OperationFailed", ResultReason: string(e.Reason), ResultMessage: e.Message}
+			status = e.Status
+		}
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(status)
+		json.NewEncoder(w).Encode(env)
+		// The log line names the request, never its body: SupplierSecretKey must not reach a log.
+		h.log.Info("kms request", "endpoint", name, "status", status, "reason", env.ResultReason,
+			"actor", caller.actor(), "duration", time.Since(start))
+		if h.Observe != nil {
+			h.Observe(name, env.ResultReason, time.Since(start))
+		}
+	}
+}
+
+func (h *Handler) provision(r *http.Request, c *Caller, f fields) (*Records, *Error) {
+	return h.svc.Provision(r.Context(), c, ProvisionRequest{ProvisioningType: f["ProvisioningType"], EcuID: f["EcuID"],
+		KeyID: f["KeyID"], SupplierSecretKey: f["SupplierSecretKey"], Counter: f["Counter"], Challenge: f["Challenge"],
+		Phase: f["Phase"]})
+}
+
+func reportRequest(f fields) ReportRequest {
+	return ReportRequest{ProvisioningType: f["ProvisioningType"], EcuID: f["EcuID"], KeyID: f["KeyID"],
+		ResultStatus: f["ResultStatus"], ResultMessage: f["ResultMessage"]}
+}
+
+func (h *Handler) report(r *http.Request, c *Caller, f fields) (*Records, *Error) {
+	return nil, h.svc.Report(r.Context(), c, reportRequest(f))
+}
+
+func (h *Handler) sync(r *http.Request, c *Caller, f fields) (*Records, *Error) {
+	return h.svc.Sync(r.Context(), c, SyncRequest{ProvisioningType: f["ProvisioningType"], EcuID: f["EcuID"], KeyID: f["KeyID"]})
+}
+
+func (h *Handler) reportSync(r *http.Request, c *Caller, f fields) (*Records, *Error) {
+	return nil, h.svc.ReportSync(r.Context(), c, reportRequest(f))
+}
+
+// String names the mode.
+func (a Auth) String() string { return string(a) }
+
+// ParseAuth reads an authentication mode.
+func ParseAuth(s string) (Auth, error) {
+	switch Auth(s) {
+	case AuthNone, AuthBearer, AuthMTLS:
+		return Auth(s), nil
+	}
+	return "", fmt.Errorf("authentication %q: want none, bearer or mtls", s)
+}

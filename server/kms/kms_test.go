@@ -1,0 +1,285 @@
+package kms_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/shekit/shekit/server/kms"
+	"github.com/shekit/shekit/server/reference"
+	"github.com/shekit/shekit/simulator/she"
+	"github.com/shekit/shekit/vectors"
+)
+
+// The document's EcuIDs, corrected to 54 characters: ClusterID 0102030405060708, Model 01020304,
+// then the UID (EcuType 0003 of supplier 0001, and EcuType 0001 of supplier 001D).
+const (
+	masterExampleEcuID   = "010203040506070801020304000300010000000000000000000002"
+	supplierExampleEcuID = "0102030405060708010203040001001D0102030405060708090A0B"
+)
+
+type testServer struct {
+	*httptest.Server
+	ref *reference.Server
+	dir string
+}
+
+func newServer(t *testing.T, dir string) *testServer {
+	t.Helper()
+	if dir == "" {
+		dir = t.TempDir()
+	}
+	ref, err := reference.New(context.Background(), reference.Config{DataDir: dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ts := &testServer{Server: httptest.NewServer(ref.Handler()), ref: ref, dir: dir}
+	t.Cleanup(func() { ts.Close(); ref.Close() })
+	return ts
+}
+
+func (ts *testServer) call(t *testing.T, method, path string, body map[string]string) (int, kms.Envelope) {
+	t.Helper()
+	b, _ := json.Marshal(body)
+	req, _ := http.NewRequest(method, ts.URL+path, bytes.NewReader(b))
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var env kms.Envelope
+	if err := json.NewDecoder(resp.Body).Decode(&env); err != nil {
+		t.Fatal(err)
+	}
+	return resp.StatusCode, env
+}
+
+// provision POSTs and requires Success.
+func (ts *testServer) provision(t *testing.T, body map[string]string) *kms.Records {
+	t.Helper()
+	status, env := ts.call(t, "POST", kms.PathProvisioning, body)
+	if status != 200 || env.ResultStatus != "Success" || env.ResultReason != "" || env.ResultMessage != "" || env.Records == nil {
+		t.Fatalf("POST %v: %d %+v", body, status, env)
+	}
+	return env.Records
+}
+
+func (ts *testServer) report(t *testing.T, path string, body map[string]string) {
+	t.Helper()
+	if status, env := ts.call(t, "PUT", path, body); status != 200 || env.ResultStatus != "Success" {
+		t.Fatalf("PUT %v: %d %+v", body, status, env)
+	}
+}
+
+func messages(t *testing.T, r *kms.Records) she.Messages {
+	t.Helper()
+	h := func(s string, n int) []byte {
+		b, err := hex.DecodeString(s)
+		if err != nil || len(b) != n || s != strings.ToLower(s) {
+			t.Fatalf("%q is not %d bytes of lowercase hex", s, n)
+		}
+		return b
+	}
+	return she.Messages{M1: [16]byte(h(r.M1, 16)), M2: [32]byte(h(r.M2, 32)), M3: [16]byte(h(r.M3, 16)),
+		M4: [32]byte(h(r.M4, 32)), M5: [16]byte(h(r.M5, 16))}
+}
+
+// open opens M1-M3 with authKey, requires a valid M3 and the expected fields, checks M4/M5 with
+// the new key, and returns it.
+func open(t *testing.T, r *kms.Records, authKey [16]byte, uid she.UID, keyID she.KeyID, counter uint32, flags string) [16]byte {
+	t.Helper()
+	m := messages(t, r)
+	o := she.OpenM1M3(authKey, m.M1, m.M2, m.M3)
+	wantFlags, _ := she.ParseFlags(flags)
+	if !o.M3Valid || o.UID != uid || o.KeyID != keyID || o.AuthID != she.MasterECUKey || o.Counter != counter || o.Flags != wantFlags {
+		t.Fatalf("opened %+v; want UID %v KeyID %v AuthID 1 counter %d flags %s and a valid M3", o, uid, keyID, counter, flags)
+	}
+	if p := she.VerifyM4M5(o.NewKey, m.M4, m.M5); !p.M4Valid || !p.M5Valid || p.Counter != counter || p.UID != uid {
+		t.Fatalf("M4/M5 do not verify with the new key: %+v", p)
+	}
+	return o.NewKey
+}
+
+func uidOf(ecuID string) she.UID {
+	id, _ := kms.ParseEcuID(ecuID)
+	return id.UID
+}
+
+// TestDocumentMasterKeyExample sends the document's MasterECUKey request as printed (EcuID
+// corrected): the all-zero initial master key opens M1-M3, counter 1, flags 01101; after PUT
+// Success the SupplierSymmKey of the same ECU is authorized by the new master key.
+func TestDocumentMasterKeyExample(t *testing.T) {
+	ts := newServer(t, "")
+	uid := uidOf(masterExampleEcuID)
+	rec := ts.provision(t, map[string]string{"ProvisioningType": "EcuMasterKey", "KeyID": "1", "EcuID": masterExampleEcuID})
+	if rec.KeyID != "1" || rec.KeySyncValue != "" {
+		t.Fatalf("records %+v", rec)
+	}
+	master := open(t, rec, [16]byte{}, uid, she.MasterECUKey, 1, "01101")
+	ts.report(t, kms.PathProvisioning, map[string]string{"ProvisioningType": "EcuMasterKey", "EcuID": masterExampleEcuID,
+		"ResultMessage": "", "ResultStatus": "Success"})
+
+	rec = ts.provision(t, map[string]string{"ProvisioningType": "SupplierSymmKey", "KeyID": "D", "EcuID": masterExampleEcuID})
+	if rec.KeyID != "D" {
+		t.Fatalf("KeyID %q", rec.KeyID)
+	}
+	supplier := open(t, rec, master, uid, she.Key10, 1, "01111")
+	ts.report(t, kms.PathProvisioning, map[string]string{"ProvisioningType": "SupplierSymmKey", "EcuID": masterExampleEcuID,
+		"ResultMessage": "", "ResultStatus": "Success"})
+
+	// Key sync: a fresh challenge and CMAC(key in the slot, challenge).
+	status, env := ts.call(t, "POST", kms.PathKeySync, map[string]string{"ProvisioningType": "SupplierSymmKey", "KeyID": "D", "EcuID": masterExampleEcuID})
+	if status != 200 || env.Records == nil || env.Records.KeyID != "D" {
+		t.Fatalf("sync: %d %+v", status, env)
+	}
+	challenge, _ := hex.DecodeString(env.Records.Challenge)
+	if want := she.CMAC(supplier, challenge); env.Records.KeySyncValue != hex.EncodeToString(want[:]) {
+		t.Fatal("KeySyncValue is not CMAC(supplier key, challenge)")
+	}
+	ts.report(t, kms.PathKeySync, map[string]string{"ProvisioningType": "SupplierSymmKey", "EcuID": masterExampleEcuID,
+		"ResultMessage": "", "ResultStatus": "Success"})
+	// The master key's sync value is the GET_ID MAC of an ECU that booted securely.
+	_, env = ts.call(t, "POST", kms.PathKeySync, map[string]string{"ProvisioningType": "EcuMasterKey", "EcuID": masterExampleEcuID})
+	challenge, _ = hex.DecodeString(env.Records.Challenge)
+	if want := she.GetIDMAC(master, [16]byte(challenge), uid, 0x1E); env.Records.KeySyncValue != hex.EncodeToString(want[:]) {
+		t.Fatal("master KeySyncValue is not the GET_ID MAC with SREG 0x1E")
+	}
+}
+
+// TestFailedInjectionKeepsTheOldMaster: OperationFailed does not advance the master key; a new
+// POST supersedes a pending issue with the next counter.
+func TestFailedInjectionKeepsTheOldMaster(t *testing.T) {
+	ts := newServer(t, "")
+	uid := uidOf(masterExampleEcuID)
+	req := map[string]string{"ProvisioningType": "EcuMasterKey", "KeyID": "1", "EcuID": masterExampleEcuID}
+	open(t, ts.provision(t, req), [16]byte{}, uid, she.MasterECUKey, 1, "01101")
+	open(t, ts.provision(t, req), [16]byte{}, uid, she.MasterECUKey, 2, "01101") // supersedes
+	ts.report(t, kms.PathProvisioning, map[string]string{"ProvisioningType": "EcuMasterKey", "EcuID": masterExampleEcuID,
+		"ResultMessage": "ERC_KEY_UPDATE_ERROR", "ResultStatus": "OperationFailed"})
+	// Still authorized by the all-zero key, counter 3.
+	open(t, ts.provision(t, req), [16]byte{}, uid, she.MasterECUKey, 3, "01101")
+}
+
+// TestSecOCClusterKeys: SecOC keys of two ECUs of one ClusterID are equal; of another cluster,
+// different. The Counter field raises the counter.
+func TestSecOCClusterKeys(t *testing.T) {
+	ts := newServer(t, "")
+	secret := strings.Repeat("1d", 16)
+	ecu := func(cluster, serial string) string { return cluster + "01020304" + "0001001D" + serial }
+	a, b := ecu("0102030405060708", "0102030405060708090A0B"), ecu("0102030405060708", "0102030405060708090A0C")
+	c := ecu("1112131415161718", "0102030405060708090A0D")
+	keys := map[string][16]byte{}
+	for i, id := range []string{a, b, c} {
+		body := map[string]string{"ProvisioningType": "SecOCKey", "EcuID": id, "KeyID": "5", "SupplierSecretKey": secret}
+		counter := uint32(1)
+		if i == 1 {
+			body["Counter"], counter = "41", 41
+		}
+		keys[id] = open(t, ts.provision(t, body), [16]byte{}, uidOf(id), 5, counter, "01111")
+	}
+	if keys[a] != keys[b] {
+		t.Fatal("two ECUs of one cluster got different SecOC keys")
+	}
+	if keys[a] == keys[c] {
+		t.Fatal("two clusters got the same SecOC key")
+	}
+}
+
+// TestCounterSurvivesRestart: a counter is committed before it is answered.
+func TestCounterSurvivesRestart(t *testing.T) {
+	dir := t.TempDir()
+	ts := newServer(t, dir)
+	uid := uidOf(masterExampleEcuID)
+	req := map[string]string{"ProvisioningType": "EcuMasterKey", "KeyID": "1", "EcuID": masterExampleEcuID}
+	ts.provision(t, req)
+	ts.provision(t, req)
+	ts.Close()
+	ts.ref.Close()
+	again := newServer(t, dir)
+	open(t, again.provision(t, req), [16]byte{}, uid, she.MasterECUKey, 3, "01101")
+}
+
+// TestEveryReasonHasAVector: each ResultReason of the message table is exercised by
+// vectors/kms-errors.json, but INTERNAL, which needs a failing store (TestInternalError).
+func TestEveryReasonHasAVector(t *testing.T) {
+	f, err := vectors.Load("kms-errors.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	seen := map[kms.Reason]bool{}
+	for _, r := range f.Records {
+		var v struct{ Expect struct{ ResultReason string } }
+		if err := r.Decode(&v); err != nil {
+			t.Fatal(err)
+		}
+		seen[kms.Reason(v.Expect.ResultReason)] = true
+	}
+	for _, r := range kms.Reasons() {
+		if !seen[r] && r != "INTERNAL" {
+			t.Errorf("no vector answers %s", r)
+		}
+	}
+}
+
+// failingStore fails every operation.
+type failingStore struct{ kms.Store }
+
+var errDown = errors.New("database down")
+
+func (failingStore) Issue(context.Context, kms.Issue, uint32, string) (uint32, kms.SlotState, error) {
+	return 0, kms.SlotState{}, errDown
+}
+
+func TestInternalError(t *testing.T) {
+	svc := kms.NewService(failingStore{}, map[kms.Phase][16]byte{}, kms.DemoRegistry(), nil)
+	mux := http.NewServeMux()
+	kms.NewHandler(svc, kms.AuthNone, nil).Register(mux)
+	ts := httptest.NewServer(mux)
+	defer ts.Close()
+	body := strings.NewReader(`{"ProvisioningType":"EcuMasterKey","KeyID":"1","EcuID":"` + masterExampleEcuID + `"}`)
+	resp, err := http.Post(ts.URL+kms.PathProvisioning, "application/json", body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var env kms.Envelope
+	json.NewDecoder(resp.Body).Decode(&env)
+	if resp.StatusCode != 500 || env != (kms.Envelope{ResultStatus: "OperationFailed", ResultReason: "INTERNAL", ResultMessage: "Internal error."}) {
+		t.Fatalf("%d %+v", resp.StatusCode, env)
+	}
+}
+
+func TestRegistryFiles(t *testing.T) {
+	dir := t.TempDir()
+	yaml := "suppliers:\n  - id: 001D\n    name: Yaml supplier\n    phase: Prod\n    secretKey: " + strings.Repeat("ab", 16) +
+		"\n    ecuTypes:\n      - type: \"0001\"\n        keyIds: [\"1\", D, \"4\"]\n        flags: {SecOCKey: \"11111\"}\n"
+	path := filepath.Join(dir, "registry.yaml")
+	os.WriteFile(path, []byte(yaml), 0o600)
+	r, err := kms.LoadRegistry(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, et := r.Suppliers[0x001D], r.EcuTypes[[2]uint16{0x001D, 0x0001}]
+	if s == nil || s.Phase != kms.Prod || s.SecretKey[0] != 0xab || et == nil || !et.AllowedKeyIDs[0xD] || et.AllowedKeyIDs[5] ||
+		et.Flags[kms.SecOCKey] != 0x1F || et.Flags[kms.EcuMasterKey] != 0x0D {
+		t.Fatalf("registry %+v %+v", s, et)
+	}
+	for _, bad := range []string{
+		`{"suppliers":[{"id":"xyz","phase":"Dev","secretKey":"` + strings.Repeat("00", 16) + `"}]}`,
+		`{"suppliers":[{"id":"0001","phase":"Test","secretKey":"` + strings.Repeat("00", 16) + `"}]}`,
+		`{"suppliers":[{"id":"0001","phase":"Dev","secretKey":"00"}]}`,
+		`{"suppliers":[{"id":"0001","phase":"Dev","secretKey":"` + strings.Repeat("00", 16) + `","ecuTypes":[{"type":"0001","keyIds":["E"]}]}]}`,
+	} {
+		if _, err := kms.ParseRegistry([]byte(bad), "json"); err == nil {
+			t.Errorf("accepted %s", bad)
+		}
+	}
+}

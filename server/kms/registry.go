@@ -1,0 +1,212 @@
+package kms
+
+import (
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+
+	"go.yaml.in/yaml/v3"
+
+	"github.com/shekit/shekit/simulator/she"
+)
+
+// Phase selects the root-key domain keys are derived in.
+type Phase string
+
+// The phases.
+const (
+	Prod Phase = "Prod"
+	Dev  Phase = "Dev"
+)
+
+// Supplier is an ECU supplier registered with the KMS.
+type Supplier struct {
+	ID        uint16 // the UID's SupplierID
+	Name      string
+	Phase     Phase    // used when a request names none
+	SecretKey [16]byte // the SupplierSecretKey the OEM shared with it
+	Token     string   // bearer token, when bearer authentication is on
+}
+
+// EcuType is a kind of ECU of one supplier.
+type EcuType struct {
+	SupplierID       uint16
+	Type             uint16
+	AllowedKeyIDs    [she.NumSlots]bool
+	InitialMasterKey [16]byte                       // MASTER_ECU_KEY before the first injection
+	Flags            map[ProvisioningType]she.Flags // key flags per provisioning type
+}
+
+// Registry is the KMS's table of suppliers and ECU types (the document's "suppliers & ECUs").
+type Registry struct {
+	Suppliers map[uint16]*Supplier
+	EcuTypes  map[[2]uint16]*EcuType // by (SupplierID, EcuType)
+}
+
+// DefaultFlags are the key flags per provisioning type, as the OEM document's examples carry them.
+var DefaultFlags = map[ProvisioningType]she.Flags{
+	EcuMasterKey:    she.BootProtection | she.DebuggerProtection | she.Wildcard,                // 01101
+	SupplierSymmKey: she.BootProtection | she.DebuggerProtection | she.KeyUsage | she.Wildcard, // 01111
+	SecOCKey:        she.BootProtection | she.DebuggerProtection | she.KeyUsage | she.Wildcard, // 01111
+}
+
+// DemoRegistry is the registry used when none is configured. It makes the OEM document's example
+// requests work: supplier 0x001D with EcuType 0x0001 and supplier 0x0001 with EcuType 0x0003, both
+// in phase Dev, allowing KeyIDs 1, D and 4..C, with an all-zero initial master key. Their
+// SupplierSecretKeys are demo values printed in the README.
+func DemoRegistry() *Registry {
+	r := &Registry{Suppliers: map[uint16]*Supplier{}, EcuTypes: map[[2]uint16]*EcuType{}}
+	for _, d := range []struct {
+		supplier, ecuType uint16
+		name              string
+		secret            byte
+	}{{0x001D, 0x0001, "Demo supplier 001D", 0x1d}, {0x0001, 0x0003, "Demo supplier 0001", 0x01}} {
+		s := &Supplier{ID: d.supplier, Name: d.name, Phase: Dev}
+		for i := range s.SecretKey {
+			s.SecretKey[i] = d.secret
+		}
+		r.Suppliers[d.supplier] = s
+		t := &EcuType{SupplierID: d.supplier, Type: d.ecuType, Flags: DefaultFlags}
+		for id := she.MasterECUKey; id <= she.Key10; id++ {
+			t.AllowedKeyIDs[id] = id == she.MasterECUKey || id.IsUserKey()
+		}
+		r.EcuTypes[[2]uint16{d.supplier, d.ecuType}] = t
+	}
+	return r
+}
+
+// registryFile is the file format of a registry (JSON or YAML).
+type registryFile struct {
+	Suppliers []struct {
+		ID        string `json:"id" yaml:"id"`
+		Name      string `json:"name" yaml:"name"`
+		Phase     string `json:"phase" yaml:"phase"`
+		SecretKey string `json:"secretKey" yaml:"secretKey"`
+		Token     string `json:"token" yaml:"token"`
+		EcuTypes  []struct {
+			Type             string            `json:"type" yaml:"type"`
+			KeyIDs           []string          `json:"keyIds" yaml:"keyIds"`
+			InitialMasterKey string            `json:"initialMasterKey" yaml:"initialMasterKey"`
+			Flags            map[string]string `json:"flags" yaml:"flags"`
+		} `json:"ecuTypes" yaml:"ecuTypes"`
+	} `json:"suppliers" yaml:"suppliers"`
+}
+
+// LoadRegistry reads a registry from a .json, .yaml or .yml file.
+func LoadRegistry(path string) (*Registry, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	r, err := ParseRegistry(data, strings.TrimPrefix(strings.ToLower(filepath.Ext(path)), "."))
+	if err != nil {
+		return nil, fmt.Errorf("registry %s: %w", path, err)
+	}
+	return r, nil
+}
+
+// ParseRegistry reads a registry in format "json", "yaml" or "yml":
+//
+//	suppliers:
+//	  - id: 001D                   # SupplierID, 4 hex digits
+//	    name: Demo supplier
+//	    phase: Dev                 # Prod or Dev
+//	    secretKey: 1d1d…1d         # SupplierSecretKey, 32 hex digits
+//	    token: …                   # bearer token (optional)
+//	    ecuTypes:
+//	      - type: 0001             # EcuType, 4 hex digits
+//	        keyIds: [1, D, 4, 5]   # KeyIDs the type may be provisioned with
+//	        initialMasterKey: 00…  # optional, default all-zero
+//	        flags: {SecOCKey: 01111}  # optional, per provisioning type
+func ParseRegistry(data []byte, format string) (*Registry, error) {
+	var f registryFile
+	var err error
+	switch format {
+	case "json":
+		err = json.Unmarshal(data, &f)
+	case "yaml", "yml":
+		err = yaml.Unmarshal(data, &f)
+	default:
+		return nil, fmt.Errorf("registry format %q: want json or yaml", format)
+	}
+	if err != nil {
+		return nil, err
+	}
+	return f.registry()
+}
+
+func parseHex16(s string) (uint16, error) {
+	v, err := strconv.ParseUint(strings.TrimPrefix(strings.ToLower(s), "0x"), 16, 16)
+	return uint16(v), err
+}
+
+func parseKey(s string) ([16]byte, error) {
+	var k [16]byte
+	b, err := hex.DecodeString(s)
+	if err != nil || len(b) != 16 {
+		return k, fmt.Errorf("key %q: want 32 hex digits", s)
+	}
+	return [16]byte(b), nil
+}
+
+func (f *registryFile) registry() (*Registry, error) {
+	r := &Registry{Suppliers: map[uint16]*Supplier{}, EcuTypes: map[[2]uint16]*EcuType{}}
+	for _, fs := range f.Suppliers {
+		id, err := parseHex16(fs.ID)
+		if err != nil {
+			return nil, fmt.Errorf("supplier id %q: want 4 hex digits", fs.ID)
+		}
+		if _, dup := r.Suppliers[id]; dup {
+			return nil, fmt.Errorf("supplier %04X given twice", id)
+		}
+		s := &Supplier{ID: id, Name: fs.Name, Phase: Phase(fs.Phase), Token: fs.Token}
+		if s.Phase != Prod && s.Phase != Dev {
+			return nil, fmt.Errorf("supplier %04X: phase %q: want Prod or Dev", id, fs.Phase)
+		}
+		if s.SecretKey, err = parseKey(fs.SecretKey); err != nil {
+			return nil, fmt.Errorf("supplier %04X: secretKey: %w", id, err)
+		}
+		r.Suppliers[id] = s
+		for _, ft := range fs.EcuTypes {
+			typ, err := parseHex16(ft.Type)
+			if err != nil {
+				return nil, fmt.Errorf("supplier %04X: ecu type %q: want 4 hex digits", id, ft.Type)
+			}
+			t := &EcuType{SupplierID: id, Type: typ, Flags: map[ProvisioningType]she.Flags{}}
+			for k, v := range DefaultFlags {
+				t.Flags[k] = v
+			}
+			for _, k := range ft.KeyIDs {
+				n, err := strconv.ParseUint(strings.TrimPrefix(strings.ToLower(k), "0x"), 16, 8)
+				if err != nil || n < 1 || n > 0xD {
+					return nil, fmt.Errorf("ecu type %04X: keyId %q: want 1..D", typ, k)
+				}
+				t.AllowedKeyIDs[n] = true
+			}
+			if ft.InitialMasterKey != "" {
+				if t.InitialMasterKey, err = parseKey(ft.InitialMasterKey); err != nil {
+					return nil, fmt.Errorf("ecu type %04X: initialMasterKey: %w", typ, err)
+				}
+			}
+			for name, bits := range ft.Flags {
+				pt, ok := provisioningTypes[name]
+				if !ok {
+					return nil, fmt.Errorf("ecu type %04X: flags for unknown provisioning type %q", typ, name)
+				}
+				if t.Flags[pt], err = she.ParseFlags(bits); err != nil {
+					return nil, fmt.Errorf("ecu type %04X: %w", typ, err)
+				}
+			}
+			key := [2]uint16{id, typ}
+			if _, dup := r.EcuTypes[key]; dup {
+				return nil, fmt.Errorf("ecu type %04X of supplier %04X given twice", typ, id)
+			}
+			r.EcuTypes[key] = t
+		}
+	}
+	return r, nil
+}

@@ -1,0 +1,147 @@
+// Command server is the reference server: the KMS supplier API for SHE key provisioning on one
+// listener, its state in a data directory.
+//
+//	server [-listen 127.0.0.1:8080] [-data ./data] [-registry FILE] [-auth none|bearer|mtls]
+//	       [-tls-cert FILE -tls-key FILE [-tls-client-ca FILE]]
+package main
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/shekit/shekit/server/kms"
+	"github.com/shekit/shekit/server/reference"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	os.Exit(run(ctx, os.Args[1:], os.Stdout, os.Stderr))
+}
+
+// options are the command line.
+type options struct {
+	listen, data, registry, auth, tlsCert, tlsKey, tlsClientCA string
+}
+
+// isLoopback reports whether a listen address can only be reached from this machine.
+func isLoopback(addr string) bool {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return false
+	}
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
+
+func (o *options) tlsConfig(auth kms.Auth) (*tls.Config, error) {
+	if o.tlsCert == "" && o.tlsKey == "" {
+		if auth == kms.AuthMTLS {
+			return nil, errors.New("-auth mtls needs -tls-cert, -tls-key and -tls-client-ca")
+		}
+		return nil, nil
+	}
+	cert, err := tls.LoadX509KeyPair(o.tlsCert, o.tlsKey)
+	if err != nil {
+		return nil, err
+	}
+	cfg := &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+	if auth == kms.AuthMTLS {
+		pem, err := os.ReadFile(o.tlsClientCA)
+		if err != nil {
+			return nil, fmt.Errorf("-tls-client-ca: %w", err)
+		}
+		pool := x509.NewCertPool()
+		if !pool.AppendCertsFromPEM(pem) {
+			return nil, errors.New("-tls-client-ca: no certificate in the file")
+		}
+		cfg.ClientCAs, cfg.ClientAuth = pool, tls.RequireAndVerifyClientCert
+	}
+	return cfg, nil
+}
+
+// run serves until ctx ends and returns the exit status: 2 for bad flags, 1 for a failure.
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("server", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	var o options
+	fs.StringVar(&o.listen, "listen", "127.0.0.1:8080", "address to listen on")
+	fs.StringVar(&o.data, "data", "./data", "data directory (key-encryption key, database)")
+	fs.StringVar(&o.registry, "registry", "", "registry of suppliers and ECU types, .json or .yaml (default: the demo registry)")
+	fs.StringVar(&o.auth, "auth", "none", "supplier authentication: none (loopback only), bearer or mtls")
+	fs.StringVar(&o.tlsCert, "tls-cert", "", "TLS certificate (PEM): serve HTTPS")
+	fs.StringVar(&o.tlsKey, "tls-key", "", "TLS private key (PEM)")
+	fs.StringVar(&o.tlsClientCA, "tls-client-ca", "", "CA certificate (PEM) of the clients, for -auth mtls")
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return 0
+		}
+		return 2
+	}
+	usage := func(err error) int { fmt.Fprintf(stderr, "server: %v\n", err); return 2 }
+	auth, err := kms.ParseAuth(o.auth)
+	if err != nil {
+		return usage(err)
+	}
+	if auth == kms.AuthNone && !isLoopback(o.listen) {
+		return usage(fmt.Errorf("-auth none is only allowed on a loopback address, not %s", o.listen))
+	}
+	tlsCfg, err := o.tlsConfig(auth)
+	if err != nil {
+		return usage(err)
+	}
+	reg := kms.DemoRegistry()
+	if o.registry != "" {
+		if reg, err = kms.LoadRegistry(o.registry); err != nil {
+			return usage(err)
+		}
+	}
+	log := slog.New(slog.NewJSONHandler(stderr, nil))
+	ref, err := reference.New(ctx, reference.Config{DataDir: o.data, Registry: reg, Auth: auth, Log: log})
+	if err != nil {
+		fmt.Fprintf(stderr, "server: %v\n", err)
+		return 1
+	}
+	defer ref.Close()
+	ln, err := net.Listen("tcp", o.listen)
+	if err != nil {
+		fmt.Fprintf(stderr, "server: %v\n", err)
+		return 1
+	}
+	srv := &http.Server{Handler: ref.Handler(), TLSConfig: tlsCfg, ReadHeaderTimeout: 10 * time.Second}
+	scheme := "http"
+	if tlsCfg != nil {
+		ln, scheme = tls.NewListener(ln, tlsCfg), "https"
+	}
+	fmt.Fprintf(stdout, "listening on %s://%s (auth %s, data %s)\n", scheme, ln.Addr(), auth, o.data)
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	select {
+	case err := <-errc:
+		fmt.Fprintf(stderr, "server: %v\n", err)
+		return 1
+	case <-ctx.Done():
+	}
+	sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := srv.Shutdown(sctx); err != nil {
+		fmt.Fprintf(stderr, "server: shutdown: %v\n", err)
+		return 1
+	}
+	return 0
+}
