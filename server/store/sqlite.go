@@ -57,9 +57,31 @@ CREATE TABLE IF NOT EXISTS secrets (
 // maxBatch bounds how many changes one commit carries.
 const maxBatch = 512
 
+// The statements of the writer, prepared once on its connection (parsing SQL is the largest cost
+// of a small change otherwise).
+var writerSQL = map[string]string{
+	"savepoint":   `SAVEPOINT change`,
+	"rollback-to": `ROLLBACK TO change`,
+	"release":     `RELEASE change`,
+	"slot": `SELECT last_counter, pending_counter, pending_type, pending_phase, injected_counter, injected_phase, sync_pending
+		FROM slots WHERE uid = ? AND key_id = ?`,
+	"issue": `INSERT INTO slots (uid, key_id, last_counter, pending_counter, pending_type, pending_phase)
+		VALUES (?,?,?,?,?,?) ON CONFLICT (uid, key_id) DO UPDATE SET last_counter = excluded.last_counter,
+		pending_counter = excluded.pending_counter, pending_type = excluded.pending_type, pending_phase = excluded.pending_phase`,
+	"inject": `UPDATE slots SET injected_counter = pending_counter, injected_phase = pending_phase,
+		pending_counter = NULL, pending_type = NULL, pending_phase = NULL WHERE uid = ? AND key_id = ?`,
+	"drop-pending": `UPDATE slots SET pending_counter = NULL, pending_type = NULL, pending_phase = NULL WHERE uid = ? AND key_id = ?`,
+	"sync":         `UPDATE slots SET sync_pending = 1 WHERE uid = ? AND key_id = ?`,
+	"sync-done":    `UPDATE slots SET sync_pending = 0 WHERE uid = ? AND key_id = ? AND sync_pending = 1`,
+	"audit":        `INSERT INTO audit (at, actor, action, uid, key_id, counter, outcome, message) VALUES (?,?,?,?,?,?,?,?)`,
+	"secret-get":   `SELECT value FROM secrets WHERE name = ?`,
+	"secret-put":   `INSERT INTO secrets (name, value) VALUES (?, ?)`,
+}
+
 // SQLite is the embedded store.
 type SQLite struct {
-	w, r      *sql.DB // one writer connection, a pool of readers
+	w, r      *sql.DB              // one writer connection, a pool of readers
+	stmt      map[string]*sql.Stmt // writerSQL, prepared on w
 	ops       chan *op
 	stop      chan struct{}
 	wg        sync.WaitGroup
@@ -97,7 +119,14 @@ func OpenSQLite(path string) (*SQLite, error) {
 		w.Close()
 		return nil, err
 	}
-	s := &SQLite{w: w, r: r, ops: make(chan *op, 4*maxBatch), stop: make(chan struct{})}
+	s := &SQLite{w: w, r: r, ops: make(chan *op, 4*maxBatch), stop: make(chan struct{}), stmt: map[string]*sql.Stmt{}}
+	for name, q := range writerSQL {
+		if s.stmt[name], err = w.Prepare(q); err != nil {
+			w.Close()
+			r.Close()
+			return nil, fmt.Errorf("store: prepare %s: %w", name, err)
+		}
+	}
 	s.wg.Add(1)
 	go s.writer()
 	return s, nil
@@ -174,17 +203,17 @@ func (s *SQLite) commit(batch []*op) {
 		return
 	}
 	for i, o := range batch {
-		if _, err := tx.Exec("SAVEPOINT change"); err != nil {
+		if _, err := s.exec(tx, "savepoint"); err != nil {
 			results[i] = err
 			continue
 		}
 		if err := o.fn(tx); err != nil {
 			results[i] = err
-			if _, rerr := tx.Exec("ROLLBACK TO change"); rerr != nil {
+			if _, rerr := s.exec(tx, "rollback-to"); rerr != nil {
 				results[i] = errors.Join(err, rerr)
 			}
 		}
-		if _, err := tx.Exec("RELEASE change"); err != nil && results[i] == nil {
+		if _, err := s.exec(tx, "release"); err != nil && results[i] == nil {
 			results[i] = err
 		}
 	}
@@ -209,11 +238,25 @@ func now() string { return time.Now().UTC().Format(time.RFC3339Nano) }
 // connection every change of the batch shares).
 var bg = context.Background()
 
+// exec runs the writer's prepared statement name in tx.
+func (s *SQLite) exec(tx *sql.Tx, name string, args ...any) (sql.Result, error) {
+	return tx.Stmt(s.stmt[name]).Exec(args...)
+}
+
 // audit appends an entry; it never holds a key.
-func audit(tx *sql.Tx, actor, action string, slot kms.Slot, counter any, outcome, message string) error {
-	_, err := tx.Exec(`INSERT INTO audit (at, actor, action, uid, key_id, counter, outcome, message) VALUES (?,?,?,?,?,?,?,?)`,
-		now(), actor, action, slot.UID.String(), int(slot.KeyID), counter, outcome, message)
+func (s *SQLite) audit(tx *sql.Tx, actor, action string, slot kms.Slot, counter any, outcome, message string) error {
+	_, err := s.exec(tx, "audit", now(), actor, action, slot.UID.String(), int(slot.KeyID), counter, outcome, message)
 	return err
+}
+
+// txQuerier runs the writer's prepared slot query inside a transaction.
+type txQuerier struct {
+	s  *SQLite
+	tx *sql.Tx
+}
+
+func (q txQuerier) QueryRowContext(ctx context.Context, _ string, args ...any) *sql.Row {
+	return q.tx.Stmt(q.s.stmt["slot"]).QueryRowContext(ctx, args...)
 }
 
 // querier is what reads need: a transaction or the reader pool.
@@ -226,8 +269,7 @@ func slotState(ctx context.Context, q querier, slot kms.Slot) (kms.SlotState, er
 	var pc, ic sql.NullInt64
 	var pt, pp, ip sql.NullString
 	var sync int
-	err := q.QueryRowContext(ctx, `SELECT last_counter, pending_counter, pending_type, pending_phase, injected_counter, injected_phase, sync_pending
-		FROM slots WHERE uid = ? AND key_id = ?`, slot.UID[:], int(slot.KeyID)).Scan(&st.LastCounter, &pc, &pt, &pp, &ic, &ip, &sync)
+	err := q.QueryRowContext(ctx, writerSQL["slot"], slot.UID[:], int(slot.KeyID)).Scan(&st.LastCounter, &pc, &pt, &pp, &ic, &ip, &sync)
 	if errors.Is(err, sql.ErrNoRows) {
 		return st, nil
 	}
@@ -252,7 +294,7 @@ func (s *SQLite) SlotState(ctx context.Context, slot kms.Slot) (kms.SlotState, e
 // Issue implements kms.Store.
 func (s *SQLite) Issue(ctx context.Context, is kms.Issue, min uint32, actor string) (counter uint32, master kms.SlotState, err error) {
 	err = s.change(ctx, func(tx *sql.Tx) error {
-		st, err := slotState(bg, tx, is.Slot)
+		st, err := slotState(bg, txQuerier{s, tx}, is.Slot)
 		if err != nil {
 			return err
 		}
@@ -260,18 +302,20 @@ func (s *SQLite) Issue(ctx context.Context, is kms.Issue, min uint32, actor stri
 		if c > she.MaxCounter {
 			return kms.ErrCounterExhausted
 		}
-		if _, err := tx.Exec(`INSERT INTO slots (uid, key_id, last_counter, pending_counter, pending_type, pending_phase)
-			VALUES (?,?,?,?,?,?) ON CONFLICT (uid, key_id) DO UPDATE SET last_counter = excluded.last_counter,
-			pending_counter = excluded.pending_counter, pending_type = excluded.pending_type, pending_phase = excluded.pending_phase`,
-			is.UID[:], int(is.KeyID), c, c, string(is.Type), string(is.Phase)); err != nil {
+		m := st
+		if is.KeyID != she.MasterECUKey {
+			if m, err = slotState(bg, txQuerier{s, tx}, kms.Slot{UID: is.UID, KeyID: she.MasterECUKey}); err != nil {
+				return err
+			}
+		}
+		if _, err := s.exec(tx, "issue", is.UID[:], int(is.KeyID), c, c, string(is.Type), string(is.Phase)); err != nil {
 			return err
 		}
-		if err := audit(tx, actor, "issue:"+string(is.Type), is.Slot, c, "issued", ""); err != nil {
+		if err := s.audit(tx, actor, "issue:"+string(is.Type), is.Slot, c, "issued", ""); err != nil {
 			return err
 		}
-		m, err := slotState(bg, tx, kms.Slot{UID: is.UID, KeyID: she.MasterECUKey})
 		counter, master = uint32(c), m
-		return err
+		return nil
 	})
 	return counter, master, err
 }
@@ -279,7 +323,7 @@ func (s *SQLite) Issue(ctx context.Context, is kms.Issue, min uint32, actor stri
 // Report implements kms.Store.
 func (s *SQLite) Report(ctx context.Context, slot kms.Slot, success bool, message, actor string) error {
 	return s.change(ctx, func(tx *sql.Tx) error {
-		st, err := slotState(bg, tx, slot)
+		st, err := slotState(bg, txQuerier{s, tx}, slot)
 		if err != nil {
 			return err
 		}
@@ -289,33 +333,31 @@ func (s *SQLite) Report(ctx context.Context, slot kms.Slot, success bool, messag
 		outcome := "OperationFailed"
 		if success {
 			outcome = "Success"
-			_, err = tx.Exec(`UPDATE slots SET injected_counter = pending_counter, injected_phase = pending_phase,
-				pending_counter = NULL, pending_type = NULL, pending_phase = NULL WHERE uid = ? AND key_id = ?`, slot.UID[:], int(slot.KeyID))
+			_, err = s.exec(tx, "inject", slot.UID[:], int(slot.KeyID))
 		} else {
-			_, err = tx.Exec(`UPDATE slots SET pending_counter = NULL, pending_type = NULL, pending_phase = NULL
-				WHERE uid = ? AND key_id = ?`, slot.UID[:], int(slot.KeyID))
+			_, err = s.exec(tx, "drop-pending", slot.UID[:], int(slot.KeyID))
 		}
 		if err != nil {
 			return err
 		}
-		return audit(tx, actor, "result:"+string(st.Pending.Type), slot, st.Pending.Counter, outcome, message)
+		return s.audit(tx, actor, "result:"+string(st.Pending.Type), slot, st.Pending.Counter, outcome, message)
 	})
 }
 
 // IssueSync implements kms.Store.
 func (s *SQLite) IssueSync(ctx context.Context, slot kms.Slot, actor string) error {
 	return s.change(ctx, func(tx *sql.Tx) error {
-		if _, err := tx.Exec(`UPDATE slots SET sync_pending = 1 WHERE uid = ? AND key_id = ?`, slot.UID[:], int(slot.KeyID)); err != nil {
+		if _, err := s.exec(tx, "sync", slot.UID[:], int(slot.KeyID)); err != nil {
 			return err
 		}
-		return audit(tx, actor, "sync", slot, nil, "issued", "")
+		return s.audit(tx, actor, "sync", slot, nil, "issued", "")
 	})
 }
 
 // ReportSync implements kms.Store.
 func (s *SQLite) ReportSync(ctx context.Context, slot kms.Slot, success bool, message, actor string) error {
 	return s.change(ctx, func(tx *sql.Tx) error {
-		res, err := tx.Exec(`UPDATE slots SET sync_pending = 0 WHERE uid = ? AND key_id = ? AND sync_pending = 1`, slot.UID[:], int(slot.KeyID))
+		res, err := s.exec(tx, "sync-done", slot.UID[:], int(slot.KeyID))
 		if err != nil {
 			return err
 		}
@@ -326,7 +368,7 @@ func (s *SQLite) ReportSync(ctx context.Context, slot kms.Slot, success bool, me
 		if success {
 			outcome = "Success"
 		}
-		return audit(tx, actor, "sync-result", slot, nil, outcome, message)
+		return s.audit(tx, actor, "sync-result", slot, nil, outcome, message)
 	})
 }
 
@@ -381,14 +423,14 @@ func (s *SQLite) Audit(ctx context.Context, after int64, limit int) ([]AuditEntr
 func (s *SQLite) Secret(ctx context.Context, name string, create func() ([]byte, error)) ([]byte, error) {
 	var v []byte
 	err := s.change(ctx, func(tx *sql.Tx) error {
-		err := tx.QueryRowContext(bg, `SELECT value FROM secrets WHERE name = ?`, name).Scan(&v)
+		err := tx.Stmt(s.stmt["secret-get"]).QueryRowContext(bg, name).Scan(&v)
 		if !errors.Is(err, sql.ErrNoRows) {
 			return err
 		}
 		if v, err = create(); err != nil {
 			return err
 		}
-		_, err = tx.Exec(`INSERT INTO secrets (name, value) VALUES (?, ?)`, name, v)
+		_, err = s.exec(tx, "secret-put", name, v)
 		return err
 	})
 	return v, err
