@@ -11,6 +11,7 @@ FUZZ_TARGETS = \
 	./simulator/she:FuzzLoadKey \
 	./simulator/keystore:FuzzDecode \
 	./simulator/ecu:FuzzUDSRequest \
+	./server/kms:FuzzProvisioningRequest \
 	./vcan:FuzzParseLogLine \
 	./vcan/isotp:FuzzISOTPReassembly \
 	./vectors:FuzzParse
