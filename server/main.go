@@ -1,7 +1,7 @@
 // Command server is the reference server: the KMS supplier API for SHE key provisioning on one
 // listener, its state in a data directory.
 //
-//	server [-listen 127.0.0.1:8080] [-data ./data] [-registry FILE] [-auth none|bearer|mtls]
+//	server [-listen 127.0.0.1:8080] [-data ./data] [-db postgres://…] [-registry FILE] [-auth none|bearer|mtls]
 //	       [-tls-cert FILE -tls-key FILE [-tls-client-ca FILE]]
 package main
 
@@ -33,7 +33,7 @@ func main() {
 
 // options are the command line.
 type options struct {
-	listen, data, registry, auth, tlsCert, tlsKey, tlsClientCA string
+	listen, data, db, registry, auth, tlsCert, tlsKey, tlsClientCA string
 }
 
 // isLoopback reports whether a listen address can only be reached from this machine.
@@ -82,6 +82,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	var o options
 	fs.StringVar(&o.listen, "listen", "127.0.0.1:8080", "address to listen on")
 	fs.StringVar(&o.data, "data", "./data", "data directory (key-encryption key, database)")
+	fs.StringVar(&o.db, "db", "", "database: empty for SQLite in the data directory, or a postgres:// URL (replicas share it)")
 	fs.StringVar(&o.registry, "registry", "", "registry of suppliers and ECU types, .json or .yaml (default: the demo registry)")
 	fs.StringVar(&o.auth, "auth", "none", "supplier authentication: none (loopback only), bearer or mtls")
 	fs.StringVar(&o.tlsCert, "tls-cert", "", "TLS certificate (PEM): serve HTTPS")
@@ -112,7 +113,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		}
 	}
 	log := slog.New(slog.NewJSONHandler(stderr, nil))
-	ref, err := reference.New(ctx, reference.Config{DataDir: o.data, Registry: reg, Auth: auth, Log: log})
+	ref, err := reference.New(ctx, reference.Config{DataDir: o.data, DB: o.db, Registry: reg, Auth: auth, Log: log})
 	if err != nil {
 		fmt.Fprintf(stderr, "server: %v\n", err)
 		return 1

@@ -3,7 +3,7 @@
 // on loopback only. Without -url it starts an in-process reference server on a fresh data
 // directory (SQLite, synchronous=FULL) and serves it over a loopback listener.
 //
-//	go run ./server/loadtest [-clients 64] [-requests 50000] [-duration 30s] [-url http://127.0.0.1:8080]
+//	go run ./server/loadtest [-clients 64] [-requests 50000] [-duration 30s] [-db postgres://…] [-url http://127.0.0.1:8080]
 package main
 
 import (
@@ -32,22 +32,23 @@ func main() {
 	requests := flag.Int("requests", 50000, "requests in all (upper bound)")
 	duration := flag.Duration("duration", 30*time.Second, "time limit")
 	target := flag.String("url", "", "server to load (loopback only); default: an in-process reference server")
+	db := flag.String("db", "", "database of the in-process server: empty for SQLite, or a postgres:// URL")
 	flag.Parse()
-	if err := run(*clients, *requests, *duration, *target, os.Stdout); err != nil {
+	if err := run(*clients, *requests, *duration, *target, *db, os.Stdout); err != nil {
 		fmt.Fprintln(os.Stderr, "loadtest:", err)
 		os.Exit(1)
 	}
 }
 
 // run loads target (or an in-process server) and prints one line of results.
-func run(clients, requests int, duration time.Duration, target string, out io.Writer) error {
+func run(clients, requests int, duration time.Duration, target, db string, out io.Writer) error {
 	if target == "" {
 		dir, err := os.MkdirTemp("", "kms-load-")
 		if err != nil {
 			return err
 		}
 		defer os.RemoveAll(dir)
-		ref, err := reference.New(context.Background(), reference.Config{DataDir: dir})
+		ref, err := reference.New(context.Background(), reference.Config{DataDir: dir, DB: db})
 		if err != nil {
 			return err
 		}

@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strings"
 
 	"github.com/shekit/shekit/server/kek"
 	"github.com/shekit/shekit/server/kms"
@@ -20,6 +21,7 @@ import (
 // Config describes a reference server.
 type Config struct {
 	DataDir  string        // holds kek.key and, with the embedded store, kms.db
+	DB       string        // "" for SQLite in DataDir, or a postgres:// URL
 	Registry *kms.Registry // default: the demo registry
 	Auth     kms.Auth      // default: none
 	Log      *slog.Logger
@@ -27,7 +29,7 @@ type Config struct {
 
 // Server is an assembled reference server.
 type Server struct {
-	Store *store.SQLite
+	Store *store.Store
 	KMS   *kms.Service
 	mux   *http.ServeMux
 }
@@ -47,7 +49,15 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	st, err := store.OpenSQLite(filepath.Join(cfg.DataDir, "kms.db"))
+	var st *store.Store
+	switch {
+	case cfg.DB == "":
+		st, err = store.OpenSQLite(filepath.Join(cfg.DataDir, "kms.db"))
+	case strings.HasPrefix(cfg.DB, "postgres://"), strings.HasPrefix(cfg.DB, "postgresql://"):
+		st, err = store.OpenPostgres(ctx, cfg.DB)
+	default:
+		return nil, fmt.Errorf("database %q: want a postgres:// URL, or nothing for SQLite", cfg.DB)
+	}
 	if err != nil {
 		return nil, err
 	}

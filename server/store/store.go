@@ -1,0 +1,276 @@
+// Package store keeps the reference server's state: SQLite (pure Go, WAL, synchronous=FULL) as
+// the embedded default, PostgreSQL for any number of stateless server replicas sharing one store.
+// Counter allocation and every state change are single transactions. With SQLite, one writer
+// commits every change waiting at that moment together, each in its own savepoint (group
+// commit); with PostgreSQL, each change is a transaction of its own and the server's WAL writer
+// flushes concurrent commits together.
+package store
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"time"
+
+	"github.com/shekit/shekit/server/kms"
+	"github.com/shekit/shekit/simulator/she"
+)
+
+// queries are the statements of the KMS, with ? placeholders; a dialect rewrites them.
+var queries = map[string]string{
+	"slot": `SELECT last_counter, pending_counter, pending_type, pending_phase, injected_counter, injected_phase, sync_pending
+		FROM slots WHERE uid = ? AND key_id = ?`,
+	// The counter is computed inside the upsert, under the row's lock, so that concurrent
+	// servers can never hand out one counter twice.
+	"issue": `INSERT INTO slots (uid, key_id, last_counter, pending_counter, pending_type, pending_phase)
+		VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (uid, key_id) DO UPDATE SET
+		last_counter = MAX2(slots.last_counter + 1, excluded.last_counter),
+		pending_counter = MAX2(slots.last_counter + 1, excluded.last_counter),
+		pending_type = excluded.pending_type, pending_phase = excluded.pending_phase
+		RETURNING last_counter`,
+	"inject": `UPDATE slots SET injected_counter = pending_counter, injected_phase = pending_phase,
+		pending_counter = NULL, pending_type = NULL, pending_phase = NULL WHERE uid = ? AND key_id = ?`,
+	"drop-pending": `UPDATE slots SET pending_counter = NULL, pending_type = NULL, pending_phase = NULL WHERE uid = ? AND key_id = ?`,
+	"sync":         `UPDATE slots SET sync_pending = 1 WHERE uid = ? AND key_id = ?`,
+	"sync-done":    `UPDATE slots SET sync_pending = 0 WHERE uid = ? AND key_id = ? AND sync_pending = 1`,
+	"audit":        `INSERT INTO audit (at, actor, action, uid, key_id, counter, outcome, message) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
+	"audit-list": `SELECT seq, at, actor, action, uid, key_id, counter, COALESCE(outcome, ''), COALESCE(message, '')
+		FROM audit WHERE seq > ? ORDER BY seq LIMIT ?`,
+	"cluster":    `SELECT generation FROM clusters WHERE cluster_id = ? AND key_id = ?`,
+	"secret-get": `SELECT value FROM secrets WHERE name = ?`,
+	"secret-put": `INSERT INTO secrets (name, value) VALUES (?, ?) ON CONFLICT (name) DO NOTHING`,
+}
+
+// Store is the reference server's store.
+type Store struct {
+	r      *sql.DB // reads
+	url    string  // PostgreSQL: the database's URL
+	sql    map[string]string
+	change func(ctx context.Context, fn func(*sql.Tx) error) error // one committed transaction
+	stmt   func(tx *sql.Tx, name string) *sql.Stmt                 // a prepared statement, or nil
+	close  func() error
+
+	// OnCommit, when set before use, is called after every commit with the number of changes it
+	// carried and its duration.
+	OnCommit func(changes int, d time.Duration)
+}
+
+var _ kms.Store = (*Store)(nil)
+
+// Close closes the store after the changes under way. Closing again does nothing.
+func (s *Store) Close() error { return s.close() }
+
+// Ping checks that the database answers.
+func (s *Store) Ping(ctx context.Context) error { return s.r.PingContext(ctx) }
+
+func (s *Store) exec(tx *sql.Tx, name string, args ...any) (sql.Result, error) {
+	if st := s.stmt(tx, name); st != nil {
+		return st.Exec(args...)
+	}
+	return tx.Exec(s.sql[name], args...)
+}
+
+func (s *Store) row(tx *sql.Tx, name string, args ...any) *sql.Row {
+	if st := s.stmt(tx, name); st != nil {
+		return st.QueryRow(args...)
+	}
+	return tx.QueryRow(s.sql[name], args...)
+}
+
+func now() string { return time.Now().UTC().Format(time.RFC3339Nano) }
+
+// audit appends an entry; it never holds a key.
+func (s *Store) audit(tx *sql.Tx, actor, action string, slot kms.Slot, counter any, outcome, message string) error {
+	_, err := s.exec(tx, "audit", now(), actor, action, slot.UID.String(), int(slot.KeyID), counter, outcome, message)
+	return err
+}
+
+// scanSlot reads the slot query's row.
+func scanSlot(row *sql.Row, slot kms.Slot) (kms.SlotState, error) {
+	var st kms.SlotState
+	var pc, ic sql.NullInt64
+	var pt, pp, ip sql.NullString
+	var sync int
+	err := row.Scan(&st.LastCounter, &pc, &pt, &pp, &ic, &ip, &sync)
+	if errors.Is(err, sql.ErrNoRows) {
+		return st, nil
+	}
+	if err != nil {
+		return st, err
+	}
+	if pc.Valid {
+		st.Pending = &kms.Issue{Slot: slot, Type: kms.ProvisioningType(pt.String), Phase: kms.Phase(pp.String), Counter: uint32(pc.Int64)}
+	}
+	if ic.Valid {
+		st.Injected = &kms.Injected{Counter: uint32(ic.Int64), Phase: kms.Phase(ip.String)}
+	}
+	st.SyncPending = sync != 0
+	return st, nil
+}
+
+// SlotState implements kms.Store.
+func (s *Store) SlotState(ctx context.Context, slot kms.Slot) (kms.SlotState, error) {
+	return scanSlot(s.r.QueryRowContext(ctx, s.sql["slot"], slot.UID[:], int(slot.KeyID)), slot)
+}
+
+// Issue implements kms.Store.
+func (s *Store) Issue(ctx context.Context, is kms.Issue, min uint32, actor string) (counter uint32, master kms.SlotState, err error) {
+	if min > she.MaxCounter {
+		return 0, kms.SlotState{}, kms.ErrCounterExhausted
+	}
+	if q, ok := s.sql["issue-one"]; ok {
+		return s.issueOne(ctx, q, is, min, actor)
+	}
+	err = s.change(ctx, func(tx *sql.Tx) error {
+		var c int64
+		floor := max(int64(min), 1)
+		if err := s.row(tx, "issue", is.UID[:], int(is.KeyID), floor, floor, string(is.Type), string(is.Phase)).Scan(&c); err != nil {
+			return err
+		}
+		if c > she.MaxCounter {
+			return kms.ErrCounterExhausted // the change rolls back: the counter is not consumed
+		}
+		if err := s.audit(tx, actor, "issue:"+string(is.Type), is.Slot, c, "issued", ""); err != nil {
+			return err
+		}
+		m := kms.Slot{UID: is.UID, KeyID: she.MasterECUKey}
+		st, err := scanSlot(s.row(tx, "slot", m.UID[:], int(m.KeyID)), m)
+		counter, master = uint32(c), st
+		return err
+	})
+	return counter, master, err
+}
+
+// issueOne runs an issue as the one statement q (see pgIssue).
+func (s *Store) issueOne(ctx context.Context, q string, is kms.Issue, min uint32, actor string) (uint32, kms.SlotState, error) {
+	var c int64
+	var ic sql.NullInt64
+	var ip sql.NullString
+	start := time.Now()
+	err := s.r.QueryRowContext(ctx, q, is.UID[:], int(is.KeyID), max(int64(min), 1), string(is.Type), string(is.Phase),
+		now(), actor, "issue:"+string(is.Type), is.UID.String()).Scan(&c, &ic, &ip)
+	if errors.Is(err, sql.ErrNoRows) {
+		return 0, kms.SlotState{}, kms.ErrCounterExhausted
+	}
+	if err != nil {
+		return 0, kms.SlotState{}, err
+	}
+	if s.OnCommit != nil {
+		s.OnCommit(1, time.Since(start))
+	}
+	var master kms.SlotState
+	if ic.Valid {
+		master.Injected = &kms.Injected{Counter: uint32(ic.Int64), Phase: kms.Phase(ip.String)}
+	}
+	return uint32(c), master, nil
+}
+
+// Report implements kms.Store.
+func (s *Store) Report(ctx context.Context, slot kms.Slot, success bool, message, actor string) error {
+	return s.change(ctx, func(tx *sql.Tx) error {
+		st, err := scanSlot(s.row(tx, "slot", slot.UID[:], int(slot.KeyID)), slot)
+		if err != nil {
+			return err
+		}
+		if st.Pending == nil {
+			return kms.ErrNothingIssued
+		}
+		outcome, stmt := "OperationFailed", "drop-pending"
+		if success {
+			outcome, stmt = "Success", "inject"
+		}
+		if _, err := s.exec(tx, stmt, slot.UID[:], int(slot.KeyID)); err != nil {
+			return err
+		}
+		return s.audit(tx, actor, "result:"+string(st.Pending.Type), slot, st.Pending.Counter, outcome, message)
+	})
+}
+
+// IssueSync implements kms.Store.
+func (s *Store) IssueSync(ctx context.Context, slot kms.Slot, actor string) error {
+	return s.change(ctx, func(tx *sql.Tx) error {
+		if _, err := s.exec(tx, "sync", slot.UID[:], int(slot.KeyID)); err != nil {
+			return err
+		}
+		return s.audit(tx, actor, "sync", slot, nil, "issued", "")
+	})
+}
+
+// ReportSync implements kms.Store.
+func (s *Store) ReportSync(ctx context.Context, slot kms.Slot, success bool, message, actor string) error {
+	return s.change(ctx, func(tx *sql.Tx) error {
+		res, err := s.exec(tx, "sync-done", slot.UID[:], int(slot.KeyID))
+		if err != nil {
+			return err
+		}
+		if n, _ := res.RowsAffected(); n == 0 {
+			return kms.ErrNothingIssued
+		}
+		outcome := "OperationFailed"
+		if success {
+			outcome = "Success"
+		}
+		return s.audit(tx, actor, "sync-result", slot, nil, outcome, message)
+	})
+}
+
+// ClusterGeneration implements kms.Store.
+func (s *Store) ClusterGeneration(ctx context.Context, cluster [8]byte, keyID she.KeyID) (uint32, error) {
+	var g uint32
+	err := s.r.QueryRowContext(ctx, s.sql["cluster"], cluster[:], int(keyID)).Scan(&g)
+	if errors.Is(err, sql.ErrNoRows) {
+		return 1, nil
+	}
+	return g, err
+}
+
+// AuditEntry is one line of the audit log.
+type AuditEntry struct {
+	Seq     int64
+	At      string
+	Actor   string
+	Action  string
+	UID     string
+	KeyID   int
+	Counter *int64
+	Outcome string
+	Message string
+}
+
+// Audit returns audit entries after seq, oldest first, at most limit.
+func (s *Store) Audit(ctx context.Context, after int64, limit int) ([]AuditEntry, error) {
+	rows, err := s.r.QueryContext(ctx, s.sql["audit-list"], after, limit)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []AuditEntry
+	for rows.Next() {
+		var e AuditEntry
+		var c sql.NullInt64
+		if err := rows.Scan(&e.Seq, &e.At, &e.Actor, &e.Action, &e.UID, &e.KeyID, &c, &e.Outcome, &e.Message); err != nil {
+			return nil, err
+		}
+		if c.Valid {
+			e.Counter = &c.Int64
+		}
+		out = append(out, e)
+	}
+	return out, rows.Err()
+}
+
+// Secret returns the stored value called name, storing create()'s result first when there is
+// none; servers starting together all get the value that was stored first.
+func (s *Store) Secret(ctx context.Context, name string, create func() ([]byte, error)) ([]byte, error) {
+	v, err := create()
+	if err != nil {
+		return nil, err
+	}
+	err = s.change(ctx, func(tx *sql.Tx) error {
+		if _, err := s.exec(tx, "secret-put", name, v); err != nil {
+			return err
+		}
+		return s.row(tx, "secret-get", name).Scan(&v)
+	})
+	return v, err
+}
