@@ -6,10 +6,12 @@ import (
 	"encoding/json"
 	"net/http"
 	"net/http/httptest"
+	"sync"
 
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
 
+	"github.com/shekit/shekit/openapi"
 	"github.com/shekit/shekit/server/kms"
 	"github.com/shekit/shekit/server/reference"
 	"github.com/shekit/shekit/vectors"
@@ -35,8 +37,11 @@ type kmsRequest struct {
 	Body   json.RawMessage
 }
 
-// send sends req to the server at url with an optional bearer token.
-func (req kmsRequest) send(url, token string) (*http.Response, []byte) {
+// kmsContract is openapi/kms.yaml.
+var kmsContract = sync.OnceValues(func() (*openapi.Spec, error) { return openapi.Load(openapi.KMSSpec) })
+
+// send sends req to the server at url with an optional bearer token, through tr.
+func (req kmsRequest) send(tr *openapi.Transport, url, token string) (*http.Response, []byte) {
 	body := []byte(req.Body)
 	var s string
 	if json.Unmarshal(req.Body, &s) == nil { // a string body is sent as is
@@ -48,7 +53,7 @@ func (req kmsRequest) send(url, token string) (*http.Response, []byte) {
 	if token != "" {
 		hr.Header.Set("Authorization", "Bearer "+token)
 	}
-	resp, err := http.DefaultClient.Do(hr)
+	resp, err := (&http.Client{Transport: tr}).Do(hr)
 	Expect(err).NotTo(HaveOccurred())
 	defer resp.Body.Close()
 	var out bytes.Buffer
@@ -87,15 +92,22 @@ func runKMSError(f *vectors.File, r vectors.Record) {
 	DeferCleanup(srv.Close)
 	ts := httptest.NewServer(srv.Handler())
 	DeferCleanup(ts.Close)
+	spec, err := kmsContract()
+	Expect(err).NotTo(HaveOccurred())
+	tr := &openapi.Transport{Spec: spec}
 	for _, b := range v.Before {
-		resp, body := b.send(ts.URL, v.Token)
+		resp, body := b.send(tr, ts.URL, v.Token)
 		Expect(resp.StatusCode).To(Equal(http.StatusOK), "before: %s", body)
 	}
-	resp, body := v.send(ts.URL, v.Token)
+	resp, body := v.send(tr, ts.URL, v.Token)
 	Expect(resp.StatusCode).To(Equal(v.Expect.HTTP), "%s", body)
 	Expect(resp.Header.Get("Content-Type")).To(Equal("application/json"))
 	var env map[string]any
 	Expect(json.Unmarshal(body, &env)).To(Succeed())
 	Expect(env).To(Equal(map[string]any{"ResultStatus": v.Expect.ResultStatus, "ResultReason": v.Expect.ResultReason,
 		"ResultMessage": v.Expect.ResultMessage}), "the whole envelope, nothing else")
+	// The requests break the contract on purpose; the answers must keep it.
+	for _, vi := range tr.Violations() {
+		Expect(vi.Request).To(BeTrue(), vi.String())
+	}
 }

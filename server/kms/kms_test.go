@@ -11,8 +11,10 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 
+	"github.com/shekit/shekit/openapi"
 	"github.com/shekit/shekit/server/kms"
 	"github.com/shekit/shekit/server/reference"
 	"github.com/shekit/shekit/simulator/she"
@@ -28,8 +30,28 @@ const (
 
 type testServer struct {
 	*httptest.Server
-	ref *reference.Server
-	dir string
+	ref    *reference.Server
+	dir    string
+	client *http.Client
+}
+
+// contract checks every exchange of the tests against openapi/kms.yaml.
+var contract = sync.OnceValues(func() (*openapi.Spec, error) { return openapi.Load(openapi.KMSSpec) })
+
+// validatingClient returns a client whose exchanges must keep the contract: every violation,
+// of a request or of a response, fails t.
+func validatingClient(t *testing.T) *http.Client {
+	spec, err := contract()
+	if err != nil {
+		t.Fatal(err)
+	}
+	tr := &openapi.Transport{Spec: spec}
+	t.Cleanup(func() {
+		for _, v := range tr.Violations() {
+			t.Error(v)
+		}
+	})
+	return &http.Client{Transport: tr}
 }
 
 func newServer(t *testing.T, dir string) *testServer {
@@ -41,7 +63,7 @@ func newServer(t *testing.T, dir string) *testServer {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ts := &testServer{Server: httptest.NewServer(ref.Handler()), ref: ref, dir: dir}
+	ts := &testServer{Server: httptest.NewServer(ref.Handler()), ref: ref, dir: dir, client: validatingClient(t)}
 	t.Cleanup(func() { ts.Close(); ref.Close() })
 	return ts
 }
@@ -50,7 +72,8 @@ func (ts *testServer) call(t *testing.T, method, path string, body map[string]st
 	t.Helper()
 	b, _ := json.Marshal(body)
 	req, _ := http.NewRequest(method, ts.URL+path, bytes.NewReader(b))
-	resp, err := http.DefaultClient.Do(req)
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := ts.client.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -245,7 +268,7 @@ func TestInternalError(t *testing.T) {
 	ts := httptest.NewServer(mux)
 	defer ts.Close()
 	body := strings.NewReader(`{"ProvisioningType":"EcuMasterKey","KeyID":"1","EcuID":"` + masterExampleEcuID + `"}`)
-	resp, err := http.Post(ts.URL+kms.PathProvisioning, "application/json", body)
+	resp, err := validatingClient(t).Post(ts.URL+kms.PathProvisioning, "application/json", body)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,0 +1,57 @@
+package openapi
+
+import (
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+)
+
+func TestKMSSpecIsValid(t *testing.T) {
+	spec, err := Load(KMSSpec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range []string{"/app/automotive/supplierKeyProvisioning", "/app/automotive/supplierKeySyncValue", "/healthz"} {
+		if spec.Doc.Paths.Find(p) == nil {
+			t.Errorf("no path %s", p)
+		}
+	}
+}
+
+// TestTransportCatchesViolations: a server answering outside the contract, and a request
+// outside it, are both reported.
+func TestTransportCatchesViolations(t *testing.T) {
+	spec, err := Load(KMSSpec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	answer := `{"ResultStatus":"Success","ResultReason":"","ResultMessage":"","Records":{"KeyID":"1","M1":"00"}}`
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		w.Write([]byte(answer))
+	}))
+	defer srv.Close()
+	tr := &Transport{Spec: spec}
+	client := &http.Client{Transport: tr}
+	good := `{"ProvisioningType":"EcuMasterKey","KeyID":"1","EcuID":"010203040506070801020304000300010000000000000000000002"}`
+	resp, err := client.Post(srv.URL+"/app/automotive/supplierKeyProvisioning", "application/json", strings.NewReader(good))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	v := tr.Violations()
+	if len(v) != 1 || v[0].Request || !strings.Contains(v[0].Err.Error(), "M1") {
+		t.Fatalf("violations %v: want one, of the response's M1", v)
+	}
+	answer = `{"ResultStatus":"OperationFailed","ResultReason":"PROVISIONING_TYPE_INVALID","ResultMessage":"…"}`
+	resp, err = client.Post(srv.URL+"/app/automotive/supplierKeyProvisioning", "application/json",
+		strings.NewReader(`{"ProvisioningType":"SecOckKey","KeyID":"4","EcuID":"0102"}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if v = tr.Violations(); len(v) != 2 || !v[1].Request {
+		t.Fatalf("violations %v: want the request reported", v)
+	}
+}
