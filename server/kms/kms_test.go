@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"errors"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -38,9 +39,10 @@ type testServer struct {
 // contract checks every exchange of the tests against openapi/kms.yaml.
 var contract = sync.OnceValues(func() (*openapi.Spec, error) { return openapi.Load(openapi.KMSSpec) })
 
-// validatingClient returns a client whose exchanges must keep the contract: every violation,
-// of a request or of a response, fails t.
-func validatingClient(t *testing.T) *http.Client {
+// validatingClient returns a client whose exchanges must keep the contract: every violation of a
+// response fails t, and of a request too unless badRequests (a test sending invalid requests on
+// purpose).
+func validatingClient(t *testing.T, badRequests bool) *http.Client {
 	spec, err := contract()
 	if err != nil {
 		t.Fatal(err)
@@ -48,7 +50,9 @@ func validatingClient(t *testing.T) *http.Client {
 	tr := &openapi.Transport{Spec: spec}
 	t.Cleanup(func() {
 		for _, v := range tr.Violations() {
-			t.Error(v)
+			if !v.Request || !badRequests {
+				t.Error(v)
+			}
 		}
 	})
 	return &http.Client{Transport: tr}
@@ -63,7 +67,7 @@ func newServer(t *testing.T, dir string) *testServer {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ts := &testServer{Server: httptest.NewServer(ref.Handler()), ref: ref, dir: dir, client: validatingClient(t)}
+	ts := &testServer{Server: httptest.NewServer(ref.Handler()), ref: ref, dir: dir, client: validatingClient(t, false)}
 	t.Cleanup(func() { ts.Close(); ref.Close() })
 	return ts
 }
@@ -268,7 +272,7 @@ func TestInternalError(t *testing.T) {
 	ts := httptest.NewServer(mux)
 	defer ts.Close()
 	body := strings.NewReader(`{"ProvisioningType":"EcuMasterKey","KeyID":"1","EcuID":"` + masterExampleEcuID + `"}`)
-	resp, err := validatingClient(t).Post(ts.URL+kms.PathProvisioning, "application/json", body)
+	resp, err := validatingClient(t, false).Post(ts.URL+kms.PathProvisioning, "application/json", body)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -303,6 +307,36 @@ func TestRegistryFiles(t *testing.T) {
 	} {
 		if _, err := kms.ParseRegistry([]byte(bad), "json"); err == nil {
 			t.Errorf("accepted %s", bad)
+		}
+	}
+}
+
+// TestMetrics: after a success and a refusal, /metrics counts both by endpoint and reason, the
+// issued counter, and the store's commits.
+func TestMetrics(t *testing.T) {
+	ts := newServer(t, "")
+	ts.provision(t, map[string]string{"ProvisioningType": "EcuMasterKey", "KeyID": "1", "EcuID": masterExampleEcuID})
+	strict := ts.client
+	ts.client = validatingClient(t, true) // the refusal's request is invalid on purpose
+	ts.call(t, "POST", kms.PathProvisioning, map[string]string{"ProvisioningType": "EcuMasterKey", "KeyID": "", "EcuID": masterExampleEcuID})
+	ts.client = strict
+	resp, err := ts.client.Get(ts.URL + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var b strings.Builder
+	io.Copy(&b, resp.Body)
+	for _, want := range []string{
+		`kms_requests_total{endpoint="provision",reason=""} 1`,
+		`kms_requests_total{endpoint="provision",reason="FIELD_REQUIRED"} 1`,
+		`kms_counters_issued_total 1`,
+		`kms_request_duration_seconds_count{endpoint="provision",reason=""} 1`,
+		`store_commit_duration_seconds_count`,
+		`store_commit_changes_bucket`,
+	} {
+		if !strings.Contains(b.String(), want) {
+			t.Errorf("metrics lack %s", want)
 		}
 	}
 }

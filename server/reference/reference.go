@@ -66,9 +66,14 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 		st.Close()
 		return nil, err
 	}
+	m := newMetrics()
+	st.OnCommit = m.observeCommit
 	s := &Server{Store: st, KMS: kms.NewService(st, roots, cfg.Registry, cfg.Log), mux: http.NewServeMux()}
-	kms.NewHandler(s.KMS, cfg.Auth, cfg.Log).Register(s.mux)
+	h := kms.NewHandler(s.KMS, cfg.Auth, cfg.Log)
+	h.Observe = m.observeRequest
+	h.Register(s.mux)
 	s.mux.HandleFunc("GET /healthz", s.health)
+	s.mux.Handle("GET /metrics", m.handler())
 	return s, nil
 }
 
