@@ -33,7 +33,7 @@ func main() {
 
 // options are the command line.
 type options struct {
-	listen, data, db, registry, auth, tlsCert, tlsKey, tlsClientCA string
+	listen, data, db, registry, auth, tlsCert, tlsKey, tlsClientCA, adminToken string
 }
 
 // isLoopback reports whether a listen address can only be reached from this machine.
@@ -88,6 +88,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs.StringVar(&o.tlsCert, "tls-cert", "", "TLS certificate (PEM): serve HTTPS")
 	fs.StringVar(&o.tlsKey, "tls-key", "", "TLS private key (PEM)")
 	fs.StringVar(&o.tlsClientCA, "tls-client-ca", "", "CA certificate (PEM) of the clients, for -auth mtls")
+	fs.StringVar(&o.adminToken, "admin-token", "", "bearer token of the admin API under /admin (empty: admin API disabled)")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return 0
@@ -106,14 +107,15 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if err != nil {
 		return usage(err)
 	}
-	reg := kms.DemoRegistry()
+	var reg *kms.Registry
 	if o.registry != "" {
 		if reg, err = kms.LoadRegistry(o.registry); err != nil {
 			return usage(err)
 		}
 	}
 	log := slog.New(slog.NewJSONHandler(stderr, nil))
-	ref, err := reference.New(ctx, reference.Config{DataDir: o.data, DB: o.db, Registry: reg, Auth: auth, Log: log})
+	ref, err := reference.New(ctx, reference.Config{DataDir: o.data, DB: o.db, Registry: reg,
+		RegistryFromFile: reg != nil, Auth: auth, AdminToken: o.adminToken, Log: log})
 	if err != nil {
 		fmt.Fprintf(stderr, "server: %v\n", err)
 		return 1

@@ -60,10 +60,16 @@ func validatingClient(t *testing.T, badRequests bool) *http.Client {
 
 func newServer(t *testing.T, dir string) *testServer {
 	t.Helper()
-	if dir == "" {
-		dir = t.TempDir()
+	return newServerWith(t, reference.Config{DataDir: dir})
+}
+
+func newServerWith(t *testing.T, cfg reference.Config) *testServer {
+	t.Helper()
+	if cfg.DataDir == "" {
+		cfg.DataDir = t.TempDir()
 	}
-	ref, err := reference.New(context.Background(), reference.Config{DataDir: dir})
+	dir := cfg.DataDir
+	ref, err := reference.New(context.Background(), cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -338,5 +344,102 @@ func TestMetrics(t *testing.T) {
 		if !strings.Contains(b.String(), want) {
 			t.Errorf("metrics lack %s", want)
 		}
+	}
+}
+
+// admin sends an admin request with token and decodes the JSON answer into out.
+func (ts *testServer) admin(t *testing.T, method, path, token, body string, out any) int {
+	t.Helper()
+	req, _ := http.NewRequest(method, ts.URL+path, strings.NewReader(body))
+	if body != "" {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	resp, err := ts.client.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if out != nil {
+		json.NewDecoder(resp.Body).Decode(out)
+	}
+	return resp.StatusCode
+}
+
+func TestAdminAPI(t *testing.T) {
+	dir := t.TempDir()
+	off := newServer(t, "")
+	if code := off.admin(t, "GET", "/admin/registry", "anything", "", nil); code != 403 {
+		t.Fatalf("admin API without a token configured: %d", code)
+	}
+	ts := newServerWith(t, reference.Config{DataDir: dir, AdminToken: "admin-secret"})
+	if code := ts.admin(t, "GET", "/admin/registry", "wrong", "", nil); code != 401 {
+		t.Fatalf("wrong admin token: %d", code)
+	}
+	var reg map[string][]map[string]any
+	if code := ts.admin(t, "GET", "/admin/registry", "admin-secret", "", &reg); code != 200 || len(reg["suppliers"]) != 2 {
+		t.Fatalf("registry: %d %v", code, reg)
+	}
+	for _, s := range reg["suppliers"] {
+		if s["secretKey"] != "(set)" {
+			t.Fatalf("secret key shown: %v", s)
+		}
+	}
+
+	// A new supplier 00AA with EcuType 0005, then a request for one of its ECUs.
+	supplier := `{"id":"00AA","name":"New supplier","phase":"Prod","secretKey":"` + strings.Repeat("aa", 16) +
+		`","ecuTypes":[{"type":"0005","keyIds":["1","D","4"]}]}`
+	if code := ts.admin(t, "PUT", "/admin/suppliers/00AA", "admin-secret", supplier, &reg); code != 200 || len(reg["suppliers"]) != 3 {
+		t.Fatalf("add supplier: %d %v", code, reg)
+	}
+	newECU := "0102030405060708" + "01020304" + "000500AA0000000000000000000001"
+	open(t, ts.provision(t, map[string]string{"ProvisioningType": "EcuMasterKey", "KeyID": "1", "EcuID": newECU}),
+		[16]byte{}, uidOf(newECU), she.MasterECUKey, 1, "01101")
+	if code := ts.admin(t, "PUT", "/admin/suppliers/00AB", "admin-secret", supplier, nil); code != 400 {
+		t.Fatalf("path and body ids differ: %d", code)
+	}
+	strict := ts.client
+	ts.client = validatingClient(t, true) // invalid requests on purpose
+	if code := ts.admin(t, "PUT", "/admin/registry", "admin-secret", `{"suppliers":[{"id":"zz"}]}`, nil); code != 400 {
+		t.Fatalf("invalid registry: %d", code)
+	}
+	if code := ts.admin(t, "GET", "/admin/audit?limit=5000", "admin-secret", "", nil); code != 400 {
+		t.Fatalf("limit 5000: %d", code)
+	}
+	ts.client = strict
+
+	// The audit log shows the issue, and holds no key.
+	var audit struct{ Entries []kms.AuditEntry }
+	if code := ts.admin(t, "GET", "/admin/audit?after=0&limit=10", "admin-secret", "", &audit); code != 200 ||
+		len(audit.Entries) != 1 || audit.Entries[0].Action != "issue:EcuMasterKey" || *audit.Entries[0].Counter != 1 {
+		t.Fatalf("audit: %d %+v", code, audit)
+	}
+
+	// The edit survives a restart; an explicit registry file wins over it.
+	ts.Close()
+	ts.ref.Close()
+	again := newServerWith(t, reference.Config{DataDir: dir, AdminToken: "admin-secret"})
+	again.provision(t, map[string]string{"ProvisioningType": "EcuMasterKey", "KeyID": "1", "EcuID": newECU})
+	again.Close()
+	again.ref.Close()
+	fromFile := newServerWith(t, reference.Config{DataDir: dir, Registry: kms.DemoRegistry(), RegistryFromFile: true})
+	fromFile.client = validatingClient(t, true)
+	if _, env := fromFile.call(t, "POST", kms.PathProvisioning, map[string]string{"ProvisioningType": "EcuMasterKey", "KeyID": "1", "EcuID": newECU}); env.ResultReason != "NOT_REGISTERED" {
+		t.Fatalf("an explicit registry file must win over the stored one: %+v", env)
+	}
+	fromFile.Close()
+	fromFile.ref.Close()
+	again = newServerWith(t, reference.Config{DataDir: dir, AdminToken: "admin-secret"})
+	if code := again.admin(t, "DELETE", "/admin/suppliers/00AA", "admin-secret", "", &reg); code != 200 || len(reg["suppliers"]) != 2 {
+		t.Fatalf("delete: %d %v", code, reg)
+	}
+	if code := again.admin(t, "DELETE", "/admin/suppliers/00AA", "admin-secret", "", nil); code != 404 {
+		t.Fatalf("delete twice: %d", code)
+	}
+	again.client = validatingClient(t, true)
+	if _, env := again.call(t, "POST", kms.PathProvisioning, map[string]string{"ProvisioningType": "EcuMasterKey", "KeyID": "1", "EcuID": newECU}); env.ResultMessage != "The SupplierID is not registerd." {
+		t.Fatalf("after delete: %+v", env)
 	}
 }

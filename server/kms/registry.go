@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"sort"
 	"strconv"
 	"strings"
 
@@ -81,19 +82,23 @@ func DemoRegistry() *Registry {
 
 // registryFile is the file format of a registry (JSON or YAML).
 type registryFile struct {
-	Suppliers []struct {
-		ID        string `json:"id" yaml:"id"`
-		Name      string `json:"name" yaml:"name"`
-		Phase     string `json:"phase" yaml:"phase"`
-		SecretKey string `json:"secretKey" yaml:"secretKey"`
-		Token     string `json:"token" yaml:"token"`
-		EcuTypes  []struct {
-			Type             string            `json:"type" yaml:"type"`
-			KeyIDs           []string          `json:"keyIds" yaml:"keyIds"`
-			InitialMasterKey string            `json:"initialMasterKey" yaml:"initialMasterKey"`
-			Flags            map[string]string `json:"flags" yaml:"flags"`
-		} `json:"ecuTypes" yaml:"ecuTypes"`
-	} `json:"suppliers" yaml:"suppliers"`
+	Suppliers []supplierFile `json:"suppliers" yaml:"suppliers"`
+}
+
+type supplierFile struct {
+	ID        string        `json:"id" yaml:"id"`
+	Name      string        `json:"name" yaml:"name"`
+	Phase     string        `json:"phase" yaml:"phase"`
+	SecretKey string        `json:"secretKey" yaml:"secretKey"`
+	Token     string        `json:"token,omitempty" yaml:"token"`
+	EcuTypes  []ecuTypeFile `json:"ecuTypes" yaml:"ecuTypes"`
+}
+
+type ecuTypeFile struct {
+	Type             string            `json:"type" yaml:"type"`
+	KeyIDs           []string          `json:"keyIds" yaml:"keyIds"`
+	InitialMasterKey string            `json:"initialMasterKey,omitempty" yaml:"initialMasterKey"`
+	Flags            map[string]string `json:"flags,omitempty" yaml:"flags"`
 }
 
 // LoadRegistry reads a registry from a .json, .yaml or .yml file.
@@ -151,6 +156,63 @@ func parseKey(s string) ([16]byte, error) {
 		return k, fmt.Errorf("key %q: want 32 hex digits", s)
 	}
 	return [16]byte(b), nil
+}
+
+// MarshalJSON writes the registry in the file format ParseRegistry reads. Secret keys and tokens
+// are included: keep the result sealed or in a protected file.
+func (r *Registry) MarshalJSON() ([]byte, error) { return json.Marshal(r.file(false)) }
+
+// Redacted returns the registry in the file format with secret keys and tokens replaced by
+// "(set)", for showing.
+func (r *Registry) Redacted() any { return r.file(true) }
+
+// file converts the registry to its file format, suppliers and types in ID order.
+func (r *Registry) file(redact bool) registryFile {
+	var f registryFile
+	ids := make([]int, 0, len(r.Suppliers))
+	for id := range r.Suppliers {
+		ids = append(ids, int(id))
+	}
+	sort.Ints(ids)
+	for _, id := range ids {
+		s := r.Suppliers[uint16(id)]
+		fs := supplierFile{ID: fmt.Sprintf("%04X", s.ID), Name: s.Name, Phase: string(s.Phase),
+			SecretKey: hex.EncodeToString(s.SecretKey[:]), Token: s.Token}
+		if redact {
+			fs.SecretKey = "(set)"
+			if fs.Token != "" {
+				fs.Token = "(set)"
+			}
+		}
+		var types []int
+		for k := range r.EcuTypes {
+			if k[0] == s.ID {
+				types = append(types, int(k[1]))
+			}
+		}
+		sort.Ints(types)
+		for _, typ := range types {
+			t := r.EcuTypes[[2]uint16{s.ID, uint16(typ)}]
+			ft := ecuTypeFile{Type: fmt.Sprintf("%04X", t.Type), Flags: map[string]string{}}
+			for id := range t.AllowedKeyIDs {
+				if t.AllowedKeyIDs[id] {
+					ft.KeyIDs = append(ft.KeyIDs, strings.ToUpper(strconv.FormatInt(int64(id), 16)))
+				}
+			}
+			if t.InitialMasterKey != ([16]byte{}) {
+				ft.InitialMasterKey = hex.EncodeToString(t.InitialMasterKey[:])
+				if redact {
+					ft.InitialMasterKey = "(set)"
+				}
+			}
+			for pt, flags := range t.Flags {
+				ft.Flags[string(pt)] = flags.String()
+			}
+			fs.EcuTypes = append(fs.EcuTypes, ft)
+		}
+		f.Suppliers = append(f.Suppliers, fs)
+	}
+	return f
 }
 
 func (f *registryFile) registry() (*Registry, error) {

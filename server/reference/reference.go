@@ -24,7 +24,43 @@ type Config struct {
 	DB       string        // "" for SQLite in DataDir, or a postgres:// URL
 	Registry *kms.Registry // default: the demo registry
 	Auth     kms.Auth      // default: none
-	Log      *slog.Logger
+	// AdminToken enables the admin API for callers presenting it (empty: disabled).
+	AdminToken string
+	// RegistryFromFile says Registry came from the operator's file: it is used even when the
+	// store holds a registry edited through the admin API (otherwise that one wins over the demo).
+	RegistryFromFile bool
+	Log              *slog.Logger
+}
+
+// registrySecret names the sealed, admin-edited registry in the store.
+const registrySecret = "kms-registry"
+
+// sealedRegistry keeps the registry sealed under the KEK in the store.
+type sealedRegistry struct {
+	st  *store.Store
+	kek *kek.KEK
+}
+
+// SaveRegistry implements kms.RegistrySaver.
+func (s sealedRegistry) SaveRegistry(ctx context.Context, r *kms.Registry) error {
+	data, err := r.MarshalJSON()
+	if err != nil {
+		return err
+	}
+	return s.st.SetSecret(ctx, registrySecret, s.kek.Seal(registrySecret, data))
+}
+
+// load returns the stored registry, if there is one.
+func (s sealedRegistry) load(ctx context.Context) (*kms.Registry, error) {
+	sealed, ok, err := s.st.LookupSecret(ctx, registrySecret)
+	if err != nil || !ok {
+		return nil, err
+	}
+	data, err := s.kek.Open(registrySecret, sealed)
+	if err != nil {
+		return nil, err
+	}
+	return kms.ParseRegistry(data, "json")
 }
 
 // Server is an assembled reference server.
@@ -36,9 +72,6 @@ type Server struct {
 
 // New opens (or creates) the data directory and assembles the server.
 func New(ctx context.Context, cfg Config) (*Server, error) {
-	if cfg.Registry == nil {
-		cfg.Registry = kms.DemoRegistry()
-	}
 	if cfg.Auth == "" {
 		cfg.Auth = kms.AuthNone
 	}
@@ -66,12 +99,27 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 		st.Close()
 		return nil, err
 	}
+	saver := sealedRegistry{st: st, kek: k}
+	if cfg.Registry == nil || !cfg.RegistryFromFile {
+		stored, err := saver.load(ctx)
+		if err != nil {
+			st.Close()
+			return nil, fmt.Errorf("stored registry: %w", err)
+		}
+		switch {
+		case stored != nil:
+			cfg.Registry = stored
+		case cfg.Registry == nil:
+			cfg.Registry = kms.DemoRegistry()
+		}
+	}
 	m := newMetrics()
 	st.OnCommit = m.observeCommit
 	s := &Server{Store: st, KMS: kms.NewService(st, roots, cfg.Registry, cfg.Log), mux: http.NewServeMux()}
 	h := kms.NewHandler(s.KMS, cfg.Auth, cfg.Log)
 	h.Observe = m.observeRequest
 	h.Register(s.mux)
+	kms.NewAdmin(s.KMS, cfg.AdminToken, st, saver).Register(s.mux)
 	s.mux.HandleFunc("GET /healthz", s.health)
 	s.mux.Handle("GET /metrics", m.handler())
 	return s, nil

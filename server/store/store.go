@@ -39,6 +39,7 @@ var queries = map[string]string{
 	"cluster":    `SELECT generation FROM clusters WHERE cluster_id = ? AND key_id = ?`,
 	"secret-get": `SELECT value FROM secrets WHERE name = ?`,
 	"secret-put": `INSERT INTO secrets (name, value) VALUES (?, ?) ON CONFLICT (name) DO NOTHING`,
+	"secret-set": `INSERT INTO secrets (name, value) VALUES (?, ?) ON CONFLICT (name) DO UPDATE SET value = excluded.value`,
 }
 
 // Store is the reference server's store.
@@ -224,29 +225,16 @@ func (s *Store) ClusterGeneration(ctx context.Context, cluster [8]byte, keyID sh
 	return g, err
 }
 
-// AuditEntry is one line of the audit log.
-type AuditEntry struct {
-	Seq     int64
-	At      string
-	Actor   string
-	Action  string
-	UID     string
-	KeyID   int
-	Counter *int64
-	Outcome string
-	Message string
-}
-
 // Audit returns audit entries after seq, oldest first, at most limit.
-func (s *Store) Audit(ctx context.Context, after int64, limit int) ([]AuditEntry, error) {
+func (s *Store) Audit(ctx context.Context, after int64, limit int) ([]kms.AuditEntry, error) {
 	rows, err := s.r.QueryContext(ctx, s.sql["audit-list"], after, limit)
 	if err != nil {
 		return nil, err
 	}
 	defer rows.Close()
-	var out []AuditEntry
+	var out []kms.AuditEntry
 	for rows.Next() {
-		var e AuditEntry
+		var e kms.AuditEntry
 		var c sql.NullInt64
 		if err := rows.Scan(&e.Seq, &e.At, &e.Actor, &e.Action, &e.UID, &e.KeyID, &c, &e.Outcome, &e.Message); err != nil {
 			return nil, err
@@ -273,4 +261,22 @@ func (s *Store) Secret(ctx context.Context, name string, create func() ([]byte, 
 		return s.row(tx, "secret-get", name).Scan(&v)
 	})
 	return v, err
+}
+
+// SetSecret stores value under name, replacing what was there.
+func (s *Store) SetSecret(ctx context.Context, name string, value []byte) error {
+	return s.change(ctx, func(tx *sql.Tx) error {
+		_, err := s.exec(tx, "secret-set", name, value)
+		return err
+	})
+}
+
+// LookupSecret returns the value stored under name, if any.
+func (s *Store) LookupSecret(ctx context.Context, name string) ([]byte, bool, error) {
+	var v []byte
+	err := s.r.QueryRowContext(ctx, s.sql["secret-get"], name).Scan(&v)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, false, nil
+	}
+	return v, err == nil, err
 }
