@@ -37,11 +37,12 @@ func TestMain(m *testing.M) {
 	os.Exit(m.Run())
 }
 
-// startServer runs the server on dir as a child process and returns it with its URL.
-func startServer(t *testing.T, dir string) (*exec.Cmd, string) {
+// startServer runs the server on dir (with extra arguments) as a child process and returns it
+// with its URL.
+func startServer(t *testing.T, dir string, extra ...string) (*exec.Cmd, string) {
 	t.Helper()
 	cmd := exec.Command(os.Args[0], "-test.run=^$")
-	cmd.Env = append(os.Environ(), serveEnv+"=-listen 127.0.0.1:0 -data "+dir)
+	cmd.Env = append(os.Environ(), serveEnv+"=-listen 127.0.0.1:0 -data "+dir+" "+strings.Join(extra, " "))
 	out, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -68,6 +69,11 @@ type answered struct {
 // hammer POSTs master key requests for ECUs until the server dies, and returns the counters the
 // answers carried (opened with the all-zero initial master key: nothing is ever reported injected).
 func hammer(url string, ecuIDs []string) []answered {
+	return hammerFor(url, ecuIDs, time.Time{})
+}
+
+// hammerFor is hammer, stopping at deadline when it is not zero.
+func hammerFor(url string, ecuIDs []string, deadline time.Time) []answered {
 	var mu sync.Mutex
 	var got []answered
 	var wg sync.WaitGroup
@@ -76,7 +82,7 @@ func hammer(url string, ecuIDs []string) []answered {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			for i := 0; ; i++ {
+			for i := 0; deadline.IsZero() || time.Now().Before(deadline); i++ {
 				ecuID := ecuIDs[(c+i)%len(ecuIDs)]
 				body := fmt.Sprintf(`{"ProvisioningType":"EcuMasterKey","KeyID":"1","EcuID":%q}`, ecuID)
 				resp, err := client.Post(url+kms.PathProvisioning, "application/json", strings.NewReader(body))
@@ -163,4 +169,39 @@ func TestCrashDuringLoad(t *testing.T) {
 		}
 	}
 	t.Logf("%d counters answered over 4 crashes, %d issues committed", len(seen), len(logged))
+}
+
+// TestTwoServersOnePostgres: two server processes share one PostgreSQL (and one key-encryption
+// key); under load on both, no counter is handed out twice.
+func TestTwoServersOnePostgres(t *testing.T) {
+	url := os.Getenv("SHEKIT_TEST_POSTGRES")
+	if url == "" {
+		t.Skip("SHEKIT_TEST_POSTGRES is not set (.ci/run starts a PostgreSQL and sets it)")
+	}
+	db := freshPostgresDatabase(t, url)
+	dir := t.TempDir()
+	a, urlA := startServer(t, dir, "-db", db)
+	b, urlB := startServer(t, dir, "-db", db)
+	defer func() { a.Process.Kill(); b.Process.Kill(); a.Wait(); b.Wait() }()
+	var ecuIDs []string
+	for i := range 4 {
+		ecuIDs = append(ecuIDs, fmt.Sprintf("0102030405060708"+"01020304"+"00030001000000000000000000%04x", i))
+	}
+	deadline := time.Now().Add(time.Second)
+	results := make(chan []answered, 2)
+	for _, u := range []string{urlA, urlB} {
+		go func() { results <- hammerFor(u, ecuIDs, deadline) }()
+	}
+	all := append(<-results, <-results...)
+	seen := map[answered]bool{}
+	for _, x := range all {
+		if seen[x] {
+			t.Fatalf("counter %d of %v handed out twice", x.counter, x.uid)
+		}
+		seen[x] = true
+	}
+	if len(all) < 100 {
+		t.Fatalf("only %d answers", len(all))
+	}
+	t.Logf("%d distinct counters from two servers", len(all))
 }

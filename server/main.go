@@ -2,7 +2,10 @@
 // listener, its state in a data directory.
 //
 //	server [-listen 127.0.0.1:8080] [-data ./data] [-db postgres://…] [-registry FILE] [-auth none|bearer|mtls]
-//	       [-tls-cert FILE -tls-key FILE [-tls-client-ca FILE]]
+//	       [-tls-cert FILE -tls-key FILE [-tls-client-ca FILE]] [-admin-token TOKEN]
+//
+// Every flag can also come from the environment: SHEKIT_ and its name in capitals with - as _
+// (SHEKIT_ADMIN_TOKEN, SHEKIT_DB, …); the command line wins.
 package main
 
 import (
@@ -18,6 +21,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 	"time"
 
@@ -75,6 +79,23 @@ func (o *options) tlsConfig(auth kms.Auth) (*tls.Config, error) {
 	return cfg, nil
 }
 
+// flagsFromEnv sets every flag not given on the command line from its environment variable, if
+// set: SHEKIT_ and the flag's name in capitals with - as _ (SHEKIT_ADMIN_TOKEN for -admin-token).
+func flagsFromEnv(fs *flag.FlagSet, lookup func(string) (string, bool)) error {
+	given := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { given[f.Name] = true })
+	var err error
+	fs.VisitAll(func(f *flag.Flag) {
+		name := "SHEKIT_" + strings.ToUpper(strings.ReplaceAll(f.Name, "-", "_"))
+		if v, ok := lookup(name); ok && !given[f.Name] && err == nil {
+			if serr := fs.Set(f.Name, v); serr != nil {
+				err = fmt.Errorf("%s: %w", name, serr)
+			}
+		}
+	})
+	return err
+}
+
 // run serves until ctx ends and returns the exit status: 2 for bad flags, 1 for a failure.
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("server", flag.ContinueOnError)
@@ -96,6 +117,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return 2
 	}
 	usage := func(err error) int { fmt.Fprintf(stderr, "server: %v\n", err); return 2 }
+	if err := flagsFromEnv(fs, os.LookupEnv); err != nil {
+		return usage(err)
+	}
 	auth, err := kms.ParseAuth(o.auth)
 	if err != nil {
 		return usage(err)

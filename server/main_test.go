@@ -4,8 +4,8 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"flag"
 	"io"
-	"net/http"
 	"strings"
 	"testing"
 	"time"
@@ -22,7 +22,8 @@ func TestServerServesUntilStopped(t *testing.T) {
 		t.Fatal(err)
 	}
 	url := strings.Fields(strings.TrimPrefix(line, "listening on "))[0]
-	resp, err := http.Post(url+"/app/automotive/supplierKeyProvisioning", "application/json",
+	client := validatingClient(t)
+	resp, err := client.Post(url+"/app/automotive/supplierKeyProvisioning", "application/json",
 		strings.NewReader(`{"ProvisioningType":"EcuMasterKey","KeyID":"1","EcuID":"010203040506070801020304000300010000000000000000000002"}`))
 	if err != nil {
 		t.Fatal(err)
@@ -32,7 +33,7 @@ func TestServerServesUntilStopped(t *testing.T) {
 	if resp.StatusCode != 200 || !strings.Contains(string(body), `"ResultStatus":"Success"`) {
 		t.Fatalf("%d %s", resp.StatusCode, body)
 	}
-	if r, err := http.Get(url + "/healthz"); err != nil || r.StatusCode != 200 {
+	if r, err := client.Get(url + "/healthz"); err != nil || r.StatusCode != 200 {
 		t.Fatalf("healthz: %v %v", r, err)
 	}
 	cancel()
@@ -62,5 +63,19 @@ func TestServerRefusesBadFlags(t *testing.T) {
 		if code := run(context.Background(), append(args, "-data", t.TempDir()), io.Discard, &stderr); code != 2 {
 			t.Errorf("%v: exit %d, want 2 (%s)", args, code, stderr.String())
 		}
+	}
+}
+
+func TestFlagsFromEnvironment(t *testing.T) {
+	fs := flag.NewFlagSet("server", flag.ContinueOnError)
+	listen := fs.String("listen", "127.0.0.1:8080", "")
+	token := fs.String("admin-token", "", "")
+	fs.Parse([]string{"-listen", "127.0.0.1:9"})
+	env := map[string]string{"SHEKIT_LISTEN": "0.0.0.0:1", "SHEKIT_ADMIN_TOKEN": "from-env"}
+	if err := flagsFromEnv(fs, func(k string) (string, bool) { v, ok := env[k]; return v, ok }); err != nil {
+		t.Fatal(err)
+	}
+	if *listen != "127.0.0.1:9" || *token != "from-env" {
+		t.Fatalf("listen %q (the command line wins), token %q (from the environment)", *listen, *token)
 	}
 }
