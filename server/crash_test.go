@@ -8,7 +8,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"math/rand/v2"
-	"net/http"
 	"os"
 	"os/exec"
 	"os/signal"
@@ -68,16 +67,18 @@ type answered struct {
 
 // hammer POSTs master key requests for ECUs until the server dies, and returns the counters the
 // answers carried (opened with the all-zero initial master key: nothing is ever reported injected).
-func hammer(url string, ecuIDs []string) []answered {
-	return hammerFor(url, ecuIDs, time.Time{})
+func hammer(t *testing.T, url string, ecuIDs []string) []answered {
+	return hammerFor(t, url, ecuIDs, time.Time{})
 }
 
-// hammerFor is hammer, stopping at deadline when it is not zero.
-func hammerFor(url string, ecuIDs []string, deadline time.Time) []answered {
+// hammerFor is hammer, stopping at deadline when it is not zero. Its exchanges are checked
+// against the contract (an answer cut off by a kill is a transport error, not a violation).
+func hammerFor(t *testing.T, url string, ecuIDs []string, deadline time.Time) []answered {
 	var mu sync.Mutex
 	var got []answered
 	var wg sync.WaitGroup
-	client := &http.Client{Timeout: 2 * time.Second}
+	client := validatingClient(t)
+	client.Timeout = 2 * time.Second
 	for c := range 16 {
 		wg.Add(1)
 		go func() {
@@ -124,7 +125,7 @@ func TestCrashDuringLoad(t *testing.T) {
 	for round := range 4 {
 		cmd, url := startServer(t, dir)
 		done := make(chan []answered)
-		go func() { done <- hammer(url, ecuIDs) }()
+		go func() { done <- hammer(t, url, ecuIDs) }()
 		time.Sleep(time.Duration(150+rand.IntN(250)) * time.Millisecond)
 		cmd.Process.Kill() // SIGKILL: no shutdown, no flush
 		cmd.Wait()
@@ -190,7 +191,7 @@ func TestTwoServersOnePostgres(t *testing.T) {
 	deadline := time.Now().Add(time.Second)
 	results := make(chan []answered, 2)
 	for _, u := range []string{urlA, urlB} {
-		go func() { results <- hammerFor(u, ecuIDs, deadline) }()
+		go func() { results <- hammerFor(t, u, ecuIDs, deadline) }()
 	}
 	all := append(<-results, <-results...)
 	seen := map[answered]bool{}
