@@ -77,7 +77,7 @@ func hammerFor(t *testing.T, url string, ecuIDs []string, deadline time.Time) []
 	var mu sync.Mutex
 	var got []answered
 	var wg sync.WaitGroup
-	client := validatingClient(t)
+	client, _ := validatingClient(t)
 	client.Timeout = 2 * time.Second
 	for c := range 16 {
 		wg.Add(1)

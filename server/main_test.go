@@ -22,7 +22,7 @@ func TestServerServesUntilStopped(t *testing.T) {
 		t.Fatal(err)
 	}
 	url := strings.Fields(strings.TrimPrefix(line, "listening on "))[0]
-	client := validatingClient(t)
+	client, _ := validatingClient(t)
 	resp, err := client.Post(url+"/app/automotive/supplierKeyProvisioning", "application/json",
 		strings.NewReader(`{"ProvisioningType":"EcuMasterKey","KeyID":"1","EcuID":"010203040506070801020304000300010000000000000000000002"}`))
 	if err != nil {

@@ -90,9 +90,8 @@ func TestMutualTLS(t *testing.T) {
 	roots := x509.NewCertPool()
 	roots.AddCert(ca.cert)
 	pair, _ := tls.X509KeyPair(cliCert, cliKey)
-	client := validatingClient(t)
-	client.Transport.(interface{ setBase(http.RoundTripper) }).setBase(&http.Transport{
-		TLSClientConfig: &tls.Config{RootCAs: roots, Certificates: []tls.Certificate{pair}}})
+	client, tr := validatingClient(t)
+	tr.Base = &http.Transport{TLSClientConfig: &tls.Config{RootCAs: roots, Certificates: []tls.Certificate{pair}}}
 	post := func(c *http.Client, ecuID string) (kms.Envelope, error) {
 		body := `{"ProvisioningType":"SupplierSymmKey","KeyID":"D","EcuID":"` + ecuID + `"}`
 		resp, err := c.Post(url+kms.PathProvisioning, "application/json", strings.NewReader(body))

@@ -16,6 +16,7 @@ import (
 	"testing"
 
 	"github.com/shekit/shekit/openapi"
+	"github.com/shekit/shekit/openapi/openapitest"
 	"github.com/shekit/shekit/server/kms"
 	"github.com/shekit/shekit/server/reference"
 	"github.com/shekit/shekit/simulator/she"
@@ -47,15 +48,8 @@ func validatingClient(t *testing.T, badRequests bool) *http.Client {
 	if err != nil {
 		t.Fatal(err)
 	}
-	tr := &openapi.Transport{Spec: spec}
-	t.Cleanup(func() {
-		for _, v := range tr.Violations() {
-			if !v.Request || !badRequests {
-				t.Error(v)
-			}
-		}
-	})
-	return &http.Client{Transport: tr}
+	c, _ := openapitest.NewClient(t, spec, badRequests)
+	return c
 }
 
 func newServer(t *testing.T, dir string) *testServer {

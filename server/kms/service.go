@@ -308,6 +308,13 @@ func parseOutcome(status string) (bool, *Error) {
 // issued key becomes the one the KMS believes is in the slot (for the master key: the one it
 // authorizes further updates with).
 func (s *Service) Report(ctx context.Context, caller *Caller, req ReportRequest) *Error {
+	return s.report(ctx, caller, req, s.store.Report, "")
+}
+
+// report validates a PUT and records its outcome with record; what names the reported thing in
+// the NOTHING_ISSUED message ("" for the key itself).
+func (s *Service) report(ctx context.Context, caller *Caller, req ReportRequest,
+	record func(ctx context.Context, slot Slot, success bool, message, actor string) error, what string) *Error {
 	t, e := s.resolve(caller, req.ProvisioningType, req.EcuID, req.KeyID, true)
 	if e != nil {
 		return e
@@ -316,10 +323,10 @@ func (s *Service) Report(ctx context.Context, caller *Caller, req ReportRequest)
 	if e != nil {
 		return e
 	}
-	err := s.store.Report(ctx, Slot{t.ecu.UID, t.keyID}, success, req.ResultMessage, caller.actor())
+	err := record(ctx, Slot{t.ecu.UID, t.keyID}, success, req.ResultMessage, caller.actor())
 	switch {
 	case errors.Is(err, ErrNothingIssued):
-		return fail("NOTHING_ISSUED", t.typ, keyIDText(t.keyID))
+		return fail("NOTHING_ISSUED", what+string(t.typ), keyIDText(t.keyID))
 	case err != nil:
 		return s.internal("report", err)
 	}
@@ -363,20 +370,5 @@ func (s *Service) Sync(ctx context.Context, caller *Caller, req SyncRequest) (*R
 
 // ReportSync is PUT supplierKeySyncValue: the outcome of the station's check.
 func (s *Service) ReportSync(ctx context.Context, caller *Caller, req ReportRequest) *Error {
-	t, e := s.resolve(caller, req.ProvisioningType, req.EcuID, req.KeyID, true)
-	if e != nil {
-		return e
-	}
-	success, e := parseOutcome(req.ResultStatus)
-	if e != nil {
-		return e
-	}
-	err := s.store.ReportSync(ctx, Slot{t.ecu.UID, t.keyID}, success, req.ResultMessage, caller.actor())
-	switch {
-	case errors.Is(err, ErrNothingIssued):
-		return fail("NOTHING_ISSUED", "KeySyncValue for "+string(t.typ), keyIDText(t.keyID))
-	case err != nil:
-		return s.internal("report sync", err)
-	}
-	return nil
+	return s.report(ctx, caller, req, s.store.ReportSync, "KeySyncValue for ")
 }
