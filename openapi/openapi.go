@@ -45,6 +45,27 @@ func Load(data []byte) (*Spec, error) {
 	return &Spec{Doc: doc, router: router}, nil
 }
 
+// CheckRequest checks req (whose body is body) against the contract and returns what
+// CheckResponse needs; err says how the request breaks the contract.
+func (s *Spec) CheckRequest(req *http.Request, body []byte) (*openapi3filter.RequestValidationInput, error) {
+	route, params, err := s.router.FindRoute(req)
+	if err != nil {
+		return nil, err
+	}
+	check := req.Clone(req.Context())
+	check.Body = io.NopCloser(bytes.NewReader(body))
+	in := &openapi3filter.RequestValidationInput{Request: check, PathParams: params, Route: route,
+		Options: &openapi3filter.Options{AuthenticationFunc: openapi3filter.NoopAuthenticationFunc, MultiError: true}}
+	return in, openapi3filter.ValidateRequest(req.Context(), in)
+}
+
+// CheckResponse checks a response to the request of in against the contract.
+func (s *Spec) CheckResponse(in *openapi3filter.RequestValidationInput, status int, header http.Header, body []byte) error {
+	out := &openapi3filter.ResponseValidationInput{RequestValidationInput: in, Status: status,
+		Header: header, Body: io.NopCloser(bytes.NewReader(body)), Options: &openapi3filter.Options{MultiError: true}}
+	return openapi3filter.ValidateResponse(in.Request.Context(), out)
+}
+
 // Violation is an HTTP exchange that breaks the contract.
 type Violation struct {
 	Method, Path string
@@ -100,17 +121,12 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 		req.Body.Close()
 		req.Body = io.NopCloser(bytes.NewReader(body))
 	}
-	route, params, err := t.Spec.router.FindRoute(req)
+	in, err := t.Spec.CheckRequest(req, body)
 	if err != nil {
 		t.note(Violation{Method: req.Method, Path: req.URL.Path, Request: true, Err: err})
-		return base.RoundTrip(req)
 	}
-	check := req.Clone(req.Context())
-	check.Body = io.NopCloser(bytes.NewReader(body))
-	in := &openapi3filter.RequestValidationInput{Request: check, PathParams: params, Route: route,
-		Options: &openapi3filter.Options{AuthenticationFunc: openapi3filter.NoopAuthenticationFunc, MultiError: true}}
-	if err := openapi3filter.ValidateRequest(req.Context(), in); err != nil {
-		t.note(Violation{Method: req.Method, Path: req.URL.Path, Request: true, Err: err})
+	if in == nil { // no route: nothing to check the response against
+		return base.RoundTrip(req)
 	}
 	resp, err := base.RoundTrip(req)
 	if err != nil {
@@ -122,9 +138,7 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 		return nil, err
 	}
 	resp.Body = io.NopCloser(bytes.NewReader(respBody))
-	out := &openapi3filter.ResponseValidationInput{RequestValidationInput: in, Status: resp.StatusCode,
-		Header: resp.Header, Body: io.NopCloser(bytes.NewReader(respBody)), Options: &openapi3filter.Options{MultiError: true}}
-	if err := openapi3filter.ValidateResponse(req.Context(), out); err != nil {
+	if err := t.Spec.CheckResponse(in, resp.StatusCode, resp.Header, respBody); err != nil {
 		t.note(Violation{Method: req.Method, Path: req.URL.Path, Err: err, Status: resp.StatusCode, Body: string(respBody)})
 	}
 	return resp, nil

@@ -33,10 +33,21 @@ func FuzzProvisioningRequest(f *testing.F) {
 	endpoints := []struct{ method, path string }{
 		{"POST", kms.PathProvisioning}, {"PUT", kms.PathProvisioning}, {"POST", kms.PathKeySync}, {"PUT", kms.PathKeySync},
 	}
+	spec, err := contract()
+	if err != nil {
+		f.Fatal(err)
+	}
 	f.Fuzz(func(t *testing.T, which uint8, body []byte) {
 		ep := endpoints[int(which)%len(endpoints)]
 		rec := httptest.NewRecorder()
-		ref.Handler().ServeHTTP(rec, httptest.NewRequest(ep.method, ep.path, bytes.NewReader(body)))
+		req := httptest.NewRequest(ep.method, ep.path, bytes.NewReader(body))
+		req.Header.Set("Content-Type", "application/json")
+		ref.Handler().ServeHTTP(rec, req)
+		// The request may break the contract (that is the point); the answer must keep it.
+		in, _ := spec.CheckRequest(req, body)
+		if err := spec.CheckResponse(in, rec.Code, rec.Header(), rec.Body.Bytes()); err != nil {
+			t.Fatalf("answer breaks the contract: %v\n%s", err, rec.Body.String())
+		}
 		var env kms.Envelope
 		if err := json.Unmarshal(rec.Body.Bytes(), &env); err != nil {
 			t.Fatalf("%s %s: answer is not the envelope: %q", ep.method, ep.path, rec.Body.String())
