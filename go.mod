@@ -16,8 +16,10 @@ require (
 	github.com/prometheus/client_golang v1.25.0
 	go.einride.tech/can v0.17.0
 	go.yaml.in/yaml/v3 v3.0.5
+	golang.org/x/crypto v0.58.0
 	golang.org/x/sys v0.49.0
 	modernc.org/sqlite v1.61.1
+	software.sslmate.com/src/go-pkcs12 v0.7.4
 )
 
 require (

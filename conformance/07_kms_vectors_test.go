@@ -78,7 +78,7 @@ func runKMSError(f *vectors.File, r vectors.Record) {
 		}
 	}
 	Expect(r.Decode(&v)).To(Succeed())
-	cfg := reference.Config{DataDir: GinkgoT().TempDir(), Auth: kms.Auth(v.Auth)}
+	cfg := reference.Config{DataDir: GinkgoT().TempDir(), Auth: kms.Auth(v.Auth), CLMKeys: "ecdsa"}
 	if v.Registry != "" {
 		var regs map[string]json.RawMessage
 		Expect(json.Unmarshal(f.Sections["registries"], &regs)).To(Succeed())

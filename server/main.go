@@ -38,6 +38,7 @@ func main() {
 // options are the command line.
 type options struct {
 	listen, data, db, registry, auth, tlsCert, tlsKey, tlsClientCA, adminToken string
+	clmLicense, clmKeys                                                        string
 }
 
 // isLoopback reports whether a listen address can only be reached from this machine.
@@ -109,6 +110,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs.StringVar(&o.tlsCert, "tls-cert", "", "TLS certificate (PEM): serve HTTPS")
 	fs.StringVar(&o.tlsKey, "tls-key", "", "TLS private key (PEM)")
 	fs.StringVar(&o.tlsClientCA, "tls-client-ca", "", "CA certificate (PEM) of the clients, for -auth mtls")
+	fs.StringVar(&o.clmLicense, "clm-license", "", "CLM license key, the Basic password of user secureware-clm (default: the demo key demo-license, loopback only)")
+	fs.StringVar(&o.clmKeys, "clm-key", "rsa", "CLM key pairs: rsa (RSA-2048) or ecdsa (P-256)")
 	fs.StringVar(&o.adminToken, "admin-token", "", "bearer token of the admin API under /admin (empty: admin API disabled)")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -123,6 +126,12 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	auth, err := kms.ParseAuth(o.auth)
 	if err != nil {
 		return usage(err)
+	}
+	if o.clmLicense == "" && !isLoopback(o.listen) {
+		return usage(fmt.Errorf("the demo CLM license key is only allowed on a loopback address: set -clm-license"))
+	}
+	if o.clmKeys != "rsa" && o.clmKeys != "ecdsa" {
+		return usage(fmt.Errorf("-clm-key %q: want rsa or ecdsa", o.clmKeys))
 	}
 	if auth == kms.AuthNone && !isLoopback(o.listen) {
 		return usage(fmt.Errorf("-auth none is only allowed on a loopback address, not %s", o.listen))
@@ -139,7 +148,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 	log := slog.New(slog.NewJSONHandler(stderr, nil))
 	ref, err := reference.New(ctx, reference.Config{DataDir: o.data, DB: o.db, Registry: reg,
-		RegistryFromFile: reg != nil, Auth: auth, AdminToken: o.adminToken, Log: log})
+		RegistryFromFile: reg != nil, Auth: auth, AdminToken: o.adminToken, CLMLicense: o.clmLicense, CLMKeys: o.clmKeys, Log: log})
 	if err != nil {
 		fmt.Fprintf(stderr, "server: %v\n", err)
 		return 1

@@ -21,7 +21,7 @@ func FuzzProvisioningRequest(f *testing.F) {
 	f.Add(uint8(2), []byte(`{"ProvisioningType":"SupplierSymmKey","KeyID":"D","EcuID":"0102030405060708010203040001001D0102030405060708090A0B"}`))
 	f.Add(uint8(0), []byte(`{"ProvisioningType":"SecOCKey","KeyID":4,"EcuID":"0102030405060708010203040001001D0102030405060708090A0B","SupplierSecretKey":"1d1d1d1d1d1d1d1d1d1d1d1d1d1d1d1d","Counter":"7","Challenge":"00112233445566778899aabbccddeeff"}`))
 	f.Add(uint8(3), []byte(`[1,2,3]`))
-	ref, err := reference.New(context.Background(), reference.Config{DataDir: f.TempDir()})
+	ref, err := reference.New(context.Background(), reference.Config{DataDir: f.TempDir(), CLMKeys: "ecdsa"})
 	if err != nil {
 		f.Fatal(err)
 	}

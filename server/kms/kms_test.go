@@ -54,11 +54,14 @@ func validatingClient(t *testing.T, badRequests bool) *http.Client {
 
 func newServer(t *testing.T, dir string) *testServer {
 	t.Helper()
-	return newServerWith(t, reference.Config{DataDir: dir})
+	return newServerWith(t, reference.Config{DataDir: dir, CLMKeys: "ecdsa"})
 }
 
 func newServerWith(t *testing.T, cfg reference.Config) *testServer {
 	t.Helper()
+	if cfg.CLMKeys == "" {
+		cfg.CLMKeys = "ecdsa" // these tests are about the KMS: a P-256 CA is made in a millisecond
+	}
 	if cfg.DataDir == "" {
 		cfg.DataDir = t.TempDir()
 	}

@@ -48,7 +48,7 @@ func run(clients, requests int, duration time.Duration, target, db string, out i
 			return err
 		}
 		defer os.RemoveAll(dir)
-		ref, err := reference.New(context.Background(), reference.Config{DataDir: dir, DB: db})
+		ref, err := reference.New(context.Background(), reference.Config{DataDir: dir, DB: db, CLMKeys: "ecdsa"})
 		if err != nil {
 			return err
 		}

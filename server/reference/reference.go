@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/shekit/shekit/server/clm"
 	"github.com/shekit/shekit/server/kek"
 	"github.com/shekit/shekit/server/kms"
 	"github.com/shekit/shekit/server/store"
@@ -29,8 +30,16 @@ type Config struct {
 	// RegistryFromFile says Registry came from the operator's file: it is used even when the
 	// store holds a registry edited through the admin API (otherwise that one wins over the demo).
 	RegistryFromFile bool
-	Log              *slog.Logger
+	// CLMLicense is the CLM's license key (default DemoLicense); CLMKeys its key pairs, "rsa"
+	// (default) or "ecdsa".
+	CLMLicense string
+	CLMKeys    string
+	Log        *slog.Logger
 }
+
+// DemoLicense is the CLM license key when none is configured; the server command refuses it
+// unless it listens on a loopback address.
+const DemoLicense = "demo-license"
 
 // registrySecret names the sealed, admin-edited registry in the store.
 const registrySecret = "kms-registry"
@@ -67,6 +76,7 @@ func (s sealedRegistry) load(ctx context.Context) (*kms.Registry, error) {
 type Server struct {
 	Store *store.Store
 	KMS   *kms.Service
+	CLM   *clm.Service
 	mux   *http.ServeMux
 }
 
@@ -120,6 +130,14 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	h.Observe = m.observeRequest
 	h.Register(s.mux)
 	kms.NewAdmin(s.KMS, cfg.AdminToken, st, saver).Register(s.mux)
+	if cfg.CLMLicense == "" {
+		cfg.CLMLicense = DemoLicense
+	}
+	if s.CLM, err = clm.New(ctx, st, k, clm.Config{License: cfg.CLMLicense, KeyAlgorithm: cfg.CLMKeys}, cfg.Log); err != nil {
+		st.Close()
+		return nil, err
+	}
+	s.CLM.Register(s.mux)
 	s.mux.HandleFunc("GET /healthz", s.health)
 	s.mux.Handle("GET /metrics", m.handler())
 	return s, nil
@@ -140,6 +158,9 @@ func (s *Server) health(w http.ResponseWriter, r *http.Request) {
 func (s *Server) Close() error {
 	if s == nil {
 		return errors.New("reference: nil server")
+	}
+	if s.CLM != nil {
+		s.CLM.Close()
 	}
 	return s.Store.Close()
 }

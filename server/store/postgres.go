@@ -100,7 +100,8 @@ func OpenPostgres(ctx context.Context, url string) (*Store, error) {
 	db.SetMaxIdleConns(32)
 	tx, err := db.BeginTx(ctx, nil)
 	if err == nil {
-		_, err = tx.ExecContext(ctx, strings.Replace(postgresSchema, "5348454b", strconv.Itoa(0x5348454b), 1))
+		schema := postgresSchema + strings.ReplaceAll(clmSchema, "BLOB", "BYTEA")
+		_, err = tx.ExecContext(ctx, strings.Replace(schema, "5348454b", strconv.Itoa(0x5348454b), 1))
 		if err == nil {
 			err = tx.Commit()
 		} else {

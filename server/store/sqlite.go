@@ -78,7 +78,7 @@ func OpenSQLite(path string) (*Store, error) {
 		return nil, err
 	}
 	w.SetMaxOpenConns(1)
-	if _, err := w.Exec(sqliteSchema); err != nil {
+	if _, err := w.Exec(sqliteSchema + clmSchema); err != nil {
 		w.Close()
 		return nil, fmt.Errorf("store: create schema: %w", err)
 	}

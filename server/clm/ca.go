@@ -1,0 +1,247 @@
+package clm
+
+import (
+	"context"
+	"crypto"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/rsa"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/hex"
+	"encoding/pem"
+	"fmt"
+	"math/big"
+	"strings"
+	"sync"
+	"time"
+)
+
+// keyGen makes key pairs: ECDSA P-256 on demand, or RSA-2048 from a bounded pool that
+// background workers keep filled, so that issuing does not wait for RSA key generation.
+type keyGen struct {
+	algo    string // "rsa" or "ecdsa"
+	workers int
+	pool    chan crypto.Signer
+	start   sync.Once // the pool fills from the first request for a key on
+	stop    chan struct{}
+	closed  sync.Once
+	wg      sync.WaitGroup
+}
+
+func newKeyGen(algo string, poolSize, workers int) *keyGen {
+	g := &keyGen{algo: algo, workers: workers, stop: make(chan struct{})}
+	if algo == "rsa" && poolSize > 0 {
+		g.pool = make(chan crypto.Signer, poolSize)
+	}
+	return g
+}
+
+// generate makes a key pair of the configured algorithm now.
+func (g *keyGen) generate() (crypto.Signer, error) {
+	if g.algo == "ecdsa" {
+		return ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	}
+	return rsa.GenerateKey(rand.Reader, 2048)
+}
+
+func (g *keyGen) fill() {
+	defer g.wg.Done()
+	for {
+		k, err := rsa.GenerateKey(rand.Reader, 2048)
+		if err != nil {
+			return
+		}
+		select {
+		case g.pool <- k:
+		case <-g.stop:
+			return
+		}
+	}
+}
+
+// key returns a fresh key pair: from the pool when one is ready.
+func (g *keyGen) key() (crypto.Signer, error) {
+	if g.pool == nil {
+		return g.generate()
+	}
+	g.start.Do(func() {
+		for range g.workers {
+			g.wg.Add(1)
+			go g.fill()
+		}
+	})
+	select {
+	case k := <-g.pool:
+		return k, nil
+	default:
+		return g.generate()
+	}
+}
+
+// Ready returns how many pre-generated keys wait in the pool.
+func (g *keyGen) ready() int { return len(g.pool) }
+
+func (g *keyGen) close() {
+	g.closed.Do(func() {
+		close(g.stop)
+		g.wg.Wait()
+	})
+}
+
+// caRecord is the stored CA.
+type caRecord struct {
+	DER       []byte `json:"der"`
+	KeyPKCS8  []byte `json:"key"`
+	KeyNumber int64  `json:"keynumber"`
+	Serial    string `json:"serial"`
+	CRL       int64  `json:"crl"` // number of the last CRL
+}
+
+// authority is the CLM's CA, named ca1 (and returned for catype CA).
+type authority struct {
+	key    crypto.Signer
+	cert   *x509.Certificate
+	der    []byte
+	number int64
+	serial string
+
+	mu  sync.Mutex
+	crl []byte // DER of the current CRL
+}
+
+// randomSerial returns a positive 64-bit serial number and its 16 hex digits.
+func randomSerial() (*big.Int, string) {
+	b := make([]byte, 8)
+	rand.Read(b)
+	b[0] &= 0x7F
+	if b[0] == 0 {
+		b[0] = 0x10 // keep 16 significant hex digits
+	}
+	return new(big.Int).SetBytes(b), strings.ToUpper(hex.EncodeToString(b))
+}
+
+// loadCA returns the stored CA, creating it (key of the configured algorithm, self-signed,
+// valid 20 years) on the first start.
+func (s *Service) loadCA(ctx context.Context) (*authority, error) {
+	var rec caRecord
+	err := s.st.CLM(ctx, func(tx Tx) error {
+		o, ok, err := tx.Get(kindCA, "ca1")
+		if err != nil {
+			return err
+		}
+		if ok {
+			return s.seal.open(o, &rec)
+		}
+		key, err := s.keys.generate()
+		if err != nil {
+			return err
+		}
+		number, err := tx.Next("keynumber")
+		if err != nil {
+			return err
+		}
+		serial, serialHex := randomSerial()
+		now := s.cfg.Now()
+		tmpl := &x509.Certificate{SerialNumber: serial, Subject: pkix.Name{Organization: []string{"SecureWare/CLM reference"}, CommonName: "ca1"},
+			NotBefore: now.Add(-time.Hour), NotAfter: now.AddDate(20, 0, 0), IsCA: true, BasicConstraintsValid: true,
+			KeyUsage: x509.KeyUsageCertSign | x509.KeyUsageCRLSign | x509.KeyUsageDigitalSignature}
+		der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, key.Public(), key)
+		if err != nil {
+			return err
+		}
+		pkcs8, err := x509.MarshalPKCS8PrivateKey(key)
+		if err != nil {
+			return err
+		}
+		rec = caRecord{DER: der, KeyPKCS8: pkcs8, KeyNumber: number, Serial: serialHex}
+		sealed, err := s.seal.seal(kindCA, "ca1", rec)
+		if err != nil {
+			return err
+		}
+		return tx.Put(Object{Kind: kindCA, ID: "ca1", Alt: serialHex, Owner: "", Value: sealed})
+	})
+	if err != nil {
+		return nil, fmt.Errorf("clm: CA: %w", err)
+	}
+	cert, err := x509.ParseCertificate(rec.DER)
+	if err != nil {
+		return nil, err
+	}
+	key, err := x509.ParsePKCS8PrivateKey(rec.KeyPKCS8)
+	if err != nil {
+		return nil, err
+	}
+	return &authority{key: key.(crypto.Signer), cert: cert, der: rec.DER, number: rec.KeyNumber, serial: rec.Serial}, nil
+}
+
+// issue signs a certificate for pub with subject, usable by servers and clients.
+func (a *authority) issue(pub crypto.PublicKey, subject pkix.Name, serial *big.Int, now time.Time, validity time.Duration) ([]byte, error) {
+	tmpl := &x509.Certificate{SerialNumber: serial, Subject: subject, NotBefore: now.Add(-time.Minute), NotAfter: now.Add(validity),
+		KeyUsage:    x509.KeyUsageDigitalSignature | x509.KeyUsageKeyEncipherment,
+		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth, x509.ExtKeyUsageServerAuth}}
+	return x509.CreateCertificate(rand.Reader, tmpl, a.cert, pub, a.key)
+}
+
+// signCRL makes the CA's CRL listing revoked (serial → revocation time), valid a week.
+func (a *authority) signCRL(number int64, revoked map[string]time.Time, now time.Time) ([]byte, error) {
+	var entries []x509.RevocationListEntry
+	for serial, at := range revoked {
+		n, ok := new(big.Int).SetString(serial, 16)
+		if !ok {
+			return nil, fmt.Errorf("clm: bad serial %q", serial)
+		}
+		entries = append(entries, x509.RevocationListEntry{SerialNumber: n, RevocationTime: at})
+	}
+	der, err := x509.CreateRevocationList(rand.Reader, &x509.RevocationList{Number: big.NewInt(number),
+		ThisUpdate: now, NextUpdate: now.Add(7 * 24 * time.Hour), RevokedCertificateEntries: entries}, a.cert, a.key)
+	if err != nil {
+		return nil, err
+	}
+	a.mu.Lock()
+	a.crl = der
+	a.mu.Unlock()
+	return der, nil
+}
+
+// pemCert writes a certificate in PEM.
+func pemCert(der []byte) string {
+	return string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}))
+}
+
+// pemKey writes a PKCS#8 private key in PEM.
+func pemKey(pkcs8 []byte) string {
+	return string(pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: pkcs8}))
+}
+
+// parseSubject reads "/C=JP/ST=…/L=Tokyo/O=NEC/OU=…/CN=AP1"; CN is required.
+func parseSubject(s string) (pkix.Name, bool) {
+	var n pkix.Name
+	if !strings.HasPrefix(s, "/") {
+		return n, false
+	}
+	for _, part := range strings.Split(s[1:], "/") {
+		k, v, ok := strings.Cut(part, "=")
+		if !ok || v == "" {
+			return n, false
+		}
+		switch k {
+		case "C":
+			n.Country = append(n.Country, v)
+		case "ST":
+			n.Province = append(n.Province, v)
+		case "L":
+			n.Locality = append(n.Locality, v)
+		case "O":
+			n.Organization = append(n.Organization, v)
+		case "OU":
+			n.OrganizationalUnit = append(n.OrganizationalUnit, v)
+		case "CN":
+			n.CommonName = v
+		default:
+			return n, false
+		}
+	}
+	return n, n.CommonName != ""
+}

@@ -1,0 +1,198 @@
+package clm
+
+import (
+	"crypto/subtle"
+	"encoding/json"
+	"io"
+	"net/http"
+	"strconv"
+	"time"
+)
+
+// The API's paths.
+const (
+	PathIDInfo       = "/SWCLM/v10/IDInfo"
+	PathCredInfo     = "/SWCLM/v10/CredInfo"
+	PathKeyInfo      = "/SWCLM/v10/KeyInfo"
+	PathSystemStatus = "/SWCLM/v10/SystemStatus"
+	PathCRL          = "/SWCLM/v10/crl/{catype}"
+	// LicenseUser is the HTTP Basic user name of license-key authentication.
+	LicenseUser = "secureware-clm"
+)
+
+// aliases maps the document's spelling variants to the names the server uses.
+var aliases = map[string]string{"tenanted": "tenantid", "caffilepath": "cafilepath", "cafepath": "cafilepath"}
+
+// request is a decoded request body: its string parameters (a number counts as its digits)
+// and ext_data.
+type request struct {
+	f   map[string]string
+	ext map[string]string
+}
+
+func (r request) get(name string) string { return r.f[name] }
+
+// decode reads a JSON object.
+func decode(body io.Reader) (request, *Error) {
+	var raw map[string]json.RawMessage
+	if err := json.NewDecoder(io.LimitReader(body, 1<<20)).Decode(&raw); err != nil || raw == nil {
+		return request{}, fail(codeJSON, "body is not a JSON object")
+	}
+	r := request{f: map[string]string{}}
+	text := func(v json.RawMessage) (string, bool) {
+		var s string
+		if json.Unmarshal(v, &s) == nil {
+			return s, true
+		}
+		var n json.Number
+		if json.Unmarshal(v, &n) == nil {
+			return n.String(), true
+		}
+		return "", false
+	}
+	for k, v := range raw {
+		if k == "ext_data" {
+			var m map[string]json.RawMessage
+			if json.Unmarshal(v, &m) != nil {
+				return request{}, fail(codeParameter, "ext_data is not an object")
+			}
+			r.ext = map[string]string{}
+			for name, value := range m {
+				s, ok := text(value)
+				if !ok {
+					return request{}, fail(codeParameter, "ext_data %q is not a string", name)
+				}
+				r.ext[name] = s
+			}
+			continue
+		}
+		if a, ok := aliases[k]; ok {
+			k = a
+		}
+		if s, ok := text(v); ok {
+			r.f[k] = s
+		} else if string(v) != "null" {
+			return request{}, fail(codeParameter, "%s is not a string", k)
+		}
+	}
+	return r, nil
+}
+
+// required returns 1102 for the first of names that is missing or empty.
+func (r request) required(names ...string) *Error {
+	for _, n := range names {
+		if r.f[n] == "" {
+			return fail(codeRequired, "%s", n)
+		}
+	}
+	return nil
+}
+
+// limits are the maximum lengths in bytes the document lists.
+var limits = map[string]int{"devicename": 256, "clientsubject": 512, "passphrase": 128, "cafilepath": 1024,
+	"clientfilepath": 1024, "filepath": 1024, "newfilepath": 1024, "commonkeyfilepath": 1024, "keyfilepath": 1024, "alias": 64}
+
+// lengths returns 1104 for a parameter or ext_data item over its limit.
+func (r request) lengths(aliasLimited bool) *Error {
+	for name, max := range limits {
+		if name == "alias" && !aliasLimited {
+			continue
+		}
+		if len(r.f[name]) > max {
+			return fail(codeLength, "%s is longer than %d bytes", name, max)
+		}
+	}
+	for k, v := range r.ext {
+		if len(k) > 128 || len(v) > 256 {
+			return fail(codeLength, "ext_data item %q", k)
+		}
+	}
+	return nil
+}
+
+// answer is a successful response body.
+type answer map[string]any
+
+// Register adds the API's routes to mux.
+func (s *Service) Register(mux *http.ServeMux) {
+	mux.HandleFunc("POST "+PathIDInfo, s.serve(http.MethodPost, s.idInfo))
+	mux.HandleFunc("GET "+PathIDInfo, s.serve(http.MethodGet, s.listIDs))
+	mux.HandleFunc("POST "+PathCredInfo, s.serve(http.MethodPost, s.credInfo))
+	mux.HandleFunc("POST "+PathKeyInfo, s.serve(http.MethodPost, s.keyInfo))
+	mux.HandleFunc("GET "+PathSystemStatus, s.serve(http.MethodGet, s.systemStatus))
+	mux.HandleFunc("GET "+PathCRL, s.licensed(s.serveCRL))
+}
+
+// licensed checks license-key authentication: HTTP Basic, user secureware-clm, password the
+// license key. A missing or wrong key is answered 403 with errorcode 1201 (password mismatch;
+// the table gives 1201 status 403) and a Basic challenge.
+func (s *Service) licensed(next http.HandlerFunc) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		user, pass, ok := r.BasicAuth()
+		if !ok || user != LicenseUser || subtle.ConstantTimeCompare([]byte(pass), []byte(s.cfg.License)) != 1 {
+			w.Header().Set("WWW-Authenticate", `Basic realm="SecureWare/CLM"`)
+			s.write(w, r, 0, nil, fail(codePassword, "license key"))
+			return
+		}
+		next(w, r)
+	}
+}
+
+// serve wraps an operation: license, decoding (for POST), the answer.
+func (s *Service) serve(method string, op func(*http.Request, request) (int, answer, *Error)) http.HandlerFunc {
+	return s.licensed(func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		var req request
+		var e *Error
+		if method == http.MethodPost {
+			req, e = decode(r.Body)
+		}
+		status, body := 0, answer(nil)
+		if e == nil {
+			status, body, e = op(r, req)
+		}
+		s.write(w, r, status, body, e)
+		code := 0
+		if e != nil {
+			code = e.Code
+		}
+		s.log.Info("clm request", "path", r.URL.Path, "mode", req.get("mode"), "errorcode", code, "duration", time.Since(start))
+	})
+}
+
+// write answers body with status, or the refusal e.
+func (s *Service) write(w http.ResponseWriter, r *http.Request, status int, body answer, e *Error) {
+	if e != nil {
+		status, body = e.Status, answer{"errorcode": e.Code}
+		if e.Status >= 500 {
+			s.log.Error("clm refused", "path", r.URL.Path, "errorcode", e.Code, "detail", e.Detail)
+		}
+	} else {
+		body["errorcode"] = 0
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	json.NewEncoder(w).Encode(body)
+}
+
+// systemStatus is GET SystemStatus: 1601 when the store does not answer.
+func (s *Service) systemStatus(r *http.Request, _ request) (int, answer, *Error) {
+	if err := s.st.Ping(r.Context()); err != nil {
+		return 0, nil, fail(codeDBConnection, "%v", err)
+	}
+	return http.StatusOK, answer{}, nil
+}
+
+// serveCRL is GET crl/{catype}: the DER CRL of the CA (ca1, also named CA).
+func (s *Service) serveCRL(w http.ResponseWriter, r *http.Request) {
+	if ct := r.PathValue("catype"); ct != "ca1" && ct != "CA" {
+		s.write(w, r, 0, nil, fail(codeCAType, "catype %q", ct))
+		return
+	}
+	s.ca.mu.Lock()
+	crl := s.ca.crl
+	s.ca.mu.Unlock()
+	w.Header().Set("Content-Type", "application/pkix-crl")
+	w.Header().Set("Content-Length", strconv.Itoa(len(crl)))
+	w.Write(crl)
+}

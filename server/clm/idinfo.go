@@ -1,0 +1,115 @@
+package clm
+
+import (
+	"crypto/rand"
+	"fmt"
+	"net/http"
+	"strconv"
+)
+
+// maxKeyID is the largest keyid: ten decimal digits.
+const maxKeyID = 9999999999
+
+// idInfo is POST IDInfo, by mode: create, auth, delete.
+func (s *Service) idInfo(r *http.Request, req request) (int, answer, *Error) {
+	if e := req.required("mode"); e != nil {
+		return 0, nil, e
+	}
+	switch req.get("mode") {
+	case "create":
+		return s.createID(r, req)
+	case "auth":
+		if e := req.required("keyid", "key"); e != nil {
+			return 0, nil, e
+		}
+		if _, e := s.authenticate(r.Context(), req.get("keyid"), req.get("key")); e != nil {
+			return 0, nil, e
+		}
+		return http.StatusOK, answer{"keyid": req.get("keyid")}, nil
+	case "delete":
+		if e := req.required("keyid", "key"); e != nil {
+			return 0, nil, e
+		}
+		if _, e := s.authenticate(r.Context(), req.get("keyid"), req.get("key")); e != nil {
+			return 0, nil, e
+		}
+		if err := s.st.CLM(r.Context(), func(tx Tx) error { return tx.Delete(kindID, req.get("keyid")) }); err != nil {
+			return 0, nil, s.internal("delete id", err)
+		}
+		s.ver.forget(req.get("keyid"))
+		return http.StatusOK, answer{"keyid": req.get("keyid")}, nil
+	}
+	return 0, nil, fail(codeParameter, "mode %q", req.get("mode"))
+}
+
+// createID issues an ID (a ten-digit sequence number) and a random password.
+func (s *Service) createID(r *http.Request, req request) (int, answer, *Error) {
+	if e := req.required("tenantid", "alias"); e != nil {
+		return 0, nil, e
+	}
+	rec := idRecord{Alias: req.get("alias"), TenantID: req.get("tenantid"), Password: randomText(s.cfg.PasswordBytes),
+		Salt: make([]byte, 16), Expiration: s.cfg.Now().Add(s.cfg.IDValidity).UnixMilli(), Status: statusValid}
+	rand.Read(rec.Salt)
+	rec.Hash = hashPassword(rec.Password, rec.Salt) // before the transaction: scrypt is slow on purpose
+	err := s.st.CLM(r.Context(), func(tx Tx) error {
+		n, err := tx.Next("keyid")
+		if err != nil {
+			return err
+		}
+		if n > maxKeyID {
+			return fail(codeIDOverflow, "keyid sequence at %d", n)
+		}
+		rec.KeyID = fmt.Sprintf("%010d", n)
+		sealed, err := s.seal.seal(kindID, rec.KeyID, rec)
+		if err != nil {
+			return err
+		}
+		return tx.Put(Object{Kind: kindID, ID: rec.KeyID, Alt: rec.TenantID, Owner: rec.KeyID, Value: sealed})
+	})
+	if err != nil {
+		return 0, nil, s.internal("create id", err)
+	}
+	return http.StatusCreated, answer{"keyid": rec.KeyID, "key": rec.Password, "alias": rec.Alias,
+		"expiration": strconv.FormatInt(rec.Expiration, 10)}, nil
+}
+
+// listIDs is GET IDInfo[?keyid=]: the IDs and their passwords (license-key authentication only);
+// an unknown keyid gives an empty list.
+func (s *Service) listIDs(r *http.Request, _ request) (int, answer, *Error) {
+	keyid := r.URL.Query().Get("keyid")
+	infos := []answer{}
+	err := s.st.CLM(r.Context(), func(tx Tx) error {
+		var objs []Object
+		if keyid != "" {
+			o, ok, err := tx.Get(kindID, keyid)
+			if err != nil {
+				return err
+			}
+			if ok {
+				objs = append(objs, o)
+			}
+		} else {
+			var err error
+			if objs, err = tx.List(kindID); err != nil {
+				return err
+			}
+		}
+		for _, o := range objs {
+			var rec idRecord
+			if err := s.seal.open(o, &rec); err != nil {
+				return fail(codeDecryption, "id %s: %v", o.ID, err)
+			}
+			infos = append(infos, answer{"keyid": rec.KeyID, "key": rec.Password, "alias": rec.Alias,
+				"tenantid": rec.TenantID, "expiration": strconv.FormatInt(rec.Expiration, 10)})
+		}
+		return nil
+	})
+	if err != nil {
+		return 0, nil, s.internal("list ids", err)
+	}
+	a := answer{"keyinfo": infos}
+	if keyid != "" {
+		a["keyid"] = keyid
+	}
+	return http.StatusOK, a, nil
+}

@@ -1,0 +1,216 @@
+package clm
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/base64"
+	"encoding/hex"
+	"errors"
+	"log/slog"
+	"time"
+
+	"github.com/shekit/shekit/server/kek"
+)
+
+// Config is the CLM's configuration.
+type Config struct {
+	License       string        // the license key (HTTP Basic password of user secureware-clm)
+	KeyAlgorithm  string        // key pairs: "rsa" (RSA-2048, the default) or "ecdsa" (P-256)
+	PoolSize      int           // RSA keys generated ahead (default 16)
+	PasswordBytes int           // random bytes of a generated password (default 12, base64 encoded)
+	CertValidity  time.Duration // default one year
+	IDValidity    time.Duration // default 100 years
+	KeyValidity   time.Duration // default 100 years
+	Now           func() time.Time
+}
+
+func (c *Config) defaults() {
+	if c.KeyAlgorithm == "" {
+		c.KeyAlgorithm = "rsa"
+	}
+	if c.PoolSize == 0 {
+		c.PoolSize = 16
+	}
+	if c.PasswordBytes == 0 {
+		c.PasswordBytes = 12
+	}
+	if c.CertValidity == 0 {
+		c.CertValidity = 365 * 24 * time.Hour
+	}
+	if c.IDValidity == 0 {
+		c.IDValidity = 100 * 365 * 24 * time.Hour
+	}
+	if c.KeyValidity == 0 {
+		c.KeyValidity = 100 * 365 * 24 * time.Hour
+	}
+	if c.Now == nil {
+		c.Now = time.Now
+	}
+}
+
+// Service is the CLM.
+type Service struct {
+	st   Store
+	seal sealer
+	cfg  Config
+	keys *keyGen
+	ver  *verifier
+	ca   *authority
+	log  *slog.Logger
+}
+
+// New opens the CLM on st, creating its CA on the first start.
+func New(ctx context.Context, st Store, k *kek.KEK, cfg Config, log *slog.Logger) (*Service, error) {
+	cfg.defaults()
+	if cfg.KeyAlgorithm != "rsa" && cfg.KeyAlgorithm != "ecdsa" {
+		return nil, errors.New("clm: key algorithm must be rsa or ecdsa")
+	}
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	s := &Service{st: st, seal: sealer{k}, cfg: cfg, keys: newKeyGen(cfg.KeyAlgorithm, cfg.PoolSize, 2), ver: newVerifier(), log: log}
+	ca, err := s.loadCA(ctx)
+	if err != nil {
+		s.keys.close()
+		return nil, err
+	}
+	s.ca = ca
+	if _, err := s.refreshCRL(ctx); err != nil {
+		s.keys.close()
+		return nil, err
+	}
+	return s, nil
+}
+
+// Close stops the key generators.
+func (s *Service) Close() { s.keys.close() }
+
+// PooledKeys returns how many RSA keys wait, generated ahead.
+func (s *Service) PooledKeys() int { return s.keys.ready() }
+
+func (s *Service) nowMillis() int64 { return s.cfg.Now().UnixMilli() }
+
+// internal logs err and returns errorcode 1602 (database access) or the code it carries.
+func (s *Service) internal(op string, err error) *Error {
+	var e *Error
+	if errors.As(err, &e) {
+		return e
+	}
+	s.log.Error("clm: internal error", "op", op, "err", err)
+	return fail(codeDBAccess, "%s: %v", op, err)
+}
+
+// randomText returns n random bytes, base64 encoded.
+func randomText(n int) string {
+	b := make([]byte, n)
+	rand.Read(b)
+	return base64.StdEncoding.EncodeToString(b)
+}
+
+// authenticate checks keyid and key (ID/password authentication, table 1-1 of the document).
+// The password hash is computed outside any transaction.
+func (s *Service) authenticate(ctx context.Context, keyid, key string) (*idRecord, *Error) {
+	var rec idRecord
+	found := false
+	err := s.st.CLM(ctx, func(tx Tx) error {
+		o, ok, err := tx.Get(kindID, keyid)
+		if err != nil || !ok {
+			return err
+		}
+		found = true
+		return s.seal.open(o, &rec)
+	})
+	if err != nil {
+		return nil, s.internal("read id", err)
+	}
+	switch {
+	case !found:
+		return nil, fail(codeIDNotFound, "keyid %q", keyid)
+	case rec.Status != statusValid:
+		return nil, fail(codeIDStatus, "keyid %q", keyid)
+	case rec.Expiration <= s.nowMillis():
+		return nil, fail(codeIDExpired, "keyid %q", keyid)
+	case !s.ver.check(&rec, key):
+		return nil, fail(codePassword, "keyid %q", keyid)
+	}
+	return &rec, nil
+}
+
+// deviceRequest is what a request says about its device.
+type deviceRequest struct {
+	id, name, key, ip, mac string
+	ext                    map[string]string
+}
+
+// device finds the request's device among the owner's, or registers it when the request names
+// no deviceid and register is set. It returns the device and, for a new one, its device key.
+func (s *Service) device(tx Tx, owner string, d deviceRequest, register bool) (*deviceRecord, string, error) {
+	if d.id == "" {
+		if !register {
+			return nil, "", fail(codeRequired, "deviceid")
+		}
+		if _, taken, err := tx.ByAlt(kindDevice, owner+"\x00"+d.name); err != nil {
+			return nil, "", err
+		} else if taken {
+			return nil, "", fail(codeDeviceName, "device name %q", d.name)
+		}
+		rec := &deviceRecord{DeviceID: newDeviceID(), Name: d.name, IPAddress: d.ip, MACAddress: d.mac, Ext: d.ext,
+			Status: statusValid, Expiration: s.cfg.Now().Add(s.cfg.IDValidity).UnixMilli()}
+		key := make([]byte, 16)
+		rand.Read(key)
+		sum := sha256.Sum256([]byte(hex.EncodeToString(key)))
+		rec.KeyHash = sum[:]
+		if err := s.putDevice(tx, owner, rec); err != nil {
+			return nil, "", err
+		}
+		return rec, hex.EncodeToString(key), nil
+	}
+	o, ok, err := tx.Get(kindDevice, d.id)
+	if err != nil {
+		return nil, "", err
+	}
+	if !ok || o.Owner != owner {
+		return nil, "", fail(codeDeviceNotFound, "deviceid %q", d.id)
+	}
+	var rec deviceRecord
+	if err := s.seal.open(o, &rec); err != nil {
+		return nil, "", fail(codeDecryption, "device %q: %v", d.id, err)
+	}
+	switch {
+	case d.name != "" && d.name != rec.Name:
+		return nil, "", fail(codeDeviceID, "deviceid %q is registered with another name", d.id)
+	case d.key != "" && !deviceKeyMatches(&rec, d.key):
+		return nil, "", fail(codeDeviceKey, "deviceid %q", d.id)
+	case rec.Status != statusValid:
+		return nil, "", fail(codeDeviceStatus, "deviceid %q", d.id)
+	case rec.Expiration <= s.nowMillis():
+		return nil, "", fail(codeDeviceExpired, "deviceid %q", d.id)
+	}
+	return &rec, "", nil
+}
+
+func deviceKeyMatches(rec *deviceRecord, key string) bool {
+	sum := sha256.Sum256([]byte(key))
+	return subtle.ConstantTimeCompare(sum[:], rec.KeyHash) == 1
+}
+
+func (s *Service) putDevice(tx Tx, owner string, rec *deviceRecord) error {
+	sealed, err := s.seal.seal(kindDevice, rec.DeviceID, rec)
+	if err != nil {
+		return err
+	}
+	return tx.Put(Object{Kind: kindDevice, ID: rec.DeviceID, Alt: owner + "\x00" + rec.Name, Owner: owner, Value: sealed})
+}
+
+// newDeviceID returns 36 random characters of [0-9a-z], the length of the document's example.
+func newDeviceID() string {
+	const alphabet = "0123456789abcdefghijklmnopqrstuvwxyz"
+	b := make([]byte, 36)
+	rand.Read(b)
+	for i := range b {
+		b[i] = alphabet[int(b[i])%len(alphabet)]
+	}
+	return string(b)
+}

@@ -1,0 +1,109 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+
+	"github.com/shekit/shekit/server/clm"
+)
+
+func init() {
+	for name, q := range map[string]string{
+		"obj-get":    `SELECT owner, alt, value FROM clm_objects WHERE kind = ? AND id = ?`,
+		"obj-by-alt": `SELECT id, owner, value FROM clm_objects WHERE kind = ? AND alt = ?`,
+		"obj-put": `INSERT INTO clm_objects (kind, id, alt, owner, value) VALUES (?, ?, ?, ?, ?)
+			ON CONFLICT (kind, id) DO UPDATE SET alt = excluded.alt, owner = excluded.owner, value = excluded.value`,
+		"obj-del":  `DELETE FROM clm_objects WHERE kind = ? AND id = ?`,
+		"obj-list": `SELECT id, owner, alt, value FROM clm_objects WHERE kind = ? ORDER BY id`,
+		"seq-next": `INSERT INTO clm_seq (name, value) VALUES (?, 1) ON CONFLICT (name) DO UPDATE SET value = clm_seq.value + 1 RETURNING value`,
+	} {
+		queries[name] = q
+	}
+}
+
+// clmSchema is the CLM's part of the schema, the same in both dialects but for the BLOB type.
+const clmSchema = `
+CREATE TABLE IF NOT EXISTS clm_objects (
+	kind  TEXT NOT NULL,
+	id    TEXT NOT NULL,
+	alt   TEXT NOT NULL,
+	owner TEXT NOT NULL,
+	value BLOB NOT NULL,
+	PRIMARY KEY (kind, id)
+);
+CREATE INDEX IF NOT EXISTS clm_objects_alt ON clm_objects (kind, alt);
+CREATE TABLE IF NOT EXISTS clm_seq (
+	name  TEXT PRIMARY KEY,
+	value BIGINT NOT NULL
+);`
+
+var _ clm.Store = (*Store)(nil)
+
+// clmTx is a clm.Tx on one database transaction.
+type clmTx struct {
+	s  *Store
+	tx *sql.Tx
+}
+
+// CLM runs fn in one transaction (committed with the other changes of its batch on SQLite).
+func (s *Store) CLM(ctx context.Context, fn func(clm.Tx) error) error {
+	return s.change(ctx, func(tx *sql.Tx) error { return fn(clmTx{s, tx}) })
+}
+
+func (t clmTx) Get(kind, id string) (clm.Object, bool, error) {
+	o := clm.Object{Kind: kind, ID: id}
+	err := t.s.row(t.tx, "obj-get", kind, id).Scan(&o.Owner, &o.Alt, &o.Value)
+	if errors.Is(err, sql.ErrNoRows) {
+		return o, false, nil
+	}
+	return o, err == nil, err
+}
+
+func (t clmTx) ByAlt(kind, alt string) (clm.Object, bool, error) {
+	o := clm.Object{Kind: kind, Alt: alt}
+	err := t.s.row(t.tx, "obj-by-alt", kind, alt).Scan(&o.ID, &o.Owner, &o.Value)
+	if errors.Is(err, sql.ErrNoRows) {
+		return o, false, nil
+	}
+	return o, err == nil, err
+}
+
+func (t clmTx) Put(o clm.Object) error {
+	_, err := t.s.exec(t.tx, "obj-put", o.Kind, o.ID, o.Alt, o.Owner, o.Value)
+	return err
+}
+
+func (t clmTx) Delete(kind, id string) error {
+	_, err := t.s.exec(t.tx, "obj-del", kind, id)
+	return err
+}
+
+func (t clmTx) List(kind string) ([]clm.Object, error) {
+	var rows *sql.Rows
+	var err error
+	if st := t.s.stmt(t.tx, "obj-list"); st != nil {
+		rows, err = st.Query(kind)
+	} else {
+		rows, err = t.tx.Query(t.s.sql["obj-list"], kind)
+	}
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []clm.Object
+	for rows.Next() {
+		o := clm.Object{Kind: kind}
+		if err := rows.Scan(&o.ID, &o.Owner, &o.Alt, &o.Value); err != nil {
+			return nil, err
+		}
+		out = append(out, o)
+	}
+	return out, rows.Err()
+}
+
+func (t clmTx) Next(seq string) (int64, error) {
+	var v int64
+	err := t.s.row(t.tx, "seq-next", seq).Scan(&v)
+	return v, err
+}
