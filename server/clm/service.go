@@ -120,7 +120,10 @@ func (s *Service) authenticate(ctx context.Context, keyid, key string) (*idRecor
 			return err
 		}
 		found = true
-		return s.seal.open(o, &rec)
+		if err := s.seal.open(o, &rec); err != nil {
+			return fail(codeDecryption, "id %s: %v", keyid, err)
+		}
+		return nil
 	})
 	if err != nil {
 		return nil, s.internal("read id", err)

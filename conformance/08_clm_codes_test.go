@@ -1,0 +1,175 @@
+package conformance_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+
+	. "github.com/onsi/ginkgo/v2"
+	. "github.com/onsi/gomega"
+
+	"github.com/shekit/shekit/server/clm"
+	"github.com/shekit/shekit/server/reference"
+	"github.com/shekit/shekit/vectors"
+)
+
+func init() { vectorRunners["clm_errorcode"] = runCLMErrorcode }
+
+// clmClient calls a CLM with the demo license.
+type clmClient struct{ url string }
+
+func (c clmClient) call(method, path, body string) (int, map[string]any) {
+	req, err := http.NewRequest(method, c.url+path, bytes.NewReader([]byte(body)))
+	Expect(err).NotTo(HaveOccurred())
+	req.SetBasicAuth(clm.LicenseUser, reference.DemoLicense)
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := http.DefaultClient.Do(req)
+	Expect(err).NotTo(HaveOccurred())
+	defer resp.Body.Close()
+	var out map[string]any
+	Expect(json.NewDecoder(resp.Body).Decode(&out)).To(Succeed())
+	return resp.StatusCode, out
+}
+
+func (c clmClient) ok(path, body string) map[string]any {
+	status, out := c.call("POST", path, body)
+	ExpectWithOffset(1, out["errorcode"]).To(BeEquivalentTo(0), "%s %s: %v", path, body, out)
+	ExpectWithOffset(1, status).To(BeNumerically("<", 300))
+	return out
+}
+
+// clmWorld is an ID with one device, a certificate revoked and one valid, an AES key updated and
+// one valid, and a TWINE key.
+type clmWorld struct {
+	auth, dev, device                          string
+	cert, revoked, key, updated, twine, secret string
+}
+
+func newCLMWorld(c clmClient) clmWorld {
+	id := c.ok(clm.PathIDInfo, `{"mode":"create","tenantid":"t","alias":"a"}`)
+	w := clmWorld{auth: `"keyid":"` + id["keyid"].(string) + `","key":"` + id["key"].(string) + `"`}
+	cert := func(dev string) map[string]any {
+		return c.ok(clm.PathCredInfo, `{"mode":"create",`+w.auth+`,`+dev+`,"certmode":"client","catype":"ca1","clientsubject":"/CN=x","keyfilepath":"/tmp/key","cafilepath":"/c","clientfilepath":"/k"}`)
+	}
+	first := cert(`"devicename":"edge"`)
+	w.device = first["deviceid"].(string)
+	w.dev = `"deviceid":"` + w.device + `","devicename":"edge"`
+	w.revoked, w.cert = first["clientkeynumber"].(string), cert(w.dev)["clientkeynumber"].(string)
+	c.ok(clm.PathCredInfo, `{"mode":"revoke",`+w.auth+`,`+w.dev+`,"keynumber":"`+w.revoked+`","catype":"ca1"}`)
+	key := func(keyType string) map[string]any {
+		return c.ok(clm.PathKeyInfo, `{"mode":"create",`+w.auth+`,`+w.dev+`,"alias":"k","keytype":"`+keyType+`","keyfilepath":"/tmp/key","commonkeyfilepath":"/f"}`)
+	}
+	w.updated = key("AES")["keynumber"].(string)
+	w.key, w.secret = key("AES")["keynumber"].(string), ""
+	w.twine = key("TWINE")["keynumber"].(string)
+	c.ok(clm.PathKeyInfo, `{"mode":"update",`+w.auth+`,`+w.dev+`,"keynumber":"`+w.updated+`","newkeynumber":"`+w.key+`","filepath":"/f"}`)
+	return w
+}
+
+// clmProvokers send, for each errorcode reachable through the API, a request that must be
+// answered with it.
+var clmProvokers = map[int]func(c clmClient, w clmWorld) (string, string, string){
+	1101: func(c clmClient, w clmWorld) (string, string, string) { return "POST", clm.PathIDInfo, `{"mode":` },
+	1102: func(c clmClient, w clmWorld) (string, string, string) {
+		return "POST", clm.PathIDInfo, `{"tenantid":"t"}`
+	},
+	1103: func(c clmClient, w clmWorld) (string, string, string) {
+		return "POST", clm.PathKeyInfo, `{"mode":"create",` + w.auth + `,` + w.dev + `,"alias":"k","keytype":"DES","keyfilepath":"/tmp/key","commonkeyfilepath":"/f"}`
+	},
+	1104: func(c clmClient, w clmWorld) (string, string, string) {
+		return "POST", clm.PathKeyInfo, `{"mode":"create",` + w.auth + `,` + w.dev + `,"alias":"` + strings.Repeat("a", 65) + `","keytype":"AES","keyfilepath":"/tmp/key","commonkeyfilepath":"/f"}`
+	},
+	1201: func(c clmClient, w clmWorld) (string, string, string) {
+		return "POST", clm.PathIDInfo, `{"mode":"auth",` + strings.Replace(w.auth, `"key":"`, `"key":"x`, 1) + `}`
+	},
+	1204: func(c clmClient, w clmWorld) (string, string, string) {
+		return "POST", clm.PathIDInfo, `{"mode":"auth","keyid":"9999999998","key":"k"}`
+	},
+	1301: func(c clmClient, w clmWorld) (string, string, string) {
+		return "POST", clm.PathCredInfo, `{"mode":"get",` + w.auth + `,` + w.dev + `,"keynumber":"99999","catype":"ca1","filepath":"/k"}`
+	},
+	1302: func(c clmClient, w clmWorld) (string, string, string) {
+		return "POST", clm.PathCredInfo, `{"mode":"get",` + w.auth + `,` + w.dev + `,"keynumber":"` + w.cert + `","catype":"ca9","filepath":"/k"}`
+	},
+	1303: func(c clmClient, w clmWorld) (string, string, string) {
+		other := c.ok(clm.PathKeyInfo, `{"mode":"create",`+w.auth+`,"devicename":"other","alias":"k","keytype":"AES","keyfilepath":"/tmp/key","commonkeyfilepath":"/f"}`)
+		return "POST", clm.PathCredInfo, `{"mode":"get",` + w.auth + `,"deviceid":"` + other["deviceid"].(string) + `","devicename":"other","keynumber":"` + w.cert + `","catype":"ca1","filepath":"/k"}`
+	},
+	1306: func(c clmClient, w clmWorld) (string, string, string) {
+		return "POST", clm.PathCredInfo, `{"mode":"get",` + w.auth + `,` + w.dev + `,"keynumber":"` + w.revoked + `","catype":"ca1","filepath":"/k"}`
+	},
+	1307: func(c clmClient, w clmWorld) (string, string, string) {
+		return "POST", clm.PathCredInfo, `{"mode":"update",` + w.auth + `,` + w.dev + `,"keynumber":"` + w.cert + `","newkeynumber":"` + w.revoked + `","catype":"ca1","filepath":"/k"}`
+	},
+	1501: func(c clmClient, w clmWorld) (string, string, string) {
+		return "POST", clm.PathKeyInfo, `{"mode":"get",` + w.auth + `,` + w.dev + `,"keynumber":"99999","filepath":"/f"}`
+	},
+	1502: func(c clmClient, w clmWorld) (string, string, string) {
+		return "POST", clm.PathKeyInfo, `{"mode":"update",` + w.auth + `,` + w.dev + `,"keynumber":"` + w.key + `","newkeynumber":"99999","filepath":"/f"}`
+	},
+	1503: func(c clmClient, w clmWorld) (string, string, string) {
+		other := c.ok(clm.PathKeyInfo, `{"mode":"create",`+w.auth+`,"devicename":"other","alias":"k","keytype":"AES","keyfilepath":"/tmp/key","commonkeyfilepath":"/f"}`)
+		return "POST", clm.PathKeyInfo, `{"mode":"get",` + w.auth + `,"deviceid":"` + other["deviceid"].(string) + `","devicename":"other","keynumber":"` + w.key + `","filepath":"/f"}`
+	},
+	1504: func(c clmClient, w clmWorld) (string, string, string) {
+		return "POST", clm.PathKeyInfo, `{"mode":"get",` + w.auth + `,` + w.dev + `,"keynumber":"` + w.updated + `","filepath":"/f"}`
+	},
+	1505: func(c clmClient, w clmWorld) (string, string, string) {
+		return "POST", clm.PathKeyInfo, `{"mode":"update",` + w.auth + `,` + w.dev + `,"keynumber":"` + w.key + `","newkeynumber":"` + w.updated + `","filepath":"/f"}`
+	},
+	1507: func(c clmClient, w clmWorld) (string, string, string) {
+		return "POST", clm.PathKeyInfo, `{"mode":"update",` + w.auth + `,` + w.dev + `,"keynumber":"` + w.key + `","newkeynumber":"` + w.twine + `","filepath":"/f"}`
+	},
+	1508: func(c clmClient, w clmWorld) (string, string, string) {
+		return "POST", clm.PathKeyInfo, `{"mode":"delete",` + w.auth + `,` + w.dev + `,"keynumber":"` + w.key + `","commonkey":"AAAAAAAAAAAAAAAAAAAAAA==","filepath":"/f"}`
+	},
+	1701: func(c clmClient, w clmWorld) (string, string, string) {
+		return "POST", clm.PathKeyInfo, `{"mode":"get",` + w.auth + `,"deviceid":"` + w.device + `","devicename":"renamed","keynumber":"` + w.key + `","filepath":"/f"}`
+	},
+	1702: func(c clmClient, w clmWorld) (string, string, string) {
+		return "POST", clm.PathKeyInfo, `{"mode":"create",` + w.auth + `,"devicename":"edge","alias":"k","keytype":"AES","keyfilepath":"/tmp/key","commonkeyfilepath":"/f"}`
+	},
+	1703: func(c clmClient, w clmWorld) (string, string, string) {
+		return "POST", clm.PathKeyInfo, `{"mode":"get",` + w.auth + `,` + w.dev + `,"devicekey":"not-the-key","keynumber":"` + w.key + `","filepath":"/f"}`
+	},
+	1706: func(c clmClient, w clmWorld) (string, string, string) {
+		return "POST", clm.PathKeyInfo, `{"mode":"get",` + w.auth + `,"deviceid":"nosuchdevice","devicename":"edge","keynumber":"` + w.key + `","filepath":"/f"}`
+	},
+}
+
+// runCLMErrorcode checks one row of the CLM's error code table: the server answers the code with
+// the table's HTTP status, and an "api" code is provoked through the API of a fresh server.
+func runCLMErrorcode(_ *vectors.File, r vectors.Record) {
+	var v struct {
+		Errorcode int
+		HTTP      int `json:"http"`
+		Provoked  string
+	}
+	Expect(r.Decode(&v)).To(Succeed())
+	Expect(clm.Codes()).To(HaveKeyWithValue(v.Errorcode, v.HTTP), "the server's table")
+	switch v.Provoked {
+	case "fault", "never":
+		// "fault": provoked in server/clm TestFaultCodes; "never": not answered (the note says why).
+		Expect(clmProvokers).NotTo(HaveKey(v.Errorcode))
+		return
+	case "api":
+	default:
+		Fail("provoked must be api, fault or never, not " + v.Provoked)
+	}
+	provoke, ok := clmProvokers[v.Errorcode]
+	Expect(ok).To(BeTrue(), "no request provokes errorcode %d", v.Errorcode)
+	srv, err := reference.New(context.Background(), reference.Config{DataDir: GinkgoT().TempDir(), CLMKeys: "ecdsa"})
+	Expect(err).NotTo(HaveOccurred())
+	DeferCleanup(srv.Close)
+	ts := httptest.NewServer(srv.Handler())
+	DeferCleanup(ts.Close)
+	c := clmClient{url: ts.URL}
+	w := newCLMWorld(c)
+	method, path, body := provoke(c, w)
+	status, out := c.call(method, path, body)
+	Expect(out).To(Equal(map[string]any{"errorcode": float64(v.Errorcode)}), "%s %s %s", method, path, body)
+	Expect(status).To(Equal(v.HTTP))
+}
