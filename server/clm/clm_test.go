@@ -111,7 +111,7 @@ type rig struct {
 	mu    sync.Mutex
 }
 
-func newRig(t *testing.T, algo string) *rig {
+func newRig(t testing.TB, algo string) *rig {
 	t.Helper()
 	r := &rig{store: newMemStore(), kek: kek.New([32]byte{7}), now: time.Now()}
 	svc, err := clm.New(context.Background(), r.store, r.kek, clm.Config{License: license, KeyAlgorithm: algo, PoolSize: -1,
@@ -135,7 +135,7 @@ func (r *rig) advance(d time.Duration) {
 }
 
 // call sends body (a JSON text, or nil for GET) with the license and decodes the answer.
-func (r *rig) call(t *testing.T, method, path string, body string) (int, map[string]any) {
+func (r *rig) call(t testing.TB, method, path string, body string) (int, map[string]any) {
 	t.Helper()
 	var rd *strings.Reader
 	if body != "" {
@@ -161,7 +161,7 @@ func (r *rig) call(t *testing.T, method, path string, body string) (int, map[str
 }
 
 // mustCall requires the answer's status and errorcode.
-func (r *rig) mustCall(t *testing.T, method, path, body string, status int, code float64) map[string]any {
+func (r *rig) mustCall(t testing.TB, method, path, body string, status int, code float64) map[string]any {
 	t.Helper()
 	got, out := r.call(t, method, path, body)
 	if got != status || out["errorcode"] != code {
@@ -171,7 +171,7 @@ func (r *rig) mustCall(t *testing.T, method, path, body string, status int, code
 }
 
 // newID issues an ID and returns keyid and key.
-func (r *rig) newID(t *testing.T, tenant string) (string, string) {
+func (r *rig) newID(t testing.TB, tenant string) (string, string) {
 	t.Helper()
 	out := r.mustCall(t, "POST", clm.PathIDInfo, `{"mode":"create","tenantid":"`+tenant+`","alias":"DemoKey1"}`, 201, 0)
 	return out["keyid"].(string), out["key"].(string)

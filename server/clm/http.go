@@ -113,6 +113,13 @@ func (r request) lengths(aliasLimited bool) *Error {
 // answer is a successful response body.
 type answer map[string]any
 
+// Handler returns the API on a mux of its own.
+func (s *Service) Handler() http.Handler {
+	mux := http.NewServeMux()
+	s.Register(mux)
+	return mux
+}
+
 // Register adds the API's routes to mux.
 func (s *Service) Register(mux *http.ServeMux) {
 	mux.HandleFunc("POST "+PathIDInfo, s.serve(http.MethodPost, s.idInfo))

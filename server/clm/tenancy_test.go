@@ -1,0 +1,89 @@
+package clm_test
+
+import (
+	"bytes"
+	"encoding/json"
+	"net/http"
+	"net/http/httptest"
+	"testing"
+
+	"github.com/shekit/shekit/server/clm"
+)
+
+// TestTenancy: a keyid sees only the devices, certificates and keys created through it.
+func TestTenancy(t *testing.T) {
+	r := newRig(t, "ecdsa")
+	w := r.world(t)
+	otherID, otherKey := r.newID(t, "tenant02")
+	other := `"keyid":"` + otherID + `","key":"` + otherKey + `"`
+	r.mustCall(t, "POST", clm.PathKeyInfo, `{"mode":"get",`+other+`,`+w.dev()+`,"keynumber":"`+w.key1+`","filepath":"/f"}`, 404, 1706)
+	// With a device of its own, the other tenant still does not find the first one's key or certificate.
+	out := r.mustCall(t, "POST", clm.PathKeyInfo, `{"mode":"create",`+other+`,"devicename":"edge","alias":"k","keytype":"AES","keyfilepath":"/tmp/key","commonkeyfilepath":"/f"}`, 201, 0)
+	dev := `"deviceid":"` + out["deviceid"].(string) + `","devicename":"edge"`
+	r.mustCall(t, "POST", clm.PathKeyInfo, `{"mode":"get",`+other+`,`+dev+`,"keynumber":"`+w.key1+`","filepath":"/f"}`, 404, 1501)
+	r.mustCall(t, "POST", clm.PathCredInfo, `{"mode":"get",`+other+`,`+dev+`,"keynumber":"`+w.cert1+`","catype":"ca1","filepath":"/k"}`, 404, 1301)
+	// The same device name may exist once per tenant.
+	r.mustCall(t, "POST", clm.PathKeyInfo, `{"mode":"create",`+w.auth()+`,"devicename":"edge","alias":"k","keytype":"AES","keyfilepath":"/tmp/key","commonkeyfilepath":"/f"}`, 400, 1702)
+}
+
+// TestLicense: every endpoint wants the license key.
+func TestLicense(t *testing.T) {
+	r := newRig(t, "ecdsa")
+	for _, p := range []string{clm.PathIDInfo, clm.PathSystemStatus, "/SWCLM/v10/crl/ca1"} {
+		for _, pass := range []string{"", "wrong"} {
+			req, _ := http.NewRequest("GET", r.URL+p, nil)
+			if pass != "" {
+				req.SetBasicAuth(clm.LicenseUser, pass)
+			}
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var out map[string]any
+			json.NewDecoder(resp.Body).Decode(&out)
+			resp.Body.Close()
+			if resp.StatusCode != 403 || out["errorcode"] != float64(1201) || resp.Header.Get("WWW-Authenticate") == "" {
+				t.Errorf("%s with license %q: %d %v", p, pass, resp.StatusCode, out)
+			}
+		}
+	}
+}
+
+// FuzzCLMRequest sends arbitrary bodies to the CLM's POST endpoints. It must never panic, and
+// always answer errorcode 0 or a code of the document's table, with the table's HTTP status.
+func FuzzCLMRequest(f *testing.F) {
+	f.Add(uint8(0), []byte(`{"mode":"create","tenantid":"t","alias":"a"}`))
+	f.Add(uint8(1), []byte(`{"mode":"create","keyid":"0000000001","key":"x","devicename":"d","certmode":"client","catype":"ca1","clientsubject":"/CN=a","keyfilepath":"/tmp/key","cafilepath":"/c","clientfilepath":"/k"}`))
+	f.Add(uint8(2), []byte(`{"mode":"update","keyid":"0000000001","key":"x","deviceid":"d","devicename":"d","keynumber":"1","newkeynumber":"2","filepath":"/f"}`))
+	f.Add(uint8(2), []byte(`{"mode":"create","ext_data":{"a":1},"keylength":"80","keytype":"TWINE"}`))
+	f.Add(uint8(0), []byte(`[]`))
+	r := newRig(f, "ecdsa")
+	keyid, key := r.newID(f, "fuzz")
+	codes := clm.Codes()
+	paths := []string{clm.PathIDInfo, clm.PathCredInfo, clm.PathKeyInfo}
+	f.Fuzz(func(t *testing.T, which uint8, body []byte) {
+		// Half the time, with a real ID so that the checks after authentication are reached.
+		if which&0x80 != 0 {
+			body = bytes.ReplaceAll(bytes.ReplaceAll(body, []byte("0000000001"), []byte(keyid)), []byte(`"key":"x"`), []byte(`"key":"`+key+`"`))
+		}
+		req := httptest.NewRequest("POST", paths[int(which&0x7F)%len(paths)], bytes.NewReader(body))
+		req.SetBasicAuth(clm.LicenseUser, license)
+		rec := httptest.NewRecorder()
+		r.svc.Handler().ServeHTTP(rec, req)
+		var out map[string]any
+		if err := json.Unmarshal(rec.Body.Bytes(), &out); err != nil {
+			t.Fatalf("answer is not JSON: %q", rec.Body.String())
+		}
+		code, ok := out["errorcode"].(float64)
+		switch {
+		case !ok:
+			t.Fatalf("no errorcode: %v", out)
+		case code == 0 && rec.Code >= 300:
+			t.Fatalf("errorcode 0 with status %d", rec.Code)
+		case code != 0 && codes[int(code)] != rec.Code:
+			t.Fatalf("errorcode %v with status %d, the table says %d", code, rec.Code, codes[int(code)])
+		case code >= 1600 && code < 1700, code == 2003:
+			t.Fatalf("internal errorcode %v for a client's request %q", code, body)
+		}
+	})
+}
