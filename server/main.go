@@ -38,7 +38,7 @@ func main() {
 // options are the command line.
 type options struct {
 	listen, data, db, registry, auth, tlsCert, tlsKey, tlsClientCA, adminToken string
-	clmLicense, clmKeys                                                        string
+	clmLicense, clmKeys, clmCAKeys                                             string
 }
 
 // isLoopback reports whether a listen address can only be reached from this machine.
@@ -111,7 +111,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs.StringVar(&o.tlsKey, "tls-key", "", "TLS private key (PEM)")
 	fs.StringVar(&o.tlsClientCA, "tls-client-ca", "", "CA certificate (PEM) of the clients, for -auth mtls")
 	fs.StringVar(&o.clmLicense, "clm-license", "", "CLM license key, the Basic password of user secureware-clm (default: the demo key demo-license, loopback only)")
-	fs.StringVar(&o.clmKeys, "clm-key", "rsa", "CLM key pairs: rsa (RSA-2048) or ecdsa (P-256)")
+	fs.StringVar(&o.clmKeys, "clm-key", "rsa", "CLM client key pairs: rsa (RSA-2048) or ecdsa (P-256)")
+	fs.StringVar(&o.clmCAKeys, "clm-ca-key", "", "the CLM CA's key pair, made on the first start: rsa or ecdsa (default: -clm-key)")
 	fs.StringVar(&o.adminToken, "admin-token", "", "bearer token of the admin API under /admin (empty: admin API disabled)")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -133,6 +134,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if o.clmKeys != "rsa" && o.clmKeys != "ecdsa" {
 		return usage(fmt.Errorf("-clm-key %q: want rsa or ecdsa", o.clmKeys))
 	}
+	if o.clmCAKeys != "" && o.clmCAKeys != "rsa" && o.clmCAKeys != "ecdsa" {
+		return usage(fmt.Errorf("-clm-ca-key %q: want rsa or ecdsa", o.clmCAKeys))
+	}
 	if auth == kms.AuthNone && !isLoopback(o.listen) {
 		return usage(fmt.Errorf("-auth none is only allowed on a loopback address, not %s", o.listen))
 	}
@@ -148,7 +152,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 	log := slog.New(slog.NewJSONHandler(stderr, nil))
 	ref, err := reference.New(ctx, reference.Config{DataDir: o.data, DB: o.db, Registry: reg,
-		RegistryFromFile: reg != nil, Auth: auth, AdminToken: o.adminToken, CLMLicense: o.clmLicense, CLMKeys: o.clmKeys, Log: log})
+		RegistryFromFile: reg != nil, Auth: auth, AdminToken: o.adminToken, CLMLicense: o.clmLicense, CLMKeys: o.clmKeys, CLMCAKeys: o.clmCAKeys, Log: log})
 	if err != nil {
 		fmt.Fprintf(stderr, "server: %v\n", err)
 		return 1

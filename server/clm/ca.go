@@ -61,10 +61,10 @@ func (g *keyGen) fill() {
 	}
 }
 
-// key returns a fresh key pair: from the pool when one is ready.
-func (g *keyGen) key() (crypto.Signer, error) {
+// startPool starts the workers that keep the pool filled (once).
+func (g *keyGen) startPool() {
 	if g.pool == nil {
-		return g.generate()
+		return
 	}
 	g.start.Do(func() {
 		for range g.workers {
@@ -72,6 +72,14 @@ func (g *keyGen) key() (crypto.Signer, error) {
 			go g.fill()
 		}
 	})
+}
+
+// key returns a fresh key pair: from the pool when one is ready.
+func (g *keyGen) key() (crypto.Signer, error) {
+	if g.pool == nil {
+		return g.generate()
+	}
+	g.startPool()
 	select {
 	case k := <-g.pool:
 		return k, nil
@@ -134,7 +142,7 @@ func (s *Service) loadCA(ctx context.Context) (*authority, error) {
 		if ok {
 			return s.seal.open(o, &rec)
 		}
-		key, err := s.keys.generate()
+		key, err := (&keyGen{algo: s.cfg.CAAlgorithm}).generate()
 		if err != nil {
 			return err
 		}

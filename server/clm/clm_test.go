@@ -55,6 +55,16 @@ func (m *memStore) CLM(_ context.Context, fn func(clm.Tx) error) error {
 	return nil
 }
 
+// View runs fn like a change that is then thrown away.
+func (m *memStore) View(ctx context.Context, fn func(clm.Tx) error) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.down {
+		return errDown
+	}
+	return fn(&memTx{objs: maps.Clone(m.objs), seq: maps.Clone(m.seq)})
+}
+
 type memTx struct {
 	objs map[[2]string]clm.Object
 	seq  map[string]int64

@@ -271,7 +271,7 @@ func (s *Service) useCert(r *http.Request, req request) (int, answer, *Error) {
 		// The new certificate's subject is the old one's: look it up first, sign outside the
 		// transaction, then check again inside it.
 		var subject string
-		err := s.st.CLM(r.Context(), func(tx Tx) error {
+		err := s.st.View(r.Context(), func(tx Tx) error {
 			old, err := s.findCert(tx, id.KeyID, req.get("keynumber"), req.get("certserial"))
 			if err == nil {
 				subject = old.Subject
@@ -379,8 +379,7 @@ func (s *Service) useCert(r *http.Request, req request) (int, answer, *Error) {
 // refreshCRL signs a new CRL listing every revoked certificate.
 func (s *Service) refreshCRL(ctx context.Context) ([]byte, error) {
 	revoked := map[string]time.Time{}
-	var number int64
-	err := s.st.CLM(ctx, func(tx Tx) error {
+	err := s.st.View(ctx, func(tx Tx) error {
 		certs, err := tx.List(kindCert)
 		if err != nil {
 			return err
@@ -394,10 +393,13 @@ func (s *Service) refreshCRL(ctx context.Context) ([]byte, error) {
 				revoked[rec.Serial] = time.UnixMilli(rec.RevokedAt)
 			}
 		}
-		number, err = tx.Next("crl")
-		return err
+		return nil
 	})
 	if err != nil {
+		return nil, err
+	}
+	var number int64
+	if err := s.st.CLM(ctx, func(tx Tx) error { n, err := tx.Next("crl"); number = n; return err }); err != nil {
 		return nil, err
 	}
 	return s.ca.signCRL(number, revoked, s.cfg.Now())

@@ -78,7 +78,7 @@ func (s *Service) createID(r *http.Request, req request) (int, answer, *Error) {
 func (s *Service) listIDs(r *http.Request, _ request) (int, answer, *Error) {
 	keyid := r.URL.Query().Get("keyid")
 	infos := []answer{}
-	err := s.st.CLM(r.Context(), func(tx Tx) error {
+	err := s.st.View(r.Context(), func(tx Tx) error {
 		var objs []Object
 		if keyid != "" {
 			o, ok, err := tx.Get(kindID, keyid)

@@ -118,15 +118,16 @@ func hashPassword(password string, salt []byte) []byte {
 // remembered as an HMAC under a key of this process, so that a device authenticating on every
 // request costs one scrypt, not one per request; deleting an ID forgets it.
 type verifier struct {
-	mac  []byte
-	mu   sync.RWMutex
-	good map[string][]byte // keyid → HMAC(password)
+	mac     []byte
+	mu      sync.RWMutex
+	good    map[string][]byte      // keyid → HMAC(password)
+	pending map[string]*sync.Mutex // keyid → held while one scrypt for it runs
 }
 
 func newVerifier() *verifier {
 	k := make([]byte, 32)
 	rand.Read(k)
-	return &verifier{mac: k, good: map[string][]byte{}}
+	return &verifier{mac: k, good: map[string][]byte{}, pending: map[string]*sync.Mutex{}}
 }
 
 func (v *verifier) digest(password string) []byte {
@@ -135,13 +136,23 @@ func (v *verifier) digest(password string) []byte {
 	return m.Sum(nil)
 }
 
-// check reports, in constant time, whether password is the ID's.
+// check reports, in constant time, whether password is the ID's. Requests for one ID that arrive
+// together wait for one scrypt rather than run one each.
 func (v *verifier) check(rec *idRecord, password string) bool {
 	d := v.digest(password)
-	v.mu.RLock()
-	known, ok := v.good[rec.KeyID]
-	v.mu.RUnlock()
-	if ok {
+	if known, ok := v.known(rec.KeyID); ok {
+		return hmac.Equal(known, d)
+	}
+	v.mu.Lock()
+	m, ok := v.pending[rec.KeyID]
+	if !ok {
+		m = new(sync.Mutex)
+		v.pending[rec.KeyID] = m
+	}
+	v.mu.Unlock()
+	m.Lock()
+	defer m.Unlock()
+	if known, ok := v.known(rec.KeyID); ok {
 		return hmac.Equal(known, d)
 	}
 	if subtle.ConstantTimeCompare(hashPassword(password, rec.Salt), rec.Hash) != 1 {
@@ -151,6 +162,13 @@ func (v *verifier) check(rec *idRecord, password string) bool {
 	v.good[rec.KeyID] = d
 	v.mu.Unlock()
 	return true
+}
+
+func (v *verifier) known(keyid string) ([]byte, bool) {
+	v.mu.RLock()
+	defer v.mu.RUnlock()
+	k, ok := v.good[keyid]
+	return k, ok
 }
 
 func (v *verifier) forget(keyid string) {

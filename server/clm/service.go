@@ -17,7 +17,8 @@ import (
 // Config is the CLM's configuration.
 type Config struct {
 	License       string        // the license key (HTTP Basic password of user secureware-clm)
-	KeyAlgorithm  string        // key pairs: "rsa" (RSA-2048, the default) or "ecdsa" (P-256)
+	KeyAlgorithm  string        // client key pairs: "rsa" (RSA-2048, the default) or "ecdsa" (P-256)
+	CAAlgorithm   string        // the CA's key pair, made on the first start (default: KeyAlgorithm)
 	PoolSize      int           // RSA keys generated ahead (default 16)
 	PasswordBytes int           // random bytes of a generated password (default 12, base64 encoded)
 	CertValidity  time.Duration // default one year
@@ -29,6 +30,9 @@ type Config struct {
 func (c *Config) defaults() {
 	if c.KeyAlgorithm == "" {
 		c.KeyAlgorithm = "rsa"
+	}
+	if c.CAAlgorithm == "" {
+		c.CAAlgorithm = c.KeyAlgorithm
 	}
 	if c.PoolSize == 0 {
 		c.PoolSize = 16
@@ -64,8 +68,10 @@ type Service struct {
 // New opens the CLM on st, creating its CA on the first start.
 func New(ctx context.Context, st Store, k *kek.KEK, cfg Config, log *slog.Logger) (*Service, error) {
 	cfg.defaults()
-	if cfg.KeyAlgorithm != "rsa" && cfg.KeyAlgorithm != "ecdsa" {
-		return nil, errors.New("clm: key algorithm must be rsa or ecdsa")
+	for _, a := range []string{cfg.KeyAlgorithm, cfg.CAAlgorithm} {
+		if a != "rsa" && a != "ecdsa" {
+			return nil, errors.New("clm: key algorithms must be rsa or ecdsa")
+		}
 	}
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
@@ -86,6 +92,9 @@ func New(ctx context.Context, st Store, k *kek.KEK, cfg Config, log *slog.Logger
 
 // Close stops the key generators.
 func (s *Service) Close() { s.keys.close() }
+
+// WarmUp starts filling the RSA key pool now rather than at the first request for a key pair.
+func (s *Service) WarmUp() { s.keys.startPool() }
 
 // PooledKeys returns how many RSA keys wait, generated ahead.
 func (s *Service) PooledKeys() int { return s.keys.ready() }
@@ -114,7 +123,7 @@ func randomText(n int) string {
 func (s *Service) authenticate(ctx context.Context, keyid, key string) (*idRecord, *Error) {
 	var rec idRecord
 	found := false
-	err := s.st.CLM(ctx, func(tx Tx) error {
+	err := s.st.View(ctx, func(tx Tx) error {
 		o, ok, err := tx.Get(kindID, keyid)
 		if err != nil || !ok {
 			return err

@@ -21,8 +21,10 @@ type Tx interface {
 	Next(seq string) (int64, error)
 }
 
-// Store runs CLM transactions. Every change is durable when CLM returns nil.
+// Store runs CLM transactions. Every change is durable when CLM returns nil. View runs fn in a
+// read-only transaction (fn must not change anything), which may run beside the changes.
 type Store interface {
 	CLM(ctx context.Context, fn func(Tx) error) error
+	View(ctx context.Context, fn func(Tx) error) error
 	Ping(ctx context.Context) error
 }

@@ -34,6 +34,8 @@ type Config struct {
 	// (default) or "ecdsa".
 	CLMLicense string
 	CLMKeys    string
+	CLMCAKeys  string // the CA's key pair: "rsa" or "ecdsa" (default: CLMKeys)
+	CLMPool    int    // RSA keys generated ahead (default 16)
 	Log        *slog.Logger
 }
 
@@ -133,7 +135,7 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	if cfg.CLMLicense == "" {
 		cfg.CLMLicense = DemoLicense
 	}
-	if s.CLM, err = clm.New(ctx, st, k, clm.Config{License: cfg.CLMLicense, KeyAlgorithm: cfg.CLMKeys}, cfg.Log); err != nil {
+	if s.CLM, err = clm.New(ctx, st, k, clm.Config{License: cfg.CLMLicense, KeyAlgorithm: cfg.CLMKeys, CAAlgorithm: cfg.CLMCAKeys, PoolSize: cfg.CLMPool}, cfg.Log); err != nil {
 		st.Close()
 		return nil, err
 	}

@@ -40,20 +40,39 @@ CREATE TABLE IF NOT EXISTS clm_seq (
 
 var _ clm.Store = (*Store)(nil)
 
-// clmTx is a clm.Tx on one database transaction.
+// clmTx is a clm.Tx on one database transaction: the writer's, or a read-only one on the
+// reader pool (which runs statements by their text: the prepared ones belong to the writer).
 type clmTx struct {
-	s  *Store
-	tx *sql.Tx
+	s    *Store
+	tx   *sql.Tx
+	read bool
+}
+
+// View runs fn in a read-only transaction on the reader pool.
+func (s *Store) View(ctx context.Context, fn func(clm.Tx) error) error {
+	tx, err := s.r.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback()
+	return fn(clmTx{s, tx, true})
+}
+
+func (t clmTx) row(name string, args ...any) *sql.Row {
+	if t.read {
+		return t.tx.QueryRow(t.s.sql[name], args...)
+	}
+	return t.s.row(t.tx, name, args...)
 }
 
 // CLM runs fn in one transaction (committed with the other changes of its batch on SQLite).
 func (s *Store) CLM(ctx context.Context, fn func(clm.Tx) error) error {
-	return s.change(ctx, func(tx *sql.Tx) error { return fn(clmTx{s, tx}) })
+	return s.change(ctx, func(tx *sql.Tx) error { return fn(clmTx{s, tx, false}) })
 }
 
 func (t clmTx) Get(kind, id string) (clm.Object, bool, error) {
 	o := clm.Object{Kind: kind, ID: id}
-	err := t.s.row(t.tx, "obj-get", kind, id).Scan(&o.Owner, &o.Alt, &o.Value)
+	err := t.row("obj-get", kind, id).Scan(&o.Owner, &o.Alt, &o.Value)
 	if errors.Is(err, sql.ErrNoRows) {
 		return o, false, nil
 	}
@@ -62,19 +81,27 @@ func (t clmTx) Get(kind, id string) (clm.Object, bool, error) {
 
 func (t clmTx) ByAlt(kind, alt string) (clm.Object, bool, error) {
 	o := clm.Object{Kind: kind, Alt: alt}
-	err := t.s.row(t.tx, "obj-by-alt", kind, alt).Scan(&o.ID, &o.Owner, &o.Value)
+	err := t.row("obj-by-alt", kind, alt).Scan(&o.ID, &o.Owner, &o.Value)
 	if errors.Is(err, sql.ErrNoRows) {
 		return o, false, nil
 	}
 	return o, err == nil, err
 }
 
+var errReadOnly = errors.New("store: change in a read-only transaction")
+
 func (t clmTx) Put(o clm.Object) error {
+	if t.read {
+		return errReadOnly
+	}
 	_, err := t.s.exec(t.tx, "obj-put", o.Kind, o.ID, o.Alt, o.Owner, o.Value)
 	return err
 }
 
 func (t clmTx) Delete(kind, id string) error {
+	if t.read {
+		return errReadOnly
+	}
 	_, err := t.s.exec(t.tx, "obj-del", kind, id)
 	return err
 }
@@ -82,7 +109,7 @@ func (t clmTx) Delete(kind, id string) error {
 func (t clmTx) List(kind string) ([]clm.Object, error) {
 	var rows *sql.Rows
 	var err error
-	if st := t.s.stmt(t.tx, "obj-list"); st != nil {
+	if st := t.s.stmt(t.tx, "obj-list"); st != nil && !t.read {
 		rows, err = st.Query(kind)
 	} else {
 		rows, err = t.tx.Query(t.s.sql["obj-list"], kind)
@@ -103,6 +130,9 @@ func (t clmTx) List(kind string) ([]clm.Object, error) {
 }
 
 func (t clmTx) Next(seq string) (int64, error) {
+	if t.read {
+		return 0, errReadOnly
+	}
 	var v int64
 	err := t.s.row(t.tx, "seq-next", seq).Scan(&v)
 	return v, err
