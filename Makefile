@@ -12,6 +12,7 @@ FUZZ_TARGETS = \
 	./simulator/keystore:FuzzDecode \
 	./simulator/ecu:FuzzUDSRequest \
 	./server/kms:FuzzProvisioningRequest \
+	./server/clm:FuzzCLMRequest \
 	./vcan:FuzzParseLogLine \
 	./vcan/isotp:FuzzISOTPReassembly \
 	./vectors:FuzzParse

@@ -15,19 +15,29 @@ import (
 	"math/big"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 )
+
+// refillQuiet is how long no key may have been taken from the pool before the workers generate
+// the next one. An RSA-2048 generation holds a core for about 140 ms and Go's scheduler preempts
+// it only every 10 ms, so a refill running during a burst would add its slices to the latency of
+// every request of the burst; refilling in quiet moments keeps the pool's keys for the burst and
+// the cores for the requests. Under sustained load the pool stays empty and each request makes
+// its own key, so no throughput is lost.
+const refillQuiet = 50 * time.Millisecond
 
 // keyGen makes key pairs: ECDSA P-256 on demand, or RSA-2048 from a bounded pool that
 // background workers keep filled, so that issuing does not wait for RSA key generation.
 type keyGen struct {
-	algo    string // "rsa" or "ecdsa"
-	workers int
-	pool    chan crypto.Signer
-	start   sync.Once // the pool fills from the first request for a key on
-	stop    chan struct{}
-	closed  sync.Once
-	wg      sync.WaitGroup
+	algo     string // "rsa" or "ecdsa"
+	workers  int
+	pool     chan crypto.Signer
+	lastTake atomic.Int64 // unix nanoseconds of the last key taken from the pool
+	start    sync.Once    // the pool fills from the first request for a key on
+	stop     chan struct{}
+	closed   sync.Once
+	wg       sync.WaitGroup
 }
 
 func newKeyGen(algo string, poolSize, workers int) *keyGen {
@@ -49,6 +59,14 @@ func (g *keyGen) generate() (crypto.Signer, error) {
 func (g *keyGen) fill() {
 	defer g.wg.Done()
 	for {
+		if wait := refillQuiet - time.Since(time.Unix(0, g.lastTake.Load())); wait > 0 {
+			select {
+			case <-time.After(wait):
+				continue
+			case <-g.stop:
+				return
+			}
+		}
 		k, err := rsa.GenerateKey(rand.Reader, 2048)
 		if err != nil {
 			return
@@ -80,6 +98,7 @@ func (g *keyGen) key() (crypto.Signer, error) {
 		return g.generate()
 	}
 	g.startPool()
+	g.lastTake.Store(time.Now().UnixNano())
 	select {
 	case k := <-g.pool:
 		return k, nil
