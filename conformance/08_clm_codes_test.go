@@ -7,10 +7,12 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync"
 
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
 
+	"github.com/shekit/shekit/openapi"
 	"github.com/shekit/shekit/server/clm"
 	"github.com/shekit/shekit/server/reference"
 	"github.com/shekit/shekit/vectors"
@@ -18,17 +20,40 @@ import (
 
 func init() { vectorRunners["clm_errorcode"] = runCLMErrorcode }
 
-// clmClient calls a CLM with the demo license.
-type clmClient struct{ url string }
+var clmContract = sync.OnceValues(func() (*openapi.Spec, error) { return openapi.Load(openapi.CLMSpec) })
+
+// clmClient calls a CLM with the demo license, checking every exchange against
+// openapi/clm.yaml: the answers always, a request whenever the server accepts it.
+type clmClient struct {
+	url string
+	tr  *openapi.Transport
+}
+
+func newCLMClient(url string) clmClient {
+	spec, err := clmContract()
+	Expect(err).NotTo(HaveOccurred())
+	return clmClient{url: url, tr: &openapi.Transport{Spec: spec}}
+}
+
+// answersKeptContract fails on any answer that broke the contract.
+func (c clmClient) answersKeptContract() {
+	for _, vi := range c.tr.Violations() {
+		Expect(vi.Request).To(BeTrue(), vi.String())
+	}
+}
 
 func (c clmClient) call(method, path, body string) (int, map[string]any) {
 	req, err := http.NewRequest(method, c.url+path, bytes.NewReader([]byte(body)))
 	Expect(err).NotTo(HaveOccurred())
 	req.SetBasicAuth(clm.LicenseUser, reference.DemoLicense)
 	req.Header.Set("Content-Type", "application/json")
-	resp, err := http.DefaultClient.Do(req)
+	_, contractErr := c.tr.Spec.CheckRequest(req, []byte(body))
+	resp, err := (&http.Client{Transport: c.tr}).Do(req)
 	Expect(err).NotTo(HaveOccurred())
 	defer resp.Body.Close()
+	if resp.StatusCode < 300 {
+		Expect(contractErr).NotTo(HaveOccurred(), "%s %s %s: accepted, but the request breaks openapi/clm.yaml", method, path, body)
+	}
 	var out map[string]any
 	Expect(json.NewDecoder(resp.Body).Decode(&out)).To(Succeed())
 	return resp.StatusCode, out
@@ -166,10 +191,11 @@ func runCLMErrorcode(_ *vectors.File, r vectors.Record) {
 	DeferCleanup(srv.Close)
 	ts := httptest.NewServer(srv.Handler())
 	DeferCleanup(ts.Close)
-	c := clmClient{url: ts.URL}
+	c := newCLMClient(ts.URL)
 	w := newCLMWorld(c)
 	method, path, body := provoke(c, w)
 	status, out := c.call(method, path, body)
 	Expect(out).To(Equal(map[string]any{"errorcode": float64(v.Errorcode)}), "%s %s %s", method, path, body)
 	Expect(status).To(Equal(v.HTTP))
+	c.answersKeptContract()
 }

@@ -22,6 +22,16 @@ import (
 //go:embed kms.yaml
 var KMSSpec []byte
 
+// CLMSpec is openapi/clm.yaml, the SecureWare/CLM WebAPI.
+//
+//go:embed clm.yaml
+var CLMSpec []byte
+
+func init() {
+	// The CLM's revocation list is DER: checked as opaque bytes.
+	openapi3filter.RegisterBodyDecoder("application/pkix-crl", openapi3filter.FileBodyDecoder)
+}
+
 // Spec is a loaded, validated contract with a router.
 type Spec struct {
 	Doc    *openapi3.T

@@ -19,6 +19,44 @@ func TestKMSSpecIsValid(t *testing.T) {
 	}
 }
 
+func TestCLMSpecIsValid(t *testing.T) {
+	spec, err := Load(CLMSpec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range []string{"/SWCLM/v10/IDInfo", "/SWCLM/v10/CredInfo", "/SWCLM/v10/KeyInfo", "/SWCLM/v10/SystemStatus", "/SWCLM/v10/crl/{catype}"} {
+		if spec.Doc.Paths.Find(p) == nil {
+			t.Errorf("no path %s", p)
+		}
+	}
+}
+
+// TestCLMDiscriminator: a mode-multiplexed body is checked against its mode's schema only.
+func TestCLMDiscriminator(t *testing.T) {
+	spec, err := Load(CLMSpec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		body string
+		ok   bool
+	}{
+		{`{"mode":"create","tenantid":"t","alias":"a"}`, true},
+		{`{"mode":"create","tenanted":"t","alias":"a"}`, true},
+		{`{"mode":"create","alias":"a"}`, false},
+		{`{"mode":"auth","keyid":"0000000001","key":"k"}`, true},
+		{`{"mode":"auth","keyid":"0000000001"}`, false},
+		{`{"mode":"rename","keyid":"0000000001","key":"k"}`, false},
+	} {
+		req := httptest.NewRequest("POST", "/SWCLM/v10/IDInfo", strings.NewReader(c.body))
+		req.Header.Set("Content-Type", "application/json")
+		_, err := spec.CheckRequest(req, []byte(c.body))
+		if (err == nil) != c.ok {
+			t.Errorf("%s: error %v, want ok=%v", c.body, err, c.ok)
+		}
+	}
+}
+
 // TestTransportCatchesViolations: a server answering outside the contract, and a request
 // outside it, are both reported.
 func TestTransportCatchesViolations(t *testing.T) {

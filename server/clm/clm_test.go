@@ -13,9 +13,24 @@ import (
 	"testing"
 	"time"
 
+	"github.com/shekit/shekit/openapi"
+	"github.com/shekit/shekit/openapi/openapitest"
 	"github.com/shekit/shekit/server/clm"
 	"github.com/shekit/shekit/server/kek"
 )
+
+// contract is openapi/clm.yaml, loaded once.
+var contract = sync.OnceValues(func() (*openapi.Spec, error) { return openapi.Load(openapi.CLMSpec) })
+
+// loadContract returns the contract or ends the test.
+func loadContract(t testing.TB) *openapi.Spec {
+	t.Helper()
+	spec, err := contract()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return spec
+}
 
 // memStore is an in-memory clm.Store: a transaction works on a copy that replaces the data when
 // it succeeds. down makes every call fail (a store that cannot be reached).
@@ -111,19 +126,23 @@ func (t *memTx) Next(seq string) (int64, error) {
 
 const license = "test-license"
 
-// rig is a CLM on an in-memory store behind an httptest server.
+// rig is a CLM on an in-memory store behind an httptest server. Its client checks every
+// answer against openapi/clm.yaml (requests too, in call: every request the server accepts).
 type rig struct {
 	*httptest.Server
-	store *memStore
-	kek   *kek.KEK
-	svc   *clm.Service
-	now   time.Time
-	mu    sync.Mutex
+	client *http.Client
+	spec   *openapi.Spec
+	store  *memStore
+	kek    *kek.KEK
+	svc    *clm.Service
+	now    time.Time
+	mu     sync.Mutex
 }
 
 func newRig(t testing.TB, algo string) *rig {
 	t.Helper()
-	r := &rig{store: newMemStore(), kek: kek.New([32]byte{7}), now: time.Now()}
+	r := &rig{store: newMemStore(), kek: kek.New([32]byte{7}), now: time.Now(), spec: loadContract(t)}
+	r.client, _ = openapitest.NewClient(t, r.spec, true)
 	svc, err := clm.New(context.Background(), r.store, r.kek, clm.Config{License: license, KeyAlgorithm: algo, PoolSize: -1,
 		Now: func() time.Time { r.mu.Lock(); defer r.mu.Unlock(); return r.now }}, nil)
 	if err != nil {
@@ -156,9 +175,13 @@ func (r *rig) call(t testing.TB, method, path string, body string) (int, map[str
 	req, _ := http.NewRequest(method, r.URL+path, rd)
 	req.SetBasicAuth(clm.LicenseUser, license)
 	req.Header.Set("Content-Type", "application/json")
-	resp, err := http.DefaultClient.Do(req)
+	_, contractErr := r.spec.CheckRequest(req, []byte(body))
+	resp, err := r.client.Do(req)
 	if err != nil {
 		t.Fatal(err)
+	}
+	if resp.StatusCode < 300 && contractErr != nil {
+		t.Errorf("%s %s %s: accepted, but the request breaks openapi/clm.yaml: %v", method, path, body, contractErr)
 	}
 	defer resp.Body.Close()
 	var out map[string]any

@@ -87,7 +87,7 @@ func TestOpenSSLReadsWhatTheCLMIssues(t *testing.T) {
 				pemOut["deviceid"].(string)+`","devicename":"dev-pem","keynumber":"`+pemOut["clientkeynumber"].(string)+`","catype":"ca1"}`, 200, 0)
 			req, _ := http.NewRequest("GET", r.URL+"/SWCLM/v10/crl/ca1", nil)
 			req.SetBasicAuth(clm.LicenseUser, license)
-			resp, err := http.DefaultClient.Do(req)
+			resp, err := r.client.Do(req)
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -35,7 +35,7 @@ func TestLicense(t *testing.T) {
 			if pass != "" {
 				req.SetBasicAuth(clm.LicenseUser, pass)
 			}
-			resp, err := http.DefaultClient.Do(req)
+			resp, err := r.client.Do(req)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -68,8 +68,16 @@ func FuzzCLMRequest(f *testing.F) {
 		}
 		req := httptest.NewRequest("POST", paths[int(which&0x7F)%len(paths)], bytes.NewReader(body))
 		req.SetBasicAuth(clm.LicenseUser, license)
+		req.Header.Set("Content-Type", "application/json")
+		in, contractErr := r.spec.CheckRequest(req, body)
 		rec := httptest.NewRecorder()
 		r.svc.Handler().ServeHTTP(rec, req)
+		if err := r.spec.CheckResponse(in, rec.Code, rec.Header(), rec.Body.Bytes()); err != nil {
+			t.Fatalf("answer %d %s breaks openapi/clm.yaml: %v", rec.Code, rec.Body, err)
+		}
+		if rec.Code < 300 && contractErr != nil {
+			t.Fatalf("accepted %q, which breaks openapi/clm.yaml: %v", body, contractErr)
+		}
 		var out map[string]any
 		if err := json.Unmarshal(rec.Body.Bytes(), &out); err != nil {
 			t.Fatalf("answer is not JSON: %q", rec.Body.String())
