@@ -219,10 +219,16 @@ func (s *Service) putDevice(tx Tx, owner string, rec *deviceRecord) error {
 // newDeviceID returns 36 random characters of [0-9a-z], the length of the document's example.
 func newDeviceID() string {
 	const alphabet = "0123456789abcdefghijklmnopqrstuvwxyz"
-	b := make([]byte, 36)
-	rand.Read(b)
-	for i := range b {
-		b[i] = alphabet[int(b[i])%len(alphabet)]
+	id := make([]byte, 0, 36)
+	var buf [64]byte
+	for len(id) < cap(id) {
+		rand.Read(buf[:])
+		for _, c := range buf {
+			// 252 = 7 × 36: bytes above it are dropped, so every character is equally likely.
+			if c < 252 && len(id) < cap(id) {
+				id = append(id, alphabet[int(c)%len(alphabet)])
+			}
+		}
 	}
-	return string(b)
+	return string(id)
 }
