@@ -8,6 +8,7 @@ import (
 	"maps"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -35,10 +36,11 @@ func loadContract(t testing.TB) *openapi.Spec {
 // memStore is an in-memory clm.Store: a transaction works on a copy that replaces the data when
 // it succeeds. down makes every call fail (a store that cannot be reached).
 type memStore struct {
-	mu   sync.Mutex
-	objs map[[2]string]clm.Object
-	seq  map[string]int64
-	down bool
+	mu    sync.Mutex
+	objs  map[[2]string]clm.Object
+	seq   map[string]int64
+	audit []clm.AuditEntry
+	down  bool
 }
 
 func newMemStore() *memStore {
@@ -67,7 +69,15 @@ func (m *memStore) CLM(_ context.Context, fn func(clm.Tx) error) error {
 		return err
 	}
 	m.objs, m.seq = tx.objs, tx.seq
+	m.audit = append(m.audit, tx.audit...)
 	return nil
+}
+
+// auditLog returns the audit entries of the committed changes.
+func (m *memStore) auditLog() []clm.AuditEntry {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return slices.Clone(m.audit)
 }
 
 // View runs fn like a change that is then thrown away.
@@ -81,8 +91,14 @@ func (m *memStore) View(ctx context.Context, fn func(clm.Tx) error) error {
 }
 
 type memTx struct {
-	objs map[[2]string]clm.Object
-	seq  map[string]int64
+	objs  map[[2]string]clm.Object
+	seq   map[string]int64
+	audit []clm.AuditEntry
+}
+
+func (t *memTx) Audit(e clm.AuditEntry) error {
+	t.audit = append(t.audit, e)
+	return nil
 }
 
 func (t *memTx) Get(kind, id string) (clm.Object, bool, error) {

@@ -196,6 +196,9 @@ func (s *Service) createCert(r *http.Request, req request) (int, answer, *Error)
 		if err := s.putCert(tx, id.KeyID, rec); err != nil {
 			return err
 		}
+		if err := audit(tx, id.KeyID, "cert-create", dev.DeviceID, rec.KeyNumber, "serial "+rec.Serial); err != nil {
+			return err
+		}
 		return s.clientAnswer(a, rec, clientFormat, rec.Passphrase)
 	})
 	if err != nil {
@@ -329,7 +332,10 @@ func (s *Service) useCert(r *http.Request, req request) (int, answer, *Error) {
 			revoked = true
 			a["clientkeynumber"] = strconv.FormatInt(rec.KeyNumber, 10)
 			a["clientserial"] = rec.Serial
-			return s.putCert(tx, id.KeyID, rec)
+			if err := s.putCert(tx, id.KeyID, rec); err != nil {
+				return err
+			}
+			return audit(tx, id.KeyID, "cert-revoke", dev.DeviceID, rec.KeyNumber, "serial "+rec.Serial)
 		}
 		// update
 		next := fresh
@@ -361,6 +367,9 @@ func (s *Service) useCert(r *http.Request, req request) (int, answer, *Error) {
 		}
 		rec.Status = statusUpdated
 		if err := s.putCert(tx, id.KeyID, rec); err != nil {
+			return err
+		}
+		if err := audit(tx, id.KeyID, "cert-update", dev.DeviceID, next.KeyNumber, "serial "+next.Serial+" replaces "+rec.Serial); err != nil {
 			return err
 		}
 		return s.clientAnswer(a, next, certFormat, passphrase)

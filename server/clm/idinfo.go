@@ -33,7 +33,13 @@ func (s *Service) idInfo(r *http.Request, req request) (int, answer, *Error) {
 		if _, e := s.authenticate(r.Context(), req.get("keyid"), req.get("key")); e != nil {
 			return 0, nil, e
 		}
-		if err := s.st.CLM(r.Context(), func(tx Tx) error { return tx.Delete(kindID, req.get("keyid")) }); err != nil {
+		err := s.st.CLM(r.Context(), func(tx Tx) error {
+			if err := tx.Delete(kindID, req.get("keyid")); err != nil {
+				return err
+			}
+			return audit(tx, req.get("keyid"), "id-delete", "", 0, "")
+		})
+		if err != nil {
 			return 0, nil, s.internal("delete id", err)
 		}
 		s.ver.forget(req.get("keyid"))
@@ -64,7 +70,10 @@ func (s *Service) createID(r *http.Request, req request) (int, answer, *Error) {
 		if err != nil {
 			return err
 		}
-		return tx.Put(Object{Kind: kindID, ID: rec.KeyID, Alt: rec.TenantID, Owner: rec.KeyID, Value: sealed})
+		if err := tx.Put(Object{Kind: kindID, ID: rec.KeyID, Alt: rec.TenantID, Owner: rec.KeyID, Value: sealed}); err != nil {
+			return err
+		}
+		return audit(tx, rec.KeyID, "id-create", "", 0, "tenant "+rec.TenantID)
 	})
 	if err != nil {
 		return 0, nil, s.internal("create id", err)

@@ -104,6 +104,9 @@ func (s *Service) createKey(r *http.Request, req request) (int, answer, *Error) 
 		if err != nil {
 			return err
 		}
+		if err := audit(tx, id.KeyID, "key-create", dev.DeviceID, rec.KeyNumber, keyType+"-"+strconv.Itoa(bits)); err != nil {
+			return err
+		}
 		a = s.keyAnswer(rec)
 		if devKey != "" {
 			a["devicekey"] = devKey
@@ -183,7 +186,10 @@ func (s *Service) useKey(r *http.Request, req request) (int, answer, *Error) {
 				return fail(codeCommonKey, "commonkey of keynumber %s", req.get("keynumber"))
 			}
 			a = answer{"deviceid": dev.DeviceID, "keynumber": req.get("keynumber")}
-			return tx.Delete(kindKey, req.get("keynumber"))
+			if err := tx.Delete(kindKey, req.get("keynumber")); err != nil {
+				return err
+			}
+			return audit(tx, id.KeyID, "key-delete", dev.DeviceID, rec.KeyNumber, "")
 		}
 		// update: adopt newkeynumber, or make a new key (of the same type, keylength, alias).
 		var next *keyRecord
@@ -218,6 +224,9 @@ func (s *Service) useKey(r *http.Request, req request) (int, answer, *Error) {
 		}
 		rec.Status = statusUpdated
 		if err := s.putKey(tx, id.KeyID, rec); err != nil {
+			return err
+		}
+		if err := audit(tx, id.KeyID, "key-update", dev.DeviceID, next.KeyNumber, "replaces "+strconv.FormatInt(rec.KeyNumber, 10)); err != nil {
 			return err
 		}
 		a = s.keyAnswer(next)

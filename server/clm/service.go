@@ -177,6 +177,9 @@ func (s *Service) device(tx Tx, owner string, d deviceRequest, register bool) (*
 		if err := s.putDevice(tx, owner, rec); err != nil {
 			return nil, "", err
 		}
+		if err := audit(tx, owner, "device-register", rec.DeviceID, 0, ""); err != nil {
+			return nil, "", err
+		}
 		return rec, hex.EncodeToString(key), nil
 	}
 	o, ok, err := tx.Get(kindDevice, d.id)
@@ -201,6 +204,11 @@ func (s *Service) device(tx Tx, owner string, d deviceRequest, register bool) (*
 		return nil, "", fail(codeDeviceExpired, "deviceid %q", d.id)
 	}
 	return &rec, "", nil
+}
+
+// audit appends an entry for a change made through keyid.
+func audit(tx Tx, keyid, action, device string, number int64, message string) error {
+	return tx.Audit(AuditEntry{Actor: "clm:" + keyid, Action: "clm:" + action, Device: device, Number: number, Message: message})
 }
 
 func deviceKeyMatches(rec *deviceRecord, key string) bool {

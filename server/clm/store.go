@@ -19,6 +19,18 @@ type Tx interface {
 	List(kind string) ([]Object, error)
 	// Next returns the next value of a sequence, starting at 1.
 	Next(seq string) (int64, error)
+	// Audit appends an entry to the audit log the KMS also writes, in the same transaction.
+	Audit(e AuditEntry) error
+}
+
+// AuditEntry is one change of the CLM in the audit log: which ID did what to which device and
+// key number. It never holds a password, device key, private key or symmetric key.
+type AuditEntry struct {
+	Actor   string // "clm:" and the keyid the change was made through
+	Action  string // "clm:" and id-create, id-delete, device-register, cert-create, cert-update, cert-revoke, key-create, key-update or key-delete
+	Device  string // the deviceid, if any
+	Number  int64  // the certificate's or key's keynumber, 0 for none
+	Message string // what else identifies the change: a serial, a key type, the number replaced
 }
 
 // Store runs CLM transactions. Every change is durable when CLM returns nil. View runs fn in a

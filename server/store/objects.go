@@ -129,6 +129,19 @@ func (t clmTx) List(kind string) ([]clm.Object, error) {
 	return out, rows.Err()
 }
 
+// Audit appends e to the audit log: the device in its uid column, the key number in counter.
+func (t clmTx) Audit(e clm.AuditEntry) error {
+	if t.read {
+		return errReadOnly
+	}
+	var number any
+	if e.Number != 0 {
+		number = e.Number
+	}
+	_, err := t.s.exec(t.tx, "audit", now(), e.Actor, e.Action, e.Device, 0, number, "done", e.Message)
+	return err
+}
+
 func (t clmTx) Next(seq string) (int64, error) {
 	if t.read {
 		return 0, errReadOnly
