@@ -4,11 +4,16 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"encoding/json"
 	"flag"
 	"io"
+	"net/http"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/shekit/shekit/openapi"
+	"github.com/shekit/shekit/openapi/openapitest"
 )
 
 func TestServerServesUntilStopped(t *testing.T) {
@@ -36,6 +41,25 @@ func TestServerServesUntilStopped(t *testing.T) {
 	if r, err := client.Get(url + "/healthz"); err != nil || r.StatusCode != 200 {
 		t.Fatalf("healthz: %v %v", r, err)
 	}
+	// The CLM on the same listener, with the demo license key.
+	clmSpec, err := openapi.Load(openapi.CLMSpec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	clmClient, _ := openapitest.NewClient(t, clmSpec, false)
+	req, _ := http.NewRequest("POST", url+"/SWCLM/v10/IDInfo", strings.NewReader(`{"mode":"create","tenantid":"tenant01","alias":"DemoKey1"}`))
+	req.Header.Set("Content-Type", "application/json")
+	req.SetBasicAuth("secureware-clm", "demo-license")
+	resp, err = clmClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var id struct{ Key string }
+	json.NewDecoder(resp.Body).Decode(&id)
+	resp.Body.Close()
+	if resp.StatusCode != 201 || id.Key == "" {
+		t.Fatalf("CLM IDInfo create with the demo license: %d", resp.StatusCode)
+	}
 	cancel()
 	select {
 	case code := <-done:
@@ -48,6 +72,29 @@ func TestServerServesUntilStopped(t *testing.T) {
 	if !strings.Contains(stderr.String(), `"msg":"kms request"`) || strings.Contains(stderr.String(), "EcuMasterKey\",\"KeyID") {
 		t.Fatalf("log: %s", stderr.String())
 	}
+	if !strings.Contains(stderr.String(), `"msg":"clm request"`) || strings.Contains(stderr.String(), id.Key) {
+		t.Fatalf("log (no CLM request, or the password in it): %s", stderr.String())
+	}
+}
+
+// TestDemoCLMLicenseOnlyOnLoopback: off loopback the server needs a license key of its own.
+func TestDemoCLMLicenseOnlyOnLoopback(t *testing.T) {
+	var stderr bytes.Buffer
+	args := []string{"-auth", "bearer", "-listen", "0.0.0.0:0", "-data", t.TempDir()}
+	if code := run(context.Background(), args, io.Discard, &stderr); code != 2 || !strings.Contains(stderr.String(), "-clm-license") {
+		t.Fatalf("exit %d, want 2 and a word about -clm-license: %s", code, stderr.String())
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	pr, pw := io.Pipe()
+	done := make(chan int)
+	go func() { done <- run(ctx, append(args, "-clm-license", "a-license-key"), pw, io.Discard) }()
+	if line, err := bufio.NewReader(pr).ReadString('\n'); err != nil || !strings.HasPrefix(line, "listening on ") {
+		t.Fatalf("with -clm-license: %q %v", line, err)
+	}
+	cancel()
+	if code := <-done; code != 0 {
+		t.Fatalf("exit %d", code)
+	}
 }
 
 func TestServerRefusesBadFlags(t *testing.T) {
@@ -58,6 +105,8 @@ func TestServerRefusesBadFlags(t *testing.T) {
 		{"-auth", "mtls", "-listen", "127.0.0.1:0"},
 		{"-registry", "/nonexistent.yaml"},
 		{"-bogus"},
+		{"-clm-key", "dsa"},
+		{"-clm-ca-key", "ed25519"},
 	} {
 		var stderr bytes.Buffer
 		if code := run(context.Background(), append(args, "-data", t.TempDir()), io.Discard, &stderr); code != 2 {
