@@ -17,7 +17,7 @@ FUZZ_TARGETS = \
 	./vcan/isotp:FuzzISOTPReassembly \
 	./vectors:FuzzParse
 
-.PHONY: run test bench fuzz lint generate
+.PHONY: run test test-vm bench fuzz lint generate
 
 ## run: the main job on the embedded default: every conformance suite, reports in $(REPORT)/.
 run:
@@ -28,6 +28,11 @@ run:
 ## test: every unit test and every Ginkgo suite, with the race detector.
 test:
 	$(GO) test -race -count=1 ./...
+
+## test-vm: the CAN packages' tests again inside a throwaway VM whose kernel has vcan0, vcan1 and
+## CAN_ISOTP (vcan/run-in-vm.sh; Linux x86-64, installs QEMU as root), where no test may skip for want of vcan0.
+test-vm:
+	SHEKIT_REQUIRE_VCAN=1 $(GO) test -count=1 -exec $(CURDIR)/vcan/run-in-vm.sh ./vcan/...
 
 ## bench: every benchmark, with allocations.
 bench:

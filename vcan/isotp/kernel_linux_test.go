@@ -1,0 +1,183 @@
+package isotp
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"net"
+	"os"
+	"testing"
+	"time"
+
+	"go.einride.tech/can"
+
+	"github.com/shekit/shekit/vcan"
+)
+
+// requireVCAN0 skips the test where there is no vcan0, unless SHEKIT_REQUIRE_VCAN is set (as in
+// the VM of vcan/run-in-vm.sh, where a missing vcan0 is a failure).
+func requireVCAN0(t *testing.T) {
+	t.Helper()
+	if _, err := net.InterfaceByName("vcan0"); err != nil {
+		if os.Getenv("SHEKIT_REQUIRE_VCAN") != "" {
+			t.Fatalf("no vcan0: %v", err)
+		}
+		t.Skip("no vcan0 on this machine (vcan/setup-vcan.sh brings it up where the kernel has CAN; vcan/run-in-vm.sh runs tests in a VM that has one)")
+	}
+}
+
+// TestKernelInterop: our user-space ISO-TP and the Linux kernel's CAN_ISOTP talk to each other on
+// vcan0 in both directions, for single and multi-frame messages, with and without padding and with
+// the receiver asking for a block size and STmin, which the frames on the bus must show.
+func TestKernelInterop(t *testing.T) {
+	requireVCAN0(t)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	type setup struct {
+		name string
+		opts []Option
+		pad  bool
+		bs   uint8
+		st   byte // STmin as sent in the flow control frame
+	}
+	setups := []setup{
+		{"padded", nil, true, 0, 0},
+		{"unpadded", []Option{WithoutPadding()}, false, 0, 0},
+		{"bs4-stmin2ms", []Option{WithFlowControl(4, 2*time.Millisecond)}, true, 4, 2},
+	}
+	id := uint32(0x600)
+	for _, s := range setups {
+		for _, kernelSends := range []bool{false, true} {
+			for _, n := range []int{5, 62, 4095} {
+				id += 2
+				name := fmt.Sprintf("%s/kernel-sends=%v/%d", s.name, kernelSends, n)
+				userID, kernelID := id, id+1
+				t.Run(name, func(t *testing.T) {
+					tap, err := vcan.DialSocketCAN(ctx, "vcan0", vcan.ExactID(userID, false), vcan.ExactID(kernelID, false))
+					if err != nil {
+						t.Fatal(err)
+					}
+					defer tap.Close()
+					bus, err := vcan.DialSocketCAN(ctx, "vcan0", vcan.ExactID(kernelID, false))
+					if err != nil {
+						t.Fatal(err)
+					}
+					user := New(bus, userID, kernelID, s.opts...)
+					defer user.Close()
+					kernel, err := DialKernel("vcan0", kernelID, userID, s.opts...)
+					if err != nil {
+						t.Fatal(err)
+					}
+					defer kernel.Close()
+
+					msg := make([]byte, n)
+					for i := range msg {
+						msg[i] = byte(i*7 + n)
+					}
+					var send func(context.Context, []byte) error = user.Send
+					var receive func(context.Context) ([]byte, error) = kernel.Receive
+					receiverID := kernelID
+					if kernelSends {
+						send, receive, receiverID = kernel.Send, user.Receive, userID
+					}
+					done := make(chan struct{})
+					seen := make(chan []can.Frame, 1)
+					go func() { seen <- record(ctx, tap, done) }()
+					got := make(chan []byte, 1)
+					errs := make(chan error, 1)
+					go func() {
+						m, err := receive(ctx)
+						errs <- err
+						got <- m
+					}()
+					if err := send(ctx, msg); err != nil {
+						t.Fatalf("send: %v", err)
+					}
+					if err := <-errs; err != nil {
+						close(done)
+						frames := <-seen
+						t.Fatalf("receive: %v; the bus's last frames: %v", err, frames[max(0, len(frames)-6):])
+					}
+					if m := <-got; !bytes.Equal(m, msg) {
+						t.Fatalf("received %d bytes %x…, want %d bytes %x…", len(m), m[:min(8, len(m))], n, msg[:8])
+					}
+					close(done)
+					frames := <-seen
+					checkFrames(t, frames, s.pad, n, receiverID, s.bs, s.st)
+				})
+			}
+		}
+	}
+}
+
+// record keeps what the tap sees (reading all along, so that the socket's queue never overflows)
+// until done is closed and the bus has then been quiet for 50 ms.
+func record(ctx context.Context, tap vcan.Conn, done <-chan struct{}) []can.Frame {
+	var frames []can.Frame
+	for {
+		c, cancel := context.WithTimeout(ctx, 50*time.Millisecond)
+		f, err := tap.Receive(c)
+		cancel()
+		if err == nil {
+			frames = append(frames, f)
+			continue
+		}
+		select {
+		case <-done:
+			return frames
+		default:
+			if ctx.Err() != nil {
+				return frames
+			}
+		}
+	}
+}
+
+// checkFrames checks the frames of one exchange: every frame 8 bytes long when padded, and for a
+// multi-frame message the receiver's flow control asking for bs and st.
+func checkFrames(t *testing.T, frames []can.Frame, pad bool, n int, receiverID uint32, bs, st byte) {
+	t.Helper()
+	if len(frames) == 0 {
+		t.Fatal("the tap saw no frame")
+	}
+	for _, f := range frames {
+		if pad && f.Length != 8 {
+			t.Errorf("padded exchange, frame %v of %d bytes", f, f.Length)
+		}
+	}
+	if n <= 7 {
+		if len(frames) != 1 || frames[0].Data[0] != byte(n) {
+			t.Errorf("single frame %d bytes: frames %v", n, frames)
+		}
+		return
+	}
+	if !pad && frames[len(frames)-1].Length == 8 && (n-6)%7 != 0 {
+		t.Errorf("unpadded exchange, last frame %v is 8 bytes", frames[len(frames)-1])
+	}
+	var fc *can.Frame
+	for i := range frames {
+		if frames[i].ID == receiverID && frames[i].Data[0]>>4 == 3 {
+			fc = &frames[i]
+			break
+		}
+	}
+	if fc == nil {
+		t.Fatalf("no flow control from 0x%X in %v", receiverID, frames)
+	}
+	if fc.Data[0] != 0x30 || fc.Data[1] != bs || fc.Data[2] != st {
+		t.Errorf("flow control %v, want CTS with BS %d STmin %d", fc, bs, st)
+	}
+	wantFC := 1
+	if bs > 0 {
+		wantFC = (((n-6)+6)/7 + int(bs) - 1) / int(bs)
+	}
+	gotFC := 0
+	for _, f := range frames {
+		if f.ID == receiverID && f.Data[0]>>4 == 3 {
+			gotFC++
+		}
+	}
+	if gotFC != wantFC {
+		t.Errorf("%d flow control frames for %d bytes with BS %d, want %d", gotFC, n, bs, wantFC)
+	}
+}
