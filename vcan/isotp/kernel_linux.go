@@ -97,21 +97,24 @@ func setsockopt(fd int, opt int, p unsafe.Pointer, size uintptr) error {
 	return nil
 }
 
-// deadline maps ctx's deadline onto the file for the duration of one call.
+// deadline maps ctx's deadline onto the file for the duration of one call. stop waits for the
+// watcher to end: a cancellation that races with the end of the call may still set a past
+// deadline, but never after stop returned, where it would fail the next call at once.
 func (k *KernelConn) deadline(ctx context.Context, set func(time.Time) error) (stop func(), err error) {
 	d, _ := ctx.Deadline()
 	if err := set(d); err != nil {
 		return nil, err
 	}
-	done := make(chan struct{})
+	done, exited := make(chan struct{}), make(chan struct{})
 	go func() {
+		defer close(exited)
 		select {
 		case <-ctx.Done():
 			set(time.Unix(1, 0)) // wake the blocked call
 		case <-done:
 		}
 	}()
-	return func() { close(done) }, nil
+	return func() { close(done); <-exited }, nil
 }
 
 // Send writes one message; the kernel segments it.

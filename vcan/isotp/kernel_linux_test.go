@@ -181,3 +181,31 @@ func checkFrames(t *testing.T, frames []can.Frame, pad bool, n int, receiverID u
 		t.Errorf("%d flow control frames for %d bytes with BS %d, want %d", gotFC, n, bs, wantFC)
 	}
 }
+
+// TestKernelCancelAfterCallLeavesNextCall: a call's context cancelled just after the call returned
+// (as every caller with a per-call timeout does) must not fail the next call with a stale past
+// deadline.
+func TestKernelCancelAfterCallLeavesNextCall(t *testing.T) {
+	requireVCAN0(t)
+	a, err := DialKernel("vcan0", 0x6F0, 0x6F1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	b, err := DialKernel("vcan0", 0x6F1, 0x6F0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	for i := range 300 {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		if err := a.Send(ctx, []byte{byte(i)}); err != nil {
+			t.Fatalf("send %d: %v", i, err)
+		}
+		m, err := b.Receive(ctx)
+		cancel()
+		if err != nil || len(m) != 1 || m[0] != byte(i) {
+			t.Fatalf("receive %d: %x %v", i, m, err)
+		}
+	}
+}

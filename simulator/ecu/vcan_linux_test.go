@@ -1,0 +1,101 @@
+package ecu
+
+import (
+	"context"
+	"net"
+	"os"
+	"testing"
+
+	"github.com/shekit/shekit/simulator/she"
+	"github.com/shekit/shekit/vcan"
+	"github.com/shekit/shekit/vcan/isotp"
+	"github.com/shekit/shekit/vcan/uds"
+)
+
+// vcan0Transports makes the ECU's and the tester's ISO-TP transports on vcan0: the kernel's
+// CAN_ISOTP sockets, or our user-space ISO-TP over SocketCAN.
+func vcan0Transports(tb testing.TB, kernel bool) (ecuSide, testerSide isotp.Transport) {
+	tb.Helper()
+	if _, err := net.InterfaceByName("vcan0"); err != nil {
+		if os.Getenv("SHEKIT_REQUIRE_VCAN") != "" {
+			tb.Fatalf("no vcan0: %v", err)
+		}
+		tb.Skip("no vcan0 on this machine (vcan/run-in-vm.sh runs tests in a VM that has one)")
+	}
+	if kernel {
+		e, err := isotp.DialKernel("vcan0", DefaultResponseID, DefaultRequestID)
+		if err != nil {
+			tb.Fatal(err)
+		}
+		c, err := isotp.DialKernel("vcan0", DefaultRequestID, DefaultResponseID)
+		if err != nil {
+			tb.Fatal(err)
+		}
+		tb.Cleanup(func() { e.Close(); c.Close() })
+		return e, c
+	}
+	ctx := context.Background()
+	eb, err := vcan.DialSocketCAN(ctx, "vcan0", vcan.ExactID(DefaultRequestID, false))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	cb, err := vcan.DialSocketCAN(ctx, "vcan0", vcan.ExactID(DefaultResponseID, false))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	e, c := isotp.New(eb, DefaultResponseID, DefaultRequestID), isotp.New(cb, DefaultRequestID, DefaultResponseID)
+	tb.Cleanup(func() { e.Close(); c.Close() })
+	return e, c
+}
+
+// BenchmarkUDSLoadKeyVCAN0 is one LoadKey routine from a tester to the simulated ECU on a real
+// kernel's vcan0, both sides on the kernel's ISO-TP or both on ours, in one run.
+func BenchmarkUDSLoadKeyVCAN0(b *testing.B) {
+	for _, c := range []struct {
+		name   string
+		kernel bool
+	}{{"kernel-isotp", true}, {"user-isotp", false}} {
+		b.Run(c.name, func(b *testing.B) {
+			uid := she.UID{0x00, 0x01, 0x00, 0x1d, 14: 1}
+			const batch = 4096
+			msgs := key1Updates(b, uid, batch)
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			et, ct := vcan0Transports(b, c.kernel)
+			client := NewClient(ct)
+			var stop func()
+			start := func() {
+				if stop != nil {
+					stop()
+				}
+				e, err := New(Config{UID: uid, NoSecurity: true}, et)
+				if err != nil {
+					b.Fatal(err)
+				}
+				sctx, scancel := context.WithCancel(ctx)
+				done := make(chan struct{})
+				go func() { e.Serve(sctx); close(done) }()
+				stop = func() { scancel(); <-done }
+				if err := client.StartSession(ctx, uds.ExtendedSession); err != nil {
+					b.Fatal(err)
+				}
+			}
+			i := batch
+			for b.Loop() {
+				if i == batch {
+					b.StopTimer()
+					start()
+					i = 0
+					b.StartTimer()
+				}
+				m := &msgs[i]
+				if res, err := client.LoadKey(ctx, m.M1, m.M2, m.M3); err != nil || res.ERC != she.NoError {
+					b.Fatal(res.ERC, err)
+				}
+				i++
+			}
+			b.StopTimer()
+			stop()
+		})
+	}
+}
