@@ -62,7 +62,7 @@ func main() {
 	}
 }
 
-// request makes request i: method, path, body, and whether it needs the CLM license.
+// request makes request i: method, path and body.
 type request func(i int64) (string, string, []byte)
 
 func run(o options, out io.Writer) error {

@@ -26,40 +26,51 @@ func key1Updates(tb testing.TB, uid she.UID, n int) []she.Messages {
 	return msgs
 }
 
-// benchLoadKey runs one LoadKey per iteration from a tester's client to an ECU over user-space
-// ISO-TP on an in-memory hub made with hubOpts, starting a fresh ECU every 4096 counters. It
-// returns the simulated bus time the exchanges took (zero without a bit rate).
-func benchLoadKey(b *testing.B, hubOpts ...vcan.HubOption) time.Duration {
-	uid := she.UID{0x00, 0x01, 0x00, 0x1d, 14: 1}
+// loadKeyLoop runs one LoadKey of KEY_1 per iteration, counters 1, 2, …; every 4096 counters
+// (and first) it calls fresh, with the timer stopped, for a client in the extended session of a
+// factory-fresh ECU.
+func loadKeyLoop(b *testing.B, uid she.UID, fresh func() *Client) {
 	const batch = 4096
 	msgs := key1Updates(b, uid, batch)
 	ctx := context.Background()
-	var r *rig
-	var sim time.Duration
+	var client *Client
 	i := batch
 	b.ReportAllocs()
 	for b.Loop() {
 		if i == batch {
 			b.StopTimer()
-			if r != nil {
-				sim += r.hub.BusTime()
-			}
-			r = newRig(b, Config{UID: uid, NoSecurity: true}, hubOpts...)
-			r.tap.Close()
-			if err := r.client.StartSession(ctx, uds.ExtendedSession); err != nil {
-				b.Fatal(err)
-			}
-			sim -= r.hub.BusTime()
+			client = fresh()
 			i = 0
 			b.StartTimer()
 		}
 		m := &msgs[i]
-		if res, err := r.client.LoadKey(ctx, m.M1, m.M2, m.M3); err != nil || res.ERC != she.NoError {
+		if res, err := client.LoadKey(ctx, m.M1, m.M2, m.M3); err != nil || res.ERC != she.NoError {
 			b.Fatal(res.ERC, err)
 		}
 		i++
 	}
-	return sim + r.hub.BusTime()
+}
+
+// benchLoadKey runs loadKeyLoop from a tester's client to an ECU over user-space ISO-TP on an
+// in-memory hub made with hubOpts. It returns the simulated bus time the LoadKey exchanges took
+// (zero without a bit rate).
+func benchLoadKey(b *testing.B, hubOpts ...vcan.HubOption) time.Duration {
+	uid := she.UID{0x00, 0x01, 0x00, 0x1d, 14: 1}
+	var r *rig
+	var sim, sessionEnd time.Duration
+	loadKeyLoop(b, uid, func() *Client {
+		if r != nil {
+			sim += r.hub.BusTime() - sessionEnd
+		}
+		r = newRig(b, Config{UID: uid, NoSecurity: true}, hubOpts...)
+		r.tap.Close()
+		if err := r.client.StartSession(context.Background(), uds.ExtendedSession); err != nil {
+			b.Fatal(err)
+		}
+		sessionEnd = r.hub.BusTime()
+		return r.client
+	})
+	return sim + r.hub.BusTime() - sessionEnd
 }
 
 // BenchmarkUDSLoadKeyMem is one LoadKey routine from the tester's client to the ECU over

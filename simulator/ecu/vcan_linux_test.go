@@ -57,45 +57,26 @@ func BenchmarkUDSLoadKeyVCAN0(b *testing.B) {
 	}{{"kernel-isotp", true}, {"user-isotp", false}} {
 		b.Run(c.name, func(b *testing.B) {
 			uid := she.UID{0x00, 0x01, 0x00, 0x1d, 14: 1}
-			const batch = 4096
-			msgs := key1Updates(b, uid, batch)
-			ctx, cancel := context.WithCancel(context.Background())
-			defer cancel()
 			et, ct := vcan0Transports(b, c.kernel)
 			client := NewClient(ct)
-			var stop func()
-			start := func() {
-				if stop != nil {
-					stop()
-				}
+			stop := func() {}
+			defer func() { stop() }()
+			loadKeyLoop(b, uid, func() *Client {
+				stop()
 				e, err := New(Config{UID: uid, NoSecurity: true}, et)
 				if err != nil {
 					b.Fatal(err)
 				}
-				sctx, scancel := context.WithCancel(ctx)
+				ctx, cancel := context.WithCancel(context.Background())
 				done := make(chan struct{})
-				go func() { e.Serve(sctx); close(done) }()
-				stop = func() { scancel(); <-done }
+				go func() { e.Serve(ctx); close(done) }()
+				stop = func() { cancel(); <-done }
 				if err := client.StartSession(ctx, uds.ExtendedSession); err != nil {
 					b.Fatal(err)
 				}
-			}
-			i := batch
-			for b.Loop() {
-				if i == batch {
-					b.StopTimer()
-					start()
-					i = 0
-					b.StartTimer()
-				}
-				m := &msgs[i]
-				if res, err := client.LoadKey(ctx, m.M1, m.M2, m.M3); err != nil || res.ERC != she.NoError {
-					b.Fatal(res.ERC, err)
-				}
-				i++
-			}
+				return client
+			})
 			b.StopTimer()
-			stop()
 		})
 	}
 }
