@@ -7,9 +7,12 @@
 //	simulator she verify --new-key HEX --m4 HEX --m5 HEX
 //	simulator ecu   --can mem|IFACE --uid HEX --tx 0x7E8 --rx 0x7E0 --store DIR --profile autosar|csec [faults]
 //	simulator fleet --can mem|IFACE --count N [--uid HEX] [--store DIR] [--profile …] [faults]
+//	simulator station --kms URL --can mem|IFACE --ecu TX:RX [--ecu …] | --fleet N
+//	                  --types master,supplier,secoc:4-C [--sync] [--cluster HEX --model HEX --secret HEX]
 //
 // The she commands are a calculator for the SHE memory update protocol: they print one JSON
-// object on standard output. ecu and fleet run simulated ECUs until interrupted. Bad input prints
+// object on standard output. ecu and fleet run simulated ECUs until interrupted. station provisions ECUs
+// from a KMS, prints a JSON summary and exits 0 when every key went in (1 otherwise). Bad input prints
 // one line on standard error and exits with status 2.
 package main
 
@@ -38,7 +41,8 @@ const usage = `usage:
   simulator she verify --new-key HEX --m4 HEX --m5 HEX
   simulator ecu   --can mem|IFACE --uid HEX --tx 0x7E8 --rx 0x7E0 --store DIR --profile autosar|csec [options]
   simulator fleet --can mem|IFACE --count N [--uid HEX] [--store DIR] [options]
-  (simulator ecu -h lists the options)
+  simulator station --kms URL --can mem|IFACE (--ecu TX:RX ... | --fleet N) [--types master,supplier,secoc:4-C] [--sync]
+  (simulator ecu -h and simulator station -h list the options)
 `
 
 // run executes the command line args until ctx ends and returns the exit status.
@@ -52,6 +56,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return runSHE(args[1:], stdout, stderr)
 	case "ecu", "fleet":
 		return runECU(ctx, args[0], args[1:], stdout, stderr)
+	case "station":
+		return runStation(ctx, args[1:], stdout, stderr)
 	case "-h", "-help", "--help", "help":
 		fmt.Fprint(stdout, usage)
 		return 0

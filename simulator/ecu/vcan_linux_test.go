@@ -16,6 +16,14 @@ import (
 // CAN_ISOTP sockets, or our user-space ISO-TP over SocketCAN.
 func vcan0Transports(tb testing.TB, kernel bool) (ecuSide, testerSide isotp.Transport) {
 	tb.Helper()
+	ecuSide = vcan0Transport(tb, kernel, DefaultResponseID, DefaultRequestID)
+	return ecuSide, vcan0Transport(tb, kernel, DefaultRequestID, DefaultResponseID)
+}
+
+// vcan0Transport makes one ISO-TP transport on vcan0 that sends with txID and receives rxID,
+// closed when the test ends. Without vcan0 it skips, or fails under SHEKIT_REQUIRE_VCAN.
+func vcan0Transport(tb testing.TB, kernel bool, txID, rxID uint32) isotp.Transport {
+	tb.Helper()
 	if _, err := net.InterfaceByName("vcan0"); err != nil {
 		if os.Getenv("SHEKIT_REQUIRE_VCAN") != "" {
 			tb.Fatalf("no vcan0: %v", err)
@@ -23,29 +31,20 @@ func vcan0Transports(tb testing.TB, kernel bool) (ecuSide, testerSide isotp.Tran
 		tb.Skip("no vcan0 on this machine (vcan/run-in-vm.sh runs tests in a VM that has one)")
 	}
 	if kernel {
-		e, err := isotp.DialKernel("vcan0", DefaultResponseID, DefaultRequestID)
+		c, err := isotp.DialKernel("vcan0", txID, rxID)
 		if err != nil {
 			tb.Fatal(err)
 		}
-		c, err := isotp.DialKernel("vcan0", DefaultRequestID, DefaultResponseID)
-		if err != nil {
-			tb.Fatal(err)
-		}
-		tb.Cleanup(func() { e.Close(); c.Close() })
-		return e, c
+		tb.Cleanup(func() { c.Close() })
+		return c
 	}
-	ctx := context.Background()
-	eb, err := vcan.DialSocketCAN(ctx, "vcan0", vcan.ExactID(DefaultRequestID, false))
+	bus, err := vcan.DialSocketCAN(context.Background(), "vcan0", vcan.ExactID(rxID, false))
 	if err != nil {
 		tb.Fatal(err)
 	}
-	cb, err := vcan.DialSocketCAN(ctx, "vcan0", vcan.ExactID(DefaultResponseID, false))
-	if err != nil {
-		tb.Fatal(err)
-	}
-	e, c := isotp.New(eb, DefaultResponseID, DefaultRequestID), isotp.New(cb, DefaultRequestID, DefaultResponseID)
-	tb.Cleanup(func() { e.Close(); c.Close() })
-	return e, c
+	c := isotp.New(bus, txID, rxID)
+	tb.Cleanup(func() { c.Close() })
+	return c
 }
 
 // BenchmarkUDSLoadKeyVCAN0 is one LoadKey routine from a tester to the simulated ECU on a real

@@ -12,6 +12,7 @@ func _() {
 	_ = x[ServiceNotSupported-17]
 	_ = x[SubFunctionNotSupported-18]
 	_ = x[IncorrectMessageLengthOrInvalidFormat-19]
+	_ = x[BusyRepeatRequest-33]
 	_ = x[ConditionsNotCorrect-34]
 	_ = x[RequestSequenceError-36]
 	_ = x[RequestOutOfRange-49]
@@ -27,7 +28,7 @@ func _() {
 
 const (
 	_NRC_name_0 = "generalRejectserviceNotSupportedsubFunctionNotSupportedincorrectMessageLengthOrInvalidFormat"
-	_NRC_name_1 = "conditionsNotCorrect"
+	_NRC_name_1 = "busyRepeatRequestconditionsNotCorrect"
 	_NRC_name_2 = "requestSequenceError"
 	_NRC_name_3 = "requestOutOfRange"
 	_NRC_name_4 = "securityAccessDenied"
@@ -39,6 +40,7 @@ const (
 
 var (
 	_NRC_index_0 = [...]uint8{0, 13, 32, 55, 92}
+	_NRC_index_1 = [...]uint8{0, 17, 37}
 	_NRC_index_5 = [...]uint8{0, 10, 34, 61}
 	_NRC_index_8 = [...]uint8{0, 38, 72}
 )
@@ -48,8 +50,9 @@ func (i NRC) String() string {
 	case 16 <= i && i <= 19:
 		i -= 16
 		return _NRC_name_0[_NRC_index_0[i]:_NRC_index_0[i+1]]
-	case i == 34:
-		return _NRC_name_1
+	case 33 <= i && i <= 34:
+		i -= 33
+		return _NRC_name_1[_NRC_index_1[i]:_NRC_index_1[i+1]]
 	case i == 36:
 		return _NRC_name_2
 	case i == 49:

@@ -46,6 +46,7 @@ const (
 	ServiceNotSupported                    NRC = 0x11 // serviceNotSupported
 	SubFunctionNotSupported                NRC = 0x12 // subFunctionNotSupported
 	IncorrectMessageLengthOrInvalidFormat  NRC = 0x13 // incorrectMessageLengthOrInvalidFormat
+	BusyRepeatRequest                      NRC = 0x21 // busyRepeatRequest
 	ConditionsNotCorrect                   NRC = 0x22 // conditionsNotCorrect
 	RequestSequenceError                   NRC = 0x24 // requestSequenceError
 	RequestOutOfRange                      NRC = 0x31 // requestOutOfRange

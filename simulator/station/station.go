@@ -1,0 +1,352 @@
+// Package station is the supplier's end-of-line station: for each ECU it reads the SHE UID over
+// UDS, asks the KMS for the key-update messages M1–M3 of each key, sends them to the ECU's SHE
+// (RoutineControl 0xFD10), compares the ECU's proof M4/M5 with the KMS's byte for byte and reports
+// the outcome back; optionally it then checks that ECU and KMS agree on each key (key sync).
+//
+// The station never sends the same M1–M3 twice: a retry after a failed injection reports the
+// failure and asks the KMS again, which issues a new counter.
+package station
+
+import (
+	"context"
+	"crypto/subtle"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/shekit/shekit/server/kms"
+	"github.com/shekit/shekit/simulator/ecu"
+	"github.com/shekit/shekit/simulator/she"
+	"github.com/shekit/shekit/vcan/uds"
+)
+
+// Config describes a station run.
+type Config struct {
+	KMS  *KMS
+	Keys []Key // in provisioning order (ParseKeys)
+	Sync bool  // check each injected key with the KMS's KeySyncValue and report the outcome
+	// ClusterID and Model complete the EcuID (ClusterID ‖ Model ‖ UID).
+	ClusterID [8]byte
+	Model     [4]byte
+	// SupplierSecretKey is sent with SecOC keys (32 hex digits).
+	SupplierSecretKey string
+	// Phase, when set, is sent as the requests' Phase (Prod or Dev).
+	Phase string
+	// SecurityKey unlocks SecurityAccess level 01 (default ecu.DefaultSecurityKey); NoSecurity
+	// skips SecurityAccess.
+	SecurityKey *[16]byte
+	NoSecurity  bool
+	Parallel    int // ECUs worked on at once (default 16)
+	// Retries is how often a key is tried again after a failure that may pass on a second try:
+	// no answer from the KMS or the ECU, NRC busy (0x21) or programming failure (0x72). Default 1;
+	// a negative value means none.
+	Retries int
+	// StepTimeout bounds each request to the KMS or the ECU (default 30 s).
+	StepTimeout time.Duration
+	// Progress, when set, is called after each ECU (from one goroutine at a time).
+	Progress func(done, total int, r *ECUResult)
+}
+
+// Target is one ECU the station works on.
+type Target struct {
+	Name   string      // how the summary names it, e.g. its CAN IDs
+	Client *ecu.Client // its diagnostic interface
+}
+
+// Run provisions every target and returns the summary. It stops early only when ctx ends.
+func Run(ctx context.Context, cfg Config, targets []Target) *Summary {
+	if cfg.Parallel <= 0 {
+		cfg.Parallel = 16
+	}
+	if cfg.Retries == 0 {
+		cfg.Retries = 1
+	}
+	if cfg.StepTimeout <= 0 {
+		cfg.StepTimeout = 30 * time.Second
+	}
+	if cfg.SecurityKey == nil {
+		k := ecu.DefaultSecurityKey
+		cfg.SecurityKey = &k
+	}
+	start := time.Now()
+	sum := &Summary{Started: start.UTC(), ECUs: make([]ECUResult, len(targets))}
+	next := make(chan int)
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	done := 0
+	for range min(cfg.Parallel, len(targets)) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range next {
+				r := &sum.ECUs[i]
+				provisionECU(ctx, &cfg, targets[i], r)
+				mu.Lock()
+				done++
+				if cfg.Progress != nil {
+					cfg.Progress(done, len(targets), r)
+				}
+				mu.Unlock()
+			}
+		}()
+	}
+	for i := range targets {
+		next <- i
+	}
+	close(next)
+	wg.Wait()
+	sum.Seconds = time.Since(start).Seconds()
+	sum.count()
+	return sum
+}
+
+// step runs f with the per-step timeout.
+func step[T any](ctx context.Context, cfg *Config, f func(context.Context) (T, error)) (T, error) {
+	ctx, cancel := context.WithTimeout(ctx, cfg.StepTimeout)
+	defer cancel()
+	return f(ctx)
+}
+
+// provisionECU works through one ECU: prepare, UID, then each key.
+func provisionECU(ctx context.Context, cfg *Config, t Target, r *ECUResult) {
+	start := time.Now()
+	defer func() { r.Seconds = time.Since(start).Seconds() }()
+	r.Name = t.Name
+	var key *[16]byte
+	if !cfg.NoSecurity {
+		key = cfg.SecurityKey
+	}
+	if _, err := step(ctx, cfg, func(ctx context.Context) (struct{}, error) { return struct{}{}, t.Client.Prepare(ctx, key) }); err != nil {
+		r.Error = "session and SecurityAccess: " + describeECUError(err)
+		return
+	}
+	uid, err := step(ctx, cfg, t.Client.UID)
+	if err != nil {
+		r.Error = "reading the UID (DID 0xFD00): " + describeECUError(err)
+		return
+	}
+	id := kms.EcuID{ClusterID: cfg.ClusterID, Model: cfg.Model, UID: uid}
+	r.UID, r.EcuID = hex.EncodeToString(uid[:]), id.String()
+	r.OK = true
+	for _, k := range cfg.Keys {
+		kr := provisionKey(ctx, cfg, t.Client, id, k)
+		if kr.Outcome != Injected || (kr.Sync != nil && kr.Sync.Outcome != Verified) {
+			r.OK = false
+		}
+		r.Keys = append(r.Keys, kr)
+	}
+}
+
+// retryable reports whether a failed step may pass when tried again with fresh messages.
+func retryable(err error) bool {
+	var se *ServerError
+	var nr *uds.NegativeResponseError
+	switch {
+	case errors.As(err, &se):
+		return true
+	case errors.As(err, &nr):
+		return nr.NRC == uds.BusyRepeatRequest || nr.NRC == uds.GeneralProgrammingFailure
+	}
+	return errors.Is(err, context.DeadlineExceeded) || errors.Is(err, uds.ErrTimeout)
+}
+
+// describeECUError says what went wrong on the diagnostic interface, naming the NRC.
+func describeECUError(err error) string {
+	var nr *uds.NegativeResponseError
+	if errors.As(err, &nr) {
+		return fmt.Sprintf("NRC 0x%02X %v", byte(nr.NRC), nr.NRC)
+	}
+	if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, uds.ErrTimeout) {
+		return "no answer in time"
+	}
+	return err.Error()
+}
+
+// provisionKey injects one key, retrying with fresh messages where that is safe.
+func provisionKey(ctx context.Context, cfg *Config, c *ecu.Client, id kms.EcuID, k Key) KeyResult {
+	kr := KeyResult{Type: string(k.Type), KeyID: k.APIKeyID()}
+	for attempt := 0; attempt <= max(cfg.Retries, 0); attempt++ {
+		kr.Attempts = attempt + 1
+		err := injectOnce(ctx, cfg, c, id, k, &kr)
+		if err == nil || !retryable(err) || ctx.Err() != nil {
+			break
+		}
+	}
+	if kr.Outcome == Injected && cfg.Sync {
+		kr.Sync = syncKey(ctx, cfg, c, id, k)
+	}
+	return kr
+}
+
+// injectOnce is one attempt: POST, LoadKey, compare, PUT. It fills kr and returns the error
+// that decided a failed attempt.
+func injectOnce(ctx context.Context, cfg *Config, c *ecu.Client, id kms.EcuID, k Key, kr *KeyResult) error {
+	req := kms.ProvisionRequest{ProvisioningType: string(k.Type), EcuID: id.String(), KeyID: k.APIKeyID(), Phase: cfg.Phase}
+	if k.Type == kms.SecOCKey {
+		req.SupplierSecretKey = cfg.SupplierSecretKey
+	}
+	t0 := time.Now()
+	rec, err := step(ctx, cfg, func(ctx context.Context) (kms.Records, error) { return cfg.KMS.Provision(ctx, req) })
+	kr.Timings.KMS += ms(time.Since(t0))
+	if err != nil {
+		kr.Outcome, kr.Message = Refused, err.Error()
+		return err
+	}
+	m, err := decodeMessages(rec)
+	if err != nil {
+		kr.Outcome, kr.Message = Refused, "KMS answer: "+err.Error()
+		return err
+	}
+	kr.M1 = rec.M1
+	t0 = time.Now()
+	res, err := step(ctx, cfg, func(ctx context.Context) (ecu.LoadKeyResult, error) { return c.LoadKey(ctx, m.M1, m.M2, m.M3) })
+	kr.Timings.ECU += ms(time.Since(t0))
+	var failure string
+	switch {
+	case err != nil:
+		failure = "LoadKey: " + describeECUError(err)
+	case res.ERC != she.NoError:
+		failure = fmt.Sprintf("LoadKey: SHE error code 0x%02X %v", byte(res.ERC), res.ERC)
+	case subtle.ConstantTimeCompare(res.M4[:], m.M4[:]) != 1:
+		failure = fmt.Sprintf("LoadKey: M4 mismatch: ECU %x, KMS %x", res.M4, m.M4)
+	case subtle.ConstantTimeCompare(res.M5[:], m.M5[:]) != 1:
+		failure = fmt.Sprintf("LoadKey: M5 mismatch: ECU %x, KMS %x", res.M5, m.M5)
+	}
+	report := kms.ReportRequest{ProvisioningType: string(k.Type), EcuID: id.String(), ResultStatus: "Success"}
+	if k.Type == kms.SecOCKey {
+		report.KeyID = k.APIKeyID()
+	}
+	if failure != "" {
+		report.ResultStatus, report.ResultMessage = "OperationFailed", failure
+	}
+	t0 = time.Now()
+	rerr := reportWithRetry(ctx, cfg, kms.PathProvisioning, report)
+	kr.Timings.Report += ms(time.Since(t0))
+	switch {
+	case failure != "":
+		kr.Outcome, kr.Message = Failed, failure
+		if err == nil {
+			err = errors.New(failure)
+		}
+		if rerr != nil {
+			kr.Message += "; reporting it: " + rerr.Error()
+		}
+		return err
+	case rerr != nil:
+		kr.Outcome, kr.Message = Unreported, "injected, but reporting it failed: "+rerr.Error()
+		return nil // the key is in the ECU: trying again would only move it on
+	}
+	kr.Outcome, kr.Message = Injected, ""
+	return nil
+}
+
+// reportWithRetry PUTs a result, again after a transport failure (the same report twice is
+// harmless: the second finds nothing issued).
+func reportWithRetry(ctx context.Context, cfg *Config, path string, r kms.ReportRequest) error {
+	var err error
+	for attempt := 0; attempt <= max(cfg.Retries, 0); attempt++ {
+		_, err = step(ctx, cfg, func(ctx context.Context) (struct{}, error) { return struct{}{}, cfg.KMS.Report(ctx, path, r) })
+		var se *ServerError
+		if !errors.As(err, &se) || ctx.Err() != nil {
+			break
+		}
+	}
+	return err
+}
+
+// syncKey asks the KMS for a challenge and the value the slot's key must give for it, has the
+// ECU check it, and reports the outcome.
+func syncKey(ctx context.Context, cfg *Config, c *ecu.Client, id kms.EcuID, k Key) *SyncResult {
+	sr := &SyncResult{}
+	t0 := time.Now()
+	defer func() { sr.Seconds = time.Since(t0).Seconds() }()
+	rec, err := step(ctx, cfg, func(ctx context.Context) (kms.Records, error) {
+		return cfg.KMS.SyncValue(ctx, kms.SyncRequest{ProvisioningType: string(k.Type), EcuID: id.String(), KeyID: k.APIKeyID()})
+	})
+	if err != nil {
+		sr.Outcome, sr.Message = Failed, err.Error()
+		return sr
+	}
+	challenge, err1 := hex16(rec.Challenge)
+	want, err2 := hex16(rec.KeySyncValue)
+	if err := errors.Join(err1, err2); err != nil {
+		sr.Outcome, sr.Message = Failed, "KMS answer: "+err.Error()
+		return sr
+	}
+	var failure string
+	if k.Type == kms.EcuMasterKey { // not a MAC key: GET_ID's MAC is made with it
+		res, err := step(ctx, cfg, func(ctx context.Context) (ecu.GetIDResult, error) { return c.GetID(ctx, challenge) })
+		switch {
+		case err != nil:
+			failure = "GetID: " + describeECUError(err)
+		case res.ERC != she.NoError:
+			failure = fmt.Sprintf("GetID: SHE error code 0x%02X %v", byte(res.ERC), res.ERC)
+		case res.UID != id.UID:
+			failure = fmt.Sprintf("GetID: UID %x, want %x", res.UID, id.UID)
+		case subtle.ConstantTimeCompare(res.MAC[:], want[:]) != 1:
+			failure = fmt.Sprintf("GetID: MAC mismatch: ECU %x, KMS %x (SREG %#02x)", res.MAC, want, byte(res.SREG))
+		}
+	} else {
+		type verify struct {
+			erc she.ERC
+			ok  bool
+		}
+		v, err := step(ctx, cfg, func(ctx context.Context) (verify, error) {
+			erc, ok, err := c.VerifyMAC(ctx, k.KeyID, challenge, want)
+			return verify{erc, ok}, err
+		})
+		switch {
+		case err != nil:
+			failure = "VerifyMAC: " + describeECUError(err)
+		case v.erc != she.NoError:
+			failure = fmt.Sprintf("VerifyMAC: SHE error code 0x%02X %v", byte(v.erc), v.erc)
+		case !v.ok:
+			failure = "VerifyMAC: the ECU's key does not give the KMS's KeySyncValue"
+		}
+	}
+	report := kms.ReportRequest{ProvisioningType: string(k.Type), EcuID: id.String(), ResultStatus: "Success"}
+	if k.Type == kms.SecOCKey {
+		report.KeyID = k.APIKeyID()
+	}
+	if failure != "" {
+		report.ResultStatus, report.ResultMessage = "OperationFailed", failure
+	}
+	rerr := reportWithRetry(ctx, cfg, kms.PathKeySync, report)
+	switch {
+	case failure != "":
+		sr.Outcome, sr.Message = Mismatch, failure
+	case rerr != nil:
+		sr.Outcome, sr.Message = Unreported, "verified, but reporting it failed: "+rerr.Error()
+	default:
+		sr.Outcome = Verified
+	}
+	return sr
+}
+
+// decodeMessages reads M1–M5 from the KMS's Records.
+func decodeMessages(rec kms.Records) (she.Messages, error) {
+	var m she.Messages
+	for _, f := range []struct {
+		name, hex string
+		dst       []byte
+	}{{"M1", rec.M1, m.M1[:]}, {"M2", rec.M2, m.M2[:]}, {"M3", rec.M3, m.M3[:]}, {"M4", rec.M4, m.M4[:]}, {"M5", rec.M5, m.M5[:]}} {
+		b, err := hex.DecodeString(f.hex)
+		if err != nil || len(b) != len(f.dst) {
+			return m, fmt.Errorf("%s is not %d hex digits: %q", f.name, 2*len(f.dst), f.hex)
+		}
+		copy(f.dst, b)
+	}
+	return m, nil
+}
+
+func hex16(s string) ([16]byte, error) {
+	b, err := hex.DecodeString(s)
+	if err != nil || len(b) != 16 {
+		return [16]byte{}, fmt.Errorf("%q is not 32 hex digits", s)
+	}
+	return [16]byte(b), nil
+}
+
+func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }

@@ -1,0 +1,320 @@
+package station
+
+import (
+	"bytes"
+	"context"
+	"encoding/hex"
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/shekit/shekit/server/kms"
+	"github.com/shekit/shekit/server/reference"
+	"github.com/shekit/shekit/simulator/ecu"
+	"github.com/shekit/shekit/simulator/she"
+	"github.com/shekit/shekit/vcan"
+	"github.com/shekit/shekit/vcan/isotp"
+)
+
+// demoSecret is the demo registry's SupplierSecretKey of supplier 0x001D.
+const demoSecret = "1d1d1d1d1d1d1d1d1d1d1d1d1d1d1d1d"
+
+// baseUID is a UID of the demo registry: EcuType 0x0001 of supplier 0x001D.
+var baseUID = she.UID{0x00, 0x01, 0x00, 0x1d, 14: 0x01}
+
+// rig is a reference server and a fleet of simulated ECUs on an in-memory bus.
+type rig struct {
+	srv     *reference.Server
+	url     string
+	hub     *vcan.Hub
+	fleet   *ecu.Fleet
+	targets []Target
+}
+
+// newRig starts n ECUs configured by base and a server; wrap, when set, wraps the server's handler.
+func newRig(t testing.TB, n int, base ecu.Config, wrap func(http.Handler) http.Handler) *rig {
+	t.Helper()
+	srv, err := reference.New(context.Background(), reference.Config{DataDir: t.TempDir(), CLMKeys: "ecdsa"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := srv.Handler()
+	if wrap != nil {
+		h = wrap(h)
+	}
+	ts := httptest.NewServer(h)
+	hub := vcan.NewHub()
+	if base.UID == (she.UID{}) {
+		base.UID = baseUID
+	}
+	fleet, err := ecu.StartFleet(context.Background(), ecu.HubDialer(hub), base, n)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := &rig{srv: srv, url: ts.URL, hub: hub, fleet: fleet}
+	for i := range n {
+		req, resp, ext := ecu.FleetIDs(i, n)
+		var opts []isotp.Option
+		if ext {
+			opts = append(opts, isotp.WithExtendedIDs())
+		}
+		tr := isotp.New(hub.Connect(vcan.ExactID(resp, ext)), req, resp, opts...)
+		t.Cleanup(func() { tr.Close() })
+		r.targets = append(r.targets, Target{Name: "ecu" + string(rune('0'+i)), Client: ecu.NewClient(tr)})
+	}
+	t.Cleanup(func() {
+		fleet.Stop()
+		ts.Close()
+		hub.Close()
+		srv.Close()
+	})
+	return r
+}
+
+func (r *rig) config(t testing.TB, types string, sync bool) Config {
+	t.Helper()
+	keys, err := ParseKeys(types)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return Config{KMS: &KMS{URL: r.url}, Keys: keys, Sync: sync, SupplierSecretKey: demoSecret,
+		ClusterID: [8]byte{0xc1}, Model: [4]byte{0x4d}, StepTimeout: 5 * time.Second}
+}
+
+// audit returns the server's audit log.
+func (r *rig) audit(t testing.TB) []kms.AuditEntry {
+	t.Helper()
+	a, err := r.srv.Store.Audit(context.Background(), 0, 10000)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return a
+}
+
+func TestProvisionsEveryKeyAndSyncs(t *testing.T) {
+	r := newRig(t, 3, ecu.Config{}, nil)
+	cfg := r.config(t, "secoc:4-C,supplier,master", true)
+	var progress []int
+	cfg.Progress = func(done, total int, _ *ECUResult) {
+		if total != 3 {
+			t.Errorf("progress total %d", total)
+		}
+		progress = append(progress, done)
+	}
+	sum := Run(context.Background(), cfg, r.targets)
+	if !sum.OK() || sum.Totals.ECUsOK != 3 || sum.Totals.Keys[Injected] != 33 || sum.Totals.Syncs[Verified] != 33 {
+		out, _ := json.MarshalIndent(sum, "", " ")
+		t.Fatalf("summary:\n%s", out)
+	}
+	if len(progress) != 3 || progress[2] != 3 {
+		t.Errorf("progress calls %v", progress)
+	}
+	for i, e := range sum.ECUs {
+		uid := ecu.FleetUID(baseUID, i)
+		if e.UID != hex.EncodeToString(uid[:]) || e.EcuID != "c1000000000000004d000000"+hex.EncodeToString(uid[:]) {
+			t.Errorf("ECU %d: UID %s EcuID %s", i, e.UID, e.EcuID)
+		}
+		if e.Keys[0].Type != "EcuMasterKey" || e.Keys[1].Type != "SupplierSymmKey" || e.Keys[2].KeyID != "4" || e.Keys[10].KeyID != "C" {
+			t.Errorf("ECU %d: keys out of order: %+v", i, e.Keys)
+		}
+	}
+
+	// The KMS holds every key as injected and synced...
+	for i := range 3 {
+		for _, id := range []she.KeyID{1, 4, 0xC, 0xD} {
+			st, err := r.srv.Store.SlotState(context.Background(), kms.Slot{UID: ecu.FleetUID(baseUID, i), KeyID: id})
+			if err != nil || st.Injected == nil || st.Pending != nil || st.SyncPending {
+				t.Errorf("ECU %d slot %v: %+v %v", i, id, st, err)
+			}
+		}
+	}
+	// ...and the ECUs of one cluster share the SecOC keys: their MACs agree, the supplier keys' differ.
+	msg := [16]byte([]byte("cluster check 16"))
+	macs := map[she.KeyID]map[[16]byte]bool{4: {}, 0xD: {}}
+	ctx := context.Background()
+	for _, tg := range r.targets {
+		for id := range macs {
+			erc, mac, err := tg.Client.GenerateMAC(ctx, id, msg)
+			if err != nil || erc != she.NoError {
+				t.Fatalf("GenerateMAC %v: %v %v", id, erc, err)
+			}
+			macs[id][mac] = true
+		}
+	}
+	if len(macs[4]) != 1 || len(macs[0xD]) != 3 {
+		t.Errorf("distinct MACs: SecOC %d (want 1), supplier %d (want 3)", len(macs[4]), len(macs[0xD]))
+	}
+
+	// A second run moves every key on: new counters, all injected and verified again.
+	before := len(r.audit(t))
+	sum = Run(context.Background(), cfg, r.targets)
+	if !sum.OK() || sum.Totals.Syncs[Verified] != 33 {
+		t.Fatalf("second run: %+v", sum.Totals)
+	}
+	if got := len(r.audit(t)) - before; got != 33*4 {
+		t.Errorf("second run: %d audit entries, want 132 (issue, report, sync issue, sync report per key)", got)
+	}
+}
+
+// reports returns the audit entries of slot id whose action starts with action ("issue:",
+// "result:", "sync-result").
+func reports(entries []kms.AuditEntry, action string, id int) []kms.AuditEntry {
+	var out []kms.AuditEntry
+	for _, e := range entries {
+		if strings.HasPrefix(e.Action, action) && e.KeyID == id {
+			out = append(out, e)
+		}
+	}
+	return out
+}
+
+func TestReportsWhatDiffered(t *testing.T) {
+	for _, c := range []struct {
+		name     string
+		faults   ecu.Faults
+		attempts int
+		message  string
+	}{
+		{"wrong M5", ecu.Faults{WrongProof: true}, 1, "LoadKey: M5 mismatch: ECU "},
+		{"NVM failure, retried with a new counter", ecu.Faults{NVMFailure: true}, 2, "LoadKey: NRC 0x72 generalProgrammingFailure"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			r := newRig(t, 1, ecu.Config{Faults: c.faults}, nil)
+			sum := Run(context.Background(), r.config(t, "master", true), r.targets)
+			k := sum.ECUs[0].Keys[0]
+			if sum.OK() || k.Outcome != Failed || k.Attempts != c.attempts || !strings.HasPrefix(k.Message, c.message) || k.Sync != nil {
+				t.Fatalf("key result %+v", k)
+			}
+			entries := r.audit(t)
+			issues, reps := reports(entries, "issue:", 1), reports(entries, "result:", 1)
+			if len(issues) != c.attempts || len(reps) != c.attempts {
+				t.Fatalf("audit: %d issues, %d reports, want %d each: %+v", len(issues), len(reps), c.attempts, entries)
+			}
+			if c.attempts == 2 && *issues[0].Counter == *issues[1].Counter {
+				t.Errorf("the retry reused counter %d", *issues[0].Counter)
+			}
+			for _, e := range reps {
+				if e.Outcome != "OperationFailed" || !strings.HasPrefix(e.Message, c.message) {
+					t.Errorf("reported %q %q, want failed %q", e.Outcome, e.Message, c.message)
+				}
+			}
+		})
+	}
+}
+
+func TestSyncMismatchIsReported(t *testing.T) {
+	// A KMS whose KeySyncValue is off by one bit: the ECU must say so, and the station report it.
+	flip := func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+			if req.Method != http.MethodPost || req.URL.Path != kms.PathKeySync {
+				next.ServeHTTP(w, req)
+				return
+			}
+			rec := httptest.NewRecorder()
+			next.ServeHTTP(rec, req)
+			var env kms.Envelope
+			if err := json.Unmarshal(rec.Body.Bytes(), &env); err != nil || env.Records == nil {
+				t.Errorf("sync answer %s", rec.Body)
+				return
+			}
+			b, _ := hex.DecodeString(env.Records.KeySyncValue)
+			b[0] ^= 1
+			env.Records.KeySyncValue = hex.EncodeToString(b)
+			json.NewEncoder(w).Encode(env)
+		})
+	}
+	r := newRig(t, 1, ecu.Config{}, flip)
+	sum := Run(context.Background(), r.config(t, "master,secoc:5", true), r.targets)
+	if sum.OK() || sum.Totals.Keys[Injected] != 2 || sum.Totals.Syncs[Mismatch] != 2 {
+		t.Fatalf("totals %+v", sum.Totals)
+	}
+	for _, k := range sum.ECUs[0].Keys {
+		want := map[string]string{"EcuMasterKey": "GetID: MAC mismatch", "SecOCKey": "VerifyMAC: the ECU's key does not give"}[k.Type]
+		if !strings.HasPrefix(k.Sync.Message, want) {
+			t.Errorf("%s sync message %q, want %q…", k.Type, k.Sync.Message, want)
+		}
+	}
+	entries := r.audit(t)
+	for _, id := range []int{1, 5} {
+		rs := reports(entries, "sync-result", id)
+		if len(rs) != 1 || rs[0].Outcome != "OperationFailed" || !strings.Contains(rs[0].Message, "mismatch") && !strings.Contains(rs[0].Message, "does not give") {
+			t.Errorf("slot %d sync reports %+v", id, rs)
+		}
+	}
+}
+
+func TestUnreachableECUAndRefusingKMS(t *testing.T) {
+	r := newRig(t, 2, ecu.Config{}, nil)
+	silent := newRig(t, 1, ecu.Config{Faults: ecu.Faults{Silent: true}}, nil)
+	cfg := r.config(t, "master,secoc:4", false)
+	cfg.StepTimeout = 300 * time.Millisecond
+	cfg.SupplierSecretKey = "00112233445566778899aabbccddeeff"
+	sum := Run(context.Background(), cfg, []Target{r.targets[0], silent.targets[0]})
+	ok, dead := sum.ECUs[0], sum.ECUs[1]
+	if dead.OK || dead.Error != "session and SecurityAccess: no answer in time" || len(dead.Keys) != 0 {
+		t.Errorf("silent ECU: %+v", dead)
+	}
+	if ok.OK || ok.Keys[0].Outcome != Injected || ok.Keys[1].Outcome != Refused ||
+		ok.Keys[1].Message != "KMS refused: The SupplierSecretKey:00112233445566778899aabbccddeeff is not registerd. (SECRET_NOT_REGISTERED)" ||
+		ok.Keys[1].Attempts != 1 {
+		t.Errorf("refused SecOC key: %+v", ok.Keys)
+	}
+}
+
+func TestKMSServerErrorsAreRetried(t *testing.T) {
+	// The first POST of each key is answered 503: the station asks again, and succeeds.
+	seen := map[string]bool{}
+	flaky := func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+			body, _ := io.ReadAll(req.Body)
+			req.Body = io.NopCloser(bytes.NewReader(body))
+			if req.Method == http.MethodPost && !seen[string(body)] {
+				seen[string(body)] = true
+				http.Error(w, "busy", http.StatusServiceUnavailable)
+				return
+			}
+			next.ServeHTTP(w, req)
+		})
+	}
+	r := newRig(t, 1, ecu.Config{}, flaky)
+	sum := Run(context.Background(), r.config(t, "master,supplier", false), r.targets)
+	for _, k := range sum.ECUs[0].Keys {
+		if k.Outcome != Injected || k.Attempts != 2 {
+			t.Errorf("%+v", k)
+		}
+	}
+}
+
+func TestParseKeys(t *testing.T) {
+	for _, c := range []struct {
+		in, want, err string
+	}{
+		{"master,supplier,secoc:4-C", "EcuMasterKey/1 SupplierSymmKey/D SecOCKey/4 SecOCKey/5 SecOCKey/6 SecOCKey/7 SecOCKey/8 SecOCKey/9 SecOCKey/A SecOCKey/B SecOCKey/C", ""},
+		{"secoc:b,supplier, master", "EcuMasterKey/1 SupplierSymmKey/D SecOCKey/B", ""},
+		{"secoc:7-5", "", `"secoc:7-5"`},
+		{"secoc:3", "", "4..C"},
+		{"secoc:D", "", "4..C"},
+		{"secoc:4-C,secoc:5", "", "listed twice"},
+		{"boot", "", "not master"},
+		{"", "", "not master"},
+	} {
+		keys, err := ParseKeys(c.in)
+		var got []string
+		for _, k := range keys {
+			got = append(got, k.String())
+		}
+		if c.err != "" {
+			if err == nil || !strings.Contains(err.Error(), c.err) {
+				t.Errorf("%q: error %v, want %q", c.in, err, c.err)
+			}
+			continue
+		}
+		if err != nil || strings.Join(got, " ") != c.want {
+			t.Errorf("%q: %v %v, want %s", c.in, got, err, c.want)
+		}
+	}
+}
