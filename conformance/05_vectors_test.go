@@ -262,7 +262,7 @@ func init() {
 	vectorRunners["she_engine_scenario"] = runEngineScenario
 }
 
-var _ = Describe("Vectors", func() {
+var _ = suite("vectors", "Vectors", func() {
 	for _, name := range vectors.Files() {
 		file, err := vectors.Load(name)
 		if err != nil {

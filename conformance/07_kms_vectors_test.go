@@ -41,7 +41,7 @@ type kmsRequest struct {
 var kmsContract = sync.OnceValues(func() (*openapi.Spec, error) { return openapi.Load(openapi.KMSSpec) })
 
 // send sends req to the server at url with an optional bearer token, through tr.
-func (req kmsRequest) send(tr *openapi.Transport, url, token string) (*http.Response, []byte) {
+func (req kmsRequest) send(tr http.RoundTripper, url, token string) (*http.Response, []byte) {
 	body := []byte(req.Body)
 	var s string
 	if json.Unmarshal(req.Body, &s) == nil { // a string body is sent as is
@@ -61,22 +61,49 @@ func (req kmsRequest) send(tr *openapi.Transport, url, token string) (*http.Resp
 	return resp, out.Bytes()
 }
 
-// runKMSError replays one request against a fresh in-process reference server and compares the
-// answer's HTTP status and envelope to the character.
-func runKMSError(f *vectors.File, r vectors.Record) {
-	var v struct {
-		kmsRequest
-		Registry string
-		Auth     string
-		Token    string
-		Before   []kmsRequest
-		Expect   struct {
-			HTTP          int    `json:"http"`
-			ResultStatus  string `json:"ResultStatus"`
-			ResultReason  string `json:"ResultReason"`
-			ResultMessage string `json:"ResultMessage"`
-		}
+// kmsErrorVector is a kms_error vector: a request (after some that must succeed) and the exact
+// envelope it must get.
+type kmsErrorVector struct {
+	kmsRequest
+	Registry string
+	Auth     string
+	Token    string
+	Before   []kmsRequest
+	Expect   struct {
+		HTTP          int    `json:"http"`
+		ResultStatus  string `json:"ResultStatus"`
+		ResultReason  string `json:"ResultReason"`
+		ResultMessage string `json:"ResultMessage"`
 	}
+}
+
+// replay sends the vector's requests to the KMS at url and compares the answer's HTTP status and
+// envelope to the character; the answers must keep the contract (the requests break it on
+// purpose).
+func (v kmsErrorVector) replay(tr http.RoundTripper, contract *openapi.Transport, url, token string) {
+	if token == "" {
+		token = v.Token
+	}
+	for _, b := range v.Before {
+		resp, body := b.send(tr, url, token)
+		Expect(resp.StatusCode).To(Equal(http.StatusOK), "before: %s", body)
+	}
+	resp, body := v.send(tr, url, token)
+	Expect(resp.StatusCode).To(Equal(v.Expect.HTTP), "%s", body)
+	Expect(resp.Header.Get("Content-Type")).To(Equal("application/json"))
+	var env map[string]any
+	Expect(json.Unmarshal(body, &env)).To(Succeed())
+	Expect(env).To(Equal(map[string]any{"ResultStatus": v.Expect.ResultStatus, "ResultReason": v.Expect.ResultReason,
+		"ResultMessage": v.Expect.ResultMessage}), "the whole envelope, nothing else")
+	for _, vi := range contract.Violations() {
+		Expect(vi.Request).To(BeTrue(), vi.String())
+	}
+}
+
+// runKMSError replays a kms_error vector against a fresh in-process reference server with the
+// vector's registry and authentication.
+func runKMSError(f *vectors.File, r vectors.Record) {
+	var v kmsErrorVector
 	Expect(r.Decode(&v)).To(Succeed())
 	cfg := reference.Config{DataDir: GinkgoT().TempDir(), Auth: kms.Auth(v.Auth), CLMKeys: "ecdsa"}
 	if v.Registry != "" {
@@ -95,19 +122,5 @@ func runKMSError(f *vectors.File, r vectors.Record) {
 	spec, err := kmsContract()
 	Expect(err).NotTo(HaveOccurred())
 	tr := &openapi.Transport{Spec: spec}
-	for _, b := range v.Before {
-		resp, body := b.send(tr, ts.URL, v.Token)
-		Expect(resp.StatusCode).To(Equal(http.StatusOK), "before: %s", body)
-	}
-	resp, body := v.send(tr, ts.URL, v.Token)
-	Expect(resp.StatusCode).To(Equal(v.Expect.HTTP), "%s", body)
-	Expect(resp.Header.Get("Content-Type")).To(Equal("application/json"))
-	var env map[string]any
-	Expect(json.Unmarshal(body, &env)).To(Succeed())
-	Expect(env).To(Equal(map[string]any{"ResultStatus": v.Expect.ResultStatus, "ResultReason": v.Expect.ResultReason,
-		"ResultMessage": v.Expect.ResultMessage}), "the whole envelope, nothing else")
-	// The requests break the contract on purpose; the answers must keep it.
-	for _, vi := range tr.Violations() {
-		Expect(vi.Request).To(BeTrue(), vi.String())
-	}
+	v.replay(tr, tr, ts.URL, "")
 }

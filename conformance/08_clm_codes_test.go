@@ -25,14 +25,27 @@ var clmContract = sync.OnceValues(func() (*openapi.Spec, error) { return openapi
 // clmClient calls a CLM with the demo license, checking every exchange against
 // openapi/clm.yaml: the answers always, a request whenever the server accepts it.
 type clmClient struct {
-	url string
-	tr  *openapi.Transport
+	url, license string
+	tr           *openapi.Transport
+	rt           http.RoundTripper // tr, or a recorder around it
 }
 
+// newCLMClient is a client of a fresh in-process reference server.
 func newCLMClient(url string) clmClient {
 	spec, err := clmContract()
 	Expect(err).NotTo(HaveOccurred())
-	return clmClient{url: url, tr: &openapi.Transport{Spec: spec}}
+	tr := &openapi.Transport{Spec: spec}
+	return clmClient{url: url, license: reference.DemoLicense, tr: tr, rt: tr}
+}
+
+// newCLMTarget is a client of the CLM under test, recording exchanges for the report.
+func newCLMTarget() clmClient {
+	spec, err := clmContract()
+	if err != nil {
+		harnessFail("openapi/clm.yaml: %v", err)
+	}
+	rec := newRecorder(spec)
+	return clmClient{url: targets.clmURL, license: conf.CLMLicense, tr: rec.contract, rt: rec}
 }
 
 // answersKeptContract fails on any answer that broke the contract.
@@ -45,10 +58,10 @@ func (c clmClient) answersKeptContract() {
 func (c clmClient) call(method, path, body string) (int, map[string]any) {
 	req, err := http.NewRequest(method, c.url+path, bytes.NewReader([]byte(body)))
 	Expect(err).NotTo(HaveOccurred())
-	req.SetBasicAuth(clm.LicenseUser, reference.DemoLicense)
+	req.SetBasicAuth(clm.LicenseUser, c.license)
 	req.Header.Set("Content-Type", "application/json")
 	_, contractErr := c.tr.Spec.CheckRequest(req, []byte(body))
-	resp, err := (&http.Client{Transport: c.tr}).Do(req)
+	resp, err := (&http.Client{Transport: c.rt}).Do(req)
 	Expect(err).NotTo(HaveOccurred())
 	defer resp.Body.Close()
 	if resp.StatusCode < 300 {
@@ -184,18 +197,23 @@ func runCLMErrorcode(_ *vectors.File, r vectors.Record) {
 	default:
 		Fail("provoked must be api, fault or never, not " + v.Provoked)
 	}
-	provoke, ok := clmProvokers[v.Errorcode]
-	Expect(ok).To(BeTrue(), "no request provokes errorcode %d", v.Errorcode)
 	srv, err := reference.New(context.Background(), reference.Config{DataDir: GinkgoT().TempDir(), CLMKeys: "ecdsa"})
 	Expect(err).NotTo(HaveOccurred())
 	DeferCleanup(srv.Close)
 	ts := httptest.NewServer(srv.Handler())
 	DeferCleanup(ts.Close)
-	c := newCLMClient(ts.URL)
+	provokeCLMCode(newCLMClient(ts.URL), v.Errorcode, v.HTTP)
+}
+
+// provokeCLMCode sends the request that must be answered with errorcode code and HTTP status, in
+// a world of its own on the CLM c calls.
+func provokeCLMCode(c clmClient, code, status int) {
+	provoke, ok := clmProvokers[code]
+	Expect(ok).To(BeTrue(), "no request provokes errorcode %d", code)
 	w := newCLMWorld(c)
 	method, path, body := provoke(c, w)
-	status, out := c.call(method, path, body)
-	Expect(out).To(Equal(map[string]any{"errorcode": float64(v.Errorcode)}), "%s %s %s", method, path, body)
-	Expect(status).To(Equal(v.HTTP))
+	got, out := c.call(method, path, body)
+	Expect(out).To(Equal(map[string]any{"errorcode": float64(code)}), "%s %s %s", method, path, body)
+	Expect(got).To(Equal(status))
 	c.answersKeptContract()
 }

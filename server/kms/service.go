@@ -64,22 +64,23 @@ func (c *Caller) actor() string {
 	return fmt.Sprintf("supplier:%04X", c.SupplierID)
 }
 
-// ProvisionRequest is the body of POST supplierKeyProvisioning.
+// ProvisionRequest is the body of POST supplierKeyProvisioning. A client leaves the optional
+// fields out when empty: present, they must be well formed.
 type ProvisionRequest struct {
 	ProvisioningType  string
 	EcuID             string
 	KeyID             string
-	SupplierSecretKey string
-	Counter           string
-	Challenge         string
-	Phase             string
+	SupplierSecretKey string `json:",omitempty"`
+	Counter           string `json:",omitempty"`
+	Challenge         string `json:",omitempty"`
+	Phase             string `json:",omitempty"`
 }
 
 // ReportRequest is the body of PUT supplierKeyProvisioning and PUT supplierKeySyncValue.
 type ReportRequest struct {
 	ProvisioningType string
 	EcuID            string
-	KeyID            string
+	KeyID            string `json:",omitempty"` // SecOCKey only
 	ResultStatus     string
 	ResultMessage    string
 }

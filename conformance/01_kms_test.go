@@ -1,0 +1,215 @@
+package conformance_test
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"net/http"
+	"strconv"
+
+	. "github.com/onsi/ginkgo/v2"
+	. "github.com/onsi/gomega"
+
+	"github.com/shekit/shekit/server/kms"
+	"github.com/shekit/shekit/simulator/she"
+	"github.com/shekit/shekit/vectors"
+)
+
+// confHex decodes a configured hex value of n bytes, a harness failure if it is not.
+func confHex(name, s string, n int) []byte {
+	b, err := hex.DecodeString(s)
+	if err != nil || len(b) != n {
+		harnessFail("%s: want %d hex digits", name, 2*n)
+	}
+	return b
+}
+
+// freshUID is a UID no run has used: the configured EcuType and SupplierID, then 11 random bytes.
+func freshUID() she.UID {
+	var uid she.UID
+	copy(uid[:2], confHex("CONF_ECU_TYPE", conf.EcuType, 2))
+	copy(uid[2:4], confHex("CONF_SUPPLIER_ID", conf.SupplierID, 2))
+	rand.Read(uid[4:])
+	return uid
+}
+
+// freshCluster is a ClusterID no run has used.
+func freshCluster() (c [8]byte) {
+	rand.Read(c[:])
+	return c
+}
+
+// ecuIDOf writes the EcuID of uid in cluster.
+func ecuIDOf(cluster [8]byte, uid she.UID) string {
+	return kms.EcuID{ClusterID: cluster, Model: [4]byte{0, 0, 0, 1}, UID: uid}.String()
+}
+
+// opened is a KMS answer checked with the SHE model: M1–M3 opened with the authorizing key,
+// M4/M5 verified with the new key they carry.
+func opened(rec *kms.Records, authKey [16]byte) she.Opened {
+	ExpectWithOffset(1, rec).NotTo(BeNil())
+	var m she.Messages
+	for _, f := range []struct {
+		name, hex string
+		dst       []byte
+	}{{"M1", rec.M1, m.M1[:]}, {"M2", rec.M2, m.M2[:]}, {"M3", rec.M3, m.M3[:]}, {"M4", rec.M4, m.M4[:]}, {"M5", rec.M5, m.M5[:]}} {
+		ExpectWithOffset(1, f.hex).To(MatchRegexp("^[0-9a-f]{%d}$", 2*len(f.dst)), "%s: lowercase hex of %d bytes", f.name, len(f.dst))
+		b, _ := hex.DecodeString(f.hex)
+		copy(f.dst, b)
+	}
+	o := she.OpenM1M3(authKey, m.M1, m.M2, m.M3)
+	ExpectWithOffset(1, o.M3Valid).To(BeTrue(), "M3 is not the CMAC of M1|M2 under the expected authorizing key")
+	p := she.VerifyM4M5(o.NewKey, m.M4, m.M5)
+	ExpectWithOffset(1, p.M4Valid && p.M5Valid).To(BeTrue(), "M4/M5 do not prove the key M2 carries")
+	ExpectWithOffset(1, []any{p.UID, p.KeyID, p.AuthID, p.Counter}).To(Equal([]any{o.UID, o.KeyID, o.AuthID, o.Counter}), "M4 names another update than M1/M2")
+	return o
+}
+
+// cmacHex is AES-CMAC (aead/cmac, not the kit's) in lowercase hex.
+func cmacHex(key, msg []byte) string {
+	m := independentCMAC(key, msg)
+	return hex.EncodeToString(m[:])
+}
+
+// initialMaster is the KMS's initial master key of the configured EcuType.
+func initialMaster() [16]byte {
+	return [16]byte(confHex("CONF_INITIAL_MASTER_KEY", conf.InitialMaster, 16))
+}
+
+var _ = suite("kms", "KMS supplier API", func() {
+	var api *kmsAPI
+	BeforeAll(func() { api = newKMSAPI() })
+
+	provision := func(typ kms.ProvisioningType, keyID, ecuID string, extra map[string]string) *kms.Records {
+		body := map[string]string{"ProvisioningType": string(typ), "EcuID": ecuID, "KeyID": keyID}
+		if typ == kms.SecOCKey {
+			body["SupplierSecretKey"] = conf.SupplierKey
+		}
+		for k, v := range extra {
+			body[k] = v
+		}
+		return api.ok(http.MethodPost, kms.PathProvisioning, body)
+	}
+	put := func(path string, typ kms.ProvisioningType, keyID, ecuID, status string) {
+		body := map[string]string{"ProvisioningType": string(typ), "EcuID": ecuID, "ResultStatus": status, "ResultMessage": ""}
+		if typ == kms.SecOCKey {
+			body["KeyID"] = keyID
+		}
+		if status != "Success" {
+			body["ResultMessage"] = "LoadKey: SHE error code 0x07 ERC_KEY_UPDATE_ERROR"
+		}
+		api.ok(http.MethodPut, path, body)
+	}
+
+	It("issues an EcuMasterKey update authorized by the initial master key, flags 01101, counter 1", func() {
+		uid := freshUID()
+		o := opened(provision(kms.EcuMasterKey, "1", ecuIDOf(freshCluster(), uid), nil), initialMaster())
+		Expect(o.UID).To(Equal(uid))
+		Expect(o.KeyID).To(Equal(she.MasterECUKey))
+		Expect(o.AuthID).To(Equal(she.MasterECUKey))
+		Expect(o.Counter).To(BeEquivalentTo(1))
+		Expect(o.Flags.String()).To(Equal("01101"))
+	})
+
+	It("issues SupplierSymmKey (D) and SecOCKey (4..C) updates as MAC keys, flags 01111, authorized by the master key", func() {
+		uid := freshUID()
+		id := ecuIDOf(freshCluster(), uid)
+		o := opened(provision(kms.SupplierSymmKey, "D", id, nil), initialMaster())
+		Expect([]any{o.KeyID, o.AuthID, o.Flags.String()}).To(Equal([]any{she.Key10, she.MasterECUKey, "01111"}))
+		for k := 4; k <= 0xC; k++ {
+			o := opened(provision(kms.SecOCKey, strconv.FormatInt(int64(k), 16), id, nil), initialMaster())
+			Expect([]any{o.UID, o.KeyID, o.AuthID, o.Flags.String()}).To(Equal([]any{uid, she.KeyID(k), she.MasterECUKey, "01111"}))
+		}
+	})
+
+	It("allocates a greater counter for each update of a slot, and max(last+1, Counter) for SecOC keys", func() {
+		id := ecuIDOf(freshCluster(), freshUID())
+		var last uint32
+		for range 3 {
+			o := opened(provision(kms.EcuMasterKey, "1", id, nil), initialMaster())
+			Expect(o.Counter).To(Equal(last + 1))
+			last = o.Counter
+		}
+		Expect(opened(provision(kms.SecOCKey, "5", id, map[string]string{"Counter": "100"}), initialMaster()).Counter).To(BeEquivalentTo(100))
+		Expect(opened(provision(kms.SecOCKey, "5", id, map[string]string{"Counter": "7"}), initialMaster()).Counter).To(BeEquivalentTo(101))
+	})
+
+	It("moves the authorizing master key on only when the master key's injection is reported Success", func() {
+		uid := freshUID()
+		id := ecuIDOf(freshCluster(), uid)
+		first := opened(provision(kms.EcuMasterKey, "1", id, nil), initialMaster())
+		By("a superseding POST: only the last issue counts")
+		second := opened(provision(kms.EcuMasterKey, "1", id, nil), initialMaster())
+		Expect(second.NewKey).NotTo(Equal(first.NewKey))
+		opened(provision(kms.SupplierSymmKey, "D", id, nil), initialMaster())
+		By("OperationFailed keeps the old master key")
+		put(kms.PathProvisioning, kms.EcuMasterKey, "1", id, "OperationFailed")
+		opened(provision(kms.SupplierSymmKey, "D", id, nil), initialMaster())
+		By("Success makes the new one authorize what follows")
+		third := opened(provision(kms.EcuMasterKey, "1", id, nil), initialMaster())
+		put(kms.PathProvisioning, kms.EcuMasterKey, "1", id, "Success")
+		opened(provision(kms.SupplierSymmKey, "D", id, nil), third.NewKey)
+		next := opened(provision(kms.EcuMasterKey, "1", id, nil), third.NewKey)
+		Expect(next.Counter).To(Equal(third.Counter + 1))
+	})
+
+	It("gives every ECU of one cluster the same SecOC key, and other clusters another", func() {
+		cluster := freshCluster()
+		a := opened(provision(kms.SecOCKey, "6", ecuIDOf(cluster, freshUID()), nil), initialMaster())
+		b := opened(provision(kms.SecOCKey, "6", ecuIDOf(cluster, freshUID()), nil), initialMaster())
+		c := opened(provision(kms.SecOCKey, "6", ecuIDOf(freshCluster(), freshUID()), nil), initialMaster())
+		Expect(a.NewKey).To(Equal(b.NewKey))
+		Expect(a.NewKey).NotTo(Equal(c.NewKey))
+	})
+
+	It("answers a SecOC request's Challenge with KeySyncValue = CMAC(new key, Challenge)", func() {
+		challenge := "00112233445566778899aabbccddeeff"
+		rec := provision(kms.SecOCKey, "7", ecuIDOf(freshCluster(), freshUID()), map[string]string{"Challenge": challenge})
+		o := opened(rec, initialMaster())
+		msg, _ := hex.DecodeString(challenge)
+		Expect(rec.KeySyncValue).To(Equal(cmacHex(o.NewKey[:], msg)))
+	})
+
+	It("syncs an injected key: a fresh Challenge each time, CMAC for MAC keys and the GET_ID MAC for the master key", func() {
+		uid := freshUID()
+		id := ecuIDOf(freshCluster(), uid)
+		master := opened(provision(kms.EcuMasterKey, "1", id, nil), initialMaster())
+		put(kms.PathProvisioning, kms.EcuMasterKey, "1", id, "Success")
+		secoc := opened(provision(kms.SecOCKey, "8", id, nil), master.NewKey)
+		put(kms.PathProvisioning, kms.SecOCKey, "8", id, "Success")
+
+		seen := map[string]bool{}
+		for range 2 {
+			rec := api.ok(http.MethodPost, kms.PathKeySync, map[string]string{"ProvisioningType": "SecOCKey", "EcuID": id, "KeyID": "8"})
+			Expect(rec.Challenge).To(MatchRegexp("^[0-9a-f]{32}$"))
+			Expect(seen).NotTo(HaveKey(rec.Challenge), "the same Challenge twice")
+			seen[rec.Challenge] = true
+			c, _ := hex.DecodeString(rec.Challenge)
+			Expect(rec.KeySyncValue).To(Equal(cmacHex(secoc.NewKey[:], c)))
+		}
+		put(kms.PathKeySync, kms.SecOCKey, "8", id, "Success")
+
+		rec := api.ok(http.MethodPost, kms.PathKeySync, map[string]string{"ProvisioningType": "EcuMasterKey", "EcuID": id, "KeyID": "1"})
+		c, _ := hex.DecodeString(rec.Challenge)
+		Expect(rec.KeySyncValue).To(Equal(cmacHex(master.NewKey[:], append(append(c, uid[:]...), byte(kms.SyncSREG)))),
+			"GET_ID MAC: CMAC(MASTER_ECU_KEY, challenge | UID | SREG 0x%02x)", byte(kms.SyncSREG))
+		put(kms.PathKeySync, kms.EcuMasterKey, "1", id, "Success")
+	})
+
+	Context("documented messages and codes", func() {
+		f, err := vectors.Load("kms-errors.json")
+		if err != nil {
+			It("loads kms-errors.json", func() { harnessFail("%v", err) })
+			return
+		}
+		for _, r := range f.Records {
+			var v kmsErrorVector
+			if err := r.Decode(&v); err != nil || v.Registry != "" || v.Auth != "" {
+				continue // needs a registry or authentication of its own: the vectors suite runs it
+			}
+			It("answers "+r.ID+" with "+v.Expect.ResultReason+" as documented", func() {
+				api.rec.newViolations()
+				v.replay(api.rec, api.rec.contract, api.url, api.token)
+			})
+		}
+	})
+})

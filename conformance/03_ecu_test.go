@@ -1,0 +1,434 @@
+package conformance_test
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	. "github.com/onsi/ginkgo/v2"
+	. "github.com/onsi/gomega"
+
+	"github.com/shekit/shekit/simulator/ecu"
+	"github.com/shekit/shekit/simulator/she"
+	"github.com/shekit/shekit/vcan"
+	"github.com/shekit/shekit/vcan/isotp"
+	"github.com/shekit/shekit/vcan/uds"
+	"github.com/shekit/shekit/vectors"
+)
+
+// simFaults are the fault flags CONF_SIM_FAULT can give every simulated ECU. slow-nvm makes key
+// store writes outlast the P2* the ECU announces.
+var simFaults = map[string]func(*ecu.Config){
+	"wrong-proof":      func(c *ecu.Config) { c.Faults.WrongProof = true },
+	"no-counter-check": func(c *ecu.Config) { c.Faults.NoCounterCheck = true },
+	"accept-wildcard":  func(c *ecu.Config) { c.Faults.AcceptWildcard = true },
+	"nvm-failure":      func(c *ecu.Config) { c.Faults.NVMFailure = true },
+	"slow-nvm":         func(c *ecu.Config) { c.P2Star, c.Faults.SlowNVM = 200*time.Millisecond, 500*time.Millisecond },
+	"silent":           func(c *ecu.Config) { c.Faults.Silent = true },
+	"boot-failure":     func(c *ecu.Config) { c.Faults.BootFailure = true },
+}
+
+// simConfig is the configuration of a simulated ECU under test: a fresh UID of the configured
+// supplier, the configured profile and security key, and CONF_SIM_FAULT.
+func simConfig(base ecu.Config) ecu.Config {
+	if base.UID == (she.UID{}) {
+		base.UID = freshUID()
+	}
+	p, err := she.ProfileByName(conf.Profile)
+	if err != nil {
+		harnessFail("CONF_PROFILE: %v", err)
+	}
+	base.Profile = p
+	key := [16]byte(confHex("CONF_SECURITY_KEY", conf.SecurityKey, 16))
+	base.SecurityKey = &key
+	if conf.SimFault != "" {
+		f, ok := simFaults[conf.SimFault]
+		if !ok {
+			harnessFail("CONF_SIM_FAULT: %q is not one of the simulator's faults", conf.SimFault)
+		}
+		f(&base)
+	}
+	return base
+}
+
+// memECU starts a simulated ECU on a fresh in-memory bus and returns a client for it.
+func memECU(cfg ecu.Config) *ecu.Client {
+	h := vcan.NewHub()
+	et := isotp.New(h.Connect(vcan.ExactID(ecu.DefaultRequestID, false)), ecu.DefaultResponseID, ecu.DefaultRequestID)
+	e, err := ecu.New(cfg, et)
+	Expect(err).NotTo(HaveOccurred())
+	ctx, cancel := context.WithCancel(context.Background())
+	go e.Serve(ctx)
+	ct := isotp.New(h.Connect(vcan.ExactID(ecu.DefaultResponseID, false)), ecu.DefaultRequestID, ecu.DefaultResponseID)
+	DeferCleanup(func() { cancel(); ct.Close(); et.Close(); h.Close() })
+	return ecu.NewClient(ct)
+}
+
+// ecuAddr is one request:response pair of CONF_ECU_IDS.
+type ecuAddr struct {
+	request, response uint32
+}
+
+// configuredECUs reads CONF_ECU_IDS (default: the first ECU at 0x7E0:0x7E8).
+func configuredECUs() []ecuAddr {
+	ids := conf.ECUIDs
+	if ids == "" {
+		ids = "0x7E0:0x7E8"
+	}
+	var out []ecuAddr
+	for pair := range strings.SplitSeq(ids, ",") {
+		req, resp, ok := strings.Cut(strings.TrimSpace(pair), ":")
+		r1, err1 := strconv.ParseUint(req, 0, 29)
+		r2, err2 := strconv.ParseUint(resp, 0, 29)
+		if !ok || err1 != nil || err2 != nil {
+			harnessFail("CONF_ECU_IDS: %q is not REQUEST:RESPONSE", pair)
+		}
+		out = append(out, ecuAddr{uint32(r1), uint32(r2)})
+	}
+	return out
+}
+
+// dialECU connects to the ECU at a on the configured interface.
+func dialECU(a ecuAddr) *ecu.Client {
+	ext := a.request > 0x7FF || a.response > 0x7FF
+	var opts []isotp.Option
+	if ext {
+		opts = append(opts, isotp.WithExtendedIDs())
+	}
+	var t isotp.Transport
+	if conf.KernelISOTP {
+		k, err := isotp.DialKernel(conf.CAN, a.request, a.response, opts...)
+		if err != nil {
+			harnessFail("CONF_CAN=%s: %v", conf.CAN, err)
+		}
+		t = k
+	} else {
+		conn, err := vcan.DialSocketCAN(context.Background(), conf.CAN, vcan.ExactID(a.response, ext))
+		if err != nil {
+			harnessFail("CONF_CAN=%s: %v", conf.CAN, err)
+		}
+		t = isotp.New(conn, a.request, a.response, opts...)
+	}
+	DeferCleanup(t.Close)
+	return ecu.NewClient(t)
+}
+
+// ecuUnderTest is the ECU a test works on and what the suite knows of it.
+type ecuUnderTest struct {
+	*ecu.Client
+	simulated bool
+	master    [16]byte // the MASTER_ECU_KEY, which authorizes the suite's key updates
+}
+
+// ecuCounters hands out counters for a real ECU's slots: greater than those of any earlier run
+// (seconds since 2024), and greater on each call.
+var ecuCounters struct {
+	sync.Mutex
+	next uint32
+}
+
+// nextCounter returns a counter greater than every one used on the ECU before.
+func (u *ecuUnderTest) nextCounter() uint32 {
+	if u.simulated {
+		return 1
+	}
+	ecuCounters.Lock()
+	defer ecuCounters.Unlock()
+	if ecuCounters.next == 0 {
+		ecuCounters.next = uint32(time.Now().Unix()-1704067200) & she.MaxCounter
+	}
+	ecuCounters.next += 16
+	return ecuCounters.next
+}
+
+// newECUUnderTest is a fresh simulated ECU (CONF_CAN=mem) or the first configured ECU.
+func newECUUnderTest(base ecu.Config) *ecuUnderTest {
+	if conf.CAN == "mem" {
+		return &ecuUnderTest{Client: memECU(simConfig(base)), simulated: true}
+	}
+	u := &ecuUnderTest{Client: dialECU(configuredECUs()[0])}
+	if conf.MasterKey != "" {
+		u.master = [16]byte(confHex("CONF_ECU_MASTER_KEY", conf.MasterKey, 16))
+	}
+	return u
+}
+
+// prepared is newECUUnderTest in the extended session with SecurityAccess, and its UID.
+func prepared(ctx context.Context) (*ecuUnderTest, she.UID) {
+	u := newECUUnderTest(ecu.Config{})
+	key := [16]byte(confHex("CONF_SECURITY_KEY", conf.SecurityKey, 16))
+	ExpectWithOffset(1, u.Prepare(ctx, &key)).To(Succeed(), "extended session and SecurityAccess")
+	uid, err := u.UID(ctx)
+	ExpectWithOffset(1, err).NotTo(HaveOccurred())
+	return u, uid
+}
+
+// update builds M1–M5 for a new key in slot id of the ECU with uid, authorized by the master key.
+func (u *ecuUnderTest) update(uid she.UID, id she.KeyID, newKey [16]byte, counter uint32, flags she.Flags) she.Messages {
+	m, err := she.BuildMessages(she.KeyUpdate{UID: uid, KeyID: id, AuthID: she.MasterECUKey, AuthKey: u.master,
+		NewKey: newKey, Counter: counter, Flags: flags})
+	ExpectWithOffset(1, err).NotTo(HaveOccurred())
+	return m
+}
+
+// load sends m and returns the SHE's answer.
+func (u *ecuUnderTest) load(ctx context.Context, m she.Messages) ecu.LoadKeyResult {
+	res, err := u.LoadKey(ctx, m.M1, m.M2, m.M3)
+	ExpectWithOffset(1, err).NotTo(HaveOccurred(), "LoadKey")
+	return res
+}
+
+// loadOK sends m and requires the model's M4 and M5 back.
+func (u *ecuUnderTest) loadOK(ctx context.Context, m she.Messages) {
+	res := u.load(ctx, m)
+	ExpectWithOffset(1, res.ERC).To(Equal(she.NoError))
+	ExpectWithOffset(1, hex.EncodeToString(res.M4[:])).To(Equal(hex.EncodeToString(m.M4[:])), "M4")
+	ExpectWithOffset(1, hex.EncodeToString(res.M5[:])).To(Equal(hex.EncodeToString(m.M5[:])), "M5")
+}
+
+func randomKey() (k [16]byte) {
+	rand.Read(k[:])
+	return k
+}
+
+// loadKeyRecord reads a she_load_key vector.
+func loadKeyRecord(id string) (uid she.UID, m she.Messages, newKey [16]byte) {
+	f, err := vectors.Load("she-reference.json")
+	Expect(err).NotTo(HaveOccurred())
+	for _, r := range f.Records {
+		if r.ID != id {
+			continue
+		}
+		var v struct {
+			UID                hexBytes `json:"uid"`
+			M1, M2, M3, M4, M5 hexBytes
+			NewKey             hexBytes `json:"new_key"`
+		}
+		Expect(r.Decode(&v)).To(Succeed())
+		return v.UID.uid(), she.Messages{M1: v.M1.block16(), M2: v.M2.block32(), M3: v.M3.block16(),
+			M4: v.M4.block32(), M5: v.M5.block16()}, v.NewKey.block16()
+	}
+	Fail("no vector " + id)
+	return
+}
+
+// expectNRC requires err to be a negative response with code nrc.
+func expectNRC(err error, nrc uds.NRC) {
+	var nr *uds.NegativeResponseError
+	ExpectWithOffset(1, errors.As(err, &nr)).To(BeTrue(), "want NRC %v, got %v", nrc, err)
+	ExpectWithOffset(1, nr.NRC).To(Equal(nrc))
+}
+
+var _ = suite("ecu", "ECU: SHE through UDS", func() {
+	var ctx context.Context
+	BeforeEach(func() {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(context.Background(), 30*time.Second)
+		DeferCleanup(cancel)
+	})
+
+	It("enters the extended session and unlocks SecurityAccess with the security key", func() {
+		u := newECUUnderTest(ecu.Config{})
+		Expect(u.StartSession(ctx, uds.ExtendedSession)).To(Succeed())
+		p2, p2Star := u.Timing()
+		Expect(p2).To(BeNumerically(">", 0))
+		Expect(p2Star).To(BeNumerically(">=", p2))
+		key := [16]byte(confHex("CONF_SECURITY_KEY", conf.SecurityKey, 16))
+		Expect(u.Unlock(ctx, 0x01, func(seed []byte) []byte {
+			Expect(seed).To(HaveLen(16))
+			k := independentCMAC(key[:], seed)
+			return k[:]
+		})).To(Succeed())
+	})
+
+	It("reports a 15-byte UID, and SREG with secure boot finished and OK", func() {
+		u, uid := prepared(ctx)
+		Expect(uid).NotTo(Equal(she.UID{}))
+		sreg, err := u.Status(ctx)
+		Expect(err).NotTo(HaveOccurred())
+		Expect(sreg&she.StatusBootFinished).NotTo(BeZero(), "BOOT_FINISHED in SREG %#02x", byte(sreg))
+		Expect(sreg&she.StatusBootOK).NotTo(BeZero(), "BOOT_OK in SREG %#02x", byte(sreg))
+	})
+
+	It("answers LoadKey with the M4 and M5 of the SHE model", func() {
+		u, uid := prepared(ctx)
+		u.loadOK(ctx, u.update(uid, she.Key1, randomKey(), u.nextCounter(), she.KeyUsage))
+	})
+
+	It("answers the OEM document's MasterECUKey example with the document's M4 and M5", func() {
+		if conf.CAN != "mem" {
+			Skip("needs an ECU with the document's UID in the factory state: a simulated one (CONF_CAN=mem)")
+		}
+		uid, m, master := loadKeyRecord("oem-doc-a-master-ecu-key")
+		u := newECUUnderTest(ecu.Config{UID: uid})
+		key := [16]byte(confHex("CONF_SECURITY_KEY", conf.SecurityKey, 16))
+		Expect(u.Prepare(ctx, &key)).To(Succeed())
+		u.loadOK(ctx, m)
+		By("GetID now answers with the new master key")
+		challenge := [16]byte{0xc4}
+		id, err := u.GetID(ctx, challenge)
+		Expect(err).NotTo(HaveOccurred())
+		Expect(id.MAC).To(Equal(independentCMAC(master[:], append(append(challenge[:], uid[:]...), byte(id.SREG)))))
+	})
+
+	It("refuses a counter that is not greater than the slot's with ERC_KEY_UPDATE_ERROR", func() {
+		u, uid := prepared(ctx)
+		c := u.nextCounter() + 4
+		u.loadOK(ctx, u.update(uid, she.KeyID(5), randomKey(), c, she.KeyUsage))
+		for _, stale := range []uint32{c, c - 1} {
+			res := u.load(ctx, u.update(uid, she.KeyID(5), randomKey(), stale, she.KeyUsage))
+			Expect(res.ERC).To(Equal(she.KeyUpdateError), "counter %d after %d", stale, c)
+		}
+		u.loadOK(ctx, u.update(uid, she.KeyID(5), randomKey(), c+1, she.KeyUsage))
+	})
+
+	It("refuses M1–M3 authorized by another key than the master key with ERC_KEY_UPDATE_ERROR", func() {
+		u, uid := prepared(ctx)
+		wrong := *u
+		wrong.master = randomKey()
+		res := u.load(ctx, wrong.update(uid, she.KeyID(6), randomKey(), u.nextCounter(), she.KeyUsage))
+		Expect(res.ERC).To(Equal(she.KeyUpdateError))
+	})
+
+	It("refuses M1–M3 for another ECU's UID with ERC_KEY_UPDATE_ERROR", func() {
+		u, uid := prepared(ctx)
+		other := uid
+		other[14] ^= 0xFF
+		res := u.load(ctx, u.update(other, she.KeyID(6), randomKey(), u.nextCounter(), she.KeyUsage))
+		Expect(res.ERC).To(Equal(she.KeyUpdateError))
+	})
+
+	It("takes the wildcard UID for a key whose WILDCARD flag is clear, and refuses it where set", func() {
+		u, uid := prepared(ctx)
+		c := u.nextCounter()
+		u.loadOK(ctx, u.update(uid, she.KeyID(7), randomKey(), c, she.KeyUsage))
+		u.loadOK(ctx, u.update(uid, she.KeyID(8), randomKey(), c, she.KeyUsage|she.Wildcard))
+		By("the proof of a wildcard update names the ECU's own UID")
+		key := randomKey()
+		m := u.update(she.WildcardUID, she.KeyID(7), key, c+1, she.KeyUsage)
+		res := u.load(ctx, m)
+		Expect(res.ERC).To(Equal(she.NoError))
+		proof := she.VerifyM4M5(key, res.M4, res.M5)
+		Expect(proof.M4Valid && proof.M5Valid).To(BeTrue())
+		Expect(proof.UID).To(Equal(uid))
+		By("WILDCARD set: refused")
+		res = u.load(ctx, u.update(she.WildcardUID, she.KeyID(8), randomKey(), c+1, she.KeyUsage))
+		Expect(res.ERC).To(Equal(she.KeyUpdateError))
+	})
+
+	It("refuses updates of a write-protected key with ERC_KEY_WRITE_PROTECTED", func() {
+		if conf.CAN != "mem" && !conf.Destructive {
+			Skip("write protection is forever: set CONF_ECU_DESTRUCTIVE=1 to spend slot KEY_6 of a real ECU on it")
+		}
+		u, uid := prepared(ctx)
+		c := u.nextCounter()
+		u.loadOK(ctx, u.update(uid, she.KeyID(9), randomKey(), c, she.KeyUsage|she.WriteProtection))
+		res := u.load(ctx, u.update(uid, she.KeyID(9), randomKey(), c+1, she.KeyUsage))
+		Expect(res.ERC).To(Equal(she.KeyWriteProtected))
+	})
+
+	It("answers GET_ID with CMAC(MASTER_ECU_KEY, challenge | UID | SREG), all-zero while the master key is empty", func() {
+		u, uid := prepared(ctx)
+		getID := func(master [16]byte, empty bool) {
+			challenge := randomKey()
+			id, err := u.GetID(ctx, challenge)
+			ExpectWithOffset(1, err).NotTo(HaveOccurred())
+			ExpectWithOffset(1, id.ERC).To(Equal(she.NoError))
+			ExpectWithOffset(1, id.UID).To(Equal(uid))
+			sreg, err := u.Status(ctx)
+			ExpectWithOffset(1, err).NotTo(HaveOccurred())
+			ExpectWithOffset(1, id.SREG).To(Equal(sreg))
+			if empty {
+				ExpectWithOffset(1, id.MAC).To(Equal([16]byte{}), "no MASTER_ECU_KEY: the MAC is all-zero")
+				return
+			}
+			ExpectWithOffset(1, id.MAC).To(Equal(independentCMAC(master[:], append(append(challenge[:], uid[:]...), byte(id.SREG)))))
+		}
+		if !u.simulated {
+			getID(u.master, conf.MasterKey == "")
+			return
+		}
+		getID(u.master, true)
+		By("with a master key loaded")
+		master := randomKey()
+		u.loadOK(ctx, u.update(uid, she.MasterECUKey, master, 1, 0))
+		getID(master, false)
+	})
+
+	It("verifies and generates MACs with a loaded MAC key (VerifyMAC, GenerateMAC)", func() {
+		u, uid := prepared(ctx)
+		key := randomKey()
+		u.loadOK(ctx, u.update(uid, she.KeyID(0xA), key, u.nextCounter(), she.KeyUsage))
+		msg := randomKey()
+		mac := independentCMAC(key[:], msg[:])
+		erc, verified, err := u.VerifyMAC(ctx, 0xA, msg, mac)
+		Expect(err).NotTo(HaveOccurred())
+		Expect([]any{erc, verified}).To(Equal([]any{she.NoError, true}))
+		mac[15] ^= 0x01
+		erc, verified, err = u.VerifyMAC(ctx, 0xA, msg, mac)
+		Expect(err).NotTo(HaveOccurred())
+		Expect([]any{erc, verified}).To(Equal([]any{she.NoError, false}), "a MAC one bit off")
+		erc, got, err := u.GenerateMAC(ctx, 0xA, msg)
+		Expect(err).NotTo(HaveOccurred())
+		Expect(erc).To(Equal(she.NoError))
+		Expect(got).To(Equal(independentCMAC(key[:], msg[:])))
+	})
+
+	It("answers each negative response code of the diagnostic profile where it applies", func() {
+		u := newECUUnderTest(ecu.Config{Lockout: 50 * time.Millisecond})
+		do := func(req ...byte) error { _, err := u.Do(ctx, req); return err }
+		expectNRC(do(0x85), uds.ServiceNotSupported)
+		expectNRC(do(0x10, 0x7F), uds.SubFunctionNotSupported)
+		expectNRC(do(0x22, 0xFD), uds.IncorrectMessageLengthOrInvalidFormat)
+		expectNRC(do(0x22, 0x12, 0x34), uds.RequestOutOfRange)
+		expectNRC(do(0x27, 0x01), uds.ServiceNotSupportedInActiveSession)
+		expectNRC(do(0x11, 0x03), uds.SubFunctionNotSupportedInActiveSession)
+		Expect(u.StartSession(ctx, uds.ExtendedSession)).To(Succeed())
+		expectNRC(do(append([]byte{0x31, 0x01, 0xFD, 0x10}, make([]byte, 64)...)...), uds.SecurityAccessDenied)
+		expectNRC(do(append([]byte{0x27, 0x02}, make([]byte, 16)...)...), uds.RequestSequenceError)
+		if !u.simulated {
+			return // the attempts below would lock a real ECU for its delay
+		}
+		for i := 1; i <= 3; i++ {
+			Expect(do(0x27, 0x01)).To(Succeed())
+			err := do(append([]byte{0x27, 0x02}, make([]byte, 16)...)...)
+			if i < 3 {
+				expectNRC(err, uds.InvalidKey)
+			} else {
+				expectNRC(err, uds.ExceededNumberOfAttempts)
+			}
+		}
+		expectNRC(do(0x27, 0x01), uds.RequiredTimeDelayNotExpired)
+	})
+
+	It("answers a routine with a wrong-length record with NRC 0x13 and an unknown routine with NRC 0x31", func() {
+		u, _ := prepared(ctx)
+		_, err := u.StartRoutine(ctx, ecu.RIDLoadKey, make([]byte, 63))
+		expectNRC(err, uds.IncorrectMessageLengthOrInvalidFormat)
+		_, err = u.StartRoutine(ctx, 0xFD1F, nil)
+		expectNRC(err, uds.RequestOutOfRange)
+	})
+
+	It("keeps P2 and P2*: LoadKey, which writes the key store, answers in time (with response pending if needed)", func() {
+		u, uid := prepared(ctx)
+		p2, p2Star := u.Timing()
+		m := u.update(uid, she.KeyID(0xB), randomKey(), u.nextCounter(), she.KeyUsage)
+		start := time.Now()
+		res, err := u.LoadKey(ctx, m.M1, m.M2, m.M3)
+		Expect(err).NotTo(HaveOccurred(), "no answer within P2 = %v, or no final answer within P2* = %v after response pending", p2, p2Star)
+		Expect(res.ERC).To(Equal(she.NoError))
+		Expect(time.Since(start)).To(BeNumerically("<", p2+p2Star))
+	})
+
+	It("carries ISO-TP messages of 4095 bytes: a LoadKey of that length is answered with NRC 0x13", func() {
+		u, _ := prepared(ctx)
+		req := append([]byte{0x31, 0x01, 0xFD, 0x10}, make([]byte, 4091)...)
+		_, err := u.Do(ctx, req)
+		expectNRC(err, uds.IncorrectMessageLengthOrInvalidFormat)
+	})
+})

@@ -1,0 +1,200 @@
+package conformance_test
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+
+	. "github.com/onsi/ginkgo/v2"
+	. "github.com/onsi/gomega"
+
+	"github.com/shekit/shekit/conformance/report"
+	"github.com/shekit/shekit/openapi"
+	"github.com/shekit/shekit/server/kms"
+)
+
+// keptExchanges bounds how many HTTP exchanges a spec keeps for its report.
+const keptExchanges = 40
+
+// exchanges are the current spec's HTTP exchanges, written to the report when it fails.
+var exchanges struct {
+	sync.Mutex
+	log []string
+}
+
+// recordExchange keeps one exchange of the current spec (the last keptExchanges of them).
+func recordExchange(s string) {
+	exchanges.Lock()
+	defer exchanges.Unlock()
+	exchanges.log = append(exchanges.log, s)
+	if len(exchanges.log) > keptExchanges {
+		exchanges.log = exchanges.log[len(exchanges.log)-keptExchanges:]
+	}
+}
+
+var _ = BeforeEach(func() {
+	exchanges.Lock()
+	exchanges.log = nil
+	exchanges.Unlock()
+})
+
+var _ = AfterEach(func() {
+	if !CurrentSpecReport().Failed() {
+		return
+	}
+	exchanges.Lock()
+	defer exchanges.Unlock()
+	for _, e := range exchanges.log {
+		AddReportEntry(report.ExchangeEntry, e, ReportEntryVisibilityNever)
+	}
+})
+
+// recorder is the suites' HTTP transport: it checks each exchange against the OpenAPI contract
+// (through openapi.Transport) and keeps it for the report.
+type recorder struct {
+	contract *openapi.Transport
+	seen     int
+	mu       sync.Mutex
+}
+
+// newRecorder checks exchanges against spec.
+func newRecorder(spec *openapi.Spec) *recorder {
+	return &recorder{contract: &openapi.Transport{Spec: spec}}
+}
+
+func (r *recorder) RoundTrip(req *http.Request) (*http.Response, error) {
+	var body []byte
+	if req.Body != nil {
+		body, _ = io.ReadAll(req.Body)
+		req.Body.Close()
+		req.Body = io.NopCloser(bytes.NewReader(body))
+	}
+	var b strings.Builder
+	fmt.Fprintf(&b, "> %s %s\n", req.Method, req.URL.Path)
+	for _, h := range []string{"Authorization", "Content-Type"} {
+		if v := req.Header.Get(h); v != "" {
+			fmt.Fprintf(&b, "> %s: %s\n", h, v)
+		}
+	}
+	if len(body) > 0 {
+		fmt.Fprintf(&b, "> %s\n", body)
+	}
+	resp, err := r.contract.RoundTrip(req)
+	if err != nil {
+		fmt.Fprintf(&b, "< transport error: %v", err)
+		recordExchange(b.String())
+		return nil, err
+	}
+	respBody, _ := io.ReadAll(resp.Body)
+	resp.Body = io.NopCloser(bytes.NewReader(respBody))
+	fmt.Fprintf(&b, "< %d %s\n", resp.StatusCode, resp.Header.Get("Content-Type"))
+	if strings.HasPrefix(resp.Header.Get("Content-Type"), "application/json") {
+		fmt.Fprintf(&b, "< %s", bytes.TrimSpace(respBody))
+	} else if len(respBody) > 0 {
+		fmt.Fprintf(&b, "< (%d bytes)", len(respBody))
+	}
+	recordExchange(b.String())
+	return resp, nil
+}
+
+// newViolations returns the contract violations since the last call.
+func (r *recorder) newViolations() []openapi.Violation {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	v := r.contract.Violations()
+	out := v[r.seen:]
+	r.seen = len(v)
+	return out
+}
+
+// keptContract fails the spec on any exchange since the last check that broke the contract;
+// requests are excused when the test sends bad requests on purpose.
+func (r *recorder) keptContract(badRequestsOnPurpose bool) {
+	for _, v := range r.newViolations() {
+		if v.Request && badRequestsOnPurpose {
+			continue
+		}
+		Fail("the exchange breaks the OpenAPI contract: "+v.String(), 1)
+	}
+}
+
+// kmsAPI is a client of the KMS under test.
+type kmsAPI struct {
+	url   string
+	token string
+	rec   *recorder
+}
+
+// newKMSAPI returns a client of the configured KMS, checking exchanges against openapi/kms.yaml.
+func newKMSAPI() *kmsAPI {
+	spec, err := kmsContract()
+	if err != nil {
+		harnessFail("openapi/kms.yaml: %v", err)
+	}
+	return &kmsAPI{url: targets.kmsURL, token: conf.KMSToken, rec: newRecorder(spec)}
+}
+
+// client is an HTTP client through the recorder.
+func (k *kmsAPI) client() *http.Client { return &http.Client{Transport: k.rec} }
+
+// send sends a JSON body (or a raw string body) and returns the status and envelope.
+func (k *kmsAPI) send(method, path string, body any) (int, kms.Envelope) {
+	var data []byte
+	if s, ok := body.(string); ok {
+		data = []byte(s)
+	} else {
+		var err error
+		data, err = json.Marshal(body)
+		Expect(err).NotTo(HaveOccurred())
+	}
+	req, err := http.NewRequest(method, k.url+path, bytes.NewReader(data))
+	Expect(err).NotTo(HaveOccurred())
+	req.Header.Set("Content-Type", "application/json")
+	if k.token != "" {
+		req.Header.Set("Authorization", "Bearer "+k.token)
+	}
+	resp, err := k.client().Do(req)
+	if err != nil {
+		harnessFail("KMS unreachable: %v", err)
+	}
+	defer resp.Body.Close()
+	raw, _ := io.ReadAll(resp.Body)
+	var env kms.Envelope
+	ExpectWithOffset(2, json.Unmarshal(raw, &env)).To(Succeed(), "the answer is not JSON: %s", raw)
+	return resp.StatusCode, env
+}
+
+// ok sends a request the KMS must accept and returns its Records.
+func (k *kmsAPI) ok(method, path string, body any) *kms.Records {
+	status, env := k.send(method, path, body)
+	ExpectWithOffset(1, env.ResultStatus).To(Equal("Success"), "%s %s: %s %s", method, path, env.ResultReason, env.ResultMessage)
+	ExpectWithOffset(1, status).To(Equal(http.StatusOK))
+	k.rec.keptContract(false)
+	return env.Records
+}
+
+// alterMessage makes a KMS handler answer text as the ResultMessage of reason: a deliberately
+// wrong server, for showing that the kms suite notices.
+func alterMessage(next http.Handler, reason kms.Reason, text string) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		rec := httptest.NewRecorder()
+		next.ServeHTTP(rec, req)
+		var env map[string]any
+		body := rec.Body.Bytes()
+		if json.Unmarshal(body, &env) == nil && env["ResultReason"] == string(reason) {
+			env["ResultMessage"] = text
+			body, _ = json.Marshal(env)
+		}
+		for k, v := range rec.Header() {
+			w.Header()[k] = v
+		}
+		w.Header().Del("Content-Length")
+		w.WriteHeader(rec.Code)
+		w.Write(body)
+	})
+}

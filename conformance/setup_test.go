@@ -1,0 +1,218 @@
+package conformance_test
+
+import (
+	"context"
+	"encoding/hex"
+	"fmt"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"reflect"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	. "github.com/onsi/ginkgo/v2"
+	"go.yaml.in/yaml/v3"
+
+	"github.com/shekit/shekit/conformance/report"
+	"github.com/shekit/shekit/server/kms"
+	"github.com/shekit/shekit/server/reference"
+	"github.com/shekit/shekit/simulator/ecu"
+)
+
+// The suites, in the order they run. CONF_SUITES selects some of them.
+var suiteNames = []string{"kms", "clm", "ecu", "e2e", "vectors"}
+
+// Config is the suites' configuration: environment variables, or the YAML file named by
+// CONF_FILE, variables winning. Every field's env tag names its variable.
+type Config struct {
+	KMSURL        string `yaml:"kms_url" env:"CONF_KMS_URL"`                         // a KMS to test; empty: the reference, in-process
+	KMSToken      string `yaml:"kms_token" env:"CONF_KMS_TOKEN"`                     // its bearer token
+	CLMURL        string `yaml:"clm_url" env:"CONF_CLM_URL"`                         // a CLM to test; empty: the reference, in-process
+	CLMLicense    string `yaml:"clm_license" env:"CONF_CLM_LICENSE"`                 // its license key (default: the reference's demo key)
+	CAN           string `yaml:"can" env:"CONF_CAN"`                                 // mem (simulated ECUs in-process) or an interface such as vcan0
+	ECUIDs        string `yaml:"ecu_ids" env:"CONF_ECU_IDS"`                         // on an interface: the ECUs' request:response IDs, comma-separated
+	KernelISOTP   bool   `yaml:"kernel_isotp" env:"CONF_KERNEL_ISOTP"`               // on an interface: the kernel's ISO-TP instead of ours
+	Profile       string `yaml:"profile" env:"CONF_PROFILE"`                         // SHE profile of the ECUs: autosar or csec
+	SecurityKey   string `yaml:"security_key" env:"CONF_SECURITY_KEY"`               // SecurityAccess key of the ECUs (32 hex digits)
+	MasterKey     string `yaml:"master_key" env:"CONF_ECU_MASTER_KEY"`               // a real ECU's current MASTER_ECU_KEY (empty: factory state, all-zero)
+	Destructive   bool   `yaml:"destructive" env:"CONF_ECU_DESTRUCTIVE"`             // a real ECU may get a write-protected key (forever)
+	SupplierID    string `yaml:"supplier_id" env:"CONF_SUPPLIER_ID"`                 // the supplier the suites act as (4 hex digits)
+	EcuType       string `yaml:"ecu_type" env:"CONF_ECU_TYPE"`                       // an EcuType of that supplier in the KMS's registry
+	SupplierKey   string `yaml:"supplier_secret_key" env:"CONF_SUPPLIER_SECRET_KEY"` // its SupplierSecretKey
+	InitialMaster string `yaml:"initial_master_key" env:"CONF_INITIAL_MASTER_KEY"`   // the KMS's initial master key of that EcuType
+	Fleet         int    `yaml:"fleet" env:"CONF_FLEET"`                             // simulated ECUs in the e2e suite
+	ReportDir     string `yaml:"report_dir" env:"CONF_REPORT_DIR"`                   // where the reports go
+	Suites        string `yaml:"suites" env:"CONF_SUITES"`                           // comma-separated suites to run (default: all)
+	Certified     bool   `yaml:"certified" env:"CONF_CERTIFIED"`                     // fail on any skip and on a test count other than conformance.yaml's
+	// Self-test hooks: they make the in-process reference targets misbehave on purpose, so that a
+	// run can show the suites notice. Never set them against a real target.
+	SimFault     string `yaml:"sim_fault" env:"CONF_SIM_FAULT"`             // a fault flag for every simulated ECU (see simFaults)
+	AlterMessage string `yaml:"alter_message" env:"CONF_SIM_ALTER_MESSAGE"` // REASON=text: the in-process KMS answers text for REASON
+}
+
+// defaults fills what is not configured.
+func (c *Config) defaults() {
+	set := func(p *string, v string) {
+		if *p == "" {
+			*p = v
+		}
+	}
+	set(&c.CAN, "mem")
+	set(&c.Profile, "autosar")
+	set(&c.SecurityKey, hex.EncodeToString(ecu.DefaultSecurityKey[:]))
+	set(&c.SupplierID, "001D")
+	set(&c.EcuType, "0001")
+	set(&c.SupplierKey, "1d1d1d1d1d1d1d1d1d1d1d1d1d1d1d1d")
+	set(&c.InitialMaster, "00000000000000000000000000000000")
+	set(&c.CLMLicense, reference.DemoLicense)
+	set(&c.ReportDir, "report")
+	set(&c.Suites, strings.Join(suiteNames, ","))
+	if c.Fleet == 0 {
+		c.Fleet = 8
+	}
+}
+
+// loadConfig reads CONF_FILE (if set) and then the environment.
+func loadConfig() (Config, error) {
+	var c Config
+	if f := os.Getenv("CONF_FILE"); f != "" {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			return c, err
+		}
+		dec := yaml.NewDecoder(strings.NewReader(string(b)))
+		dec.KnownFields(true)
+		if err := dec.Decode(&c); err != nil {
+			return c, fmt.Errorf("%s: %w", f, err)
+		}
+	}
+	v := reflect.ValueOf(&c).Elem()
+	for i := range v.NumField() {
+		name := v.Type().Field(i).Tag.Get("env")
+		s, ok := os.LookupEnv(name)
+		if !ok {
+			continue
+		}
+		switch f := v.Field(i); f.Kind() {
+		case reflect.String:
+			f.SetString(s)
+		case reflect.Bool:
+			b, err := strconv.ParseBool(s)
+			if err != nil {
+				return c, fmt.Errorf("%s: %q is not a boolean", name, s)
+			}
+			f.SetBool(b)
+		case reflect.Int:
+			n, err := strconv.Atoi(s)
+			if err != nil {
+				return c, fmt.Errorf("%s: %q is not a number", name, s)
+			}
+			f.SetInt(int64(n))
+		}
+	}
+	c.defaults()
+	for _, s := range strings.Split(c.Suites, ",") {
+		if !slices.Contains(suiteNames, strings.TrimSpace(s)) {
+			return c, fmt.Errorf("CONF_SUITES: unknown suite %q (suites: %s)", s, strings.Join(suiteNames, ", "))
+		}
+	}
+	return c, nil
+}
+
+// secrets are the configured values no output may show.
+func (c *Config) secrets() []string {
+	return []string{c.KMSToken, c.CLMLicense, c.SecurityKey, c.MasterKey, c.SupplierKey, c.InitialMaster}
+}
+
+// describe lists the configuration for the report, by variable name, secrets redacted.
+func (c *Config) describe() map[string]string {
+	out := map[string]string{}
+	v := reflect.ValueOf(c).Elem()
+	for i := range v.NumField() {
+		out[v.Type().Field(i).Tag.Get("env")] = fmt.Sprint(v.Field(i).Interface())
+	}
+	for _, name := range []string{"CONF_KMS_TOKEN", "CONF_CLM_LICENSE", "CONF_SECURITY_KEY", "CONF_ECU_MASTER_KEY",
+		"CONF_SUPPLIER_SECRET_KEY", "CONF_INITIAL_MASTER_KEY"} {
+		if out[name] != "" {
+			out[name] = report.Redacted
+		}
+	}
+	return out
+}
+
+// enabled reports whether suite runs.
+func (c *Config) enabled(suite string) bool {
+	for _, s := range strings.Split(c.Suites, ",") {
+		if strings.TrimSpace(s) == suite {
+			return true
+		}
+	}
+	return false
+}
+
+// conf is the configuration of this run, read once before any spec.
+var conf Config
+
+// targets are the servers and buses the suites test, set up once.
+var targets struct {
+	kmsURL, clmURL string
+	reference      *reference.Server // the in-process one, when a URL is not configured
+}
+
+// harnessFail reports a failure of the harness itself: the test ends in error, not fail.
+func harnessFail(format string, args ...any) {
+	Fail(report.HarnessPrefix+fmt.Sprintf(format, args...), 1)
+}
+
+// suite declares a suite's top container: its specs carry the suite's label and are skipped when
+// CONF_SUITES leaves the suite out.
+func suite(name, text string, body func()) bool {
+	return Describe(text, Label(name), Ordered, ContinueOnFailure, func() {
+		BeforeAll(func() {
+			if !conf.enabled(name) {
+				Skip(fmt.Sprintf("suite %s is not in CONF_SUITES=%s", name, conf.Suites))
+			}
+		})
+		body()
+	})
+}
+
+var _ = BeforeSuite(func() {
+	var err error
+	if conf, err = loadConfig(); err != nil {
+		harnessFail("configuration: %v", err)
+	}
+	if conf.KMSURL != "" && conf.CLMURL != "" {
+		targets.kmsURL, targets.clmURL = conf.KMSURL, conf.CLMURL
+		return
+	}
+	srv, err := reference.New(context.Background(), reference.Config{DataDir: GinkgoT().TempDir(), CLMKeys: "ecdsa"})
+	if err != nil {
+		harnessFail("starting the reference server: %v", err)
+	}
+	DeferCleanup(srv.Close)
+	h := srv.Handler()
+	if conf.AlterMessage != "" {
+		reason, text, _ := strings.Cut(conf.AlterMessage, "=")
+		h = alterMessage(h, kms.Reason(reason), text)
+	}
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		harnessFail("listening on loopback: %v", err)
+	}
+	ts := &httptest.Server{Listener: l, Config: &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}}
+	ts.Start()
+	DeferCleanup(ts.Close)
+	targets.reference = srv
+	targets.kmsURL, targets.clmURL = ts.URL, ts.URL
+	if conf.KMSURL != "" {
+		targets.kmsURL = conf.KMSURL
+	}
+	if conf.CLMURL != "" {
+		targets.clmURL = conf.CLMURL
+	}
+})
