@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/hex"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -36,7 +37,7 @@ type rig struct {
 }
 
 // newRig starts n ECUs configured by base and a server; wrap, when set, wraps the server's handler.
-func newRig(t testing.TB, n int, base ecu.Config, wrap func(http.Handler) http.Handler) *rig {
+func newRig(t testing.TB, n int, base ecu.Config, wrap func(http.Handler) http.Handler, hubOpts ...vcan.HubOption) *rig {
 	t.Helper()
 	srv, err := reference.New(context.Background(), reference.Config{DataDir: t.TempDir(), CLMKeys: "ecdsa"})
 	if err != nil {
@@ -47,7 +48,7 @@ func newRig(t testing.TB, n int, base ecu.Config, wrap func(http.Handler) http.H
 		h = wrap(h)
 	}
 	ts := httptest.NewServer(h)
-	hub := vcan.NewHub()
+	hub := vcan.NewHub(hubOpts...)
 	if base.UID == (she.UID{}) {
 		base.UID = baseUID
 	}
@@ -64,7 +65,7 @@ func newRig(t testing.TB, n int, base ecu.Config, wrap func(http.Handler) http.H
 		}
 		tr := isotp.New(hub.Connect(vcan.ExactID(resp, ext)), req, resp, opts...)
 		t.Cleanup(func() { tr.Close() })
-		r.targets = append(r.targets, Target{Name: "ecu" + string(rune('0'+i)), Client: ecu.NewClient(tr)})
+		r.targets = append(r.targets, Target{Name: fmt.Sprintf("%#x:%#x", req, resp), Client: ecu.NewClient(tr)})
 	}
 	t.Cleanup(func() {
 		fleet.Stop()
