@@ -17,7 +17,7 @@ FUZZ_TARGETS = \
 	./vcan/isotp:FuzzISOTPReassembly \
 	./vectors:FuzzParse
 
-.PHONY: run test test-vm bench fuzz lint generate
+.PHONY: run test test-host test-vm bench fuzz lint generate
 
 ## run: the main job on the embedded default (the reference server in-process, simulated ECUs on
 ## the in-memory bus, provisioned through the station): every conformance suite, reports in $(REPORT)/.
@@ -25,14 +25,21 @@ FUZZ_TARGETS = \
 run:
 	CONF_REPORT_DIR=$${CONF_REPORT_DIR:-$(CURDIR)/$(REPORT)} $(GO) test -count=1 -v -run '^TestConformance$$' ./conformance -args -ginkgo.succinct
 
-## test: every unit test and every Ginkgo suite, with the race detector.
-test:
+## test: every unit test and every Ginkgo suite with the race detector, then the tests that need
+## a real kernel's CAN, inside a throwaway VM (test-vm).
+test: test-host test-vm
+
+## test-host: every unit test and every Ginkgo suite, with the race detector, on this machine.
+test-host:
 	$(GO) test -race -count=1 ./...
 
-## test-vm: the CAN packages' tests again inside a throwaway VM whose kernel has vcan0, vcan1 and
-## CAN_ISOTP (vcan/run-in-vm.sh; Linux x86-64, installs QEMU as root), where no test may skip for want of vcan0.
+## test-vm: the tests that need vcan0, vcan1 and CAN_ISOTP, inside a throwaway VM whose kernel has
+## them (vcan/run-in-vm.sh; Linux x86-64; as root it installs QEMU, can-utils and scapy). There no
+## test may skip for want of vcan0, and a VM that cannot start fails the run.
 test-vm:
+	@$(CURDIR)/vcan/vm-test-deps.sh
 	SHEKIT_REQUIRE_VCAN=1 $(GO) test -count=1 -exec $(CURDIR)/vcan/run-in-vm.sh ./vcan/...
+	SHEKIT_REQUIRE_VCAN=1 $(GO) test -count=1 -exec $(CURDIR)/vcan/run-in-vm.sh -run 'VCAN0' ./simulator/ecu ./conformance
 
 ## bench: every benchmark, with allocations.
 bench:

@@ -382,6 +382,7 @@ var _ = suite("ecu", "ECU: SHE through UDS", func() {
 	It("answers each negative response code of the diagnostic profile where it applies", func() {
 		u := newECUUnderTest(ecu.Config{Lockout: 50 * time.Millisecond})
 		do := func(req ...byte) error { _, err := u.Do(ctx, req); return err }
+		Expect(u.StartSession(ctx, uds.DefaultSession)).To(Succeed(), "an ECU may still be in another session")
 		expectNRC(do(0x85), uds.ServiceNotSupported)
 		expectNRC(do(0x10, 0x7F), uds.SubFunctionNotSupported)
 		expectNRC(do(0x22, 0xFD), uds.IncorrectMessageLengthOrInvalidFormat)

@@ -1,0 +1,65 @@
+package conformance_test
+
+import (
+	"bufio"
+	"context"
+	"crypto/rand"
+	"fmt"
+	"os"
+	"os/signal"
+	"strconv"
+	"syscall"
+	"testing"
+
+	"github.com/shekit/shekit/simulator/ecu"
+	"github.com/shekit/shekit/simulator/she"
+	"github.com/shekit/shekit/vcan/isotp"
+)
+
+// fleetProcessEnv, set to N, makes this test binary a separate process serving N simulated ECUs
+// on vcan0 (kernel ISO-TP, IDs 0x7E0+i / 0x7E8+i) until it is stopped: the real-bus peer of
+// TestSuitesOnVCAN0.
+const fleetProcessEnv = "SHEKIT_FLEET_PROCESS"
+
+func TestMain(m *testing.M) {
+	if n := os.Getenv(fleetProcessEnv); n != "" {
+		if err := serveFleetProcess(n); err != nil {
+			fmt.Fprintln(os.Stderr, "fleet process:", err)
+			os.Exit(1)
+		}
+		os.Exit(0)
+	}
+	os.Exit(m.Run())
+}
+
+// serveFleetProcess serves n ECUs of the demo supplier on vcan0 until SIGTERM or SIGINT; it
+// prints "ready" once every ECU listens.
+func serveFleetProcess(n string) error {
+	count, err := strconv.Atoi(n)
+	if err != nil || count < 1 || count > 8 {
+		return fmt.Errorf("%s=%q: want 1..8", fleetProcessEnv, n)
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
+	defer stop()
+	base := she.UID{0x00, 0x01, 0x00, 0x1d}
+	rand.Read(base[4:11])
+	errc := make(chan error, count)
+	for i := range count {
+		req, resp, _ := ecu.FleetIDs(i, count)
+		t, err := isotp.DialKernel("vcan0", resp, req)
+		if err != nil {
+			return err
+		}
+		defer t.Close()
+		e, err := ecu.New(ecu.Config{UID: ecu.FleetUID(base, i)}, t)
+		if err != nil {
+			return err
+		}
+		go func() { errc <- e.Serve(ctx) }()
+	}
+	w := bufio.NewWriter(os.Stdout)
+	fmt.Fprintln(w, "ready")
+	w.Flush()
+	<-ctx.Done()
+	return nil
+}

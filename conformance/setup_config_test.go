@@ -1,0 +1,55 @@
+package conformance_test
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// TestLoadConfig: the YAML file fills the configuration, variables win over it, defaults fill
+// the rest, and bad values are refused with the variable's name.
+func TestLoadConfig(t *testing.T) {
+	for _, kv := range os.Environ() {
+		if name, _, _ := strings.Cut(kv, "="); strings.HasPrefix(name, "CONF_") {
+			t.Setenv(name, "")
+			os.Unsetenv(name)
+		}
+	}
+	file := filepath.Join(t.TempDir(), "conf.yaml")
+	os.WriteFile(file, []byte("kms_url: http://from-file\ncan: vcan0\nfleet: 3\ncertified: true\n"), 0o600)
+	t.Setenv("CONF_FILE", file)
+	t.Setenv("CONF_CAN", "vcan1")
+	c, err := loadConfig()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.KMSURL != "http://from-file" || c.CAN != "vcan1" || c.Fleet != 3 || !c.Certified || c.Profile != "autosar" ||
+		c.Suites != "kms,clm,ecu,e2e,vectors" || c.SupplierID != "001D" {
+		t.Errorf("config %+v", c)
+	}
+	if d := c.describe(); d["CONF_KMS_URL"] != "http://from-file" || d["CONF_SUPPLIER_SECRET_KEY"] != "[redacted]" || d["CONF_KMS_TOKEN"] != "" {
+		t.Errorf("describe: %v", d)
+	}
+
+	for _, bad := range []struct{ env, value, file, want string }{
+		{"CONF_CERTIFIED", "yes please", "", "CONF_CERTIFIED"},
+		{"CONF_FLEET", "many", "", "CONF_FLEET"},
+		{"CONF_SUITES", "kms,ecus", "", `unknown suite "ecus"`},
+		{"", "", "kms_ulr: x\n", "kms_ulr"},
+	} {
+		t.Run(bad.want, func(t *testing.T) {
+			if bad.env != "" {
+				t.Setenv(bad.env, bad.value)
+			}
+			if bad.file != "" {
+				f := filepath.Join(t.TempDir(), "bad.yaml")
+				os.WriteFile(f, []byte(bad.file), 0o600)
+				t.Setenv("CONF_FILE", f)
+			}
+			if _, err := loadConfig(); err == nil || !strings.Contains(err.Error(), bad.want) {
+				t.Errorf("error %v, want %q", err, bad.want)
+			}
+		})
+	}
+}

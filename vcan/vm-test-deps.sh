@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# vm-test-deps.sh: install (as root, idempotently) the Debian packages that the tests run inside
+# vcan/run-in-vm.sh need on the host: QEMU, busybox and xz for the VM itself, and the peers that
+# the tests talk to on vcan0 (can-utils; python3 with scapy and cryptography). Without root it
+# lists what is missing and exits 1.
+set -euo pipefail
+
+missing=()
+command -v qemu-system-x86_64 >/dev/null || missing+=(qemu-system-x86)
+[ -x /bin/busybox ] && ! ldd /bin/busybox >/dev/null 2>&1 || missing+=(busybox-static)
+command -v xz >/dev/null || missing+=(xz-utils)
+command -v candump >/dev/null && command -v isotpsend >/dev/null || missing+=(can-utils)
+[ -x /usr/bin/python3 ] && /usr/bin/python3 -c 'import scapy' 2>/dev/null || missing+=(python3-scapy)
+[ -x /usr/bin/python3 ] && /usr/bin/python3 -c 'import cryptography' 2>/dev/null || missing+=(python3-cryptography)
+[ ${#missing[@]} -eq 0 ] && exit 0
+
+if [ "$(id -u)" != 0 ] || ! command -v apt-get >/dev/null; then
+	echo "vm-test-deps: the VM tests need the Debian packages ${missing[*]}; install them as root" >&2
+	exit 1
+fi
+echo "vm-test-deps: installing ${missing[*]}" >&2
+export DEBIAN_FRONTEND=noninteractive
+apt-get install -y -q --no-install-recommends "${missing[@]}" >/dev/null ||
+	{ apt-get update -q >/dev/null && apt-get install -y -q --no-install-recommends "${missing[@]}" >/dev/null; }
