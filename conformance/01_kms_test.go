@@ -110,6 +110,21 @@ var _ = suite("kms", "KMS supplier API", func() {
 		Expect(o.Flags.String()).To(Equal("01101"))
 	})
 
+	It("answers the document's SupplierSymmKey example request with Success and its Records fields", func() {
+		status, env := api.send(http.MethodPost, kms.PathProvisioning,
+			`{"ProvisioningType": "SupplierSymmKey", "KeyID": "D", "EcuID": "010203040506070801020304000300010000000000000000000002"}`)
+		Expect(status).To(Equal(http.StatusOK))
+		Expect([]string{env.ResultStatus, env.ResultReason, env.ResultMessage}).To(Equal([]string{"Success", "", ""}))
+		api.rec.keptContract(false)
+		Expect(env.Records).NotTo(BeNil())
+		Expect(env.Records.KeyID).To(Equal("D"))
+		Expect(env.Records.M1).To(Equal("000300010000000000000000000002d1"), "M1 = UID | KeyID D | AuthID 1")
+		Expect(env.Records.KeySyncValue).To(BeEmpty(), "no Challenge, no KeySyncValue")
+		for _, m := range []string{env.Records.M2, env.Records.M3, env.Records.M4, env.Records.M5} {
+			Expect(m).To(MatchRegexp("^[0-9a-f]+$"))
+		}
+	})
+
 	It("issues SupplierSymmKey (D) and SecOCKey (4..C) updates as MAC keys, flags 01111, authorized by the master key", func() {
 		uid := freshUID()
 		id := ecuIDOf(freshCluster(), uid)
