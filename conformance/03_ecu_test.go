@@ -59,14 +59,16 @@ func simConfig(base ecu.Config) ecu.Config {
 // memECU starts a simulated ECU on a fresh in-memory bus and returns a client for it.
 func memECU(cfg ecu.Config) *ecu.Client {
 	h := vcan.NewHub()
-	et := isotp.New(h.Connect(vcan.ExactID(ecu.DefaultRequestID, false)), ecu.DefaultResponseID, ecu.DefaultRequestID)
+	et, err := ecu.Transport(ecu.HubDialer(h), ecu.DefaultResponseID, ecu.DefaultRequestID)
+	Expect(err).NotTo(HaveOccurred())
 	e, err := ecu.New(cfg, et)
 	Expect(err).NotTo(HaveOccurred())
 	ctx, cancel := context.WithCancel(context.Background())
 	go e.Serve(ctx)
-	ct := isotp.New(h.Connect(vcan.ExactID(ecu.DefaultResponseID, false)), ecu.DefaultRequestID, ecu.DefaultResponseID)
-	DeferCleanup(func() { cancel(); ct.Close(); et.Close(); h.Close() })
-	return ecu.NewClient(ct)
+	c, err := ecu.Dial(ecu.HubDialer(h), ecu.DefaultRequestID, ecu.DefaultResponseID)
+	Expect(err).NotTo(HaveOccurred())
+	DeferCleanup(func() { cancel(); c.Close(); et.Close(); h.Close() })
+	return c
 }
 
 // ecuAddr is one request:response pair of CONF_ECU_IDS.
@@ -95,27 +97,27 @@ func configuredECUs() []ecuAddr {
 
 // dialECU connects to the ECU at a on the configured interface.
 func dialECU(a ecuAddr) *ecu.Client {
-	ext := a.request > 0x7FF || a.response > 0x7FF
-	var opts []isotp.Option
-	if ext {
-		opts = append(opts, isotp.WithExtendedIDs())
-	}
-	var t isotp.Transport
+	var c *ecu.Client
+	var err error
 	if conf.KernelISOTP {
-		k, err := isotp.DialKernel(conf.CAN, a.request, a.response, opts...)
-		if err != nil {
-			harnessFail("CONF_CAN=%s: %v", conf.CAN, err)
+		var opts []isotp.Option
+		if a.request > 0x7FF || a.response > 0x7FF {
+			opts = append(opts, isotp.WithExtendedIDs())
 		}
-		t = k
+		var k *isotp.KernelConn
+		if k, err = isotp.DialKernel(conf.CAN, a.request, a.response, opts...); err == nil {
+			c = ecu.NewClient(k)
+		}
 	} else {
-		conn, err := vcan.DialSocketCAN(context.Background(), conf.CAN, vcan.ExactID(a.response, ext))
-		if err != nil {
-			harnessFail("CONF_CAN=%s: %v", conf.CAN, err)
-		}
-		t = isotp.New(conn, a.request, a.response, opts...)
+		c, err = ecu.Dial(func(filters ...vcan.Filter) (vcan.Conn, error) {
+			return vcan.DialSocketCAN(context.Background(), conf.CAN, filters...)
+		}, a.request, a.response)
 	}
-	DeferCleanup(t.Close)
-	return ecu.NewClient(t)
+	if err != nil {
+		harnessFail("CONF_CAN=%s: %v", conf.CAN, err)
+	}
+	DeferCleanup(c.Close)
+	return c
 }
 
 // ecuUnderTest is the ECU a test works on and what the suite knows of it.
@@ -196,25 +198,11 @@ func randomKey() (k [16]byte) {
 	return k
 }
 
-// loadKeyRecord reads a she_load_key vector.
+// loadKeyRecord reads a memory update of she-reference.json.
 func loadKeyRecord(id string) (uid she.UID, m she.Messages, newKey [16]byte) {
-	f, err := vectors.Load("she-reference.json")
-	Expect(err).NotTo(HaveOccurred())
-	for _, r := range f.Records {
-		if r.ID != id {
-			continue
-		}
-		var v struct {
-			UID                hexBytes `json:"uid"`
-			M1, M2, M3, M4, M5 hexBytes
-			NewKey             hexBytes `json:"new_key"`
-		}
-		Expect(r.Decode(&v)).To(Succeed())
-		return v.UID.uid(), she.Messages{M1: v.M1.block16(), M2: v.M2.block32(), M3: v.M3.block16(),
-			M4: v.M4.block32(), M5: v.M5.block16()}, v.NewKey.block16()
-	}
-	Fail("no vector " + id)
-	return
+	u, err := vectors.LoadMemoryUpdate(id)
+	ExpectWithOffset(1, err).NotTo(HaveOccurred())
+	return u.UID, she.Messages{M1: u.M1, M2: u.M2, M3: u.M3, M4: u.M4, M5: u.M5}, u.NewKey
 }
 
 // expectNRC requires err to be a negative response with code nrc.

@@ -15,7 +15,6 @@ import (
 	"github.com/shekit/shekit/simulator/ecu"
 	"github.com/shekit/shekit/simulator/station"
 	"github.com/shekit/shekit/vcan"
-	"github.com/shekit/shekit/vcan/isotp"
 )
 
 // memFleet starts n simulated ECUs (configured by simConfig) on a fresh in-memory bus and
@@ -30,14 +29,11 @@ func memFleet(n int, base ecu.Config) []station.Target {
 	DeferCleanup(func() { fleet.Stop(); hub.Close() })
 	var out []station.Target
 	for i := range n {
-		req, resp, ext := ecu.FleetIDs(i, n)
-		var opts []isotp.Option
-		if ext {
-			opts = append(opts, isotp.WithExtendedIDs())
-		}
-		t := isotp.New(hub.Connect(vcan.ExactID(resp, ext)), req, resp, opts...)
-		DeferCleanup(t.Close)
-		out = append(out, station.Target{Name: fmt.Sprintf("%#x:%#x", req, resp), Client: ecu.NewClient(t)})
+		req, resp, _ := ecu.FleetIDs(i, n)
+		c, err := ecu.Dial(ecu.HubDialer(hub), req, resp)
+		Expect(err).NotTo(HaveOccurred())
+		DeferCleanup(c.Close)
+		out = append(out, station.Target{Name: fmt.Sprintf("%#x:%#x", req, resp), Client: c})
 	}
 	return out
 }

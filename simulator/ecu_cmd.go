@@ -173,16 +173,10 @@ func serveECUs(ctx context.Context, name string, f *ecuFlags, cfg ecu.Config, st
 	}
 	if name == "ecu" && !f.kernelISOTP {
 		tx, rx := f.txID, f.rxID
-		ext := tx > 0x7FF || rx > 0x7FF
-		conn, err := dial(vcan.ExactID(rx, ext))
+		t, err := ecu.Transport(dial, tx, rx)
 		if err != nil {
 			return err
 		}
-		var opts []isotp.Option
-		if ext {
-			opts = append(opts, isotp.WithExtendedIDs())
-		}
-		t := isotp.New(conn, tx, rx, opts...)
 		defer t.Close()
 		e, err := ecu.New(cfg, t)
 		if err != nil {

@@ -218,14 +218,12 @@ func dialTargets(ctx context.Context, f *stationFlags, addrs []ecuAddr) ([]stati
 		closers = append(closers, func() { hub.Close() })
 		dial = ecu.HubDialer(hub)
 		for i, a := range addrs { // one simulated ECU behind each address
-			base := ecu.Config{UID: ecu.FleetUID([15]byte(uid), i)}
-			conn := hub.Connect(vcan.ExactID(a.tx, a.ext))
-			var opts []isotp.Option
-			if a.ext {
-				opts = append(opts, isotp.WithExtendedIDs())
+			t, err := ecu.Transport(dial, a.rx, a.tx)
+			if err != nil {
+				stop()
+				return nil, func() {}, err
 			}
-			t := isotp.New(conn, a.rx, a.tx, opts...)
-			e, err := ecu.New(base, t)
+			e, err := ecu.New(ecu.Config{UID: ecu.FleetUID([15]byte(uid), i)}, t)
 			if err != nil {
 				t.Close()
 				stop()
@@ -241,28 +239,27 @@ func dialTargets(ctx context.Context, f *stationFlags, addrs []ecuAddr) ([]stati
 	}
 	var targets []station.Target
 	for _, a := range addrs {
-		var opts []isotp.Option
-		if a.ext {
-			opts = append(opts, isotp.WithExtendedIDs())
-		}
-		var t isotp.Transport
+		var c *ecu.Client
 		if f.kernelISOTP {
+			var opts []isotp.Option
+			if a.ext {
+				opts = append(opts, isotp.WithExtendedIDs())
+			}
 			k, err := isotp.DialKernel(f.can, a.tx, a.rx, opts...)
 			if err != nil {
 				stop()
 				return nil, func() {}, err
 			}
-			t = k
+			c = ecu.NewClient(k)
 		} else {
-			conn, err := dial(vcan.ExactID(a.rx, a.ext))
-			if err != nil {
+			var err error
+			if c, err = ecu.Dial(dial, a.tx, a.rx); err != nil {
 				stop()
 				return nil, func() {}, err
 			}
-			t = isotp.New(conn, a.tx, a.rx, opts...)
 		}
-		closers = append(closers, func() { t.Close() })
-		targets = append(targets, station.Target{Name: fmt.Sprintf("%#x:%#x", a.tx, a.rx), Client: ecu.NewClient(t)})
+		closers = append(closers, func() { c.Close() })
+		targets = append(targets, station.Target{Name: fmt.Sprintf("%#x:%#x", a.tx, a.rx), Client: c})
 	}
 	return targets, stop, nil
 }

@@ -14,6 +14,7 @@ package vectors
 
 import (
 	"embed"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 )
@@ -105,4 +106,51 @@ func (r Record) Decode(v any) error {
 		return fmt.Errorf("vectors: %s: %w", r.ID, err)
 	}
 	return nil
+}
+
+// MemoryUpdate is one SHE memory update of she-reference.json: the messages M1–M5 for the SHE
+// with UID and the key they carry.
+type MemoryUpdate struct {
+	UID    [15]byte
+	M1     [16]byte
+	M2     [32]byte
+	M3     [16]byte
+	M4     [32]byte
+	M5     [16]byte
+	NewKey [16]byte
+}
+
+// LoadMemoryUpdate reads the record id of she-reference.json as a memory update.
+func LoadMemoryUpdate(id string) (MemoryUpdate, error) {
+	var u MemoryUpdate
+	f, err := Load("she-reference.json")
+	if err != nil {
+		return u, err
+	}
+	for _, r := range f.Records {
+		if r.ID != id {
+			continue
+		}
+		var v struct {
+			UID                string `json:"uid"`
+			M1, M2, M3, M4, M5 string
+			NewKey             string `json:"new_key"`
+		}
+		if err := r.Decode(&v); err != nil {
+			return u, err
+		}
+		for _, f := range []struct {
+			name, hex string
+			dst       []byte
+		}{{"uid", v.UID, u.UID[:]}, {"M1", v.M1, u.M1[:]}, {"M2", v.M2, u.M2[:]}, {"M3", v.M3, u.M3[:]},
+			{"M4", v.M4, u.M4[:]}, {"M5", v.M5, u.M5[:]}, {"new_key", v.NewKey, u.NewKey[:]}} {
+			b, err := hex.DecodeString(f.hex)
+			if err != nil || len(b) != len(f.dst) {
+				return u, fmt.Errorf("vectors: %s: %s is not %d bytes of hex", id, f.name, len(f.dst))
+			}
+			copy(f.dst, b)
+		}
+		return u, nil
+	}
+	return u, fmt.Errorf("vectors: no record %s in she-reference.json", id)
 }

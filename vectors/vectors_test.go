@@ -1,6 +1,7 @@
 package vectors
 
 import (
+	"encoding/hex"
 	"strings"
 	"testing"
 )
@@ -75,4 +76,19 @@ func FuzzParse(f *testing.F) {
 			}
 		}
 	})
+}
+
+func TestLoadMemoryUpdate(t *testing.T) {
+	// The OEM document's MasterECUKey example, as printed there (M1 and M5).
+	u, err := LoadMemoryUpdate("oem-doc-a-master-ecu-key")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if hex.EncodeToString(u.M1[:]) != "000300010000000000000000000002"+"11" ||
+		hex.EncodeToString(u.M5[:]) != "adf3b9cb4e14a5cb60899f1a4a59feb2" || u.UID[14] != 0x02 {
+		t.Errorf("%x %x %x", u.UID, u.M1, u.M5)
+	}
+	if _, err := LoadMemoryUpdate("no-such-record"); err == nil || !strings.Contains(err.Error(), "no record") {
+		t.Errorf("missing record: %v", err)
+	}
 }

@@ -12,12 +12,26 @@ import (
 // Client is the tester side of a simulated (or real) ECU's SHE diagnostic interface.
 type Client struct {
 	*uds.Client
+	t isotp.Transport
 }
 
 // NewClient returns a client on transport t.
 func NewClient(t isotp.Transport, opts ...uds.ClientOption) *Client {
-	return &Client{Client: uds.NewClient(t, opts...)}
+	return &Client{Client: uds.NewClient(t, opts...), t: t}
 }
+
+// Dial returns a client of the ECU that listens on request and answers on response, on the bus
+// of dial (user-space ISO-TP; IDs above 0x7FF are 29-bit).
+func Dial(dial Dialer, request, response uint32, opts ...isotp.Option) (*Client, error) {
+	t, err := Transport(dial, request, response, opts...)
+	if err != nil {
+		return nil, err
+	}
+	return NewClient(t), nil
+}
+
+// Close closes the client's transport.
+func (c *Client) Close() error { return c.t.Close() }
 
 // Prepare enters the extended session and unlocks SecurityAccess level 01 with securityKey
 // (key = AES-CMAC(securityKey, seed)); nil skips SecurityAccess.

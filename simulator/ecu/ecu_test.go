@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"crypto/aes"
-	"encoding/hex"
 	"errors"
 	"testing"
 	"time"
@@ -51,29 +50,14 @@ func ctxFor(t testing.TB) context.Context {
 	return ctx
 }
 
+// docVector reads a memory update of she-reference.json.
 func docVector(t testing.TB, id string) (she.UID, [16]byte, [32]byte, [16]byte, [32]byte, [16]byte, [16]byte) {
 	t.Helper()
-	f, err := vectors.Load("she-reference.json")
+	u, err := vectors.LoadMemoryUpdate(id)
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, r := range f.Records {
-		if r.ID != id {
-			continue
-		}
-		var v struct {
-			UID                string `json:"uid"`
-			M1, M2, M3, M4, M5 string
-			NewKey             string `json:"new_key"`
-		}
-		if err := r.Decode(&v); err != nil {
-			t.Fatal(err)
-		}
-		h := func(s string) []byte { b, _ := hex.DecodeString(s); return b }
-		return she.UID(h(v.UID)), [16]byte(h(v.M1)), [32]byte(h(v.M2)), [16]byte(h(v.M3)), [32]byte(h(v.M4)), [16]byte(h(v.M5)), [16]byte(h(v.NewKey))
-	}
-	t.Fatalf("no vector %s", id)
-	panic("unreachable")
+	return u.UID, u.M1, u.M2, u.M3, u.M4, u.M5, u.NewKey
 }
 
 func independentCMAC(key [16]byte, msg []byte) [16]byte {

@@ -18,6 +18,20 @@ func HubDialer(h *vcan.Hub) Dialer {
 	return func(filters ...vcan.Filter) (vcan.Conn, error) { return h.Connect(filters...), nil }
 }
 
+// Transport opens a user-space ISO-TP transport on the bus of dial that sends with tx and
+// receives what is sent to rx; IDs above 0x7FF are 29-bit.
+func Transport(dial Dialer, tx, rx uint32, opts ...isotp.Option) (isotp.Transport, error) {
+	ext := tx > 0x7FF || rx > 0x7FF
+	conn, err := dial(vcan.ExactID(rx, ext))
+	if err != nil {
+		return nil, err
+	}
+	if ext {
+		opts = append(append([]isotp.Option{}, opts...), isotp.WithExtendedIDs())
+	}
+	return isotp.New(conn, tx, rx, opts...), nil
+}
+
 // Fleet is a set of ECUs serving on one bus.
 type Fleet struct {
 	ECUs   []*ECU
@@ -37,17 +51,12 @@ func StartFleet(ctx context.Context, dial Dialer, base Config, n int, opts ...is
 		cfg := base
 		cfg.UID = FleetUID(base.UID, i)
 		cfg.Serial, cfg.Image = "", nil
-		req, resp, ext := FleetIDs(i, n)
-		conn, err := dial(vcan.ExactID(req, ext))
+		req, resp, _ := FleetIDs(i, n)
+		t, err := Transport(dial, resp, req, opts...)
 		if err != nil {
 			f.Stop()
 			return nil, fmt.Errorf("ecu %d: %w", i, err)
 		}
-		o := opts
-		if ext {
-			o = append(append([]isotp.Option{}, opts...), isotp.WithExtendedIDs())
-		}
-		t := isotp.New(conn, resp, req, o...)
 		e, err := New(cfg, t)
 		if err != nil {
 			t.Close()

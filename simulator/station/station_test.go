@@ -18,7 +18,6 @@ import (
 	"github.com/shekit/shekit/simulator/ecu"
 	"github.com/shekit/shekit/simulator/she"
 	"github.com/shekit/shekit/vcan"
-	"github.com/shekit/shekit/vcan/isotp"
 )
 
 // demoSecret is the demo registry's SupplierSecretKey of supplier 0x001D.
@@ -58,14 +57,13 @@ func newRig(t testing.TB, n int, base ecu.Config, wrap func(http.Handler) http.H
 	}
 	r := &rig{srv: srv, url: ts.URL, hub: hub, fleet: fleet}
 	for i := range n {
-		req, resp, ext := ecu.FleetIDs(i, n)
-		var opts []isotp.Option
-		if ext {
-			opts = append(opts, isotp.WithExtendedIDs())
+		req, resp, _ := ecu.FleetIDs(i, n)
+		c, err := ecu.Dial(ecu.HubDialer(hub), req, resp)
+		if err != nil {
+			t.Fatal(err)
 		}
-		tr := isotp.New(hub.Connect(vcan.ExactID(resp, ext)), req, resp, opts...)
-		t.Cleanup(func() { tr.Close() })
-		r.targets = append(r.targets, Target{Name: fmt.Sprintf("%#x:%#x", req, resp), Client: ecu.NewClient(tr)})
+		t.Cleanup(func() { c.Close() })
+		r.targets = append(r.targets, Target{Name: fmt.Sprintf("%#x:%#x", req, resp), Client: c})
 	}
 	t.Cleanup(func() {
 		fleet.Stop()
