@@ -30,9 +30,23 @@ import (
 )
 
 func TestConformance(t *testing.T) {
-	RegisterFailHandler(Fail)
+	// Failure messages reach the console as well as the reports: redact them on the way.
+	RegisterFailHandler(func(message string, callerSkip ...int) {
+		skip := 1
+		if len(callerSkip) > 0 {
+			skip += callerSkip[0]
+		}
+		Fail(redactor().String(message), skip)
+	})
 	RunSpecs(t, "SHE kit conformance")
 }
+
+// keptFields are field names that look secret (they contain "key") but are not.
+var keptFields = []string{"KeyID", "KeySyncValue", "keyid", "keynumber", "newkeynumber", "cakeynumber",
+	"clientkeynumber", "keytype", "keylength", "keyfilepath", "commonkeyfilepath"}
+
+// redactor removes the configured secrets, and values of fields named like secrets, from output.
+func redactor() *report.Redactor { return report.NewRedactor(conf.secrets(), keptFields) }
 
 //go:embed conformance.yaml
 var conformanceYAML []byte
@@ -88,8 +102,7 @@ var _ = ReportAfterSuite("reports", func(r types.Report) {
 		}
 		ran++
 	}
-	red := report.NewRedactor(conf.secrets(), []string{"KeyID", "KeySyncValue", "keyid", "keynumber",
-		"newkeynumber", "cakeynumber", "clientkeynumber", "keytype", "keylength", "keyfilepath", "commonkeyfilepath"})
+	red := redactor()
 	res := report.Build(r, suiteNames, sections, conf.describe(), red)
 
 	dir := reportDir(conf.ReportDir)
