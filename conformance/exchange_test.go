@@ -139,31 +139,15 @@ func newKMSAPI() *kmsAPI {
 	return &kmsAPI{url: targets.kmsURL, token: conf.KMSToken, rec: newRecorder(spec)}
 }
 
-// client is an HTTP client through the recorder.
-func (k *kmsAPI) client() *http.Client { return &http.Client{Transport: k.rec} }
-
 // send sends a JSON body (or a raw string body) and returns the status and envelope.
 func (k *kmsAPI) send(method, path string, body any) (int, kms.Envelope) {
-	var data []byte
-	if s, ok := body.(string); ok {
-		data = []byte(s)
-	} else {
-		var err error
-		data, err = json.Marshal(body)
+	data, ok := body.(string)
+	if !ok {
+		b, err := json.Marshal(body)
 		Expect(err).NotTo(HaveOccurred())
+		data = string(b)
 	}
-	req, err := http.NewRequest(method, k.url+path, bytes.NewReader(data))
-	Expect(err).NotTo(HaveOccurred())
-	req.Header.Set("Content-Type", "application/json")
-	if k.token != "" {
-		req.Header.Set("Authorization", "Bearer "+k.token)
-	}
-	resp, err := k.client().Do(req)
-	if err != nil {
-		harnessFail("KMS unreachable: %v", err)
-	}
-	defer resp.Body.Close()
-	raw, _ := io.ReadAll(resp.Body)
+	resp, raw := kmsRequest{Method: method, Path: path, Body: json.RawMessage(data)}.send(k.rec, k.url, k.token)
 	var env kms.Envelope
 	ExpectWithOffset(2, json.Unmarshal(raw, &env)).To(Succeed(), "the answer is not JSON: %s", raw)
 	return resp.StatusCode, env

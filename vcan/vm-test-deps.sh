@@ -1,14 +1,11 @@
 #!/usr/bin/env bash
-# vm-test-deps.sh: install (as root, idempotently) the Debian packages that the tests run inside
-# vcan/run-in-vm.sh need on the host: QEMU, busybox and xz for the VM itself, and the peers that
-# the tests talk to on vcan0 (can-utils; python3 with scapy and cryptography). Without root it
-# lists what is missing and exits 1.
+# vm-test-deps.sh: install (as root, idempotently) the peers that the tests run inside
+# vcan/run-in-vm.sh talk to on vcan0: can-utils, and python3 with scapy and cryptography (the VM
+# sees the host's files). run-in-vm.sh installs what the VM itself needs. Without root it lists
+# what is missing and exits 1.
 set -euo pipefail
 
 missing=()
-command -v qemu-system-x86_64 >/dev/null || missing+=(qemu-system-x86)
-[ -x /bin/busybox ] && ! ldd /bin/busybox >/dev/null 2>&1 || missing+=(busybox-static)
-command -v xz >/dev/null || missing+=(xz-utils)
 command -v candump >/dev/null && command -v isotpsend >/dev/null || missing+=(can-utils)
 [ -x /usr/bin/python3 ] && /usr/bin/python3 -c 'import scapy' 2>/dev/null || missing+=(python3-scapy)
 [ -x /usr/bin/python3 ] && /usr/bin/python3 -c 'import cryptography' 2>/dev/null || missing+=(python3-cryptography)

@@ -440,3 +440,27 @@ func TestAdminAPI(t *testing.T) {
 		t.Fatalf("after delete: %+v", env)
 	}
 }
+
+func TestRecordsMessages(t *testing.T) {
+	u, err := vectors.LoadMemoryUpdate("oem-doc-a-master-ecu-key")
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := hex.EncodeToString
+	rec := kms.Records{M1: h(u.M1[:]), M2: h(u.M2[:]), M3: h(u.M3[:]), M4: h(u.M4[:]), M5: h(u.M5[:])}
+	m, err := rec.Messages()
+	if err != nil || m.M1 != u.M1 || m.M2 != u.M2 || m.M3 != u.M3 || m.M4 != u.M4 || m.M5 != u.M5 {
+		t.Fatalf("%+v %v", m, err)
+	}
+	for _, bad := range []func(*kms.Records){
+		func(r *kms.Records) { r.M2 = r.M2[:62] },
+		func(r *kms.Records) { r.M5 = "zz" + r.M5[2:] },
+		func(r *kms.Records) { r.M1 = "" },
+	} {
+		r := rec
+		bad(&r)
+		if _, err := r.Messages(); err == nil {
+			t.Errorf("%+v: no error", r)
+		}
+	}
+}

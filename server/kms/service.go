@@ -104,6 +104,22 @@ type Records struct {
 	Challenge    string `json:"Challenge,omitempty"`
 }
 
+// Messages decodes M1–M5, which must be hexadecimal of their exact sizes.
+func (r Records) Messages() (she.Messages, error) {
+	var m she.Messages
+	for _, f := range []struct {
+		name, hex string
+		dst       []byte
+	}{{"M1", r.M1, m.M1[:]}, {"M2", r.M2, m.M2[:]}, {"M3", r.M3, m.M3[:]}, {"M4", r.M4, m.M4[:]}, {"M5", r.M5, m.M5[:]}} {
+		b, err := hex.DecodeString(f.hex)
+		if err != nil || len(b) != len(f.dst) {
+			return m, fmt.Errorf("%s is not %d hex digits: %q", f.name, 2*len(f.dst), f.hex)
+		}
+		copy(f.dst, b)
+	}
+	return m, nil
+}
+
 // target is a request's validated subject.
 type target struct {
 	typ     ProvisioningType

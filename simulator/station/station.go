@@ -109,6 +109,12 @@ func step[T any](ctx context.Context, cfg *Config, f func(context.Context) (T, e
 	return f(ctx)
 }
 
+// within runs f with the per-step timeout.
+func within(ctx context.Context, cfg *Config, f func(context.Context) error) error {
+	_, err := step(ctx, cfg, func(ctx context.Context) (struct{}, error) { return struct{}{}, f(ctx) })
+	return err
+}
+
 // provisionECU works through one ECU: prepare, UID, then each key.
 func provisionECU(ctx context.Context, cfg *Config, t Target, r *ECUResult) {
 	start := time.Now()
@@ -118,7 +124,7 @@ func provisionECU(ctx context.Context, cfg *Config, t Target, r *ECUResult) {
 	if !cfg.NoSecurity {
 		key = cfg.SecurityKey
 	}
-	if _, err := step(ctx, cfg, func(ctx context.Context) (struct{}, error) { return struct{}{}, t.Client.Prepare(ctx, key) }); err != nil {
+	if err := within(ctx, cfg, func(ctx context.Context) error { return t.Client.Prepare(ctx, key) }); err != nil {
 		r.Error = "session and SecurityAccess: " + describeECUError(err)
 		return
 	}
@@ -194,7 +200,7 @@ func injectOnce(ctx context.Context, cfg *Config, c *ecu.Client, id kms.EcuID, k
 		kr.Outcome, kr.Message = Refused, err.Error()
 		return err
 	}
-	m, err := decodeMessages(rec)
+	m, err := rec.Messages()
 	if err != nil {
 		kr.Outcome, kr.Message = Refused, "KMS answer: "+err.Error()
 		return err
@@ -214,15 +220,8 @@ func injectOnce(ctx context.Context, cfg *Config, c *ecu.Client, id kms.EcuID, k
 	case subtle.ConstantTimeCompare(res.M5[:], m.M5[:]) != 1:
 		failure = fmt.Sprintf("LoadKey: M5 mismatch: ECU %x, KMS %x", res.M5, m.M5)
 	}
-	report := kms.ReportRequest{ProvisioningType: string(k.Type), EcuID: id.String(), ResultStatus: "Success"}
-	if k.Type == kms.SecOCKey {
-		report.KeyID = k.APIKeyID()
-	}
-	if failure != "" {
-		report.ResultStatus, report.ResultMessage = "OperationFailed", failure
-	}
 	t0 = time.Now()
-	rerr := reportWithRetry(ctx, cfg, kms.PathProvisioning, report)
+	rerr := report(ctx, cfg, kms.PathProvisioning, id, k, failure)
 	kr.Timings.Report += ms(time.Since(t0))
 	switch {
 	case failure != "":
@@ -242,12 +241,19 @@ func injectOnce(ctx context.Context, cfg *Config, c *ecu.Client, id kms.EcuID, k
 	return nil
 }
 
-// reportWithRetry PUTs a result, again after a transport failure (the same report twice is
-// harmless: the second finds nothing issued).
-func reportWithRetry(ctx context.Context, cfg *Config, path string, r kms.ReportRequest) error {
+// report PUTs key k's outcome to path: Success, or OperationFailed with failure. It tries again
+// after a transport failure (the same report twice is harmless: the second finds nothing issued).
+func report(ctx context.Context, cfg *Config, path string, id kms.EcuID, k Key, failure string) error {
+	r := kms.ReportRequest{ProvisioningType: string(k.Type), EcuID: id.String(), ResultStatus: "Success"}
+	if k.Type == kms.SecOCKey {
+		r.KeyID = k.APIKeyID()
+	}
+	if failure != "" {
+		r.ResultStatus, r.ResultMessage = "OperationFailed", failure
+	}
 	var err error
 	for attempt := 0; attempt <= max(cfg.Retries, 0); attempt++ {
-		_, err = step(ctx, cfg, func(ctx context.Context) (struct{}, error) { return struct{}{}, cfg.KMS.Report(ctx, path, r) })
+		err = within(ctx, cfg, func(ctx context.Context) error { return cfg.KMS.Report(ctx, path, r) })
 		var se *ServerError
 		if !errors.As(err, &se) || ctx.Err() != nil {
 			break
@@ -306,14 +312,7 @@ func syncKey(ctx context.Context, cfg *Config, c *ecu.Client, id kms.EcuID, k Ke
 			failure = "VerifyMAC: the ECU's key does not give the KMS's KeySyncValue"
 		}
 	}
-	report := kms.ReportRequest{ProvisioningType: string(k.Type), EcuID: id.String(), ResultStatus: "Success"}
-	if k.Type == kms.SecOCKey {
-		report.KeyID = k.APIKeyID()
-	}
-	if failure != "" {
-		report.ResultStatus, report.ResultMessage = "OperationFailed", failure
-	}
-	rerr := reportWithRetry(ctx, cfg, kms.PathKeySync, report)
+	rerr := report(ctx, cfg, kms.PathKeySync, id, k, failure)
 	switch {
 	case failure != "":
 		sr.Outcome, sr.Message = Mismatch, failure
@@ -323,22 +322,6 @@ func syncKey(ctx context.Context, cfg *Config, c *ecu.Client, id kms.EcuID, k Ke
 		sr.Outcome = Verified
 	}
 	return sr
-}
-
-// decodeMessages reads M1–M5 from the KMS's Records.
-func decodeMessages(rec kms.Records) (she.Messages, error) {
-	var m she.Messages
-	for _, f := range []struct {
-		name, hex string
-		dst       []byte
-	}{{"M1", rec.M1, m.M1[:]}, {"M2", rec.M2, m.M2[:]}, {"M3", rec.M3, m.M3[:]}, {"M4", rec.M4, m.M4[:]}, {"M5", rec.M5, m.M5[:]}} {
-		b, err := hex.DecodeString(f.hex)
-		if err != nil || len(b) != len(f.dst) {
-			return m, fmt.Errorf("%s is not %d hex digits: %q", f.name, 2*len(f.dst), f.hex)
-		}
-		copy(f.dst, b)
-	}
-	return m, nil
 }
 
 func hex16(s string) ([16]byte, error) {
