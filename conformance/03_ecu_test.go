@@ -100,12 +100,8 @@ func dialECU(a ecuAddr) *ecu.Client {
 	var c *ecu.Client
 	var err error
 	if conf.KernelISOTP {
-		var opts []isotp.Option
-		if a.request > 0x7FF || a.response > 0x7FF {
-			opts = append(opts, isotp.WithExtendedIDs())
-		}
 		var k *isotp.KernelConn
-		if k, err = isotp.DialKernel(conf.CAN, a.request, a.response, opts...); err == nil {
+		if k, err = ecu.KernelTransport(conf.CAN, a.request, a.response); err == nil {
 			c = ecu.NewClient(k)
 		}
 	} else {

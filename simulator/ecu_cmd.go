@@ -9,12 +9,10 @@ import (
 	"io"
 	"os"
 	"strconv"
-	"time"
 
 	"github.com/shekit/shekit/simulator/ecu"
 	"github.com/shekit/shekit/simulator/she"
 	"github.com/shekit/shekit/vcan"
-	"github.com/shekit/shekit/vcan/isotp"
 )
 
 // ecuFlags are the flags of the ecu and fleet commands.
@@ -204,18 +202,13 @@ func serveKernelFleet(ctx context.Context, name string, f *ecuFlags, cfg ecu.Con
 	errc := make(chan error, n)
 	for i := range n {
 		c := cfg
-		req, resp, ext := ecu.FleetIDs(i, n)
+		req, resp, _ := ecu.FleetIDs(i, n)
 		if name == "ecu" {
 			resp, req = f.txID, f.rxID
-			ext = resp > 0x7FF || req > 0x7FF
 		} else {
 			c.UID = ecu.FleetUID(cfg.UID, i)
 		}
-		var opts []isotp.Option
-		if ext {
-			opts = append(opts, isotp.WithExtendedIDs())
-		}
-		t, err := isotp.DialKernel(f.can, resp, req, opts...)
+		t, err := ecu.KernelTransport(f.can, resp, req)
 		if err != nil {
 			return err
 		}
@@ -239,19 +232,6 @@ func serveKernelFleet(ctx context.Context, name string, f *ecuFlags, cfg ecu.Con
 func logTraffic(ctx context.Context, tap vcan.Conn, lw *vcan.LogWriter) func() {
 	ctx, cancel := context.WithCancel(ctx)
 	done := make(chan struct{})
-	start := time.Now()
-	go func() {
-		defer close(done)
-		defer lw.Flush()
-		for {
-			f, err := tap.Receive(ctx)
-			if err != nil {
-				return
-			}
-			if lw.Write(time.Since(start), f) != nil {
-				return
-			}
-		}
-	}()
+	go func() { vcan.Capture(ctx, tap, lw); close(done) }()
 	return func() { cancel(); tap.Close(); <-done }
 }

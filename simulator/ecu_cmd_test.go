@@ -8,6 +8,10 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"go.einride.tech/can"
+
+	"github.com/shekit/shekit/vcan"
 )
 
 func runFor(t *testing.T, d time.Duration, args ...string) (string, string, int) {
@@ -65,5 +69,26 @@ func TestECUCommandBadInput(t *testing.T) {
 		if code != tc.code || strings.Count(errOut, "\n") != 1 || !strings.Contains(errOut, tc.want) {
 			t.Errorf("%v: exit %d, stderr %q, stdout %q; want exit %d and one line mentioning %s", tc.args, code, errOut, out, tc.code, tc.want)
 		}
+	}
+}
+
+func TestLogTrafficWritesEveryFrame(t *testing.T) {
+	hub := vcan.NewHub()
+	defer hub.Close()
+	sender, tap := hub.Connect(), hub.Connect()
+	var out bytes.Buffer
+	stop := logTraffic(context.Background(), tap, vcan.NewLogWriter(&out, "mem"))
+	sent := []can.Frame{{ID: 0x7E0, Length: 2, Data: can.Data{0x10, 0x03}}, {ID: 0x7E8, Length: 1, Data: can.Data{0x7F}}}
+	for _, f := range sent {
+		if err := sender.Send(context.Background(), f); err != nil {
+			t.Fatal(err)
+		}
+	}
+	time.Sleep(50 * time.Millisecond)
+	stop()
+	text := out.String()
+	lines, err := vcan.ReadLog(strings.NewReader(text))
+	if err != nil || len(lines) != 2 || lines[0].Frame != sent[0] || lines[1].Frame != sent[1] || lines[1].Interface != "mem" {
+		t.Fatalf("%v %+v\n%s", err, lines, text)
 	}
 }

@@ -15,7 +15,6 @@ import (
 	"github.com/shekit/shekit/simulator/ecu"
 	"github.com/shekit/shekit/simulator/station"
 	"github.com/shekit/shekit/vcan"
-	"github.com/shekit/shekit/vcan/isotp"
 )
 
 // stationFlags are the station command's flags.
@@ -58,7 +57,6 @@ func (f *stationFlags) register(fs *flag.FlagSet) {
 // ecuAddr is one --ecu.
 type ecuAddr struct {
 	tx, rx uint32
-	ext    bool
 }
 
 // addresses turns --ecu and --fleet into the ECUs to work on.
@@ -77,11 +75,11 @@ func (f *stationFlags) addresses() ([]ecuAddr, error) {
 		if err != nil {
 			return nil, err
 		}
-		out = append(out, ecuAddr{t, r, t > 0x7FF || r > 0x7FF})
+		out = append(out, ecuAddr{t, r})
 	}
 	for i := range f.fleet {
-		req, resp, ext := ecu.FleetIDs(i, f.fleet)
-		out = append(out, ecuAddr{req, resp, ext})
+		req, resp, _ := ecu.FleetIDs(i, f.fleet)
+		out = append(out, ecuAddr{req, resp})
 	}
 	if len(out) == 0 {
 		return nil, errors.New("no ECU: give --ecu TX:RX or --fleet N")
@@ -241,11 +239,7 @@ func dialTargets(ctx context.Context, f *stationFlags, addrs []ecuAddr) ([]stati
 	for _, a := range addrs {
 		var c *ecu.Client
 		if f.kernelISOTP {
-			var opts []isotp.Option
-			if a.ext {
-				opts = append(opts, isotp.WithExtendedIDs())
-			}
-			k, err := isotp.DialKernel(f.can, a.tx, a.rx, opts...)
+			k, err := ecu.KernelTransport(f.can, a.tx, a.rx)
 			if err != nil {
 				stop()
 				return nil, func() {}, err

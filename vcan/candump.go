@@ -132,10 +132,19 @@ func (lw *LogWriter) Flush() error {
 	return lw.w.Flush()
 }
 
-// Capture logs every frame node receives until ctx ends or the node closes, then flushes.
-func Capture(ctx context.Context, node *Node, lw *LogWriter) error {
+// Capture logs every frame conn receives until ctx ends or conn closes, then flushes. A hub's
+// Node stamps frames with the hub's time; any other Conn with the time since Capture started.
+func Capture(ctx context.Context, conn Conn, lw *LogWriter) error {
+	start := time.Now()
+	receive := func(ctx context.Context) (TimedFrame, error) {
+		f, err := conn.Receive(ctx)
+		return TimedFrame{Time: time.Since(start), Frame: f}, err
+	}
+	if node, ok := conn.(*Node); ok {
+		receive = node.ReceiveTimed
+	}
 	for {
-		tf, err := node.ReceiveTimed(ctx)
+		tf, err := receive(ctx)
 		if err != nil {
 			if ferr := lw.Flush(); ferr != nil {
 				return ferr

@@ -7,7 +7,6 @@ import (
 
 	"github.com/shekit/shekit/simulator/she"
 	"github.com/shekit/shekit/vcan"
-	"github.com/shekit/shekit/vcan/isotp"
 	"github.com/shekit/shekit/vcan/uds"
 )
 
@@ -141,20 +140,17 @@ func fleetClients(tb testing.TB, n int) []*Client {
 	}
 	clients := make([]*Client, n)
 	for i := range n {
-		req, resp, ext := FleetIDs(i, n)
-		var opts []isotp.Option
-		if ext {
-			opts = append(opts, isotp.WithExtendedIDs())
+		req, resp, _ := FleetIDs(i, n)
+		if clients[i], err = Dial(HubDialer(h), req, resp); err != nil {
+			tb.Fatal(err)
 		}
-		t := isotp.New(h.Connect(vcan.ExactID(resp, ext)), req, resp, opts...)
-		clients[i] = NewClient(t)
 		if err := clients[i].StartSession(context.Background(), uds.ExtendedSession); err != nil {
 			tb.Fatalf("ECU %d: %v", i, err)
 		}
 	}
 	tb.Cleanup(func() {
 		for _, c := range clients {
-			c.Client = nil
+			c.Close()
 		}
 		f.Stop()
 		h.Close()

@@ -214,8 +214,7 @@ func (e *ECU) Serve(ctx context.Context) error {
 			if ctx.Err() != nil {
 				return nil
 			}
-			if errors.Is(err, isotp.ErrSequence) || errors.Is(err, isotp.ErrTimeoutCr) ||
-				errors.Is(err, isotp.ErrInterrupted) || errors.Is(err, isotp.ErrTooLong) {
+			if isotp.Abandoned(err) {
 				continue // a broken request is not answered
 			}
 			return err

@@ -12,7 +12,6 @@ import (
 
 	"github.com/shekit/shekit/simulator/she"
 	"github.com/shekit/shekit/vcan"
-	"github.com/shekit/shekit/vcan/isotp"
 	"github.com/shekit/shekit/vcan/uds"
 	"github.com/shekit/shekit/vectors"
 )
@@ -29,7 +28,10 @@ func newRig(t testing.TB, cfg Config, hubOpts ...vcan.HubOption) *rig {
 	t.Helper()
 	h := vcan.NewHub(hubOpts...)
 	r := &rig{hub: h, tap: h.Connect()}
-	et := isotp.New(h.Connect(vcan.ExactID(DefaultRequestID, false)), DefaultResponseID, DefaultRequestID)
+	et, err := Transport(HubDialer(h), DefaultResponseID, DefaultRequestID)
+	if err != nil {
+		t.Fatal(err)
+	}
 	e, err := New(cfg, et)
 	if err != nil {
 		t.Fatal(err)
@@ -38,9 +40,10 @@ func newRig(t testing.TB, cfg Config, hubOpts ...vcan.HubOption) *rig {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() { e.Serve(ctx); close(done) }()
-	ct := isotp.New(h.Connect(vcan.ExactID(DefaultResponseID, false)), DefaultRequestID, DefaultResponseID)
-	r.client = NewClient(ct)
-	t.Cleanup(func() { cancel(); <-done; ct.Close(); et.Close(); h.Close() })
+	if r.client, err = Dial(HubDialer(h), DefaultRequestID, DefaultResponseID); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cancel(); <-done; r.client.Close(); et.Close(); h.Close() })
 	return r
 }
 
@@ -403,15 +406,13 @@ func TestFleet(t *testing.T) {
 		seen := map[she.UID]bool{}
 		for i := range n {
 			req, resp, ext := FleetIDs(i, n)
-			if ext != (n > 8) {
+			if ext != (n > 8) || ext != Extended(req, resp) {
 				t.Fatalf("fleet of %d uses extended IDs: %v", n, ext)
 			}
-			var opts []isotp.Option
-			if ext {
-				opts = append(opts, isotp.WithExtendedIDs())
+			c, err := Dial(HubDialer(h), req, resp)
+			if err != nil {
+				t.Fatal(err)
 			}
-			ct := isotp.New(h.Connect(vcan.ExactID(resp, ext)), req, resp, opts...)
-			c := NewClient(ct)
 			ctx := ctxFor(t)
 			if err := c.StartSession(ctx, uds.ExtendedSession); err != nil {
 				t.Fatalf("ECU %d: %v", i, err)
@@ -424,7 +425,7 @@ func TestFleet(t *testing.T) {
 				t.Fatalf("ECU %d: EcuType and SupplierID lost: %v", i, id.UID)
 			}
 			seen[id.UID] = true
-			ct.Close()
+			c.Close()
 		}
 		if err := f.Stop(); err != nil {
 			t.Fatal(err)

@@ -18,18 +18,31 @@ func HubDialer(h *vcan.Hub) Dialer {
 	return func(filters ...vcan.Filter) (vcan.Conn, error) { return h.Connect(filters...), nil }
 }
 
+// Extended reports whether a pair of CAN IDs needs 29-bit frames: either is above 0x7FF.
+func Extended(tx, rx uint32) bool { return tx > 0x7FF || rx > 0x7FF }
+
+// withIDs adds the 29-bit option to opts where tx and rx need it.
+func withIDs(tx, rx uint32, opts []isotp.Option) []isotp.Option {
+	if Extended(tx, rx) {
+		return append(append([]isotp.Option{}, opts...), isotp.WithExtendedIDs())
+	}
+	return opts
+}
+
 // Transport opens a user-space ISO-TP transport on the bus of dial that sends with tx and
 // receives what is sent to rx; IDs above 0x7FF are 29-bit.
 func Transport(dial Dialer, tx, rx uint32, opts ...isotp.Option) (isotp.Transport, error) {
-	ext := tx > 0x7FF || rx > 0x7FF
-	conn, err := dial(vcan.ExactID(rx, ext))
+	conn, err := dial(vcan.ExactID(rx, Extended(tx, rx)))
 	if err != nil {
 		return nil, err
 	}
-	if ext {
-		opts = append(append([]isotp.Option{}, opts...), isotp.WithExtendedIDs())
-	}
-	return isotp.New(conn, tx, rx, opts...), nil
+	return isotp.New(conn, tx, rx, withIDs(tx, rx, opts)...), nil
+}
+
+// KernelTransport opens the Linux kernel's ISO-TP socket on iface, sending with tx and receiving
+// rx; IDs above 0x7FF are 29-bit.
+func KernelTransport(iface string, tx, rx uint32, opts ...isotp.Option) (*isotp.KernelConn, error) {
+	return isotp.DialKernel(iface, tx, rx, withIDs(tx, rx, opts)...)
 }
 
 // Fleet is a set of ECUs serving on one bus.

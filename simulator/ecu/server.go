@@ -42,7 +42,7 @@ func (e *ECU) Handle(req []byte, pending func()) []byte {
 	default:
 		return uds.Negative(sid, uds.ServiceNotSupported)
 	}
-	if uds.IsPositive(resp, sid) && len(req) > 1 && req[1]&uds.SuppressPositiveResponse != 0 && sid != uds.ReadDataByIdentifier {
+	if uds.IsPositive(resp, sid) && uds.SuppressesPositiveResponse(req) {
 		return nil
 	}
 	return resp

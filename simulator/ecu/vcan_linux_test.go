@@ -38,11 +38,12 @@ func vcan0Transport(tb testing.TB, kernel bool, txID, rxID uint32) isotp.Transpo
 		tb.Cleanup(func() { c.Close() })
 		return c
 	}
-	bus, err := vcan.DialSocketCAN(context.Background(), "vcan0", vcan.ExactID(rxID, false))
+	c, err := Transport(func(filters ...vcan.Filter) (vcan.Conn, error) {
+		return vcan.DialSocketCAN(context.Background(), "vcan0", filters...)
+	}, txID, rxID)
 	if err != nil {
 		tb.Fatal(err)
 	}
-	c := isotp.New(bus, txID, rxID)
 	tb.Cleanup(func() { c.Close() })
 	return c
 }

@@ -139,7 +139,12 @@ func (k *KernelConn) Receive(ctx context.Context) ([]byte, error) {
 	defer stop()
 	buf := make([]byte, kernelMaxLength+1)
 	n, err := k.f.Read(buf)
-	if err != nil {
+	switch {
+	case errors.Is(err, unix.EILSEQ): // the kernel's receiver saw a wrong sequence number
+		return nil, fmt.Errorf("isotp: kernel receive: %w (%w)", ErrSequence, err)
+	case errors.Is(err, unix.ETIMEDOUT): // its N_Cr ran out
+		return nil, fmt.Errorf("isotp: kernel receive: %w (%w)", ErrTimeoutCr, err)
+	case err != nil:
 		return nil, k.wrap(ctx, "receive", err)
 	}
 	return buf[:n], nil

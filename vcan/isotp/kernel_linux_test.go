@@ -3,6 +3,7 @@ package isotp
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"net"
 	"os"
@@ -207,5 +208,47 @@ func TestKernelCancelAfterCallLeavesNextCall(t *testing.T) {
 		if err != nil || len(m) != 1 || m[0] != byte(i) {
 			t.Fatalf("receive %d: %x %v", i, m, err)
 		}
+	}
+}
+
+// TestKernelAbandonedMessage: a message the kernel's receiver abandons (a consecutive frame with
+// the wrong sequence number) comes back as ErrSequence, which Abandoned recognises, and the
+// socket then receives the next message.
+func TestKernelAbandonedMessage(t *testing.T) {
+	requireVCAN0(t)
+	rx, err := DialKernel("vcan0", 0x6E1, 0x6E0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rx.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	bus, err := vcan.DialSocketCAN(ctx, "vcan0", vcan.ExactID(0x6E1, false))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer bus.Close()
+	send := func(data ...byte) {
+		t.Helper()
+		f := can.Frame{ID: 0x6E0, Length: uint8(len(data))}
+		copy(f.Data[:], data)
+		if err := bus.Send(ctx, f); err != nil {
+			t.Fatal(err)
+		}
+	}
+	got := make(chan error, 1)
+	go func() { _, err := rx.Receive(ctx); got <- err }()
+	send(0x10, 20, 1, 2, 3, 4, 5, 6) // first frame of 20 bytes
+	if fc, err := bus.Receive(ctx); err != nil || fc.Data[0] != 0x30 {
+		t.Fatalf("flow control: %v %v", fc, err)
+	}
+	send(0x22, 7, 8, 9, 10, 11, 12, 13) // SN 2 where 1 is due
+	err = <-got
+	if !errors.Is(err, ErrSequence) || !Abandoned(err) {
+		t.Fatalf("receive after a wrong sequence number: %v", err)
+	}
+	send(0x03, 0xAA, 0xBB, 0xCC)
+	if m, err := rx.Receive(ctx); err != nil || !bytes.Equal(m, []byte{0xAA, 0xBB, 0xCC}) {
+		t.Fatalf("next message: %x %v", m, err)
 	}
 }

@@ -13,6 +13,14 @@ var (
 	ErrTimeoutCr   = errors.New("isotp: N_Cr timeout: consecutive frame not received in time")
 )
 
+// Abandoned reports whether a receive error is a message the receiver gave up on (one of the
+// errors above, from either transport): the transport still works and the next message may
+// arrive.
+func Abandoned(err error) bool {
+	return errors.Is(err, ErrSequence) || errors.Is(err, ErrInterrupted) || errors.Is(err, ErrTooLong) ||
+		errors.Is(err, ErrTimeoutCr)
+}
+
 // Reassembler is the receiving side of ISO-TP as a pure state machine: it is fed the frames that
 // arrive and answers with completed messages, the flow control frames to send, and errors for
 // messages it abandons (ISO 15765-2 9.8: unexpected arrival of N_PDUs).

@@ -55,7 +55,7 @@ func (c *Client) Do(ctx context.Context, req []byte) ([]byte, error) {
 	if err := c.t.Send(ctx, req); err != nil {
 		return nil, fmt.Errorf("uds: send %#02x: %w", sid, err)
 	}
-	if len(req) > 1 && hasSubFunction(sid) && req[1]&SuppressPositiveResponse != 0 {
+	if SuppressesPositiveResponse(req) {
 		return nil, nil
 	}
 	wait := c.p2
@@ -81,15 +81,6 @@ func (c *Client) Do(ctx context.Context, req []byte) ([]byte, error) {
 		}
 		// A response to something else (a late answer to an abandoned request) is skipped.
 	}
-}
-
-// hasSubFunction reports whether sid's second byte is a sub-function with the suppress bit.
-func hasSubFunction(sid byte) bool {
-	switch sid {
-	case DiagnosticSessionControl, ECUReset, SecurityAccess, RoutineControl, TesterPresent:
-		return true
-	}
-	return false
 }
 
 // StartSession switches to session and adopts the P2 and P2* the server reports.
@@ -118,6 +109,9 @@ func (c *Client) Unlock(ctx context.Context, level byte, key func(seed []byte) [
 	resp, err := c.Do(ctx, []byte{SecurityAccess, level})
 	if err != nil {
 		return err
+	}
+	if len(resp) < 3 || resp[1] != level {
+		return fmt.Errorf("uds: SecurityAccess %#02x answered % x, not a seed for that level", level, resp)
 	}
 	seed := resp[2:]
 	if allZero(seed) {

@@ -93,6 +93,7 @@ func TestClientRejectsMalformedResponses(t *testing.T) {
 		0x10: {{0, []byte{0x50, 0x03, 0x00}}},             // session response too short
 		0x22: {{0, []byte{0x62, 0xF1, 0x90, 0x01}}},       // another DID
 		0x31: {{0, []byte{0x71, 0x01, 0xFD, 0x12, 0x00}}}, // another routine
+		0x27: {{0, []byte{0x67}}},                         // no level, no seed
 	})
 	ctx := context.Background()
 	if err := c.StartSession(ctx, ExtendedSession); err == nil {
@@ -107,6 +108,9 @@ func TestClientRejectsMalformedResponses(t *testing.T) {
 	if _, err := c.Do(ctx, nil); err == nil {
 		t.Error("empty request sent")
 	}
+	if err := c.Unlock(ctx, 0x01, func(seed []byte) []byte { return seed }); err == nil {
+		t.Error("SecurityAccess answer without a seed accepted")
+	}
 }
 
 func TestStartSessionAdoptsTiming(t *testing.T) {
@@ -116,5 +120,23 @@ func TestStartSessionAdoptsTiming(t *testing.T) {
 	}
 	if p2, p2s := c.Timing(); p2 != 25*time.Millisecond || p2s != time.Second {
 		t.Fatalf("P2 %v P2* %v, want 25ms and 1s", p2, p2s)
+	}
+}
+
+func TestSuppressesPositiveResponse(t *testing.T) {
+	for _, c := range []struct {
+		req  []byte
+		want bool
+	}{
+		{[]byte{TesterPresent, 0x80}, true},
+		{[]byte{DiagnosticSessionControl, 0x83}, true},
+		{[]byte{RoutineControl, 0x81, 0xFD, 0x10}, true},
+		{[]byte{TesterPresent, 0x00}, false},
+		{[]byte{ReadDataByIdentifier, 0x80, 0x00}, false}, // a DID's high byte, not a sub-function
+		{[]byte{TesterPresent}, false},
+	} {
+		if got := SuppressesPositiveResponse(c.req); got != c.want {
+			t.Errorf("% x: %v, want %v", c.req, got, c.want)
+		}
 	}
 }

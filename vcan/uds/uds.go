@@ -81,6 +81,19 @@ func Positive(sid byte, data ...byte) []byte {
 // IsPositive reports whether resp is a positive response to sid.
 func IsPositive(resp []byte, sid byte) bool { return len(resp) > 0 && resp[0] == sid+positiveOffset }
 
+// SuppressesPositiveResponse reports whether req asks for no positive response: its service has a
+// sub-function (the services of this package's profile that have one) with the suppress bit set.
+func SuppressesPositiveResponse(req []byte) bool {
+	if len(req) < 2 || req[1]&SuppressPositiveResponse == 0 {
+		return false
+	}
+	switch req[0] {
+	case DiagnosticSessionControl, ECUReset, SecurityAccess, RoutineControl, TesterPresent:
+		return true
+	}
+	return false
+}
+
 // ParseNegative returns the service and code of a negative response.
 func ParseNegative(resp []byte) (sid byte, nrc NRC, ok bool) {
 	if len(resp) != 3 || resp[0] != NegativeResponse {
