@@ -43,23 +43,14 @@ func serveFleetProcess(n string) error {
 	defer stop()
 	base := she.UID{0x00, 0x01, 0x00, 0x1d}
 	rand.Read(base[4:11])
-	errc := make(chan error, count)
-	for i := range count {
-		req, resp, _ := ecu.FleetIDs(i, count)
-		t, err := isotp.DialKernel("vcan0", resp, req)
-		if err != nil {
-			return err
-		}
-		defer t.Close()
-		e, err := ecu.New(ecu.Config{UID: ecu.FleetUID(base, i)}, t)
-		if err != nil {
-			return err
-		}
-		go func() { errc <- e.Serve(ctx) }()
+	open := func(tx, rx uint32) (isotp.Transport, error) { return ecu.KernelTransport("vcan0", tx, rx) }
+	fleet, err := ecu.StartFleetOn(ctx, open, ecu.Config{UID: base}, count)
+	if err != nil {
+		return err
 	}
 	w := bufio.NewWriter(os.Stdout)
 	fmt.Fprintln(w, "ready")
 	w.Flush()
 	<-ctx.Done()
-	return nil
+	return fleet.Stop()
 }

@@ -13,6 +13,7 @@ import (
 	"github.com/shekit/shekit/simulator/ecu"
 	"github.com/shekit/shekit/simulator/she"
 	"github.com/shekit/shekit/vcan"
+	"github.com/shekit/shekit/vcan/isotp"
 )
 
 // ecuFlags are the flags of the ecu and fleet commands.
@@ -165,13 +166,13 @@ func serveECUs(ctx context.Context, name string, f *ecuFlags, cfg ecu.Config, st
 		stopLog := logTraffic(ctx, tap, vcan.NewLogWriter(out, f.can))
 		defer stopLog()
 	}
-	n := 1
-	if name == "fleet" {
-		n = f.count
+	open := func(tx, rx uint32) (isotp.Transport, error) { return ecu.Transport(dial, tx, rx) }
+	if f.kernelISOTP {
+		open = func(tx, rx uint32) (isotp.Transport, error) { return ecu.KernelTransport(f.can, tx, rx) }
 	}
-	if name == "ecu" && !f.kernelISOTP {
+	if name == "ecu" {
 		tx, rx := f.txID, f.rxID
-		t, err := ecu.Transport(dial, tx, rx)
+		t, err := open(tx, rx)
 		if err != nil {
 			return err
 		}
@@ -183,49 +184,15 @@ func serveECUs(ctx context.Context, name string, f *ecuFlags, cfg ecu.Config, st
 		fmt.Fprintf(stdout, "ECU %s listening on %s: request %#x, response %#x\n", cfg.UID, f.can, rx, tx)
 		return e.Serve(ctx)
 	}
-	if f.kernelISOTP {
-		return serveKernelFleet(ctx, name, f, cfg, n, stdout)
-	}
-	fleet, err := ecu.StartFleet(ctx, dial, cfg, n)
+	fleet, err := ecu.StartFleetOn(ctx, open, cfg, f.count)
 	if err != nil {
 		return err
 	}
-	req, resp, _ := ecu.FleetIDs(0, n)
+	req, resp, _ := ecu.FleetIDs(0, f.count)
 	fmt.Fprintf(stdout, "%d ECUs listening on %s (first: UID %s, request %#x, response %#x)\n",
-		n, f.can, ecu.FleetUID(cfg.UID, 0), req, resp)
+		f.count, f.can, ecu.FleetUID(cfg.UID, 0), req, resp)
 	<-ctx.Done()
 	return fleet.Stop()
-}
-
-// serveKernelFleet runs ECUs on kernel ISO-TP sockets.
-func serveKernelFleet(ctx context.Context, name string, f *ecuFlags, cfg ecu.Config, n int, stdout io.Writer) error {
-	errc := make(chan error, n)
-	for i := range n {
-		c := cfg
-		req, resp, _ := ecu.FleetIDs(i, n)
-		if name == "ecu" {
-			resp, req = f.txID, f.rxID
-		} else {
-			c.UID = ecu.FleetUID(cfg.UID, i)
-		}
-		t, err := ecu.KernelTransport(f.can, resp, req)
-		if err != nil {
-			return err
-		}
-		defer t.Close()
-		e, err := ecu.New(c, t)
-		if err != nil {
-			return err
-		}
-		go func() { errc <- e.Serve(ctx) }()
-	}
-	fmt.Fprintf(stdout, "%d ECUs on kernel ISO-TP sockets on %s\n", n, f.can)
-	for range n {
-		if err := <-errc; err != nil {
-			return err
-		}
-	}
-	return nil
 }
 
 // logTraffic writes every frame tap receives to lw until the returned function is called.

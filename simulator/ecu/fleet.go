@@ -58,6 +58,12 @@ type Fleet struct {
 // FleetIDs(i, n), and otherwise base's configuration (each keeps its own key store file in
 // base.StoreDir). opts apply to every ECU's ISO-TP transport.
 func StartFleet(ctx context.Context, dial Dialer, base Config, n int, opts ...isotp.Option) (*Fleet, error) {
+	return StartFleetOn(ctx, func(tx, rx uint32) (isotp.Transport, error) { return Transport(dial, tx, rx, opts...) }, base, n)
+}
+
+// StartFleetOn is StartFleet with the transports that open returns (for instance
+// KernelTransport's): ECU i answers with its response ID and listens to its request ID.
+func StartFleetOn(ctx context.Context, open func(tx, rx uint32) (isotp.Transport, error), base Config, n int) (*Fleet, error) {
 	ctx, cancel := context.WithCancel(ctx)
 	f := &Fleet{cancel: cancel}
 	for i := range n {
@@ -65,7 +71,7 @@ func StartFleet(ctx context.Context, dial Dialer, base Config, n int, opts ...is
 		cfg.UID = FleetUID(base.UID, i)
 		cfg.Serial, cfg.Image = "", nil
 		req, resp, _ := FleetIDs(i, n)
-		t, err := Transport(dial, resp, req, opts...)
+		t, err := open(resp, req)
 		if err != nil {
 			f.Stop()
 			return nil, fmt.Errorf("ecu %d: %w", i, err)
