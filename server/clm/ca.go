@@ -67,7 +67,7 @@ func (g *keyGen) fill() {
 				return
 			}
 		}
-		k, err := rsa.GenerateKey(rand.Reader, 2048)
+		k, err := g.generate()
 		if err != nil {
 			return
 		}
@@ -123,7 +123,6 @@ type caRecord struct {
 	KeyPKCS8  []byte `json:"key"`
 	KeyNumber int64  `json:"keynumber"`
 	Serial    string `json:"serial"`
-	CRL       int64  `json:"crl"` // number of the last CRL
 }
 
 // authority is the CLM's CA, named ca1 (and returned for catype CA).

@@ -162,7 +162,6 @@ func (s *Service) useKey(r *http.Request, req request) (int, answer, *Error) {
 	if e != nil {
 		return 0, nil, e
 	}
-	status := http.StatusOK
 	var a answer
 	err := s.st.CLM(r.Context(), func(tx Tx) error {
 		dev, _, err := s.device(tx, id.KeyID, deviceOf(req), false)
@@ -235,5 +234,5 @@ func (s *Service) useKey(r *http.Request, req request) (int, answer, *Error) {
 	if err != nil {
 		return 0, nil, s.internal("key "+mode, err)
 	}
-	return status, a, nil
+	return http.StatusOK, a, nil
 }

@@ -6,7 +6,6 @@ import (
 	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/json"
-	"errors"
 	"sync"
 
 	"golang.org/x/crypto/scrypt"
@@ -176,5 +175,3 @@ func (v *verifier) forget(keyid string) {
 	delete(v.good, keyid)
 	v.mu.Unlock()
 }
-
-var errNotFound = errors.New("clm: not found")

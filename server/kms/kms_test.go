@@ -421,7 +421,7 @@ func TestAdminAPI(t *testing.T) {
 	again.provision(t, map[string]string{"ProvisioningType": "EcuMasterKey", "KeyID": "1", "EcuID": newECU})
 	again.Close()
 	again.ref.Close()
-	fromFile := newServerWith(t, reference.Config{DataDir: dir, Registry: kms.DemoRegistry(), RegistryFromFile: true})
+	fromFile := newServerWith(t, reference.Config{DataDir: dir, Registry: kms.DemoRegistry()})
 	fromFile.client = validatingClient(t, true)
 	if _, env := fromFile.call(t, "POST", kms.PathProvisioning, map[string]string{"ProvisioningType": "EcuMasterKey", "KeyID": "1", "EcuID": newECU}); env.ResultReason != "NOT_REGISTERED" {
 		t.Fatalf("an explicit registry file must win over the stored one: %+v", env)

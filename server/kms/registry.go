@@ -35,7 +35,6 @@ type Supplier struct {
 
 // EcuType is a kind of ECU of one supplier.
 type EcuType struct {
-	SupplierID       uint16
 	Type             uint16
 	AllowedKeyIDs    [she.NumSlots]bool
 	InitialMasterKey [16]byte                       // MASTER_ECU_KEY before the first injection
@@ -71,7 +70,7 @@ func DemoRegistry() *Registry {
 			s.SecretKey[i] = d.secret
 		}
 		r.Suppliers[d.supplier] = s
-		t := &EcuType{SupplierID: d.supplier, Type: d.ecuType, Flags: DefaultFlags}
+		t := &EcuType{Type: d.ecuType, Flags: DefaultFlags}
 		for id := she.MasterECUKey; id <= she.Key10; id++ {
 			t.AllowedKeyIDs[id] = id == she.MasterECUKey || id.IsUserKey()
 		}
@@ -238,7 +237,7 @@ func (f *registryFile) registry() (*Registry, error) {
 			if err != nil {
 				return nil, fmt.Errorf("supplier %04X: ecu type %q: want 4 hex digits", id, ft.Type)
 			}
-			t := &EcuType{SupplierID: id, Type: typ, Flags: map[ProvisioningType]she.Flags{}}
+			t := &EcuType{Type: typ, Flags: map[ProvisioningType]she.Flags{}}
 			for k, v := range DefaultFlags {
 				t.Flags[k] = v
 			}

@@ -21,15 +21,14 @@ import (
 
 // Config describes a reference server.
 type Config struct {
-	DataDir  string        // holds kek.key and, with the embedded store, kms.db
-	DB       string        // "" for SQLite in DataDir, or a postgres:// URL
-	Registry *kms.Registry // default: the demo registry
-	Auth     kms.Auth      // default: none
+	DataDir string // holds kek.key and, with the embedded store, kms.db
+	DB      string // "" for SQLite in DataDir, or a postgres:// URL
+	// Registry is the operator's registry: used as it is, even when the store holds one edited
+	// through the admin API. Nil: that stored one, else the demo registry.
+	Registry *kms.Registry
+	Auth     kms.Auth // default: none
 	// AdminToken enables the admin API for callers presenting it (empty: disabled).
 	AdminToken string
-	// RegistryFromFile says Registry came from the operator's file: it is used even when the
-	// store holds a registry edited through the admin API (otherwise that one wins over the demo).
-	RegistryFromFile bool
 	// CLMLicense is the CLM's license key (default DemoLicense); CLMKeys its key pairs, "rsa"
 	// (default) or "ecdsa".
 	CLMLicense string
@@ -112,16 +111,13 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 		return nil, err
 	}
 	saver := sealedRegistry{st: st, kek: k}
-	if cfg.Registry == nil || !cfg.RegistryFromFile {
+	if cfg.Registry == nil {
 		stored, err := saver.load(ctx)
 		if err != nil {
 			st.Close()
 			return nil, fmt.Errorf("stored registry: %w", err)
 		}
-		switch {
-		case stored != nil:
-			cfg.Registry = stored
-		case cfg.Registry == nil:
+		if cfg.Registry = stored; stored == nil {
 			cfg.Registry = kms.DemoRegistry()
 		}
 	}

@@ -117,7 +117,7 @@ func OpenPostgres(ctx context.Context, url string) (*Store, error) {
 		text[name] = dollarPlaceholders(strings.ReplaceAll(q, "MAX2(", "GREATEST("))
 	}
 	text["issue-one"] = pgIssue
-	s := &Store{r: db, sql: text, url: url, stmt: func(*sql.Tx, string) *sql.Stmt { return nil }}
+	s := &Store{r: db, sql: text, stmt: func(*sql.Tx, string) *sql.Stmt { return nil }}
 	var once sync.Once
 	s.close = func() error {
 		var err error

@@ -30,15 +30,16 @@ func backends(t *testing.T) map[string]func(t *testing.T) *Store {
 		return s
 	}}
 	if url := os.Getenv("SHEKIT_TEST_POSTGRES"); url != "" {
-		b["postgres"] = func(t *testing.T) *Store { return openPostgresTemp(t, url) }
+		b["postgres"] = func(t *testing.T) *Store { s, _ := openPostgresTemp(t, url); return s }
 	} else {
 		t.Log("SHEKIT_TEST_POSTGRES is not set: PostgreSQL not tested here")
 	}
 	return b
 }
 
-// openPostgresTemp creates a database of its own for the test on the server at url.
-func openPostgresTemp(t *testing.T, url string) *Store {
+// openPostgresTemp creates a database of its own for the test on the server at url and returns
+// a store on it and its URL.
+func openPostgresTemp(t *testing.T, url string) (*Store, string) {
 	t.Helper()
 	ctx := context.Background()
 	admin, err := sql.Open("pgx", url)
@@ -60,7 +61,7 @@ func openPostgresTemp(t *testing.T, url string) *Store {
 		admin.ExecContext(ctx, "DROP DATABASE "+name+" WITH (FORCE)")
 		admin.Close()
 	})
-	return s
+	return s, u.String()
 }
 
 // eachBackend runs test against every backend.
@@ -202,8 +203,8 @@ func TestTwoServersOnePostgres(t *testing.T) {
 	if url == "" {
 		t.Skip("SHEKIT_TEST_POSTGRES is not set")
 	}
-	a := openPostgresTemp(t, url)
-	b, err := OpenPostgres(context.Background(), a.url)
+	a, aURL := openPostgresTemp(t, url)
+	b, err := OpenPostgres(context.Background(), aURL)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -45,7 +45,6 @@ var queries = map[string]string{
 // Store is the reference server's store.
 type Store struct {
 	r      *sql.DB // reads
-	url    string  // PostgreSQL: the database's URL
 	sql    map[string]string
 	change func(ctx context.Context, fn func(*sql.Tx) error) error // one committed transaction
 	stmt   func(tx *sql.Tx, name string) *sql.Stmt                 // a prepared statement, or nil

@@ -116,8 +116,8 @@ func TestSegment(t *testing.T) {
 			if p.Type == ConsecutiveFrame && p.SN != uint8(i)&0xF {
 				t.Fatalf("%d bytes: CF %d has SN %d", n, i, p.SN)
 			}
-			if AppendPDU(nil, p); p.Len() > 8 {
-				t.Fatalf("%d bytes: PDU %d is %d bytes", n, i, p.Len())
+			if enc := AppendPDU(nil, p); len(enc) > 8 {
+				t.Fatalf("%d bytes: PDU %d is %d bytes", n, i, len(enc))
 			}
 			joined = append(joined, p.Data...)
 		}
