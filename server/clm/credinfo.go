@@ -196,11 +196,11 @@ func (s *Service) createCert(r *http.Request, req request) (int, answer, *Error)
 		if err := s.putCert(tx, id.KeyID, rec); err != nil {
 			return err
 		}
-		if err := audit(tx, id.KeyID, "cert-create", dev.DeviceID, rec.KeyNumber, "serial "+rec.Serial); err != nil {
-			return err
-		}
-		return s.clientAnswer(a, rec, clientFormat, rec.Passphrase)
+		return audit(tx, id.KeyID, "cert-create", dev.DeviceID, rec.KeyNumber, "serial "+rec.Serial)
 	})
+	if err == nil && rec != nil { // encoding (PKCS#12 derives keys) waits for no other change
+		err = s.clientAnswer(a, rec, clientFormat, rec.Passphrase)
+	}
 	if err != nil {
 		return 0, nil, s.internal("create certificate", err)
 	}
@@ -290,7 +290,13 @@ func (s *Service) useCert(r *http.Request, req request) (int, answer, *Error) {
 	}
 	a := answer{}
 	revoked := false
-	err := s.st.CLM(r.Context(), func(tx Tx) error {
+	var shown *certRecord // the certificate the answer carries, encoded after the transaction
+	var passphrase string
+	run := s.st.CLM
+	if mode == "get" {
+		run = s.st.View
+	}
+	err := run(r.Context(), func(tx Tx) error {
 		dev, _, err := s.device(tx, id.KeyID, deviceOf(req), false)
 		if err != nil {
 			return err
@@ -317,7 +323,7 @@ func (s *Service) useCert(r *http.Request, req request) (int, answer, *Error) {
 		case rec.NotAfter <= s.nowMillis():
 			return fail(codeCertExpired, "certificate %d", rec.KeyNumber)
 		}
-		passphrase := req.get("passphrase")
+		passphrase = req.get("passphrase")
 		switch mode {
 		case "get":
 			if certFormat == "p12" && passphrase == "" {
@@ -326,7 +332,8 @@ func (s *Service) useCert(r *http.Request, req request) (int, answer, *Error) {
 				}
 				passphrase = rec.Passphrase
 			}
-			return s.clientAnswer(a, rec, certFormat, passphrase)
+			shown = rec
+			return nil
 		case "revoke":
 			rec.Status, rec.RevokedAt = statusRevoked, s.nowMillis()
 			revoked = true
@@ -369,11 +376,12 @@ func (s *Service) useCert(r *http.Request, req request) (int, answer, *Error) {
 		if err := s.putCert(tx, id.KeyID, rec); err != nil {
 			return err
 		}
-		if err := audit(tx, id.KeyID, "cert-update", dev.DeviceID, next.KeyNumber, "serial "+next.Serial+" replaces "+rec.Serial); err != nil {
-			return err
-		}
-		return s.clientAnswer(a, next, certFormat, passphrase)
+		shown = next
+		return audit(tx, id.KeyID, "cert-update", dev.DeviceID, next.KeyNumber, "serial "+next.Serial+" replaces "+rec.Serial)
 	})
+	if err == nil && shown != nil {
+		err = s.clientAnswer(a, shown, certFormat, passphrase)
+	}
 	if err != nil {
 		return 0, nil, s.internal("certificate "+mode, err)
 	}

@@ -1,7 +1,6 @@
 package clm
 
 import (
-	"crypto/rand"
 	"fmt"
 	"net/http"
 	"strconv"
@@ -42,7 +41,6 @@ func (s *Service) idInfo(r *http.Request, req request) (int, answer, *Error) {
 		if err != nil {
 			return 0, nil, s.internal("delete id", err)
 		}
-		s.ver.forget(req.get("keyid"))
 		return http.StatusOK, answer{"keyid": req.get("keyid")}, nil
 	}
 	return 0, nil, fail(codeParameter, "mode %q", req.get("mode"))
@@ -54,9 +52,7 @@ func (s *Service) createID(r *http.Request, req request) (int, answer, *Error) {
 		return 0, nil, e
 	}
 	rec := idRecord{Alias: req.get("alias"), TenantID: req.get("tenantid"), Password: randomText(s.cfg.PasswordBytes),
-		Salt: make([]byte, 16), Expiration: s.cfg.Now().Add(s.cfg.IDValidity).UnixMilli(), Status: statusValid}
-	rand.Read(rec.Salt)
-	rec.Hash = hashPassword(rec.Password, rec.Salt) // before the transaction: scrypt is slow on purpose
+		Expiration: s.cfg.Now().Add(s.cfg.IDValidity).UnixMilli(), Status: statusValid}
 	err := s.st.CLM(r.Context(), func(tx Tx) error {
 		n, err := tx.Next("keyid")
 		if err != nil {

@@ -163,7 +163,11 @@ func (s *Service) useKey(r *http.Request, req request) (int, answer, *Error) {
 		return 0, nil, e
 	}
 	var a answer
-	err := s.st.CLM(r.Context(), func(tx Tx) error {
+	run := s.st.CLM
+	if mode == "get" {
+		run = s.st.View
+	}
+	err := run(r.Context(), func(tx Tx) error {
 		dev, _, err := s.device(tx, id.KeyID, deviceOf(req), false)
 		if err != nil {
 			return err

@@ -1,14 +1,9 @@
 package clm
 
 import (
-	"crypto/hmac"
-	"crypto/rand"
 	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/json"
-	"sync"
-
-	"golang.org/x/crypto/scrypt"
 
 	"github.com/shekit/shekit/server/kek"
 )
@@ -34,9 +29,7 @@ type idRecord struct {
 	KeyID      string `json:"keyid"`
 	Alias      string `json:"alias"`
 	TenantID   string `json:"tenantid"`
-	Salt       []byte `json:"salt"`
-	Hash       []byte `json:"hash"`     // scrypt of the password, for checking it
-	Password   string `json:"password"` // the password itself, which IDInfo GET answers (the record is sealed)
+	Password   string `json:"password"` // which IDInfo GET answers and authentication compares (the record is sealed)
 	Expiration int64  `json:"expiration"`
 	Status     string `json:"status"`
 }
@@ -100,78 +93,9 @@ func (s sealer) open(o Object, v any) error {
 	return json.Unmarshal(data, v)
 }
 
-// scrypt parameters for password hashes (N = 2^15, r = 8, p = 1, 32 bytes).
-const (
-	scryptN      = 1 << 15
-	scryptR      = 8
-	scryptP      = 1
-	scryptKeyLen = 32
-)
-
-func hashPassword(password string, salt []byte) []byte {
-	h, _ := scrypt.Key([]byte(password), salt, scryptN, scryptR, scryptP, scryptKeyLen)
-	return h
-}
-
-// verifier checks passwords against their scrypt hashes. A password once verified is
-// remembered as an HMAC under a key of this process, so that a device authenticating on every
-// request costs one scrypt, not one per request; deleting an ID forgets it.
-type verifier struct {
-	mac     []byte
-	mu      sync.RWMutex
-	good    map[string][]byte      // keyid → HMAC(password)
-	pending map[string]*sync.Mutex // keyid → held while one scrypt for it runs
-}
-
-func newVerifier() *verifier {
-	k := make([]byte, 32)
-	rand.Read(k)
-	return &verifier{mac: k, good: map[string][]byte{}, pending: map[string]*sync.Mutex{}}
-}
-
-func (v *verifier) digest(password string) []byte {
-	m := hmac.New(sha256.New, v.mac)
-	m.Write([]byte(password))
-	return m.Sum(nil)
-}
-
-// check reports, in constant time, whether password is the ID's. Requests for one ID that arrive
-// together wait for one scrypt rather than run one each.
-func (v *verifier) check(rec *idRecord, password string) bool {
-	d := v.digest(password)
-	if known, ok := v.known(rec.KeyID); ok {
-		return hmac.Equal(known, d)
-	}
-	v.mu.Lock()
-	m, ok := v.pending[rec.KeyID]
-	if !ok {
-		m = new(sync.Mutex)
-		v.pending[rec.KeyID] = m
-	}
-	v.mu.Unlock()
-	m.Lock()
-	defer m.Unlock()
-	if known, ok := v.known(rec.KeyID); ok {
-		return hmac.Equal(known, d)
-	}
-	if subtle.ConstantTimeCompare(hashPassword(password, rec.Salt), rec.Hash) != 1 {
-		return false
-	}
-	v.mu.Lock()
-	v.good[rec.KeyID] = d
-	v.mu.Unlock()
-	return true
-}
-
-func (v *verifier) known(keyid string) ([]byte, bool) {
-	v.mu.RLock()
-	defer v.mu.RUnlock()
-	k, ok := v.good[keyid]
-	return k, ok
-}
-
-func (v *verifier) forget(keyid string) {
-	v.mu.Lock()
-	delete(v.good, keyid)
-	v.mu.Unlock()
+// passwordMatches reports, in constant time, whether key is the ID's password. It compares
+// SHA-256 digests, so that not even the length of a wrong key shows.
+func passwordMatches(rec *idRecord, key string) bool {
+	want, got := sha256.Sum256([]byte(rec.Password)), sha256.Sum256([]byte(key))
+	return subtle.ConstantTimeCompare(want[:], got[:]) == 1
 }

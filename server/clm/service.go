@@ -60,7 +60,6 @@ type Service struct {
 	seal sealer
 	cfg  Config
 	keys *keyGen
-	ver  *verifier
 	ca   *authority
 	log  *slog.Logger
 }
@@ -76,7 +75,7 @@ func New(ctx context.Context, st Store, k *kek.KEK, cfg Config, log *slog.Logger
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	s := &Service{st: st, seal: sealer{k}, cfg: cfg, keys: newKeyGen(cfg.KeyAlgorithm, cfg.PoolSize, 2), ver: newVerifier(), log: log}
+	s := &Service{st: st, seal: sealer{k}, cfg: cfg, keys: newKeyGen(cfg.KeyAlgorithm, cfg.PoolSize, 2), log: log}
 	ca, err := s.loadCA(ctx)
 	if err != nil {
 		s.keys.close()
@@ -144,7 +143,7 @@ func (s *Service) authenticate(ctx context.Context, keyid, key string) (*idRecor
 		return nil, fail(codeIDStatus, "keyid %q", keyid)
 	case rec.Expiration <= s.nowMillis():
 		return nil, fail(codeIDExpired, "keyid %q", keyid)
-	case !s.ver.check(&rec, key):
+	case !passwordMatches(&rec, key):
 		return nil, fail(codePassword, "keyid %q", keyid)
 	}
 	return &rec, nil

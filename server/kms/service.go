@@ -205,12 +205,16 @@ func (s *Service) internal(op string, err error) *Error {
 	return fail("INTERNAL")
 }
 
+// clusterGeneration is the key generation of every SecOC cluster: the API has no way to rotate a
+// cluster's keys, so there is only the first.
+const clusterGeneration = 1
+
 // key derives the key of type typ for a slot: ECU keys from the UID and the counter they were
 // issued with, SecOC keys from the ClusterID and the cluster's generation.
-func (s *Service) key(phase Phase, typ ProvisioningType, ecu EcuID, keyID she.KeyID, generation uint32) [16]byte {
-	subject := ecu.UID[:]
+func (s *Service) key(phase Phase, typ ProvisioningType, ecu EcuID, keyID she.KeyID, counter uint32) [16]byte {
+	subject, generation := ecu.UID[:], counter
 	if typ == SecOCKey {
-		subject = ecu.ClusterID[:]
+		subject, generation = ecu.ClusterID[:], clusterGeneration
 	}
 	return DeriveKey(s.roots[phase], string(typ), keyContext(subject, keyID, generation))
 }
@@ -224,19 +228,12 @@ func (s *Service) masterKey(t *target, master SlotState) [16]byte {
 	return s.key(master.Injected.Phase, EcuMasterKey, t.ecu, she.MasterECUKey, master.Injected.Counter)
 }
 
-// slotKey is the key the KMS believes is in the target's slot (nil when none was injected).
-func (s *Service) slotKey(ctx context.Context, t *target, st SlotState) ([16]byte, bool, error) {
+// slotKey is the key the KMS believes is in the target's slot (false when none was injected).
+func (s *Service) slotKey(t *target, st SlotState) ([16]byte, bool) {
 	if st.Injected == nil {
-		return [16]byte{}, false, nil
+		return [16]byte{}, false
 	}
-	gen := st.Injected.Counter
-	if t.typ == SecOCKey {
-		var err error
-		if gen, err = s.store.ClusterGeneration(ctx, t.ecu.ClusterID, t.keyID); err != nil {
-			return [16]byte{}, false, err
-		}
-	}
-	return s.key(st.Injected.Phase, t.typ, t.ecu, t.keyID, gen), true, nil
+	return s.key(st.Injected.Phase, t.typ, t.ecu, t.keyID, st.Injected.Counter), true
 }
 
 // Provision is POST supplierKeyProvisioning: it allocates the slot's next counter, commits it, and
@@ -287,13 +284,7 @@ func (s *Service) Provision(ctx context.Context, caller *Caller, req ProvisionRe
 	case err != nil:
 		return nil, s.internal("issue", err)
 	}
-	gen := counter
-	if t.typ == SecOCKey {
-		if gen, err = s.store.ClusterGeneration(ctx, t.ecu.ClusterID, t.keyID); err != nil {
-			return nil, s.internal("cluster generation", err)
-		}
-	}
-	newKey := s.key(phase, t.typ, t.ecu, t.keyID, gen)
+	newKey := s.key(phase, t.typ, t.ecu, t.keyID, counter)
 	m, err := she.BuildMessages(she.KeyUpdate{UID: t.ecu.UID, KeyID: t.keyID, AuthID: she.MasterECUKey,
 		AuthKey: s.masterKey(t, master), NewKey: newKey, Counter: counter, Flags: t.ecuType.Flags[t.typ]})
 	if err != nil {
@@ -363,10 +354,7 @@ func (s *Service) Sync(ctx context.Context, caller *Caller, req SyncRequest) (*R
 	if err != nil {
 		return nil, s.internal("slot state", err)
 	}
-	key, ok, err := s.slotKey(ctx, t, st)
-	if err != nil {
-		return nil, s.internal("slot key", err)
-	}
+	key, ok := s.slotKey(t, st)
 	if !ok {
 		return nil, fail("NOT_INJECTED", t.typ, keyIDText(t.keyID))
 	}

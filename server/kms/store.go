@@ -57,6 +57,4 @@ type Store interface {
 	IssueSync(ctx context.Context, slot Slot, actor string) error
 	// ReportSync records the outcome of the slot's pending sync (ErrNothingIssued without one).
 	ReportSync(ctx context.Context, slot Slot, success bool, message, actor string) error
-	// ClusterGeneration returns the key generation of a SecOC cluster's KeyID (1 unless rotated).
-	ClusterGeneration(ctx context.Context, cluster [8]byte, keyID she.KeyID) (uint32, error)
 }

@@ -43,12 +43,6 @@ CREATE OR REPLACE FUNCTION audit_append_only() RETURNS trigger LANGUAGE plpgsql 
 	$$ BEGIN RAISE EXCEPTION 'audit is append-only'; END $$;
 DROP TRIGGER IF EXISTS audit_append_only ON audit;
 CREATE TRIGGER audit_append_only BEFORE UPDATE OR DELETE ON audit FOR EACH ROW EXECUTE FUNCTION audit_append_only();
-CREATE TABLE IF NOT EXISTS clusters (
-	cluster_id BYTEA   NOT NULL,
-	key_id     INTEGER NOT NULL,
-	generation BIGINT  NOT NULL,
-	PRIMARY KEY (cluster_id, key_id)
-);
 CREATE TABLE IF NOT EXISTS secrets (
 	name  TEXT  PRIMARY KEY,
 	value BYTEA NOT NULL

@@ -38,12 +38,6 @@ CREATE TABLE IF NOT EXISTS audit (
 );
 CREATE TRIGGER IF NOT EXISTS audit_no_update BEFORE UPDATE ON audit BEGIN SELECT RAISE(ABORT, 'audit is append-only'); END;
 CREATE TRIGGER IF NOT EXISTS audit_no_delete BEFORE DELETE ON audit BEGIN SELECT RAISE(ABORT, 'audit is append-only'); END;
-CREATE TABLE IF NOT EXISTS clusters (
-	cluster_id BLOB    NOT NULL,
-	key_id     INTEGER NOT NULL,
-	generation INTEGER NOT NULL,
-	PRIMARY KEY (cluster_id, key_id)
-);
 CREATE TABLE IF NOT EXISTS secrets (
 	name  TEXT PRIMARY KEY,
 	value BLOB NOT NULL

@@ -36,7 +36,6 @@ var queries = map[string]string{
 	"audit":        `INSERT INTO audit (at, actor, action, uid, key_id, counter, outcome, message) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
 	"audit-list": `SELECT seq, at, actor, action, uid, key_id, counter, COALESCE(outcome, ''), COALESCE(message, '')
 		FROM audit WHERE seq > ? ORDER BY seq LIMIT ?`,
-	"cluster":    `SELECT generation FROM clusters WHERE cluster_id = ? AND key_id = ?`,
 	"secret-get": `SELECT value FROM secrets WHERE name = ?`,
 	"secret-put": `INSERT INTO secrets (name, value) VALUES (?, ?) ON CONFLICT (name) DO NOTHING`,
 	"secret-set": `INSERT INTO secrets (name, value) VALUES (?, ?) ON CONFLICT (name) DO UPDATE SET value = excluded.value`,
@@ -212,16 +211,6 @@ func (s *Store) ReportSync(ctx context.Context, slot kms.Slot, success bool, mes
 		}
 		return s.audit(tx, actor, "sync-result", slot, nil, outcome, message)
 	})
-}
-
-// ClusterGeneration implements kms.Store.
-func (s *Store) ClusterGeneration(ctx context.Context, cluster [8]byte, keyID she.KeyID) (uint32, error) {
-	var g uint32
-	err := s.r.QueryRowContext(ctx, s.sql["cluster"], cluster[:], int(keyID)).Scan(&g)
-	if errors.Is(err, sql.ErrNoRows) {
-		return 1, nil
-	}
-	return g, err
 }
 
 // Audit returns audit entries after seq, oldest first, at most limit.
