@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"net/http"
 	"net/http/httptest"
-	"sync"
 
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
@@ -38,7 +37,7 @@ type kmsRequest struct {
 }
 
 // kmsContract is openapi/kms.yaml.
-var kmsContract = sync.OnceValues(func() (*openapi.Spec, error) { return openapi.Load(openapi.KMSSpec) })
+var kmsContract = openapi.KMS
 
 // send sends req to the server at url with an optional bearer token, through tr.
 func (req kmsRequest) send(tr http.RoundTripper, url, token string) (*http.Response, []byte) {

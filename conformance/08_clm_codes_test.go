@@ -7,7 +7,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
-	"sync"
 
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
@@ -20,7 +19,7 @@ import (
 
 func init() { vectorRunners["clm_errorcode"] = runCLMErrorcode }
 
-var clmContract = sync.OnceValues(func() (*openapi.Spec, error) { return openapi.Load(openapi.CLMSpec) })
+var clmContract = openapi.CLM
 
 // clmClient calls a CLM with the demo license, checking every exchange against
 // openapi/clm.yaml: the answers always, a request whenever the server accepts it.

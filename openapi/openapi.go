@@ -27,6 +27,12 @@ var KMSSpec []byte
 //go:embed clm.yaml
 var CLMSpec []byte
 
+// KMS and CLM return the two contracts, loaded and validated once per process.
+var (
+	KMS = sync.OnceValues(func() (*Spec, error) { return Load(KMSSpec) })
+	CLM = sync.OnceValues(func() (*Spec, error) { return Load(CLMSpec) })
+)
+
 func init() {
 	// The CLM's revocation list is DER: checked as opaque bytes.
 	openapi3filter.RegisterBodyDecoder("application/pkix-crl", openapi3filter.FileBodyDecoder)

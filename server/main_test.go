@@ -42,7 +42,7 @@ func TestServerServesUntilStopped(t *testing.T) {
 		t.Fatalf("healthz: %v %v", r, err)
 	}
 	// The CLM on the same listener, with the demo license key.
-	clmSpec, err := openapi.Load(openapi.CLMSpec)
+	clmSpec, err := openapi.CLM()
 	if err != nil {
 		t.Fatal(err)
 	}

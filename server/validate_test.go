@@ -2,14 +2,13 @@ package main
 
 import (
 	"net/http"
-	"sync"
 	"testing"
 
 	"github.com/shekit/shekit/openapi"
 	"github.com/shekit/shekit/openapi/openapitest"
 )
 
-var contract = sync.OnceValues(func() (*openapi.Spec, error) { return openapi.Load(openapi.KMSSpec) })
+var contract = openapi.KMS
 
 // validatingClient returns a client whose every exchange must keep openapi/kms.yaml, and its
 // transport.

@@ -12,7 +12,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 
 	"github.com/shekit/shekit/openapi"
@@ -38,7 +37,7 @@ type testServer struct {
 }
 
 // contract checks every exchange of the tests against openapi/kms.yaml.
-var contract = sync.OnceValues(func() (*openapi.Spec, error) { return openapi.Load(openapi.KMSSpec) })
+var contract = openapi.KMS
 
 // validatingClient returns a client whose exchanges must keep the contract: every violation of a
 // response fails t, and of a request too unless badRequests (a test sending invalid requests on
