@@ -21,8 +21,6 @@ var (
 	yamlLine = regexp.MustCompile(`^(\s*(?:[-<>]\s+)?)([A-Za-z_][A-Za-z0-9_.-]*)(\s*:[ \t]*)(.*)$`)
 	// nameValue matches name=value with a quoted or bare value.
 	nameValue = regexp.MustCompile(`(^|[^A-Za-z0-9_.-])([A-Za-z_][A-Za-z0-9_.-]*)=("(?:[^"\\]|\\.)*"|'[^']*'|[^\s&;,"'<>(){}\[\]]+)`)
-	// blockScalar matches a YAML block scalar indicator (|, >, with optional modifiers).
-	blockScalar = regexp.MustCompile(`^[|>][-+0-9]*\s*(#.*)?$`)
 )
 
 // Redactor replaces secrets in text: listed secret strings, and the values of JSON fields, YAML
@@ -112,43 +110,23 @@ func (r *Redactor) replaceValues(re *regexp.Regexp, s string, nameGroup, valueGr
 	return b.String()
 }
 
-// lines redacts "name: value" lines (YAML keys and HTTP headers), including the indented body of
-// a YAML block scalar.
+// lines redacts the values of "name: value" lines (YAML keys and HTTP headers).
 func (r *Redactor) lines(s string) string {
 	ls := strings.Split(s, "\n")
 	changed := false
-	blockIndent := -1 // indentation of the key owning a block scalar being redacted
 	for i, l := range ls {
-		if blockIndent >= 0 {
-			t := strings.TrimLeft(l, " \t")
-			if t == "" || strings.TrimSpace(t) == "" || len(l)-len(t) > blockIndent {
-				if strings.TrimSpace(l) != "" {
-					ls[i] = l[:len(l)-len(t)] + Redacted
-					changed = true
-				}
-				continue
-			}
-			blockIndent = -1
-		}
 		m := yamlLine.FindStringSubmatch(strings.TrimSuffix(l, "\r"))
 		if m == nil || !r.Sensitive(m[2]) {
 			continue
 		}
-		v := strings.TrimSpace(m[4])
-		switch {
-		case v == "" || v == Redacted || v == `"`+Redacted+`"`:
-		case blockScalar.MatchString(v):
-			blockIndent = len(m[1]) - len(strings.TrimLeft(m[1], " \t"))
-			if strings.TrimLeft(m[1], " \t") != "" { // "- key: |": the key sits after the dash
-				blockIndent = len(m[1])
-			}
-		default:
-			ls[i] = m[1] + m[2] + m[3] + Redacted
-			if strings.HasSuffix(l, "\r") {
-				ls[i] += "\r"
-			}
-			changed = true
+		if v := strings.TrimSpace(m[4]); v == "" || v == Redacted || v == `"`+Redacted+`"` {
+			continue
 		}
+		ls[i] = m[1] + m[2] + m[3] + Redacted
+		if strings.HasSuffix(l, "\r") {
+			ls[i] += "\r"
+		}
+		changed = true
 	}
 	if !changed {
 		return s
