@@ -89,21 +89,18 @@ func reportDir(dir string) string {
 var _ = ReportAfterSuite("reports", func(r types.Report) {
 	var cov coverage
 	Expect(yaml.Unmarshal(conformanceYAML, &cov)).To(Succeed(), "conformance.yaml")
-	sections := map[string]string{}
+	red := redactor()
+	res := report.Build(r, suiteNames, cov.sectionOf, conf.describe(), red)
 	var unmapped []string
 	ran := 0
-	for _, s := range r.SpecReports {
-		if s.LeafNodeType != types.NodeTypeIt {
+	for _, t := range res.Tests {
+		if t.Suite == report.SetupSuite {
 			continue
 		}
-		name := strings.Join(append(append([]string{}, s.ContainerHierarchyTexts...), s.LeafNodeText), " / ")
-		if sections[name] = cov.sectionOf(name); sections[name] == "" {
-			unmapped = append(unmapped, name)
+		if ran++; t.Section == "" {
+			unmapped = append(unmapped, t.Name)
 		}
-		ran++
 	}
-	red := redactor()
-	res := report.Build(r, suiteNames, sections, conf.describe(), red)
 
 	dir := reportDir(conf.ReportDir)
 	Expect(os.MkdirAll(dir, 0o755)).To(Succeed())

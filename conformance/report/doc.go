@@ -3,7 +3,7 @@
 //
 //	var _ = ReportAfterSuite("conformance report", func(r types.Report) {
 //		red := report.NewRedactor(secrets, []string{"KeyID"})
-//		res := report.Build(r, []string{"kms", "clm", "ecu", "e2e", "vectors"}, sections, config, red)
+//		res := report.Build(r, []string{"kms", "clm", "ecu", "e2e", "vectors"}, sectionOf, config, red)
 //		Expect(report.Write(dir, res)).To(Succeed())
 //	})
 package report

@@ -74,9 +74,9 @@ func (r Results) Failed() bool {
 }
 
 // Build makes Results from a Ginkgo report. suites: the suite label names (e.g. kms, clm, ecu, e2e,
-// vectors); sections: test Name -> document section; red redacts messages, exchanges and config
+// vectors); section: a test's document section by its Name (nil: none); red redacts messages, exchanges and config
 // values (a nil red still redacts sensitive fields by name).
-func Build(r types.Report, suites []string, sections map[string]string, config map[string]string, red *Redactor) Results {
+func Build(r types.Report, suites []string, section func(name string) string, config map[string]string, red *Redactor) Results {
 	res := Results{
 		Suite:   r.SuiteDescription,
 		Started: r.StartTime.Round(0),
@@ -103,7 +103,9 @@ func Build(r types.Report, suites []string, sections map[string]string, config m
 				Name:    nameOf(s),
 				Outcome: outcomeOf(s),
 			}
-			t.Section = sections[t.Name]
+			if section != nil {
+				t.Section = section(t.Name)
+			}
 		case s.LeafNodeType.Is(types.NodeTypesForSuiteLevelNodes) && s.State.Is(types.SpecStateFailureStates):
 			t = Test{Suite: SetupSuite, Name: s.LeafNodeType.String(), Outcome: Error}
 		default:
