@@ -14,20 +14,10 @@ import (
 	"github.com/shekit/shekit/vectors"
 )
 
-// confHex decodes a configured hex value of n bytes, a harness failure if it is not.
-func confHex(name, s string, n int) []byte {
-	b, err := hex.DecodeString(s)
-	if err != nil || len(b) != n {
-		harnessFail("%s: want %d hex digits", name, 2*n)
-	}
-	return b
-}
-
 // freshUID is a UID no run has used: the configured EcuType and SupplierID, then 11 random bytes.
 func freshUID() she.UID {
 	var uid she.UID
-	copy(uid[:2], confHex("CONF_ECU_TYPE", conf.EcuType, 2))
-	copy(uid[2:4], confHex("CONF_SUPPLIER_ID", conf.SupplierID, 2))
+	copy(uid[:4], confKeys.uidPrefix[:])
 	rand.Read(uid[4:])
 	return uid
 }
@@ -68,7 +58,7 @@ func cmacHex(key, msg []byte) string {
 
 // initialMaster is the KMS's initial master key of the configured EcuType.
 func initialMaster() [16]byte {
-	return [16]byte(confHex("CONF_INITIAL_MASTER_KEY", conf.InitialMaster, 16))
+	return confKeys.initialMaster
 }
 
 var _ = suite("kms", "KMS supplier API", func() {

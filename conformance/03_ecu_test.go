@@ -44,7 +44,7 @@ func simConfig(base ecu.Config) ecu.Config {
 		harnessFail("CONF_PROFILE: %v", err)
 	}
 	base.Profile = p
-	key := [16]byte(confHex("CONF_SECURITY_KEY", conf.SecurityKey, 16))
+	key := confKeys.securityKey
 	base.SecurityKey = &key
 	if conf.SimFault != "" {
 		f, ok := simFaults[conf.SimFault]
@@ -150,8 +150,8 @@ func newECUUnderTest(base ecu.Config) *ecuUnderTest {
 		return &ecuUnderTest{Client: memECU(simConfig(base)), simulated: true}
 	}
 	u := &ecuUnderTest{Client: dialECU(configuredECUs()[0])}
-	if conf.MasterKey != "" {
-		u.master = [16]byte(confHex("CONF_ECU_MASTER_KEY", conf.MasterKey, 16))
+	if confKeys.masterKey != nil {
+		u.master = *confKeys.masterKey
 	}
 	return u
 }
@@ -159,7 +159,7 @@ func newECUUnderTest(base ecu.Config) *ecuUnderTest {
 // prepared is newECUUnderTest in the extended session with SecurityAccess, and its UID.
 func prepared(ctx context.Context) (*ecuUnderTest, she.UID) {
 	u := newECUUnderTest(ecu.Config{})
-	key := [16]byte(confHex("CONF_SECURITY_KEY", conf.SecurityKey, 16))
+	key := confKeys.securityKey
 	ExpectWithOffset(1, u.Prepare(ctx, &key)).To(Succeed(), "extended session and SecurityAccess")
 	uid, err := u.UID(ctx)
 	ExpectWithOffset(1, err).NotTo(HaveOccurred())
@@ -222,7 +222,7 @@ var _ = suite("ecu", "ECU: SHE through UDS", func() {
 		p2, p2Star := u.Timing()
 		Expect(p2).To(BeNumerically(">", 0))
 		Expect(p2Star).To(BeNumerically(">=", p2))
-		key := [16]byte(confHex("CONF_SECURITY_KEY", conf.SecurityKey, 16))
+		key := confKeys.securityKey
 		Expect(u.Unlock(ctx, 0x01, func(seed []byte) []byte {
 			Expect(seed).To(HaveLen(16))
 			k := independentCMAC(key[:], seed)
@@ -250,7 +250,7 @@ var _ = suite("ecu", "ECU: SHE through UDS", func() {
 		}
 		uid, m, master := loadKeyRecord("oem-doc-a-master-ecu-key")
 		u := newECUUnderTest(ecu.Config{UID: uid})
-		key := [16]byte(confHex("CONF_SECURITY_KEY", conf.SecurityKey, 16))
+		key := confKeys.securityKey
 		Expect(u.Prepare(ctx, &key)).To(Succeed())
 		u.loadOK(ctx, m)
 		By("GetID now answers with the new master key")

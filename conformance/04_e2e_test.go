@@ -61,7 +61,7 @@ func fleetUnderTest() []station.Target {
 func stationConfig(api *kmsAPI, types string) station.Config {
 	keys, err := station.ParseKeys(types)
 	Expect(err).NotTo(HaveOccurred())
-	key := [16]byte(confHex("CONF_SECURITY_KEY", conf.SecurityKey, 16))
+	key := confKeys.securityKey
 	return station.Config{KMS: &station.KMS{URL: api.url, Token: api.token, HTTP: &http.Client{Transport: api.rec}},
 		Keys: keys, Sync: true, ClusterID: freshCluster(), Model: [4]byte{0, 0, 0, 1},
 		SupplierSecretKey: conf.SupplierKey, SecurityKey: &key, Parallel: 16}

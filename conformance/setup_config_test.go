@@ -28,6 +28,14 @@ func TestLoadConfig(t *testing.T) {
 		c.Suites != "kms,clm,ecu,e2e,vectors" || c.SupplierID != "001D" {
 		t.Errorf("config %+v", c)
 	}
+	if k, err := c.decode(); err != nil || k.uidPrefix != [4]byte{0x00, 0x01, 0x00, 0x1D} || k.masterKey != nil {
+		t.Errorf("decoded %+v, %v", k, err)
+	}
+	bad := c
+	bad.SecurityKey = "zz"
+	if _, err := bad.decode(); err == nil || !strings.Contains(err.Error(), "CONF_SECURITY_KEY") {
+		t.Errorf("bad security key: %v", err)
+	}
 	if d := c.describe(); d["CONF_KMS_URL"] != "http://from-file" || d["CONF_SUPPLIER_SECRET_KEY"] != "[redacted]" || d["CONF_KMS_TOKEN"] != "" {
 		t.Errorf("describe: %v", d)
 	}

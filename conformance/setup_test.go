@@ -3,6 +3,7 @@ package conformance_test
 import (
 	"context"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"net"
 	"net/http"
@@ -123,6 +124,38 @@ func loadConfig() (Config, error) {
 	return c, nil
 }
 
+// decoded is the configuration's hex values, decoded once.
+type decoded struct {
+	uidPrefix     [4]byte   // EcuType ‖ SupplierID: how the UIDs of the suites' ECUs begin
+	securityKey   [16]byte  // SecurityAccess
+	initialMaster [16]byte  // the KMS's initial master key of the EcuType
+	masterKey     *[16]byte // a real ECU's MASTER_ECU_KEY, when configured
+}
+
+// decode checks and decodes the hex values.
+func (c *Config) decode() (decoded, error) {
+	var d decoded
+	for _, f := range []struct {
+		name, value string
+		dst         []byte
+	}{{"CONF_ECU_TYPE", c.EcuType, d.uidPrefix[:2]}, {"CONF_SUPPLIER_ID", c.SupplierID, d.uidPrefix[2:]},
+		{"CONF_SECURITY_KEY", c.SecurityKey, d.securityKey[:]}, {"CONF_INITIAL_MASTER_KEY", c.InitialMaster, d.initialMaster[:]}} {
+		b, err := hex.DecodeString(f.value)
+		if err != nil || len(b) != len(f.dst) {
+			return d, fmt.Errorf("%s: want %d hex digits", f.name, 2*len(f.dst))
+		}
+		copy(f.dst, b)
+	}
+	if c.MasterKey != "" {
+		b, err := hex.DecodeString(c.MasterKey)
+		if err != nil || len(b) != 16 {
+			return d, errors.New("CONF_ECU_MASTER_KEY: want 32 hex digits")
+		}
+		d.masterKey = (*[16]byte)(b)
+	}
+	return d, nil
+}
+
 // secrets are the configured values no output may show.
 func (c *Config) secrets() []string {
 	return []string{c.KMSToken, c.CLMLicense, c.SecurityKey, c.MasterKey, c.SupplierKey, c.InitialMaster}
@@ -154,8 +187,11 @@ func (c *Config) enabled(suite string) bool {
 	return false
 }
 
-// conf is the configuration of this run, read once before any spec.
-var conf Config
+// conf is the configuration of this run, read once before any spec, and confKeys its decoded values.
+var (
+	conf     Config
+	confKeys decoded
+)
 
 // targets are the servers and buses the suites test, set up once.
 var targets struct {
@@ -183,7 +219,10 @@ func suite(name, text string, body func()) bool {
 
 var _ = BeforeSuite(func() {
 	var err error
-	if conf, err = loadConfig(); err != nil {
+	if conf, err = loadConfig(); err == nil {
+		confKeys, err = conf.decode()
+	}
+	if err != nil {
 		harnessFail("configuration: %v", err)
 	}
 	if conf.KMSURL != "" && conf.CLMURL != "" {
