@@ -13,6 +13,31 @@ import (
 	"github.com/shekit/shekit/conformance/report"
 )
 
+// runSuites runs TestConformance again in a child process of this test binary with the CONF_*
+// variables of env only (the parent's are dropped; later values win) and its reports in a
+// temporary folder. It returns the run's results, its output and its exit error.
+func runSuites(t *testing.T, env ...string) (report.Results, []byte, error) {
+	t.Helper()
+	dir := t.TempDir()
+	cmd := exec.Command(os.Args[0], "-test.run=^TestConformance$", "-test.count=1")
+	for _, kv := range os.Environ() {
+		if !strings.HasPrefix(kv, "CONF_") {
+			cmd.Env = append(cmd.Env, kv)
+		}
+	}
+	cmd.Env = append(append(cmd.Env, "CONF_REPORT_DIR="+dir), env...)
+	out, runErr := cmd.CombinedOutput()
+	var res report.Results
+	b, err := os.ReadFile(filepath.Join(dir, "results.yaml"))
+	if err == nil {
+		err = yaml.Unmarshal(b, &res)
+	}
+	if err != nil {
+		t.Fatalf("no results.yaml (%v); the run:\n%s", err, out)
+	}
+	return res, out, runErr
+}
+
 // TestSuitesCatchFaults shows that the suites have teeth: it runs them again (this test binary,
 // as a child process) against simulated ECUs started with each fault flag and against a KMS
 // whose error message was altered, and requires each run to fail, on the test named here.
@@ -46,26 +71,9 @@ func TestSuitesCatchFaults(t *testing.T) {
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			t.Parallel()
-			dir := t.TempDir()
-			cmd := exec.Command(os.Args[0], "-test.run=^TestConformance$", "-test.count=1")
-			for _, kv := range os.Environ() {
-				if !strings.HasPrefix(kv, "CONF_") {
-					cmd.Env = append(cmd.Env, kv)
-				}
-			}
-			cmd.Env = append(cmd.Env, "CONF_REPORT_DIR="+dir, "CONF_SUITES=ecu,e2e")
-			cmd.Env = append(cmd.Env, c.env...)
-			out, err := cmd.CombinedOutput()
+			res, out, err := runSuites(t, append([]string{"CONF_SUITES=ecu,e2e"}, c.env...)...)
 			if err == nil {
 				t.Fatalf("the suites passed against a faulty target:\n%s", out)
-			}
-			b, rerr := os.ReadFile(filepath.Join(dir, "results.yaml"))
-			if rerr != nil {
-				t.Fatalf("no results.yaml (%v); the run:\n%s", rerr, out)
-			}
-			var res report.Results
-			if err := yaml.Unmarshal(b, &res); err != nil {
-				t.Fatal(err)
 			}
 			var failed []string
 			for _, tr := range res.Tests {

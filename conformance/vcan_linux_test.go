@@ -8,12 +8,9 @@ import (
 	"os/exec"
 	"path/filepath"
 	"slices"
-	"strings"
 	"syscall"
 	"testing"
 	"time"
-
-	"go.yaml.in/yaml/v3"
 
 	"github.com/shekit/shekit/conformance/report"
 	"github.com/shekit/shekit/vcan"
@@ -65,27 +62,11 @@ func TestSuitesOnVCAN0(t *testing.T) {
 		t.Fatalf("the fleet process said %q", line)
 	}
 
-	run := exec.Command(os.Args[0], "-test.run=^TestConformance$", "-test.count=1")
-	for _, kv := range os.Environ() {
-		if !strings.HasPrefix(kv, "CONF_") {
-			run.Env = append(run.Env, kv)
-		}
-	}
-	run.Env = append(run.Env, "CONF_CAN=vcan0", "CONF_SUITES=ecu,e2e", "CONF_REPORT_DIR="+dir,
-		"CONF_ECU_IDS=0x7E0:0x7E8,0x7E1:0x7E9,0x7E2:0x7EA")
 	start := time.Now()
-	output, err := run.CombinedOutput()
+	res, output, err := runSuites(t, "CONF_CAN=vcan0", "CONF_SUITES=ecu,e2e", "CONF_ECU_IDS=0x7E0:0x7E8,0x7E1:0x7E9,0x7E2:0x7EA")
 	t.Logf("ecu and e2e suites on vcan0: %v", time.Since(start).Round(time.Millisecond))
 	if err != nil {
 		t.Fatalf("the suites failed on vcan0: %v\n%s", err, output)
-	}
-	b, err := os.ReadFile(filepath.Join(dir, "results.yaml"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	var res report.Results
-	if err := yaml.Unmarshal(b, &res); err != nil {
-		t.Fatal(err)
 	}
 	var passed []string
 	for _, tr := range res.Tests {
