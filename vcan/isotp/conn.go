@@ -40,6 +40,7 @@ type config struct {
 	maxLength    uint32
 	waitsBefore  int
 	waitInterval time.Duration
+	fcDelay      time.Duration
 }
 
 // Option configures a Conn.
@@ -78,6 +79,12 @@ func WithMaxLength(n uint32) Option { return func(c *config) { c.maxLength = n }
 func WithWaitFrames(n int, interval time.Duration) Option {
 	return func(c *config) { c.waitsBefore, c.waitInterval = n, interval }
 }
+
+// WithFlowControlDelay makes the receiving side wait d before each flow control frame (within
+// N_Br, ISO 15765-2's time for the receiver to send it). Some senders need the pause: Linux 6.1's
+// CAN_ISOTP socket ignores a flow control that arrives before it has seen the echo of its own
+// last consecutive frame, and then stalls until N_Bs.
+func WithFlowControlDelay(d time.Duration) Option { return func(c *config) { c.fcDelay = d } }
 
 // Conn is a user-space ISO-TP transport between txID (frames sent) and rxID (frames received)
 // over a CAN connection, which it owns.
@@ -285,8 +292,12 @@ func (c *Conn) readLoop() {
 	}
 }
 
-// sendFlowControl sends fc, preceded by the configured WAIT frames when it answers a first frame.
+// sendFlowControl sends fc after the configured delay, preceded by the configured WAIT frames when
+// it answers a first frame.
 func (c *Conn) sendFlowControl(ctx context.Context, fc PDU, first bool) {
+	if c.cfg.fcDelay > 0 && vcan.Wait(ctx, c.bus, c.cfg.fcDelay) != nil {
+		return
+	}
 	if fc.Status == ContinueToSend && first {
 		for range c.cfg.waitsBefore {
 			if c.sendFrame(ctx, PDU{Type: FlowControl, Status: Wait}) != nil {

@@ -144,6 +144,30 @@ func TestTransportBlockSizeAndSTmin(t *testing.T) {
 	}
 }
 
+// TestTransportFlowControlDelay: a receiver with a flow control delay sends each flow control
+// frame no sooner than that after the frame it answers, on the simulated bus's clock.
+func TestTransportFlowControlDelay(t *testing.T) {
+	h := vcan.NewHub(vcan.WithBitRate(500000, vcan.WorstCaseStuffing))
+	tester, ecu, tap := pair(t, h, nil, []Option{WithFlowControl(3, 0), WithFlowControlDelay(3 * time.Millisecond)})
+	exchange(t, tester, ecu, seq(48)) // FF, FC, 3 CFs, FC, 3 CFs
+	frames := tap.ReceiveFor(50 * time.Millisecond)
+	fcs := 0
+	for i, tf := range frames {
+		p, _, _ := ParsePDU(tf.Frame.Data[:tf.Frame.Length])
+		if p.Type != FlowControl || i == 0 {
+			continue
+		}
+		fcs++
+		start := tf.Time - vcan.FrameTime(tf.Frame, vcan.WorstCaseStuffing, 500000)
+		if gap := start - frames[i-1].Time; gap < 3*time.Millisecond {
+			t.Errorf("flow control %d started %v after the frame it answers", fcs, gap)
+		}
+	}
+	if fcs != 2 {
+		t.Fatalf("%d flow control frames, want 2", fcs)
+	}
+}
+
 func TestTransportFlowControlWait(t *testing.T) {
 	h := vcan.NewHub()
 	tester, ecu, _ := pair(t, h, []Option{WithWaitFrameMax(3)}, []Option{WithWaitFrames(3, time.Millisecond)})
