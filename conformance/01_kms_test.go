@@ -9,7 +9,7 @@ import (
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
 
-	"github.com/shekit/shekit/server/kms"
+	"github.com/shekit/shekit/openapi/kmswire"
 	"github.com/shekit/shekit/simulator/she"
 	"github.com/shekit/shekit/vectors"
 )
@@ -30,12 +30,12 @@ func freshCluster() (c [8]byte) {
 
 // ecuIDOf writes the EcuID of uid in cluster.
 func ecuIDOf(cluster [8]byte, uid she.UID) string {
-	return kms.EcuID{ClusterID: cluster, Model: [4]byte{0, 0, 0, 1}, UID: uid}.String()
+	return kmswire.EcuID{ClusterID: cluster, Model: [4]byte{0, 0, 0, 1}, UID: uid}.String()
 }
 
 // opened is a KMS answer checked with the SHE model: M1–M3 opened with the authorizing key,
 // M4/M5 verified with the new key they carry.
-func opened(rec *kms.Records, authKey [16]byte) she.Opened {
+func opened(rec *kmswire.Records, authKey [16]byte) she.Opened {
 	ExpectWithOffset(1, rec).NotTo(BeNil())
 	for _, v := range []string{rec.M1, rec.M2, rec.M3, rec.M4, rec.M5} {
 		ExpectWithOffset(1, v).To(MatchRegexp("^[0-9a-f]*$"), "M-values are lowercase hex")
@@ -56,6 +56,10 @@ func cmacHex(key, msg []byte) string {
 	return hex.EncodeToString(m[:])
 }
 
+// syncSREG is the status register the README says a KMS assumes in a master key's KeySyncValue
+// (the GET_ID MAC): SECURE_BOOT | BOOT_INIT | BOOT_FINISHED | BOOT_OK.
+const syncSREG = she.StatusSecureBoot | she.StatusBootInit | she.StatusBootFinished | she.StatusBootOK
+
 // initialMaster is the KMS's initial master key of the configured EcuType.
 func initialMaster() [16]byte {
 	return confKeys.initialMaster
@@ -65,19 +69,19 @@ var _ = suite("kms", "KMS supplier API", func() {
 	var api *kmsAPI
 	BeforeAll(func() { api = newKMSAPI() })
 
-	provision := func(typ kms.ProvisioningType, keyID, ecuID string, extra map[string]string) *kms.Records {
+	provision := func(typ kmswire.ProvisioningType, keyID, ecuID string, extra map[string]string) *kmswire.Records {
 		body := map[string]string{"ProvisioningType": string(typ), "EcuID": ecuID, "KeyID": keyID}
-		if typ == kms.SecOCKey {
+		if typ == kmswire.SecOCKey {
 			body["SupplierSecretKey"] = conf.SupplierKey
 		}
 		for k, v := range extra {
 			body[k] = v
 		}
-		return api.ok(http.MethodPost, kms.PathProvisioning, body)
+		return api.ok(http.MethodPost, kmswire.PathProvisioning, body)
 	}
-	put := func(path string, typ kms.ProvisioningType, keyID, ecuID, status string) {
+	put := func(path string, typ kmswire.ProvisioningType, keyID, ecuID, status string) {
 		body := map[string]string{"ProvisioningType": string(typ), "EcuID": ecuID, "ResultStatus": status, "ResultMessage": ""}
-		if typ == kms.SecOCKey {
+		if typ == kmswire.SecOCKey {
 			body["KeyID"] = keyID
 		}
 		if status != "Success" {
@@ -88,7 +92,7 @@ var _ = suite("kms", "KMS supplier API", func() {
 
 	It("issues an EcuMasterKey update authorized by the initial master key, flags 01101, counter 1", func() {
 		uid := freshUID()
-		o := opened(provision(kms.EcuMasterKey, "1", ecuIDOf(freshCluster(), uid), nil), initialMaster())
+		o := opened(provision(kmswire.EcuMasterKey, "1", ecuIDOf(freshCluster(), uid), nil), initialMaster())
 		Expect(o.UID).To(Equal(uid))
 		Expect(o.KeyID).To(Equal(she.MasterECUKey))
 		Expect(o.AuthID).To(Equal(she.MasterECUKey))
@@ -97,7 +101,7 @@ var _ = suite("kms", "KMS supplier API", func() {
 	})
 
 	It("answers the document's SupplierSymmKey example request with Success and its Records fields", func() {
-		status, env := api.send(http.MethodPost, kms.PathProvisioning,
+		status, env := api.send(http.MethodPost, kmswire.PathProvisioning,
 			`{"ProvisioningType": "SupplierSymmKey", "KeyID": "D", "EcuID": "010203040506070801020304000300010000000000000000000002"}`)
 		Expect(status).To(Equal(http.StatusOK))
 		Expect([]string{env.ResultStatus, env.ResultReason, env.ResultMessage}).To(Equal([]string{"Success", "", ""}))
@@ -114,10 +118,10 @@ var _ = suite("kms", "KMS supplier API", func() {
 	It("issues SupplierSymmKey (D) and SecOCKey (4..C) updates as MAC keys, flags 01111, authorized by the master key", func() {
 		uid := freshUID()
 		id := ecuIDOf(freshCluster(), uid)
-		o := opened(provision(kms.SupplierSymmKey, "D", id, nil), initialMaster())
+		o := opened(provision(kmswire.SupplierSymmKey, "D", id, nil), initialMaster())
 		Expect([]any{o.KeyID, o.AuthID, o.Flags.String()}).To(Equal([]any{she.Key10, she.MasterECUKey, "01111"}))
 		for k := 4; k <= 0xC; k++ {
-			o := opened(provision(kms.SecOCKey, strconv.FormatInt(int64(k), 16), id, nil), initialMaster())
+			o := opened(provision(kmswire.SecOCKey, strconv.FormatInt(int64(k), 16), id, nil), initialMaster())
 			Expect([]any{o.UID, o.KeyID, o.AuthID, o.Flags.String()}).To(Equal([]any{uid, she.KeyID(k), she.MasterECUKey, "01111"}))
 		}
 	})
@@ -126,45 +130,45 @@ var _ = suite("kms", "KMS supplier API", func() {
 		id := ecuIDOf(freshCluster(), freshUID())
 		var last uint32
 		for range 3 {
-			o := opened(provision(kms.EcuMasterKey, "1", id, nil), initialMaster())
+			o := opened(provision(kmswire.EcuMasterKey, "1", id, nil), initialMaster())
 			Expect(o.Counter).To(Equal(last + 1))
 			last = o.Counter
 		}
-		Expect(opened(provision(kms.SecOCKey, "5", id, map[string]string{"Counter": "100"}), initialMaster()).Counter).To(BeEquivalentTo(100))
-		Expect(opened(provision(kms.SecOCKey, "5", id, map[string]string{"Counter": "7"}), initialMaster()).Counter).To(BeEquivalentTo(101))
+		Expect(opened(provision(kmswire.SecOCKey, "5", id, map[string]string{"Counter": "100"}), initialMaster()).Counter).To(BeEquivalentTo(100))
+		Expect(opened(provision(kmswire.SecOCKey, "5", id, map[string]string{"Counter": "7"}), initialMaster()).Counter).To(BeEquivalentTo(101))
 	})
 
 	It("moves the authorizing master key on only when the master key's injection is reported Success", func() {
 		uid := freshUID()
 		id := ecuIDOf(freshCluster(), uid)
-		first := opened(provision(kms.EcuMasterKey, "1", id, nil), initialMaster())
+		first := opened(provision(kmswire.EcuMasterKey, "1", id, nil), initialMaster())
 		By("a superseding POST: only the last issue counts")
-		second := opened(provision(kms.EcuMasterKey, "1", id, nil), initialMaster())
+		second := opened(provision(kmswire.EcuMasterKey, "1", id, nil), initialMaster())
 		Expect(second.NewKey).NotTo(Equal(first.NewKey))
-		opened(provision(kms.SupplierSymmKey, "D", id, nil), initialMaster())
+		opened(provision(kmswire.SupplierSymmKey, "D", id, nil), initialMaster())
 		By("OperationFailed keeps the old master key")
-		put(kms.PathProvisioning, kms.EcuMasterKey, "1", id, "OperationFailed")
-		opened(provision(kms.SupplierSymmKey, "D", id, nil), initialMaster())
+		put(kmswire.PathProvisioning, kmswire.EcuMasterKey, "1", id, "OperationFailed")
+		opened(provision(kmswire.SupplierSymmKey, "D", id, nil), initialMaster())
 		By("Success makes the new one authorize what follows")
-		third := opened(provision(kms.EcuMasterKey, "1", id, nil), initialMaster())
-		put(kms.PathProvisioning, kms.EcuMasterKey, "1", id, "Success")
-		opened(provision(kms.SupplierSymmKey, "D", id, nil), third.NewKey)
-		next := opened(provision(kms.EcuMasterKey, "1", id, nil), third.NewKey)
+		third := opened(provision(kmswire.EcuMasterKey, "1", id, nil), initialMaster())
+		put(kmswire.PathProvisioning, kmswire.EcuMasterKey, "1", id, "Success")
+		opened(provision(kmswire.SupplierSymmKey, "D", id, nil), third.NewKey)
+		next := opened(provision(kmswire.EcuMasterKey, "1", id, nil), third.NewKey)
 		Expect(next.Counter).To(Equal(third.Counter + 1))
 	})
 
 	It("gives every ECU of one cluster the same SecOC key, and other clusters another", func() {
 		cluster := freshCluster()
-		a := opened(provision(kms.SecOCKey, "6", ecuIDOf(cluster, freshUID()), nil), initialMaster())
-		b := opened(provision(kms.SecOCKey, "6", ecuIDOf(cluster, freshUID()), nil), initialMaster())
-		c := opened(provision(kms.SecOCKey, "6", ecuIDOf(freshCluster(), freshUID()), nil), initialMaster())
+		a := opened(provision(kmswire.SecOCKey, "6", ecuIDOf(cluster, freshUID()), nil), initialMaster())
+		b := opened(provision(kmswire.SecOCKey, "6", ecuIDOf(cluster, freshUID()), nil), initialMaster())
+		c := opened(provision(kmswire.SecOCKey, "6", ecuIDOf(freshCluster(), freshUID()), nil), initialMaster())
 		Expect(a.NewKey).To(Equal(b.NewKey))
 		Expect(a.NewKey).NotTo(Equal(c.NewKey))
 	})
 
 	It("answers a SecOC request's Challenge with KeySyncValue = CMAC(new key, Challenge)", func() {
 		challenge := "00112233445566778899aabbccddeeff"
-		rec := provision(kms.SecOCKey, "7", ecuIDOf(freshCluster(), freshUID()), map[string]string{"Challenge": challenge})
+		rec := provision(kmswire.SecOCKey, "7", ecuIDOf(freshCluster(), freshUID()), map[string]string{"Challenge": challenge})
 		o := opened(rec, initialMaster())
 		msg, _ := hex.DecodeString(challenge)
 		Expect(rec.KeySyncValue).To(Equal(cmacHex(o.NewKey[:], msg)))
@@ -173,27 +177,27 @@ var _ = suite("kms", "KMS supplier API", func() {
 	It("syncs an injected key: a fresh Challenge each time, CMAC for MAC keys and the GET_ID MAC for the master key", func() {
 		uid := freshUID()
 		id := ecuIDOf(freshCluster(), uid)
-		master := opened(provision(kms.EcuMasterKey, "1", id, nil), initialMaster())
-		put(kms.PathProvisioning, kms.EcuMasterKey, "1", id, "Success")
-		secoc := opened(provision(kms.SecOCKey, "8", id, nil), master.NewKey)
-		put(kms.PathProvisioning, kms.SecOCKey, "8", id, "Success")
+		master := opened(provision(kmswire.EcuMasterKey, "1", id, nil), initialMaster())
+		put(kmswire.PathProvisioning, kmswire.EcuMasterKey, "1", id, "Success")
+		secoc := opened(provision(kmswire.SecOCKey, "8", id, nil), master.NewKey)
+		put(kmswire.PathProvisioning, kmswire.SecOCKey, "8", id, "Success")
 
 		seen := map[string]bool{}
 		for range 2 {
-			rec := api.ok(http.MethodPost, kms.PathKeySync, map[string]string{"ProvisioningType": "SecOCKey", "EcuID": id, "KeyID": "8"})
+			rec := api.ok(http.MethodPost, kmswire.PathKeySync, map[string]string{"ProvisioningType": "SecOCKey", "EcuID": id, "KeyID": "8"})
 			Expect(rec.Challenge).To(MatchRegexp("^[0-9a-f]{32}$"))
 			Expect(seen).NotTo(HaveKey(rec.Challenge), "the same Challenge twice")
 			seen[rec.Challenge] = true
 			c, _ := hex.DecodeString(rec.Challenge)
 			Expect(rec.KeySyncValue).To(Equal(cmacHex(secoc.NewKey[:], c)))
 		}
-		put(kms.PathKeySync, kms.SecOCKey, "8", id, "Success")
+		put(kmswire.PathKeySync, kmswire.SecOCKey, "8", id, "Success")
 
-		rec := api.ok(http.MethodPost, kms.PathKeySync, map[string]string{"ProvisioningType": "EcuMasterKey", "EcuID": id, "KeyID": "1"})
+		rec := api.ok(http.MethodPost, kmswire.PathKeySync, map[string]string{"ProvisioningType": "EcuMasterKey", "EcuID": id, "KeyID": "1"})
 		c, _ := hex.DecodeString(rec.Challenge)
-		Expect(rec.KeySyncValue).To(Equal(cmacHex(master.NewKey[:], append(append(c, uid[:]...), byte(kms.SyncSREG)))),
-			"GET_ID MAC: CMAC(MASTER_ECU_KEY, challenge | UID | SREG 0x%02x)", byte(kms.SyncSREG))
-		put(kms.PathKeySync, kms.EcuMasterKey, "1", id, "Success")
+		Expect(rec.KeySyncValue).To(Equal(cmacHex(master.NewKey[:], append(append(c, uid[:]...), byte(syncSREG)))),
+			"GET_ID MAC: CMAC(MASTER_ECU_KEY, challenge | UID | SREG 0x%02x)", byte(syncSREG))
+		put(kmswire.PathKeySync, kmswire.EcuMasterKey, "1", id, "Success")
 	})
 
 	Context("documented messages and codes", func() {

@@ -15,7 +15,7 @@ import (
 
 	"github.com/shekit/shekit/conformance/report"
 	"github.com/shekit/shekit/openapi"
-	"github.com/shekit/shekit/server/kms"
+	"github.com/shekit/shekit/openapi/kmswire"
 )
 
 // keptExchanges bounds how many HTTP exchanges a spec keeps for its report.
@@ -140,7 +140,7 @@ func newKMSAPI() *kmsAPI {
 }
 
 // send sends a JSON body (or a raw string body) and returns the status and envelope.
-func (k *kmsAPI) send(method, path string, body any) (int, kms.Envelope) {
+func (k *kmsAPI) send(method, path string, body any) (int, kmswire.Envelope) {
 	data, ok := body.(string)
 	if !ok {
 		b, err := json.Marshal(body)
@@ -148,13 +148,13 @@ func (k *kmsAPI) send(method, path string, body any) (int, kms.Envelope) {
 		data = string(b)
 	}
 	resp, raw := kmsRequest{Method: method, Path: path, Body: json.RawMessage(data)}.send(k.rec, k.url, k.token)
-	var env kms.Envelope
+	var env kmswire.Envelope
 	ExpectWithOffset(2, json.Unmarshal(raw, &env)).To(Succeed(), "the answer is not JSON: %s", raw)
 	return resp.StatusCode, env
 }
 
 // ok sends a request the KMS must accept and returns its Records.
-func (k *kmsAPI) ok(method, path string, body any) *kms.Records {
+func (k *kmsAPI) ok(method, path string, body any) *kmswire.Records {
 	status, env := k.send(method, path, body)
 	ExpectWithOffset(1, env.ResultStatus).To(Equal("Success"), "%s %s: %s %s", method, path, env.ResultReason, env.ResultMessage)
 	ExpectWithOffset(1, status).To(Equal(http.StatusOK))
@@ -164,13 +164,13 @@ func (k *kmsAPI) ok(method, path string, body any) *kms.Records {
 
 // alterMessage makes a KMS handler answer text as the ResultMessage of reason: a deliberately
 // wrong server, for showing that the kms suite notices.
-func alterMessage(next http.Handler, reason kms.Reason, text string) http.Handler {
+func alterMessage(next http.Handler, reason, text string) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
 		rec := httptest.NewRecorder()
 		next.ServeHTTP(rec, req)
 		var env map[string]any
 		body := rec.Body.Bytes()
-		if json.Unmarshal(body, &env) == nil && env["ResultReason"] == string(reason) {
+		if json.Unmarshal(body, &env) == nil && env["ResultReason"] == reason {
 			env["ResultMessage"] = text
 			body, _ = json.Marshal(env)
 		}

@@ -19,7 +19,6 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/shekit/shekit/conformance/report"
-	"github.com/shekit/shekit/server/kms"
 	"github.com/shekit/shekit/server/reference"
 	"github.com/shekit/shekit/simulator/ecu"
 )
@@ -237,7 +236,7 @@ var _ = BeforeSuite(func() {
 	h := srv.Handler()
 	if conf.AlterMessage != "" {
 		reason, text, _ := strings.Cut(conf.AlterMessage, "=")
-		h = alterMessage(h, kms.Reason(reason), text)
+		h = alterMessage(h, reason, text)
 	}
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {

@@ -6,7 +6,7 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/shekit/shekit/server/kms"
+	kms "github.com/shekit/shekit/openapi/kmswire"
 	"github.com/shekit/shekit/simulator/she"
 )
 

@@ -9,7 +9,7 @@ import (
 	"net/http"
 	"strings"
 
-	"github.com/shekit/shekit/server/kms"
+	kms "github.com/shekit/shekit/openapi/kmswire"
 )
 
 // KMS is a client of the KMS supplier API.

@@ -16,7 +16,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/shekit/shekit/server/kms"
+	kms "github.com/shekit/shekit/openapi/kmswire"
 	"github.com/shekit/shekit/simulator/ecu"
 	"github.com/shekit/shekit/simulator/she"
 	"github.com/shekit/shekit/vcan/uds"
