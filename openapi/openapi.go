@@ -27,10 +27,18 @@ var KMSSpec []byte
 //go:embed clm.yaml
 var CLMSpec []byte
 
-// KMS and CLM return the two contracts, loaded and validated once per process.
+// KMS and CLM return the two contracts as written, loaded and validated once per process: an
+// answer with a field the contract does not name breaks them.
 var (
 	KMS = sync.OnceValues(func() (*Spec, error) { return Load(KMSSpec) })
 	CLM = sync.OnceValues(func() (*Spec, error) { return Load(CLMSpec) })
+)
+
+// KMSTolerant and CLMTolerant return the contracts with unknown fields allowed everywhere
+// (LoadTolerant): the documents never forbid them, so only a strict run refuses them.
+var (
+	KMSTolerant = sync.OnceValues(func() (*Spec, error) { return LoadTolerant(KMSSpec) })
+	CLMTolerant = sync.OnceValues(func() (*Spec, error) { return LoadTolerant(CLMSpec) })
 )
 
 func init() {
@@ -59,6 +67,68 @@ func Load(data []byte) (*Spec, error) {
 		return nil, fmt.Errorf("openapi: %w", err)
 	}
 	return &Spec{Doc: doc, router: router}, nil
+}
+
+// LoadTolerant parses and validates a contract, then lifts every `additionalProperties: false`:
+// objects may carry fields the contract does not name; the named ones are checked as before.
+func LoadTolerant(data []byte) (*Spec, error) {
+	s, err := Load(data)
+	if err != nil {
+		return nil, err
+	}
+	seen := map[*openapi3.Schema]bool{}
+	for _, ref := range s.Doc.Components.Schemas {
+		allowExtraFields(ref, seen)
+	}
+	for _, ref := range s.Doc.Components.Responses {
+		allowExtraFieldsIn(ref.Value.Content, seen)
+	}
+	for _, ref := range s.Doc.Components.RequestBodies {
+		allowExtraFieldsIn(ref.Value.Content, seen)
+	}
+	for _, item := range s.Doc.Paths.Map() {
+		for _, op := range item.Operations() {
+			if op.RequestBody != nil && op.RequestBody.Value != nil {
+				allowExtraFieldsIn(op.RequestBody.Value.Content, seen)
+			}
+			for _, r := range op.Responses.Map() {
+				if r.Value != nil {
+					allowExtraFieldsIn(r.Value.Content, seen)
+				}
+			}
+		}
+	}
+	return s, nil
+}
+
+// allowExtraFieldsIn lifts `additionalProperties: false` in the schemas of every media type of c.
+func allowExtraFieldsIn(c openapi3.Content, seen map[*openapi3.Schema]bool) {
+	for _, mt := range c {
+		allowExtraFields(mt.Schema, seen)
+	}
+}
+
+// allowExtraFields lifts `additionalProperties: false` in ref and every schema it contains.
+func allowExtraFields(ref *openapi3.SchemaRef, seen map[*openapi3.Schema]bool) {
+	if ref == nil || ref.Value == nil || seen[ref.Value] {
+		return
+	}
+	s := ref.Value
+	seen[s] = true
+	if s.AdditionalProperties.Has != nil && !*s.AdditionalProperties.Has {
+		s.AdditionalProperties.Has = nil
+	}
+	allowExtraFields(s.AdditionalProperties.Schema, seen)
+	allowExtraFields(s.Items, seen)
+	allowExtraFields(s.Not, seen)
+	for _, p := range s.Properties {
+		allowExtraFields(p, seen)
+	}
+	for _, list := range []openapi3.SchemaRefs{s.OneOf, s.AnyOf, s.AllOf} {
+		for _, r := range list {
+			allowExtraFields(r, seen)
+		}
+	}
 }
 
 // CheckRequest checks req (whose body is body) against the contract and returns what

@@ -1,8 +1,11 @@
 package openapi
 
 import (
+	"bytes"
+	"encoding/json"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"strings"
 	"testing"
 )
@@ -91,5 +94,101 @@ func TestTransportCatchesViolations(t *testing.T) {
 	resp.Body.Close()
 	if v = tr.Violations(); len(v) != 2 || !v[1].Request {
 		t.Fatalf("violations %v: want the request reported", v)
+	}
+}
+
+// documentAnswers is testdata/kms-document-answers.json.
+type documentAnswers struct {
+	Answers []struct {
+		Where, Method, Path string
+		Request, Answer     json.RawMessage
+	}
+}
+
+// checkAnswer checks answer as the response to method path (with request as its body) and
+// content type ct.
+func checkAnswer(t *testing.T, spec *Spec, method, path string, request, answer []byte, ct string) error {
+	t.Helper()
+	if request == nil {
+		request = []byte("{}")
+	}
+	req := httptest.NewRequest(method, path, bytes.NewReader(request))
+	req.Header.Set("Content-Type", "application/json")
+	in, _ := spec.CheckRequest(req, request) // the document's requests have misprints of their own
+	if in == nil {
+		t.Fatalf("%s %s: no route", method, path)
+	}
+	return spec.CheckResponse(in, http.StatusOK, http.Header{"Content-Type": {ct}}, answer)
+}
+
+// TestKMSDocumentAnswersKeepTheContract: every example answer of the OEM's KMS document keeps
+// kms.yaml, as written and tolerant, also with a charset parameter on the media type: Records
+// without KeyID (SupplierSymmKey) and with KeyID "" (supplierKeySyncValue) included.
+func TestKMSDocumentAnswersKeepTheContract(t *testing.T) {
+	raw, err := os.ReadFile("testdata/kms-document-answers.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var doc documentAnswers
+	if err := json.Unmarshal(raw, &doc); err != nil {
+		t.Fatal(err)
+	}
+	if len(doc.Answers) != 9 {
+		t.Fatalf("%d answers, want the document's 9", len(doc.Answers))
+	}
+	strict, err := KMS()
+	if err != nil {
+		t.Fatal(err)
+	}
+	tolerant, err := KMSTolerant()
+	if err != nil {
+		t.Fatal(err)
+	}
+	routes := [][2]string{{"POST", "/app/automotive/supplierKeyProvisioning"}, {"PUT", "/app/automotive/supplierKeyProvisioning"},
+		{"POST", "/app/automotive/supplierKeySyncValue"}, {"PUT", "/app/automotive/supplierKeySyncValue"}}
+	for _, a := range doc.Answers {
+		rs := routes
+		if a.Method != "*" {
+			rs = [][2]string{{a.Method, a.Path}}
+		}
+		for _, r := range rs {
+			for _, ct := range []string{"application/json", "application/json; charset=utf-8"} {
+				for name, spec := range map[string]*Spec{"as written": strict, "tolerant": tolerant} {
+					if err := checkAnswer(t, spec, r[0], r[1], a.Request, a.Answer, ct); err != nil {
+						t.Errorf("%s (%s %s, %s, contract %s): %v", a.Where, r[0], r[1], ct, name, err)
+					}
+				}
+			}
+		}
+	}
+}
+
+// TestTolerantContract: the tolerant contract takes fields it does not name, in the envelope and
+// in Records, which the contract as written refuses; both still refuse a named field's bad value.
+func TestTolerantContract(t *testing.T) {
+	strict, err := KMS()
+	if err != nil {
+		t.Fatal(err)
+	}
+	tolerant, err := KMSTolerant()
+	if err != nil {
+		t.Fatal(err)
+	}
+	const path = "/app/automotive/supplierKeySyncValue"
+	extra := []byte(`{"ResultStatus":"Success","ResultReason":"","ResultMessage":"","RequestID":"42",
+		"Records":{"KeyID":"D","KeySyncValue":"e3a45734090e095e647ad21477120710","Challenge":"f6daf9cb30419105c64d27857da69f6b","Note":"x"}}`)
+	if err := checkAnswer(t, tolerant, "POST", path, nil, extra, "application/json"); err != nil {
+		t.Errorf("tolerant: %v", err)
+	}
+	if err := checkAnswer(t, strict, "POST", path, nil, extra, "application/json"); err == nil ||
+		!strings.Contains(err.Error(), "RequestID") || !strings.Contains(err.Error(), "Note") {
+		t.Errorf("as written: %v, want RequestID and Note refused", err)
+	}
+	bad := []byte(`{"ResultStatus":"Success","ResultReason":"","ResultMessage":"","Records":{"KeyID":"E","Challenge":"00"}}`)
+	for name, spec := range map[string]*Spec{"as written": strict, "tolerant": tolerant} {
+		if err := checkAnswer(t, spec, "POST", path, nil, bad, "application/json"); err == nil ||
+			!strings.Contains(err.Error(), "KeyID") || !strings.Contains(err.Error(), "Challenge") {
+			t.Errorf("%s: %v, want KeyID E and the short Challenge refused", name, err)
+		}
 	}
 }
