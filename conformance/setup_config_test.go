@@ -40,6 +40,19 @@ func TestLoadConfig(t *testing.T) {
 		t.Errorf("describe: %v", d)
 	}
 
+	// A boolean set but empty is false, as unset is.
+	t.Setenv("CONF_CERTIFIED", "")
+	t.Setenv("CONF_STRICT", " ")
+	if c, err := loadConfig(); err != nil || c.Certified || c.Strict {
+		t.Errorf("CONF_CERTIFIED= CONF_STRICT=' ': certified %v, strict %v, %v; want false, false, no error", c.Certified, c.Strict, err)
+	}
+	t.Setenv("CONF_STRICT", "1")
+	if c, err := loadConfig(); err != nil || !c.Strict {
+		t.Errorf("CONF_STRICT=1: strict %v, %v", c.Strict, err)
+	}
+	os.Unsetenv("CONF_CERTIFIED")
+	os.Unsetenv("CONF_STRICT")
+
 	for _, bad := range []struct{ env, value, file, want string }{
 		{"CONF_CERTIFIED", "yes please", "", "CONF_CERTIFIED"},
 		{"CONF_FLEET", "many", "", "CONF_FLEET"},

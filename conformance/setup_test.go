@@ -48,6 +48,7 @@ type Config struct {
 	ReportDir     string `yaml:"report_dir" env:"CONF_REPORT_DIR"`                   // where the reports go
 	Suites        string `yaml:"suites" env:"CONF_SUITES"`                           // comma-separated suites to run (default: all)
 	Certified     bool   `yaml:"certified" env:"CONF_CERTIFIED"`                     // fail on any skip and on a test count other than conformance.yaml's
+	Strict        bool   `yaml:"strict" env:"CONF_STRICT"`                           // answers may carry no field the contracts do not name
 	// Self-test hooks: they make the in-process reference targets misbehave on purpose, so that a
 	// run can show the suites notice. Never set them against a real target.
 	SimFault     string `yaml:"sim_fault" env:"CONF_SIM_FAULT"`             // a fault flag for every simulated ECU (see simFaults)
@@ -101,9 +102,9 @@ func loadConfig() (Config, error) {
 		case reflect.String:
 			f.SetString(s)
 		case reflect.Bool:
-			b, err := strconv.ParseBool(s)
+			b, err := parseBool(s)
 			if err != nil {
-				return c, fmt.Errorf("%s: %q is not a boolean", name, s)
+				return c, fmt.Errorf("%s: %w", name, err)
 			}
 			f.SetBool(b)
 		case reflect.Int:
@@ -121,6 +122,19 @@ func loadConfig() (Config, error) {
 		}
 	}
 	return c, nil
+}
+
+// parseBool reads a boolean variable: empty (set but blank) is false, like unset; otherwise
+// what strconv.ParseBool takes (1, t, true, 0, f, false...).
+func parseBool(s string) (bool, error) {
+	if strings.TrimSpace(s) == "" {
+		return false, nil
+	}
+	b, err := strconv.ParseBool(strings.TrimSpace(s))
+	if err != nil {
+		return false, fmt.Errorf("%q is not a boolean (1, true, 0, false, or empty for false)", s)
+	}
+	return b, nil
 }
 
 // decoded is the configuration's hex values, decoded once.

@@ -41,6 +41,10 @@ const OtherSuite = "other"
 // ExchangeEntry is the name of the report entries whose values are kept as a test's exchanges.
 const ExchangeEntry = "exchange"
 
+// ObservationEntry is the name of the report entries that record which of several acceptable
+// behaviours a target chose (where the documents are silent): kept as a test's observations.
+const ObservationEntry = "observation"
+
 // Test is one spec's result as written to results.yaml.
 type Test struct {
 	Suite     string   `yaml:"suite"`               // the spec's first label among the suite names given to Build (else "other")
@@ -51,6 +55,8 @@ type Test struct {
 	Message   string   `yaml:"message,omitempty"`   // failure message (redacted) or skip reason
 	Location  string   `yaml:"location,omitempty"`  // file:line of the failure
 	Exchanges []string `yaml:"exchanges,omitempty"` // the values of report entries named "exchange" (redacted), kept only for fail/error
+	// Observations are the values of report entries named "observation" (redacted), whatever the outcome.
+	Observations []string `yaml:"observations,omitempty"`
 }
 
 // Results is results.yaml.
@@ -124,6 +130,11 @@ func Build(r types.Report, suites []string, section func(name string) string, co
 				if e.Name == ExchangeEntry {
 					t.Exchanges = append(t.Exchanges, red.String(entryText(e)))
 				}
+			}
+		}
+		for _, e := range s.ReportEntries {
+			if e.Name == ObservationEntry {
+				t.Observations = append(t.Observations, red.String(entryText(e)))
 			}
 		}
 		res.Totals[t.Outcome]++

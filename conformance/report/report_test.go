@@ -290,3 +290,23 @@ func TestWriteBadDir(t *testing.T) {
 		t.Error("Write under a regular file succeeded")
 	}
 }
+
+// TestBuildObservations: observations are kept whatever the outcome, redacted, and shown in the
+// HTML report.
+func TestBuildObservations(t *testing.T) {
+	passed := spec([]string{"KMS"}, "replays", []string{"kms"}, types.SpecStatePassed, "")
+	passed.ReportEntries = types.ReportEntries{exchange("GET /x"),
+		{Name: ObservationEntry, Value: types.WrapEntryValue("a repeated PUT answered Success; token s3cret")}}
+	res := Build(types.Report{SpecReports: types.SpecReports{passed}}, suites, nil, nil, NewRedactor([]string{"s3cret"}, nil))
+	if got := res.Tests[0].Observations; !reflect.DeepEqual(got, []string{"a repeated PUT answered Success; token " + Redacted}) {
+		t.Errorf("observations = %q", got)
+	}
+	dir := t.TempDir()
+	if err := Write(dir, res); err != nil {
+		t.Fatal(err)
+	}
+	html, err := os.ReadFile(filepath.Join(dir, "report.html"))
+	if err != nil || !strings.Contains(string(html), "observation: a repeated PUT answered Success") {
+		t.Errorf("report.html lacks the observation (%v)", err)
+	}
+}

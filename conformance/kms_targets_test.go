@@ -1,0 +1,232 @@
+package conformance_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/shekit/shekit/conformance/report"
+	"github.com/shekit/shekit/server/kms"
+	"github.com/shekit/shekit/server/reference"
+)
+
+// answerRewrite changes an answer of the reference before a KMS target sends it: req is the
+// request, with its JSON body decoded (nil if it is not an object); env the answer's decoded body,
+// which the rewrite may change, as it may the header.
+type answerRewrite func(req *http.Request, body map[string]any, header http.Header, env map[string]any)
+
+// startKMSTarget starts a reference server with registry reg (nil: the demo registry) on loopback,
+// its answers passed through rewrite (nil: as they are): a KMS the suites know only by its URL,
+// as a vendor's would be. It returns the URL.
+func startKMSTarget(t *testing.T, reg *kms.Registry, rewrite answerRewrite) string {
+	t.Helper()
+	srv, err := reference.New(context.Background(), reference.Config{DataDir: t.TempDir(), Registry: reg, CLMKeys: "ecdsa"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { srv.Close() })
+	h := srv.Handler()
+	ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		raw, _ := io.ReadAll(req.Body)
+		req.Body = io.NopCloser(bytes.NewReader(raw))
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, req)
+		out := rec.Body.Bytes()
+		var body, env map[string]any
+		json.Unmarshal(raw, &body)
+		if rewrite != nil && json.Unmarshal(out, &env) == nil {
+			rewrite(req, body, rec.Header(), env)
+			out, _ = json.Marshal(env)
+		}
+		for k, v := range rec.Header() {
+			w.Header()[k] = v
+		}
+		w.Header().Del("Content-Length")
+		w.WriteHeader(rec.Code)
+		w.Write(out)
+	}))
+	t.Cleanup(ts.Close)
+	return ts.URL
+}
+
+// runKMSSuite runs the kms suite against url with the extra CONF_* settings env and returns the
+// tests that did not pass (name: outcome), the observations (by test) and the run's output.
+func runKMSSuite(t *testing.T, url string, env ...string) (map[string]report.Outcome, map[string][]string, []byte) {
+	t.Helper()
+	res, out, _ := runSuites(t, append([]string{"CONF_SUITES=kms", "CONF_KMS_URL=" + url}, env...)...)
+	bad := map[string]report.Outcome{}
+	observed := map[string][]string{}
+	passed := 0
+	for _, tr := range res.Tests {
+		if len(tr.Observations) > 0 {
+			observed[tr.Name] = tr.Observations
+		}
+		switch {
+		case tr.Suite != "kms":
+		case tr.Outcome == report.Pass:
+			passed++
+		default:
+			bad[tr.Name] = tr.Outcome
+		}
+	}
+	if passed+len(bad) == 0 {
+		t.Fatalf("no kms test ran:\n%s", out)
+	}
+	return bad, observed, out
+}
+
+// TestKMSSuiteReruns: the kms suite passes twice in a row against one KMS it did not start (the
+// reference, as an external server): every run draws fresh UIDs, the message replays included.
+func TestKMSSuiteReruns(t *testing.T) {
+	t.Parallel()
+	url := startKMSTarget(t, nil, nil)
+	for run := 1; run <= 2; run++ {
+		if bad, _, out := runKMSSuite(t, url); len(bad) > 0 {
+			t.Fatalf("run %d: %v\n%s", run, bad, out)
+		}
+	}
+}
+
+// otherRegistry has one supplier, 00AB, with EcuType 0042, its own SupplierSecretKey and a
+// non-zero initial master key: nothing of the demo registry.
+const otherRegistry = `{"suppliers": [{"id": "00AB", "name": "Other supplier", "phase": "Prod",
+	"secretKey": "a0b1c2d3e4f5061728394a5b6c7d8e9f", "ecuTypes": [{"type": "0042",
+	"keyIds": ["1", "D", "4", "5", "6", "7", "8", "9", "A", "B", "C"], "initialMasterKey": "42424242424242424242424242424242"}]}]}`
+
+// TestKMSSuiteOtherSupplier: the kms suite passes against a KMS whose registry knows only another
+// supplier, configured through CONF_SUPPLIER_ID, CONF_ECU_TYPE, CONF_SUPPLIER_SECRET_KEY and
+// CONF_INITIAL_MASTER_KEY.
+func TestKMSSuiteOtherSupplier(t *testing.T) {
+	t.Parallel()
+	reg, err := kms.ParseRegistry([]byte(otherRegistry), "json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	url := startKMSTarget(t, reg, nil)
+	bad, _, out := runKMSSuite(t, url, "CONF_SUPPLIER_ID=00AB", "CONF_ECU_TYPE=0042",
+		"CONF_SUPPLIER_SECRET_KEY=a0b1c2d3e4f5061728394a5b6c7d8e9f", "CONF_INITIAL_MASTER_KEY=42424242424242424242424242424242")
+	if len(bad) > 0 {
+		t.Fatalf("%v\n%s", bad, out)
+	}
+}
+
+// legalVariants are KMS behaviours the documents allow although the reference does not show
+// them: the kms suite must pass against each.
+var legalVariants = []struct {
+	name     string
+	rewrite  answerRewrite
+	observed string // an observation the run must record
+}{
+	{"charset", func(_ *http.Request, _ map[string]any, h http.Header, _ map[string]any) {
+		h.Set("Content-Type", "application/json; charset=utf-8")
+	}, ""},
+	{"extra fields", func(_ *http.Request, _ map[string]any, _ http.Header, env map[string]any) {
+		env["RequestID"] = "7f3a"
+		if r, ok := env["Records"].(map[string]any); ok {
+			r["IssuedAt"] = "2026-01-01T00:00:00Z"
+		}
+	}, ""},
+	{"the document's Records", func(req *http.Request, body map[string]any, _ http.Header, env map[string]any) {
+		r, ok := env["Records"].(map[string]any)
+		switch {
+		case !ok:
+		case strings.HasSuffix(req.URL.Path, kms.PathKeySync):
+			r["KeyID"] = "" // the document's supplierKeySyncValue example
+		case body["ProvisioningType"] == "SupplierSymmKey":
+			delete(r, "KeyID") // the document's SupplierSymmKey example
+		}
+	}, "without KeyID"},
+	{"required fields first", func(req *http.Request, body map[string]any, _ http.Header, env map[string]any) {
+		if req.Method != http.MethodPost || !strings.HasSuffix(req.URL.Path, kms.PathProvisioning) || body["ProvisioningType"] != "SecOCKey" {
+			return
+		}
+		for _, f := range []string{"SupplierSecretKey", "Counter", "Challenge"} { // the document marks them required
+			if s, _ := body[f].(string); s == "" {
+				clear(env)
+				env["ResultStatus"], env["ResultReason"], env["ResultMessage"] = "OperationFailed", "FIELD_REQUIRED", "The "+f+" is required."
+				return
+			}
+		}
+	}, ""},
+	{"idempotent PUT", idempotentPUT(), "the KMS answered Success"},
+}
+
+// idempotentPUT answers Success to a PUT that repeats one already answered Success.
+func idempotentPUT() answerRewrite {
+	var mu sync.Mutex
+	done := map[string]bool{}
+	return func(req *http.Request, body map[string]any, _ http.Header, env map[string]any) {
+		if req.Method != http.MethodPut || body["ResultStatus"] != "Success" {
+			return
+		}
+		key := req.URL.Path + "|" + strings.ToUpper(fmtField(body, "EcuID")) + "|" + fmtField(body, "ProvisioningType") + "|" + fmtField(body, "KeyID")
+		mu.Lock()
+		defer mu.Unlock()
+		switch {
+		case env["ResultStatus"] == "Success":
+			done[key] = true
+		case env["ResultReason"] == "NOTHING_ISSUED" && done[key]:
+			env["ResultStatus"], env["ResultReason"], env["ResultMessage"] = "Success", "", ""
+		}
+	}
+}
+
+// fmtField is a body's field as a string ("" when absent).
+func fmtField(body map[string]any, name string) string {
+	s, _ := body[name].(string)
+	return s
+}
+
+// TestKMSSuiteAcceptsLegalVariants: the kms suite passes against KMSs that differ from the
+// reference only where the documents allow it; the tolerated idempotent PUT is recorded as an
+// observation. With CONF_STRICT=1, extra fields fail.
+func TestKMSSuiteAcceptsLegalVariants(t *testing.T) {
+	for _, v := range legalVariants {
+		t.Run(v.name, func(t *testing.T) {
+			t.Parallel()
+			url := startKMSTarget(t, nil, v.rewrite)
+			bad, observed, out := runKMSSuite(t, url)
+			if len(bad) > 0 {
+				t.Fatalf("%v\n%s", bad, out)
+			}
+			if v.observed != "" && !strings.Contains(fmt.Sprint(observed), v.observed) {
+				t.Errorf("no observation %q; observations: %q", v.observed, observed)
+			}
+		})
+	}
+	t.Run("strict refuses extra fields", func(t *testing.T) {
+		t.Parallel()
+		url := startKMSTarget(t, nil, legalVariants[1].rewrite)
+		if bad, _, out := runKMSSuite(t, url, "CONF_STRICT=1"); len(bad) == 0 {
+			t.Fatalf("CONF_STRICT=1 passed a KMS answering fields the contract does not name:\n%s", out)
+		}
+	})
+}
+
+// TestKMSSuiteChargesEachTestItsOwnExchanges: one answer that breaks the contract fails the test
+// that got it, and no other.
+func TestKMSSuiteChargesEachTestItsOwnExchanges(t *testing.T) {
+	t.Parallel()
+	url := startKMSTarget(t, nil, func(_ *http.Request, body map[string]any, _ http.Header, env map[string]any) {
+		if body["ProvisioningType"] == "EcuMasterKey" && body["KeyID"] == "" { // only doc-required-keyid sends this
+			env["Records"] = map[string]any{"KeyID": "Z"}
+		}
+	})
+	bad, _, out := runKMSSuite(t, url)
+	want := "KMS supplier API / documented messages and codes / answers doc-required-keyid with FIELD_REQUIRED as documented"
+	var names []string
+	for name := range bad {
+		names = append(names, name)
+	}
+	if !slices.Equal(names, []string{want}) || bad[want] != report.Fail {
+		t.Fatalf("tests not passing: %v, want only %q failed\n%s", bad, want, out)
+	}
+}
