@@ -119,8 +119,9 @@ func dialECU(a ecuAddr) *ecu.Client {
 // ecuUnderTest is the ECU a test works on and what the suite knows of it.
 type ecuUnderTest struct {
 	*ecu.Client
-	simulated bool
-	master    [16]byte // the MASTER_ECU_KEY, which authorizes the suite's key updates
+	simulated   bool
+	master      [16]byte // the MASTER_ECU_KEY, which authorizes the suite's key updates (the profile's value of an empty key while empty)
+	masterEmpty bool     // MASTER_ECU_KEY is still empty (factory state)
 }
 
 // ecuCounters hands out counters for a real ECU's slots: greater than those of any earlier run
@@ -146,24 +147,57 @@ func (u *ecuUnderTest) nextCounter() uint32 {
 
 // newECUUnderTest is a fresh simulated ECU (CONF_CAN=mem) or the first configured ECU.
 func newECUUnderTest(base ecu.Config) *ecuUnderTest {
-	if conf.CAN == "mem" {
-		return &ecuUnderTest{Client: memECU(simConfig(base)), simulated: true}
+	p, err := she.ProfileByName(conf.Profile)
+	if err != nil {
+		harnessFail("CONF_PROFILE: %v", err)
 	}
-	u := &ecuUnderTest{Client: dialECU(configuredECUs()[0])}
+	if conf.CAN == "mem" {
+		u := &ecuUnderTest{Client: memECU(simConfig(base)), simulated: true, master: p.EmptyKey, masterEmpty: true}
+		if base.InitialMasterKey != nil {
+			u.master, u.masterEmpty = *base.InitialMasterKey, false
+		}
+		return u
+	}
+	u := &ecuUnderTest{Client: dialECU(configuredECUs()[0]), master: p.EmptyKey, masterEmpty: true}
 	if confKeys.masterKey != nil {
-		u.master = *confKeys.masterKey
+		u.master, u.masterEmpty = *confKeys.masterKey, false
 	}
 	return u
 }
 
-// prepared is newECUUnderTest in the extended session with SecurityAccess, and its UID.
+// prepared is newECUUnderTest in the extended session with SecurityAccess, and its UID, with a
+// MASTER_ECU_KEY that can authorize the suite's updates (masterReady).
 func prepared(ctx context.Context) (*ecuUnderTest, she.UID) {
+	u, uid := preparedAsIs(ctx)
+	u.masterReady(ctx, uid)
+	return u, uid
+}
+
+// preparedAsIs is newECUUnderTest in the extended session with SecurityAccess, and its UID, its
+// MASTER_ECU_KEY as it is.
+func preparedAsIs(ctx context.Context) (*ecuUnderTest, she.UID) {
 	u := newECUUnderTest(ecu.Config{})
 	key := confKeys.securityKey
-	ExpectWithOffset(1, u.Prepare(ctx, &key)).To(Succeed(), "extended session and SecurityAccess")
+	ExpectWithOffset(2, u.Prepare(ctx, &key)).To(Succeed(), "extended session and SecurityAccess")
 	uid, err := u.UID(ctx)
-	ExpectWithOffset(1, err).NotTo(HaveOccurred())
+	ExpectWithOffset(2, err).NotTo(HaveOccurred())
 	return u, uid
+}
+
+// masterReady makes the master key able to authorize other slots' updates. Under csec an empty
+// key authorizes only its own first update (README, Profiles): the suite first loads a master key,
+// authorized by the empty one (its csec value, all-FF), and authorizes the rest with it. On a real
+// ECU that would be for good, so there CONF_ECU_MASTER_KEY must name the key the ECU has.
+func (u *ecuUnderTest) masterReady(ctx context.Context, uid she.UID) {
+	if conf.Profile != she.ProfileCSEc.Name || !u.masterEmpty {
+		return
+	}
+	if !u.simulated {
+		harnessFail("CONF_PROFILE=csec: an empty MASTER_ECU_KEY authorizes only its own first update; load one into the ECU and give it as CONF_ECU_MASTER_KEY")
+	}
+	master := randomKey()
+	u.loadOK(ctx, u.update(uid, she.MasterECUKey, master, u.nextCounter(), 0))
+	u.master, u.masterEmpty = master, false
 }
 
 // update builds M1–M5 for a new key in slot id of the ECU with uid, authorized by the master key.
@@ -249,7 +283,13 @@ var _ = suite("ecu", "ECU: SHE through UDS", func() {
 			Skip("needs an ECU with the document's UID in the factory state: a simulated one (CONF_CAN=mem)")
 		}
 		uid, m, master := loadKeyRecord("oem-doc-a-master-ecu-key")
-		u := newECUUnderTest(ecu.Config{UID: uid})
+		factory := ecu.Config{UID: uid}
+		if conf.Profile == she.ProfileCSEc.Name {
+			// The document's update is authorized by an all-zero master key; an empty csec key
+			// authorizes as all-FF, so the csec ECU leaves the factory with the all-zero key.
+			factory.InitialMasterKey = &[16]byte{}
+		}
+		u := newECUUnderTest(factory)
 		key := confKeys.securityKey
 		Expect(u.Prepare(ctx, &key)).To(Succeed())
 		u.loadOK(ctx, m)
@@ -317,7 +357,7 @@ var _ = suite("ecu", "ECU: SHE through UDS", func() {
 	})
 
 	It("answers GET_ID with CMAC(MASTER_ECU_KEY, challenge | UID | SREG), all-zero while the master key is empty", func() {
-		u, uid := prepared(ctx)
+		u, uid := preparedAsIs(ctx)
 		getID := func(master [16]byte, empty bool) {
 			challenge := randomKey()
 			id, err := u.GetID(ctx, challenge)
@@ -334,11 +374,11 @@ var _ = suite("ecu", "ECU: SHE through UDS", func() {
 			ExpectWithOffset(1, id.MAC).To(Equal(independentCMAC(master[:], append(append(challenge[:], uid[:]...), byte(id.SREG)))))
 		}
 		if !u.simulated {
-			getID(u.master, conf.MasterKey == "")
+			getID(u.master, u.masterEmpty)
 			return
 		}
 		getID(u.master, true)
-		By("with a master key loaded")
+		By("with a master key loaded, authorized by the empty one (its own first update)")
 		master := randomKey()
 		u.loadOK(ctx, u.update(uid, she.MasterECUKey, master, 1, 0))
 		getID(master, false)
