@@ -18,15 +18,15 @@ import (
 	"github.com/shekit/shekit/server/reference"
 )
 
-// answerRewrite changes an answer of the reference before a KMS target sends it: req is the
-// request, with its JSON body decoded (nil if it is not an object); env the answer's decoded body,
-// which the rewrite may change, as it may the header.
+// answerRewrite changes a JSON answer of the reference before a target sends it: req is the
+// request, with its JSON body decoded (nil if it is not an object); env the answer's decoded body
+// (numbers as json.Number), which the rewrite may change, as it may the header.
 type answerRewrite func(req *http.Request, body map[string]any, header http.Header, env map[string]any)
 
-// startKMSTarget starts a reference server with registry reg (nil: the demo registry) on loopback,
-// its answers passed through rewrite (nil: as they are): a KMS the suites know only by its URL,
-// as a vendor's would be. It returns the URL.
-func startKMSTarget(t *testing.T, reg *kms.Registry, rewrite answerRewrite) string {
+// startTarget starts a reference server (KMS and CLM) with registry reg (nil: the demo registry)
+// on loopback, its JSON answers passed through rewrite (nil: as they are): a target the suites
+// know only by its URL, as a vendor's would be. It returns the URL.
+func startTarget(t *testing.T, reg *kms.Registry, rewrite answerRewrite) string {
 	t.Helper()
 	srv, err := reference.New(context.Background(), reference.Config{DataDir: t.TempDir(), Registry: reg, CLMKeys: "ecdsa"})
 	if err != nil {
@@ -42,7 +42,9 @@ func startKMSTarget(t *testing.T, reg *kms.Registry, rewrite answerRewrite) stri
 		out := rec.Body.Bytes()
 		var body, env map[string]any
 		json.Unmarshal(raw, &body)
-		if rewrite != nil && json.Unmarshal(out, &env) == nil {
+		dec := json.NewDecoder(bytes.NewReader(out))
+		dec.UseNumber()
+		if rewrite != nil && dec.Decode(&env) == nil {
 			rewrite(req, body, rec.Header(), env)
 			out, _ = json.Marshal(env)
 		}
@@ -87,7 +89,7 @@ func runKMSSuite(t *testing.T, url string, env ...string) (map[string]report.Out
 // reference, as an external server): every run draws fresh UIDs, the message replays included.
 func TestKMSSuiteReruns(t *testing.T) {
 	t.Parallel()
-	url := startKMSTarget(t, nil, nil)
+	url := startTarget(t, nil, nil)
 	for run := 1; run <= 2; run++ {
 		if bad, _, out := runKMSSuite(t, url); len(bad) > 0 {
 			t.Fatalf("run %d: %v\n%s", run, bad, out)
@@ -110,7 +112,7 @@ func TestKMSSuiteOtherSupplier(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	url := startKMSTarget(t, reg, nil)
+	url := startTarget(t, reg, nil)
 	bad, _, out := runKMSSuite(t, url, "CONF_SUPPLIER_ID=00AB", "CONF_ECU_TYPE=0042",
 		"CONF_SUPPLIER_SECRET_KEY=a0b1c2d3e4f5061728394a5b6c7d8e9f", "CONF_INITIAL_MASTER_KEY=42424242424242424242424242424242")
 	if len(bad) > 0 {
@@ -192,7 +194,7 @@ func TestKMSSuiteAcceptsLegalVariants(t *testing.T) {
 	for _, v := range legalVariants {
 		t.Run(v.name, func(t *testing.T) {
 			t.Parallel()
-			url := startKMSTarget(t, nil, v.rewrite)
+			url := startTarget(t, nil, v.rewrite)
 			bad, observed, out := runKMSSuite(t, url)
 			if len(bad) > 0 {
 				t.Fatalf("%v\n%s", bad, out)
@@ -204,7 +206,7 @@ func TestKMSSuiteAcceptsLegalVariants(t *testing.T) {
 	}
 	t.Run("strict refuses extra fields", func(t *testing.T) {
 		t.Parallel()
-		url := startKMSTarget(t, nil, legalVariants[1].rewrite)
+		url := startTarget(t, nil, legalVariants[1].rewrite)
 		if bad, _, out := runKMSSuite(t, url, "CONF_STRICT=1"); len(bad) == 0 {
 			t.Fatalf("CONF_STRICT=1 passed a KMS answering fields the contract does not name:\n%s", out)
 		}
@@ -215,7 +217,7 @@ func TestKMSSuiteAcceptsLegalVariants(t *testing.T) {
 // that got it, and no other.
 func TestKMSSuiteChargesEachTestItsOwnExchanges(t *testing.T) {
 	t.Parallel()
-	url := startKMSTarget(t, nil, func(_ *http.Request, body map[string]any, _ http.Header, env map[string]any) {
+	url := startTarget(t, nil, func(_ *http.Request, body map[string]any, _ http.Header, env map[string]any) {
 		if body["ProvisioningType"] == "EcuMasterKey" && body["KeyID"] == "" { // only doc-required-keyid sends this
 			env["Records"] = map[string]any{"KeyID": "Z"}
 		}
@@ -228,5 +230,42 @@ func TestKMSSuiteChargesEachTestItsOwnExchanges(t *testing.T) {
 	}
 	if !slices.Equal(names, []string{want}) || bad[want] != report.Fail {
 		t.Fatalf("tests not passing: %v, want only %q failed\n%s", bad, want, out)
+	}
+}
+
+// TestCLMSuiteAcceptsLegalVariants: the clm suite passes twice against one CLM it did not start,
+// and against CLMs that answer with a charset and with fields the document does not name (recorded
+// as observations); with CONF_STRICT=1 those fields fail it.
+func TestCLMSuiteAcceptsLegalVariants(t *testing.T) {
+	extra := func(_ *http.Request, _ map[string]any, h http.Header, env map[string]any) {
+		env["requestid"] = "7f3a"
+	}
+	for _, c := range []struct {
+		name    string
+		rewrite answerRewrite
+		env     []string
+		runs    int
+		pass    bool
+	}{
+		{"as it is, twice", nil, nil, 2, true},
+		{"charset", func(_ *http.Request, _ map[string]any, h http.Header, _ map[string]any) {
+			h.Set("Content-Type", "application/json; charset=utf-8")
+		}, nil, 1, true},
+		{"extra fields", extra, nil, 1, true},
+		{"strict refuses extra fields", extra, []string{"CONF_STRICT=1"}, 1, false},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			t.Parallel()
+			url := startTarget(t, nil, c.rewrite)
+			for run := 1; run <= c.runs; run++ {
+				res, out, err := runSuites(t, append([]string{"CONF_SUITES=clm", "CONF_CLM_URL=" + url}, c.env...)...)
+				if (err == nil) != c.pass {
+					t.Fatalf("run %d: error %v, want pass %v\n%s", run, err, c.pass, out)
+				}
+				if n := res.Totals[report.Pass]; c.pass && n == 0 {
+					t.Fatalf("run %d: no test passed\n%s", run, out)
+				}
+			}
+		})
 	}
 }
