@@ -6,6 +6,7 @@ import (
 	"io"
 	"net/http"
 	"strconv"
+	"strings"
 	"time"
 )
 
@@ -32,7 +33,8 @@ type request struct {
 
 func (r request) get(name string) string { return r.f[name] }
 
-// decode reads a JSON object.
+// decode reads a JSON object. A parameter is a string or a number; a string holding U+0000 is
+// refused (1103) like any other value that is not allowed.
 func decode(body io.Reader) (request, *Error) {
 	var raw map[string]json.RawMessage
 	if err := json.NewDecoder(io.LimitReader(body, 1<<20)).Decode(&raw); err != nil || raw == nil {
@@ -42,7 +44,7 @@ func decode(body io.Reader) (request, *Error) {
 	text := func(v json.RawMessage) (string, bool) {
 		var s string
 		if json.Unmarshal(v, &s) == nil {
-			return s, true
+			return s, !strings.ContainsRune(s, 0)
 		}
 		var n json.Number
 		if json.Unmarshal(v, &n) == nil {

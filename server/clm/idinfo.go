@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"net/http"
 	"strconv"
+	"strings"
+	"unicode/utf8"
 )
 
 // maxKeyID is the largest keyid: ten decimal digits.
@@ -78,6 +80,9 @@ func (s *Service) createID(r *http.Request, req request) (int, answer, *Error) {
 		"expiration": strconv.FormatInt(rec.Expiration, 10)}, nil
 }
 
+// validText reports whether s is text that a stored key may hold: UTF-8 without U+0000.
+func validText(s string) bool { return utf8.ValidString(s) && !strings.ContainsRune(s, 0) }
+
 // listIDs is GET IDInfo[?keyid=]: the IDs and their passwords (license-key authentication only);
 // an unknown keyid gives an empty list.
 func (s *Service) listIDs(r *http.Request, _ request) (int, answer, *Error) {
@@ -85,6 +90,9 @@ func (s *Service) listIDs(r *http.Request, _ request) (int, answer, *Error) {
 	infos := []answer{}
 	err := s.st.View(r.Context(), func(tx Tx) error {
 		var objs []Object
+		if keyid != "" && !validText(keyid) {
+			return nil // no keyid holds such a character
+		}
 		if keyid != "" {
 			o, ok, err := tx.Get(kindID, keyid)
 			if err != nil {

@@ -162,7 +162,7 @@ func (s *Service) device(tx Tx, owner string, d deviceRequest, register bool) (*
 		if !register {
 			return nil, "", fail(codeRequired, "deviceid")
 		}
-		if _, taken, err := tx.ByAlt(kindDevice, owner+"\x00"+d.name); err != nil {
+		if _, taken, err := tx.ByAlt(kindDevice, deviceAlt(owner, d.name)); err != nil {
 			return nil, "", err
 		} else if taken {
 			return nil, "", fail(codeDeviceName, "device name %q", d.name)
@@ -220,8 +220,12 @@ func (s *Service) putDevice(tx Tx, owner string, rec *deviceRecord) error {
 	if err != nil {
 		return err
 	}
-	return tx.Put(Object{Kind: kindDevice, ID: rec.DeviceID, Alt: owner + "\x00" + rec.Name, Owner: owner, Value: sealed})
+	return tx.Put(Object{Kind: kindDevice, ID: rec.DeviceID, Alt: deviceAlt(owner, rec.Name), Owner: owner, Value: sealed})
 }
+
+// deviceAlt is what finds a device by its owner and name: "0000000001/name" (unambiguous, since
+// a keyid is ten digits; text that any database's text column holds).
+func deviceAlt(owner, name string) string { return owner + "/" + name }
 
 // newDeviceID returns 36 random characters of [0-9a-z], the length of the document's example.
 func newDeviceID() string {

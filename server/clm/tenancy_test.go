@@ -12,41 +12,45 @@ import (
 
 // TestTenancy: a keyid sees only the devices, certificates and keys created through it.
 func TestTenancy(t *testing.T) {
-	r := newRig(t, "ecdsa")
-	w := r.world(t)
-	otherID, otherKey := r.newID(t, "tenant02")
-	other := `"keyid":"` + otherID + `","key":"` + otherKey + `"`
-	r.mustCall(t, "POST", clm.PathKeyInfo, `{"mode":"get",`+other+`,`+w.dev()+`,"keynumber":"`+w.key1+`","filepath":"/f"}`, 404, 1706)
-	// With a device of its own, the other tenant still does not find the first one's key or certificate.
-	out := r.mustCall(t, "POST", clm.PathKeyInfo, `{"mode":"create",`+other+`,"devicename":"edge","alias":"k","keytype":"AES","keyfilepath":"/tmp/key","commonkeyfilepath":"/f"}`, 201, 0)
-	dev := `"deviceid":"` + out["deviceid"].(string) + `","devicename":"edge"`
-	r.mustCall(t, "POST", clm.PathKeyInfo, `{"mode":"get",`+other+`,`+dev+`,"keynumber":"`+w.key1+`","filepath":"/f"}`, 404, 1501)
-	r.mustCall(t, "POST", clm.PathCredInfo, `{"mode":"get",`+other+`,`+dev+`,"keynumber":"`+w.cert1+`","catype":"ca1","filepath":"/k"}`, 404, 1301)
-	// The same device name may exist once per tenant.
-	r.mustCall(t, "POST", clm.PathKeyInfo, `{"mode":"create",`+w.auth()+`,"devicename":"edge","alias":"k","keytype":"AES","keyfilepath":"/tmp/key","commonkeyfilepath":"/f"}`, 400, 1702)
+	eachBackend(t, func(t *testing.T, b backend) {
+		r := newRig(t, b, "ecdsa")
+		w := r.world(t)
+		otherID, otherKey := r.newID(t, "tenant02")
+		other := `"keyid":"` + otherID + `","key":"` + otherKey + `"`
+		r.mustCall(t, "POST", clm.PathKeyInfo, `{"mode":"get",`+other+`,`+w.dev()+`,"keynumber":"`+w.key1+`","filepath":"/f"}`, 404, 1706)
+		// With a device of its own, the other tenant still does not find the first one's key or certificate.
+		out := r.mustCall(t, "POST", clm.PathKeyInfo, `{"mode":"create",`+other+`,"devicename":"edge","alias":"k","keytype":"AES","keyfilepath":"/tmp/key","commonkeyfilepath":"/f"}`, 201, 0)
+		dev := `"deviceid":"` + out["deviceid"].(string) + `","devicename":"edge"`
+		r.mustCall(t, "POST", clm.PathKeyInfo, `{"mode":"get",`+other+`,`+dev+`,"keynumber":"`+w.key1+`","filepath":"/f"}`, 404, 1501)
+		r.mustCall(t, "POST", clm.PathCredInfo, `{"mode":"get",`+other+`,`+dev+`,"keynumber":"`+w.cert1+`","catype":"ca1","filepath":"/k"}`, 404, 1301)
+		// The same device name may exist once per tenant.
+		r.mustCall(t, "POST", clm.PathKeyInfo, `{"mode":"create",`+w.auth()+`,"devicename":"edge","alias":"k","keytype":"AES","keyfilepath":"/tmp/key","commonkeyfilepath":"/f"}`, 400, 1702)
+	})
 }
 
 // TestLicense: every endpoint wants the license key.
 func TestLicense(t *testing.T) {
-	r := newRig(t, "ecdsa")
-	for _, p := range []string{clm.PathIDInfo, clm.PathSystemStatus, "/SWCLM/v10/crl/ca1"} {
-		for _, pass := range []string{"", "wrong"} {
-			req, _ := http.NewRequest("GET", r.URL+p, nil)
-			if pass != "" {
-				req.SetBasicAuth(clm.LicenseUser, pass)
-			}
-			resp, err := r.client.Do(req)
-			if err != nil {
-				t.Fatal(err)
-			}
-			var out map[string]any
-			json.NewDecoder(resp.Body).Decode(&out)
-			resp.Body.Close()
-			if resp.StatusCode != 403 || out["errorcode"] != float64(1201) || resp.Header.Get("WWW-Authenticate") == "" {
-				t.Errorf("%s with license %q: %d %v", p, pass, resp.StatusCode, out)
+	eachBackend(t, func(t *testing.T, b backend) {
+		r := newRig(t, b, "ecdsa")
+		for _, p := range []string{clm.PathIDInfo, clm.PathSystemStatus, "/SWCLM/v10/crl/ca1"} {
+			for _, pass := range []string{"", "wrong"} {
+				req, _ := http.NewRequest("GET", r.URL+p, nil)
+				if pass != "" {
+					req.SetBasicAuth(clm.LicenseUser, pass)
+				}
+				resp, err := r.client.Do(req)
+				if err != nil {
+					t.Fatal(err)
+				}
+				var out map[string]any
+				json.NewDecoder(resp.Body).Decode(&out)
+				resp.Body.Close()
+				if resp.StatusCode != 403 || out["errorcode"] != float64(1201) || resp.Header.Get("WWW-Authenticate") == "" {
+					t.Errorf("%s with license %q: %d %v", p, pass, resp.StatusCode, out)
+				}
 			}
 		}
-	}
+	})
 }
 
 // FuzzCLMRequest sends arbitrary bodies to the CLM's POST endpoints. It must never panic, and
@@ -57,7 +61,7 @@ func FuzzCLMRequest(f *testing.F) {
 	f.Add(uint8(2), []byte(`{"mode":"update","keyid":"0000000001","key":"x","deviceid":"d","devicename":"d","keynumber":"1","newkeynumber":"2","filepath":"/f"}`))
 	f.Add(uint8(2), []byte(`{"mode":"create","ext_data":{"a":1},"keylength":"80","keytype":"TWINE"}`))
 	f.Add(uint8(0), []byte(`[]`))
-	r := newRig(f, "ecdsa")
+	r := newRig(f, backends(f)[0], "ecdsa") // SQLite: the seeds run in every `go test`
 	keyid, key := r.newID(f, "fuzz")
 	codes := clm.Codes()
 	paths := []string{clm.PathIDInfo, clm.PathCredInfo, clm.PathKeyInfo}
@@ -92,6 +96,32 @@ func FuzzCLMRequest(f *testing.F) {
 			t.Fatalf("errorcode %v with status %d, the table says %d", code, rec.Code, codes[int(code)])
 		case code >= 1600 && code < 1700, code == 2003:
 			t.Fatalf("internal errorcode %v for a client's request %q", code, body)
+		}
+	})
+}
+
+// TestDeviceNames: any device name of the document's length works on every store, one with a
+// slash or non-ASCII text included, and stays unique per ID; U+0000 in a parameter is refused
+// (1103), and a keyid query holding it finds nothing.
+func TestDeviceNames(t *testing.T) {
+	eachBackend(t, func(t *testing.T, b backend) {
+		r := newRig(t, b, "ecdsa")
+		keyid, key := r.newID(t, "t")
+		auth := `"keyid":"` + keyid + `","key":"` + key + `"`
+		for _, name := range []string{"edge", "edge/01", "車載-ECU", "0000000001/edge"} {
+			body := `{"mode":"create",` + auth + `,"devicename":"` + name + `","alias":"k","keytype":"AES","keyfilepath":"/tmp/key","commonkeyfilepath":"/f"}`
+			r.mustCall(t, "POST", clm.PathKeyInfo, body, 201, 0)
+			r.mustCall(t, "POST", clm.PathKeyInfo, body, 400, 1702)
+		}
+		r.mustCall(t, "POST", clm.PathKeyInfo, `{"mode":"create",`+auth+`,"devicename":"a\u0000b","alias":"k","keytype":"AES","keyfilepath":"/tmp/key","commonkeyfilepath":"/f"}`, 400, 1103)
+		r.mustCall(t, "POST", clm.PathIDInfo, `{"mode":"create","tenantid":"t\u0000","alias":"a"}`, 400, 1103)
+		out := r.mustCall(t, "GET", clm.PathIDInfo+"?keyid=%00"+keyid, "", 200, 0)
+		if n := len(out["keyinfo"].([]any)); n != 0 {
+			t.Fatalf("keyid with U+0000 found %d IDs", n)
+		}
+		out = r.mustCall(t, "GET", clm.PathIDInfo+"?keyid=%FF", "", 200, 0)
+		if n := len(out["keyinfo"].([]any)); n != 0 {
+			t.Fatalf("keyid that is not UTF-8 found %d IDs", n)
 		}
 	})
 }

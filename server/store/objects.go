@@ -14,9 +14,12 @@ func init() {
 		"obj-by-alt": `SELECT id, owner, value FROM clm_objects WHERE kind = ? AND alt = ?`,
 		"obj-put": `INSERT INTO clm_objects (kind, id, alt, owner, value) VALUES (?, ?, ?, ?, ?)
 			ON CONFLICT (kind, id) DO UPDATE SET alt = excluded.alt, owner = excluded.owner, value = excluded.value`,
-		"obj-del":  `DELETE FROM clm_objects WHERE kind = ? AND id = ?`,
-		"obj-list": `SELECT id, owner, alt, value FROM clm_objects WHERE kind = ? ORDER BY id`,
-		"seq-next": `INSERT INTO clm_seq (name, value) VALUES (?, 1) ON CONFLICT (name) DO UPDATE SET value = clm_seq.value + 1 RETURNING value`,
+		"obj-add": `INSERT INTO clm_objects (kind, id, alt, owner, value) VALUES (?, ?, ?, ?, ?)
+			ON CONFLICT (kind, id) DO NOTHING`,
+		"obj-del":   `DELETE FROM clm_objects WHERE kind = ? AND id = ?`,
+		"obj-owned": `SELECT id, owner, alt, value FROM clm_objects WHERE kind = ? AND owner = ? ORDER BY id`,
+		"obj-list":  `SELECT id, owner, alt, value FROM clm_objects WHERE kind = ? ORDER BY id`,
+		"seq-next":  `INSERT INTO clm_seq (name, value) VALUES (?, 1) ON CONFLICT (name) DO UPDATE SET value = clm_seq.value + 1 RETURNING value`,
 	} {
 		queries[name] = q
 	}
@@ -33,6 +36,7 @@ CREATE TABLE IF NOT EXISTS clm_objects (
 	PRIMARY KEY (kind, id)
 );
 CREATE INDEX IF NOT EXISTS clm_objects_alt ON clm_objects (kind, alt);
+CREATE INDEX IF NOT EXISTS clm_objects_owner ON clm_objects (kind, owner);
 CREATE TABLE IF NOT EXISTS clm_seq (
 	name  TEXT PRIMARY KEY,
 	value BIGINT NOT NULL
@@ -98,6 +102,19 @@ func (t clmTx) Put(o clm.Object) error {
 	return err
 }
 
+// Insert stores o unless an object of its kind and ID is stored, and reports whether it did.
+func (t clmTx) Insert(o clm.Object) (bool, error) {
+	if t.read {
+		return false, errReadOnly
+	}
+	res, err := t.s.exec(t.tx, "obj-add", o.Kind, o.ID, o.Alt, o.Owner, o.Value)
+	if err != nil {
+		return false, err
+	}
+	n, err := res.RowsAffected()
+	return n == 1, err
+}
+
 func (t clmTx) Delete(kind, id string) error {
 	if t.read {
 		return errReadOnly
@@ -107,12 +124,22 @@ func (t clmTx) Delete(kind, id string) error {
 }
 
 func (t clmTx) List(kind string) ([]clm.Object, error) {
+	return t.objects(kind, "obj-list", kind)
+}
+
+// Owned returns the objects of kind that owner holds, by ID.
+func (t clmTx) Owned(kind, owner string) ([]clm.Object, error) {
+	return t.objects(kind, "obj-owned", kind, owner)
+}
+
+// objects runs the listing query name.
+func (t clmTx) objects(kind, name string, args ...any) ([]clm.Object, error) {
 	var rows *sql.Rows
 	var err error
-	if st := t.s.stmt(t.tx, "obj-list"); st != nil && !t.read {
-		rows, err = st.Query(kind)
+	if st := t.s.stmt(t.tx, name); st != nil && !t.read {
+		rows, err = st.Query(args...)
 	} else {
-		rows, err = t.tx.Query(t.s.sql["obj-list"], kind)
+		rows, err = t.tx.Query(t.s.sql[name], args...)
 	}
 	if err != nil {
 		return nil, err

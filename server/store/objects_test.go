@@ -3,6 +3,8 @@ package store
 import (
 	"context"
 	"errors"
+	"fmt"
+	"path/filepath"
 	"testing"
 
 	"github.com/shekit/shekit/server/clm"
@@ -61,4 +63,36 @@ func TestCLMChangeIsAuditedWithIt(t *testing.T) {
 			t.Fatal(err)
 		}
 	})
+}
+
+// TestDeviceNamesOfAnEarlierVersion: a device stored by an earlier version (owner and name
+// joined by a NUL) is found by the current form (joined by a slash) once the database reopens.
+func TestDeviceNamesOfAnEarlierVersion(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "kms.db")
+	s, err := OpenSQLite(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	err = s.CLM(ctx, func(tx clm.Tx) error {
+		return tx.Put(clm.Object{Kind: "device", ID: "d1", Alt: "0000000001\x00edge/01", Owner: "0000000001", Value: []byte{1}})
+	})
+	s.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s, err = OpenSQLite(path); err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	err = s.View(ctx, func(tx clm.Tx) error {
+		o, ok, err := tx.ByAlt("device", "0000000001/edge/01")
+		if err != nil || !ok || o.ID != "d1" {
+			return fmt.Errorf("device by its new key: %v %v %+v", ok, err, o)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
 }

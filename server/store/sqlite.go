@@ -43,6 +43,12 @@ CREATE TABLE IF NOT EXISTS secrets (
 	value BLOB NOT NULL
 );`
 
+// sqliteMigrations bring a database of an earlier version up to date: a device was found by
+// its owner and name joined by a NUL (which PostgreSQL's text refuses), now by a slash.
+const sqliteMigrations = `
+UPDATE clm_objects SET alt = CAST(substr(CAST(alt AS BLOB), 1, 10) || '/' || substr(CAST(alt AS BLOB), 12) AS TEXT)
+	WHERE kind = 'device' AND substr(CAST(alt AS BLOB), 11, 1) = x'00';`
+
 // maxBatch bounds how many changes one SQLite commit carries.
 const maxBatch = 512
 
@@ -72,7 +78,7 @@ func OpenSQLite(path string) (*Store, error) {
 		return nil, err
 	}
 	w.SetMaxOpenConns(1)
-	if _, err := w.Exec(sqliteSchema + clmSchema); err != nil {
+	if _, err := w.Exec(sqliteSchema + clmSchema + sqliteMigrations); err != nil {
 		w.Close()
 		return nil, fmt.Errorf("store: create schema: %w", err)
 	}
