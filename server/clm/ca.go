@@ -11,6 +11,7 @@ import (
 	"crypto/x509/pkix"
 	"encoding/hex"
 	"encoding/pem"
+	"errors"
 	"fmt"
 	"math/big"
 	"strings"
@@ -149,45 +150,22 @@ func randomSerial() (*big.Int, string) {
 }
 
 // loadCA returns the stored CA, creating it (key of the configured algorithm, self-signed,
-// valid 20 years) on the first start.
+// valid 20 years) on the first start. Creating it is one decision of the store: the CA is
+// inserted only if none is stored, and every replica uses the one stored, whichever made it.
 func (s *Service) loadCA(ctx context.Context) (*authority, error) {
 	var rec caRecord
-	err := s.st.CLM(ctx, func(tx Tx) error {
+	found := false
+	err := s.st.View(ctx, func(tx Tx) error {
 		o, ok, err := tx.Get(kindCA, "ca1")
-		if err != nil {
+		if err != nil || !ok {
 			return err
 		}
-		if ok {
-			return s.seal.open(o, &rec)
-		}
-		key, err := (&keyGen{algo: s.cfg.CAAlgorithm}).generate()
-		if err != nil {
-			return err
-		}
-		number, err := tx.Next("keynumber")
-		if err != nil {
-			return err
-		}
-		serial, serialHex := randomSerial()
-		now := s.cfg.Now()
-		tmpl := &x509.Certificate{SerialNumber: serial, Subject: pkix.Name{Organization: []string{"SecureWare/CLM reference"}, CommonName: "ca1"},
-			NotBefore: now.Add(-time.Hour), NotAfter: now.AddDate(20, 0, 0), IsCA: true, BasicConstraintsValid: true,
-			KeyUsage: x509.KeyUsageCertSign | x509.KeyUsageCRLSign | x509.KeyUsageDigitalSignature}
-		der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, key.Public(), key)
-		if err != nil {
-			return err
-		}
-		pkcs8, err := x509.MarshalPKCS8PrivateKey(key)
-		if err != nil {
-			return err
-		}
-		rec = caRecord{DER: der, KeyPKCS8: pkcs8, KeyNumber: number, Serial: serialHex}
-		sealed, err := s.seal.seal(kindCA, "ca1", rec)
-		if err != nil {
-			return err
-		}
-		return tx.Put(Object{Kind: kindCA, ID: "ca1", Alt: serialHex, Owner: "", Value: sealed})
+		found = true
+		return s.seal.open(o, &rec)
 	})
+	if err == nil && !found {
+		err = s.createCA(ctx, &rec)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("clm: CA: %w", err)
 	}
@@ -200,6 +178,63 @@ func (s *Service) loadCA(ctx context.Context) (*authority, error) {
 		return nil, err
 	}
 	return &authority{key: key.(crypto.Signer), cert: cert, der: rec.DER, number: rec.KeyNumber, serial: rec.Serial}, nil
+}
+
+// createCA makes a CA (outside any transaction: key generation is slow) and stores it unless
+// another one was stored meanwhile; rec is then the stored one.
+func (s *Service) createCA(ctx context.Context, rec *caRecord) error {
+	key, err := (&keyGen{algo: s.cfg.CAAlgorithm}).generate()
+	if err != nil {
+		return err
+	}
+	serial, serialHex := randomSerial()
+	now := s.cfg.Now()
+	tmpl := &x509.Certificate{SerialNumber: serial, Subject: pkix.Name{Organization: []string{"SecureWare/CLM reference"}, CommonName: "ca1"},
+		NotBefore: now.Add(-time.Hour), NotAfter: now.AddDate(20, 0, 0), IsCA: true, BasicConstraintsValid: true,
+		KeyUsage: x509.KeyUsageCertSign | x509.KeyUsageCRLSign | x509.KeyUsageDigitalSignature}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, key.Public(), key)
+	if err != nil {
+		return err
+	}
+	pkcs8, err := x509.MarshalPKCS8PrivateKey(key)
+	if err != nil {
+		return err
+	}
+	return s.st.CLM(ctx, func(tx Tx) error {
+		if o, ok, err := tx.Get(kindCA, "ca1"); err != nil || ok {
+			if ok {
+				return s.seal.open(o, rec)
+			}
+			return err
+		}
+		number, err := tx.Next("keynumber")
+		if err != nil {
+			return err
+		}
+		mine := caRecord{DER: der, KeyPKCS8: pkcs8, KeyNumber: number, Serial: serialHex}
+		sealed, err := s.seal.seal(kindCA, "ca1", mine)
+		if err != nil {
+			return err
+		}
+		inserted, err := tx.Insert(Object{Kind: kindCA, ID: "ca1", Alt: serialHex, Owner: "", Value: sealed})
+		if err != nil {
+			return err
+		}
+		if inserted {
+			*rec = mine
+			return nil
+		}
+		// Another replica's insert committed first (PostgreSQL: this transaction waited for it,
+		// and its next statement sees it).
+		o, ok, err := tx.Get(kindCA, "ca1")
+		if err == nil && !ok {
+			err = errors.New("the CA is neither stored nor insertable")
+		}
+		if err != nil {
+			return err
+		}
+		return s.seal.open(o, rec)
+	})
 }
 
 // issue signs a certificate for pub with subject, usable by servers and clients.
@@ -271,3 +306,6 @@ func parseSubject(s string) (pkix.Name, bool) {
 	}
 	return n, n.CommonName != ""
 }
+
+// CACert returns the certificate of the CA the CLM signs with.
+func (s *Service) CACert() *x509.Certificate { return s.ca.cert }
