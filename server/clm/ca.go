@@ -133,9 +133,6 @@ type authority struct {
 	der    []byte
 	number int64
 	serial string
-
-	mu  sync.Mutex
-	crl []byte // DER of the current CRL
 }
 
 // randomSerial returns a positive 64-bit serial number and its 16 hex digits.
@@ -243,27 +240,6 @@ func (a *authority) issue(pub crypto.PublicKey, subject pkix.Name, serial *big.I
 		KeyUsage:    x509.KeyUsageDigitalSignature | x509.KeyUsageKeyEncipherment,
 		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth, x509.ExtKeyUsageServerAuth}}
 	return x509.CreateCertificate(rand.Reader, tmpl, a.cert, pub, a.key)
-}
-
-// signCRL makes the CA's CRL listing revoked (serial → revocation time), valid a week.
-func (a *authority) signCRL(number int64, revoked map[string]time.Time, now time.Time) ([]byte, error) {
-	var entries []x509.RevocationListEntry
-	for serial, at := range revoked {
-		n, ok := new(big.Int).SetString(serial, 16)
-		if !ok {
-			return nil, fmt.Errorf("clm: bad serial %q", serial)
-		}
-		entries = append(entries, x509.RevocationListEntry{SerialNumber: n, RevocationTime: at})
-	}
-	der, err := x509.CreateRevocationList(rand.Reader, &x509.RevocationList{Number: big.NewInt(number),
-		ThisUpdate: now, NextUpdate: now.Add(7 * 24 * time.Hour), RevokedCertificateEntries: entries}, a.cert, a.key)
-	if err != nil {
-		return nil, err
-	}
-	a.mu.Lock()
-	a.crl = der
-	a.mu.Unlock()
-	return der, nil
 }
 
 // pemCert writes a certificate in PEM.

@@ -49,7 +49,12 @@ type rig struct {
 
 func newRig(t testing.TB, b backend, algo string) *rig {
 	t.Helper()
-	loc := b.fresh(t)
+	return newRigAt(t, b, b.fresh(t), algo)
+}
+
+// newRigAt is newRig on the database at loc, which another rig may share (a replica).
+func newRigAt(t testing.TB, b backend, loc string, algo string) *rig {
+	t.Helper()
 	r := &rig{backend: b, loc: loc, store: &faultyStore{Store: b.open(t, loc)}, kek: kek.New([32]byte{7}), now: time.Now(), spec: loadContract(t)}
 	r.client, _ = openapitest.NewClient(t, r.spec, true)
 	svc, err := clm.New(context.Background(), r.store, r.kek, clm.Config{License: license, KeyAlgorithm: algo, PoolSize: -1,

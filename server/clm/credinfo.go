@@ -1,13 +1,11 @@
 package clm
 
 import (
-	"context"
 	"crypto"
 	"crypto/x509"
 	"encoding/base64"
 	"net/http"
 	"strconv"
-	"time"
 
 	"software.sslmate.com/src/go-pkcs12"
 )
@@ -289,7 +287,6 @@ func (s *Service) useCert(r *http.Request, req request) (int, answer, *Error) {
 		}
 	}
 	a := answer{}
-	revoked := false
 	var shown *certRecord // the certificate the answer carries, encoded after the transaction
 	var passphrase string
 	run := s.st.CLM
@@ -335,14 +332,13 @@ func (s *Service) useCert(r *http.Request, req request) (int, answer, *Error) {
 			shown = rec
 			return nil
 		case "revoke":
-			rec.Status, rec.RevokedAt = statusRevoked, s.nowMillis()
-			revoked = true
 			a["clientkeynumber"] = strconv.FormatInt(rec.KeyNumber, 10)
 			a["clientserial"] = rec.Serial
-			if err := s.putCert(tx, id.KeyID, rec); err != nil {
+			if err := s.revokeCert(tx, id.KeyID, rec); err != nil {
 				return err
 			}
-			return audit(tx, id.KeyID, "cert-revoke", dev.DeviceID, rec.KeyNumber, "serial "+rec.Serial)
+			_, err := s.issueCRL(tx)
+			return err
 		}
 		// update
 		next := fresh
@@ -385,39 +381,5 @@ func (s *Service) useCert(r *http.Request, req request) (int, answer, *Error) {
 	if err != nil {
 		return 0, nil, s.internal("certificate "+mode, err)
 	}
-	if revoked {
-		if _, err := s.refreshCRL(r.Context()); err != nil {
-			return 0, nil, s.internal("crl", err)
-		}
-	}
 	return http.StatusOK, a, nil
-}
-
-// refreshCRL signs a new CRL listing every revoked certificate.
-func (s *Service) refreshCRL(ctx context.Context) ([]byte, error) {
-	revoked := map[string]time.Time{}
-	err := s.st.View(ctx, func(tx Tx) error {
-		certs, err := tx.List(kindCert)
-		if err != nil {
-			return err
-		}
-		for _, o := range certs {
-			var rec certRecord
-			if err := s.seal.open(o, &rec); err != nil {
-				return err
-			}
-			if rec.Status == statusRevoked {
-				revoked[rec.Serial] = time.UnixMilli(rec.RevokedAt)
-			}
-		}
-		return nil
-	})
-	if err != nil {
-		return nil, err
-	}
-	var number int64
-	if err := s.st.CLM(ctx, func(tx Tx) error { n, err := tx.Next("crl"); number = n; return err }); err != nil {
-		return nil, err
-	}
-	return s.ca.signCRL(number, revoked, s.cfg.Now())
 }

@@ -68,7 +68,7 @@ type world struct {
 	cert1, cert2, key1, key2 string
 }
 
-func (r *rig) world(t *testing.T) world {
+func (r *rig) world(t testing.TB) world {
 	w := world{name: "edge"}
 	w.keyid, w.key = r.newID(t, "t")
 	cert := func() map[string]any {

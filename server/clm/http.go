@@ -198,9 +198,11 @@ func (s *Service) serveCRL(w http.ResponseWriter, r *http.Request) {
 		s.write(w, r, 0, nil, fail(codeCAType, "catype %q", ct))
 		return
 	}
-	s.ca.mu.Lock()
-	crl := s.ca.crl
-	s.ca.mu.Unlock()
+	crl, err := s.currentCRL(r.Context())
+	if err != nil {
+		s.write(w, r, 0, nil, s.internal("crl", err))
+		return
+	}
 	w.Header().Set("Content-Type", "application/pkix-crl")
 	w.Header().Set("Content-Length", strconv.Itoa(len(crl)))
 	w.Write(crl)

@@ -34,18 +34,46 @@ func (s *Service) idInfo(r *http.Request, req request) (int, answer, *Error) {
 		if _, e := s.authenticate(r.Context(), req.get("keyid"), req.get("key")); e != nil {
 			return 0, nil, e
 		}
-		err := s.st.CLM(r.Context(), func(tx Tx) error {
-			if err := tx.Delete(kindID, req.get("keyid")); err != nil {
-				return err
-			}
-			return audit(tx, req.get("keyid"), "id-delete", "", 0, "")
-		})
+		err := s.st.CLM(r.Context(), func(tx Tx) error { return s.deleteID(tx, req.get("keyid")) })
 		if err != nil {
 			return 0, nil, s.internal("delete id", err)
 		}
 		return http.StatusOK, answer{"keyid": req.get("keyid")}, nil
 	}
 	return 0, nil, fail(codeParameter, "mode %q", req.get("mode"))
+}
+
+// deleteID deletes an ID and revokes its valid certificates (in the CRL with the delete): no
+// certificate outlives the ID it was issued through. Its devices and symmetric keys stay stored,
+// unreachable.
+func (s *Service) deleteID(tx Tx, keyid string) error {
+	certs, err := tx.Owned(kindCert, keyid)
+	if err != nil {
+		return err
+	}
+	revoked := 0
+	for _, o := range certs {
+		var rec certRecord
+		if err := s.seal.open(o, &rec); err != nil {
+			return fail(codeDecryption, "certificate %s: %v", o.ID, err)
+		}
+		if rec.Status != statusValid {
+			continue
+		}
+		if err := s.revokeCert(tx, keyid, &rec); err != nil {
+			return err
+		}
+		revoked++
+	}
+	if revoked > 0 {
+		if _, err := s.issueCRL(tx); err != nil {
+			return err
+		}
+	}
+	if err := tx.Delete(kindID, keyid); err != nil {
+		return err
+	}
+	return audit(tx, keyid, "id-delete", "", 0, "")
 }
 
 // createID issues an ID (a ten-digit sequence number) and a random password.

@@ -3,9 +3,14 @@ package clm_test
 import (
 	"bytes"
 	"context"
+	"crypto/x509"
 	"encoding/json"
+	"io"
+	"net/http"
+	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/shekit/shekit/server/clm"
 	"github.com/shekit/shekit/server/kek"
@@ -76,4 +81,126 @@ func storedCA(t *testing.T, st clm.Store, k *kek.KEK) []byte {
 		t.Fatal(err)
 	}
 	return der
+}
+
+// crl fetches the CRL, requires it signed by the CA the store holds, and returns its entries.
+func (r *rig) crl(t *testing.T) *x509.RevocationList {
+	t.Helper()
+	req, _ := http.NewRequest("GET", r.URL+"/SWCLM/v10/crl/ca1", nil)
+	req.SetBasicAuth(clm.LicenseUser, license)
+	resp, err := r.client.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	der, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 {
+		t.Fatalf("GET crl: %d %s", resp.StatusCode, der)
+	}
+	l, err := x509.ParseRevocationList(der)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ca, err := x509.ParseCertificate(storedCA(t, r.store, r.kek))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := l.CheckSignatureFrom(ca); err != nil {
+		t.Fatalf("the CRL is not signed by the stored CA: %v", err)
+	}
+	return l
+}
+
+// lists reports whether l lists the serial (hex).
+func lists(l *x509.RevocationList, serial string) bool {
+	for _, e := range l.RevokedCertificateEntries {
+		if strings.EqualFold(e.SerialNumber.Text(16), strings.TrimLeft(serial, "0")) {
+			return true
+		}
+	}
+	return false
+}
+
+func (w world) revoke(number string) string {
+	return `{"mode":"revoke",` + w.auth() + `,` + w.dev() + `,"keynumber":"` + number + `","catype":"ca1"}`
+}
+
+func (w world) getCert(number string) string {
+	return `{"mode":"get",` + w.auth() + `,` + w.dev() + `,"keynumber":"` + number + `","catype":"ca1","filepath":"/k"}`
+}
+
+// serialOf returns the serial of a certificate, asked for by its key number.
+func (r *rig) serialOf(t *testing.T, w world, number string) string {
+	return r.mustCall(t, "POST", clm.PathCredInfo, w.getCert(number), 200, 0)["clientserial"].(string)
+}
+
+// TestRevokeReachesEveryReplica: a revoke through one replica is in the other's CRL, at once.
+func TestRevokeReachesEveryReplica(t *testing.T) {
+	eachBackend(t, func(t *testing.T, b backend) {
+		loc := b.fresh(t)
+		a := newRigAt(t, b, loc, "ecdsa")
+		other := newRigAt(t, b, loc, "ecdsa")
+		w := a.world(t)
+		s1, s2 := a.serialOf(t, w, w.cert1), a.serialOf(t, w, w.cert2)
+		if l := other.crl(t); len(l.RevokedCertificateEntries) != 0 {
+			t.Fatalf("a fresh CRL lists %d certificates", len(l.RevokedCertificateEntries))
+		}
+		a.mustCall(t, "POST", clm.PathCredInfo, w.revoke(w.cert1), 200, 0)
+		if l := other.crl(t); !lists(l, s1) || lists(l, s2) {
+			t.Fatalf("the other replica's CRL after revoking %s: %v", s1, l.RevokedCertificateEntries)
+		}
+		other.mustCall(t, "POST", clm.PathCredInfo, w.revoke(w.cert2), 200, 0)
+		before := a.crl(t)
+		if !lists(before, s1) || !lists(before, s2) {
+			t.Fatalf("the first replica's CRL after two revokes: %v", before.RevokedCertificateEntries)
+		}
+		// A day on, the CRL is signed again, with the next number.
+		a.advance(25 * time.Hour)
+		after := a.crl(t)
+		if after.Number.Cmp(before.Number) <= 0 || !after.ThisUpdate.After(before.ThisUpdate) || len(after.RevokedCertificateEntries) != 2 {
+			t.Fatalf("CRL a day on: number %v thisUpdate %v, %d entries; before: number %v thisUpdate %v",
+				after.Number, after.ThisUpdate, len(after.RevokedCertificateEntries), before.Number, before.ThisUpdate)
+		}
+	})
+}
+
+// TestRevokeAndCRLAreOneOutcome: when the CRL cannot be signed, the revoke is refused (1602) and
+// the certificate stays valid.
+func TestRevokeAndCRLAreOneOutcome(t *testing.T) {
+	eachBackend(t, func(t *testing.T, b backend) {
+		r := newRig(t, b, "ecdsa")
+		w := r.world(t)
+		serial := r.serialOf(t, w, w.cert1)
+		r.store.failSeq.Store("crl")
+		r.mustCall(t, "POST", clm.PathCredInfo, w.revoke(w.cert1), 500, 1602)
+		r.store.failSeq.Store("")
+		r.mustCall(t, "POST", clm.PathCredInfo, w.getCert(w.cert1), 200, 0)
+		if lists(r.crl(t), serial) {
+			t.Fatal("the CRL lists a certificate whose revoke was refused")
+		}
+	})
+}
+
+// TestDeleteIDRevokesItsCertificates: deleting an ID revokes its valid certificates (and only
+// its own), each audited.
+func TestDeleteIDRevokesItsCertificates(t *testing.T) {
+	eachBackend(t, func(t *testing.T, b backend) {
+		r := newRig(t, b, "ecdsa")
+		w := r.world(t)
+		mine := []string{r.serialOf(t, w, w.cert1), r.serialOf(t, w, w.cert2)}
+		keep := r.world(t)
+		kept := r.serialOf(t, keep, keep.cert1)
+		r.mustCall(t, "POST", clm.PathCredInfo, w.revoke(w.cert1), 200, 0)
+		before := len(r.auditLog(t))
+		r.mustCall(t, "POST", clm.PathIDInfo, `{"mode":"delete",`+w.auth()+`}`, 200, 0)
+		l := r.crl(t)
+		if !lists(l, mine[0]) || !lists(l, mine[1]) || lists(l, kept) || len(l.RevokedCertificateEntries) != 2 {
+			t.Fatalf("CRL after deleting the ID: %v", l.RevokedCertificateEntries)
+		}
+		got := r.auditLog(t)[before:]
+		if len(got) != 2 || got[0].Action != "clm:cert-revoke" || got[0].Message != "serial "+mine[1] || got[1].Action != "clm:id-delete" {
+			t.Fatalf("audit of the delete: %+v", got)
+		}
+		r.mustCall(t, "POST", clm.PathCredInfo, keep.getCert(keep.cert1), 200, 0)
+	})
 }

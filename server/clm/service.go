@@ -9,6 +9,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"log/slog"
+	"sync"
 	"time"
 
 	"github.com/shekit/shekit/server/kek"
@@ -62,6 +63,9 @@ type Service struct {
 	keys *keyGen
 	ca   *authority
 	log  *slog.Logger
+
+	crlMu sync.Mutex
+	crl   crlCache
 }
 
 // New opens the CLM on st, creating its CA on the first start.
@@ -82,7 +86,7 @@ func New(ctx context.Context, st Store, k *kek.KEK, cfg Config, log *slog.Logger
 		return nil, err
 	}
 	s.ca = ca
-	if _, err := s.refreshCRL(ctx); err != nil {
+	if err := s.ensureCRL(ctx); err != nil {
 		s.keys.close()
 		return nil, err
 	}
