@@ -133,14 +133,17 @@ func (s *Service) Register(mux *http.ServeMux) {
 }
 
 // licensed checks license-key authentication: HTTP Basic, user secureware-clm, password the
-// license key. A missing or wrong key is answered 403 with errorcode 1201 (password mismatch;
-// the table gives 1201 status 403) and a Basic challenge.
+// license key. A missing or wrong key is answered 401 with a Basic challenge (RFC 7617) and
+// errorcode 1201 (password mismatch) in the body; the table's status for 1201, 403, is that of an
+// ID's wrong password.
 func (s *Service) licensed(next http.HandlerFunc) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		user, pass, ok := r.BasicAuth()
 		if !ok || user != LicenseUser || subtle.ConstantTimeCompare([]byte(pass), []byte(s.cfg.License)) != 1 {
 			w.Header().Set("WWW-Authenticate", `Basic realm="SecureWare/CLM"`)
-			s.write(w, r, 0, nil, fail(codePassword, "license key"))
+			e := fail(codePassword, "license key")
+			e.Status = http.StatusUnauthorized
+			s.write(w, r, 0, nil, e)
 			return
 		}
 		next(w, r)

@@ -26,7 +26,8 @@ func (s *Service) keyInfo(r *http.Request, req request) (int, answer, *Error) {
 	return 0, nil, fail(codeParameter, "mode %q", req.get("mode"))
 }
 
-// keyLength reads keylength (default 128) for keytype.
+// keyLength reads keylength (default 128) for keytype: 1103 when it is not a decimal number,
+// 1104 (a parameter's specification) when it is a length the key type does not have.
 func keyLength(req request, keyType string) (int, *Error) {
 	n := 128
 	if v := req.get("keylength"); v != "" {
@@ -36,7 +37,7 @@ func keyLength(req request, keyType string) (int, *Error) {
 		}
 	}
 	if !keyLengths[keyType][n] {
-		return 0, fail(codeParameter, "keylength %d for %s", n, keyType)
+		return 0, fail(codeLength, "keylength %d for %s", n, keyType)
 	}
 	return n, nil
 }

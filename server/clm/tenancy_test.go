@@ -28,7 +28,8 @@ func TestTenancy(t *testing.T) {
 	})
 }
 
-// TestLicense: every endpoint wants the license key.
+// TestLicense: every endpoint wants the license key: without it, 401 with a Basic challenge
+// and errorcode 1201.
 func TestLicense(t *testing.T) {
 	eachBackend(t, func(t *testing.T, b backend) {
 		r := newRig(t, b, "ecdsa")
@@ -45,7 +46,7 @@ func TestLicense(t *testing.T) {
 				var out map[string]any
 				json.NewDecoder(resp.Body).Decode(&out)
 				resp.Body.Close()
-				if resp.StatusCode != 403 || out["errorcode"] != float64(1201) || resp.Header.Get("WWW-Authenticate") == "" {
+				if resp.StatusCode != 401 || out["errorcode"] != float64(1201) || resp.Header.Get("WWW-Authenticate") != `Basic realm="SecureWare/CLM"` {
 					t.Errorf("%s with license %q: %d %v", p, pass, resp.StatusCode, out)
 				}
 			}
@@ -122,6 +123,23 @@ func TestDeviceNames(t *testing.T) {
 		out = r.mustCall(t, "GET", clm.PathIDInfo+"?keyid=%FF", "", 200, 0)
 		if n := len(out["keyinfo"].([]any)); n != 0 {
 			t.Fatalf("keyid that is not UTF-8 found %d IDs", n)
+		}
+	})
+}
+
+// TestKeyLength: a keylength that is a number the key type does not allow is 1104 (a
+// parameter's specification); one that is not a number is 1103.
+func TestKeyLength(t *testing.T) {
+	eachBackend(t, func(t *testing.T, b backend) {
+		r := newRig(t, b, "ecdsa")
+		keyid, key := r.newID(t, "t")
+		for _, c := range []struct {
+			typ, length string
+			status      int
+			code        float64
+		}{{"AES", "100", 400, 1104}, {"TWINE", "256", 400, 1104}, {"AES", "0", 400, 1104}, {"AES", "12x", 400, 1103}, {"AES", "256", 201, 0}, {"TWINE", "80", 201, 0}} {
+			r.mustCall(t, "POST", clm.PathKeyInfo, `{"mode":"create","keyid":"`+keyid+`","key":"`+key+`","devicename":"d`+c.typ+c.length+
+				`","alias":"k","keytype":"`+c.typ+`","keylength":"`+c.length+`","keyfilepath":"/tmp/key","commonkeyfilepath":"/f"}`, c.status, c.code)
 		}
 	})
 }
