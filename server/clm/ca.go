@@ -13,6 +13,7 @@ import (
 	"encoding/pem"
 	"errors"
 	"fmt"
+	"log/slog"
 	"math/big"
 	"strings"
 	"sync"
@@ -33,6 +34,9 @@ const refillQuiet = 50 * time.Millisecond
 type keyGen struct {
 	algo     string // "rsa" or "ecdsa"
 	workers  int
+	log      *slog.Logger
+	make     func() (crypto.Signer, error) // the generation the pool's workers run: generate
+	retry    time.Duration                 // a worker's pause after a failed generation
 	pool     chan crypto.Signer
 	lastTake atomic.Int64 // unix nanoseconds of the last key taken from the pool
 	start    sync.Once    // the pool fills from the first request for a key on
@@ -41,8 +45,9 @@ type keyGen struct {
 	wg       sync.WaitGroup
 }
 
-func newKeyGen(algo string, poolSize, workers int) *keyGen {
-	g := &keyGen{algo: algo, workers: workers, stop: make(chan struct{})}
+func newKeyGen(algo string, poolSize, workers int, log *slog.Logger) *keyGen {
+	g := &keyGen{algo: algo, workers: workers, log: log, retry: time.Second, stop: make(chan struct{})}
+	g.make = g.generate
 	if algo == "rsa" && poolSize > 0 {
 		g.pool = make(chan crypto.Signer, poolSize)
 	}
@@ -68,9 +73,17 @@ func (g *keyGen) fill() {
 				return
 			}
 		}
-		k, err := g.generate()
+		k, err := g.make()
 		if err != nil {
-			return
+			// A worker that stopped would leave the pool empty for good: it logs, pauses
+			// and goes on.
+			g.log.Error("clm: key pool: generation failed, retrying", "err", err, "retry", g.retry)
+			select {
+			case <-time.After(g.retry):
+				continue
+			case <-g.stop:
+				return
+			}
 		}
 		select {
 		case g.pool <- k:

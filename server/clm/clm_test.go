@@ -47,18 +47,23 @@ type rig struct {
 	mu      sync.Mutex
 }
 
-func newRig(t testing.TB, b backend, algo string) *rig {
+func newRig(t testing.TB, b backend, algo string, opts ...func(*clm.Config)) *rig {
 	t.Helper()
-	return newRigAt(t, b, b.fresh(t), algo)
+	return newRigAt(t, b, b.fresh(t), algo, opts...)
 }
 
-// newRigAt is newRig on the database at loc, which another rig may share (a replica).
-func newRigAt(t testing.TB, b backend, loc string, algo string) *rig {
+// newRigAt is newRig on the database at loc, which another rig may share (a replica); opts
+// change the CLM's configuration.
+func newRigAt(t testing.TB, b backend, loc string, algo string, opts ...func(*clm.Config)) *rig {
 	t.Helper()
 	r := &rig{backend: b, loc: loc, store: &faultyStore{Store: b.open(t, loc)}, kek: kek.New([32]byte{7}), now: time.Now(), spec: loadContract(t)}
 	r.client, _ = openapitest.NewClient(t, r.spec, true)
-	svc, err := clm.New(context.Background(), r.store, r.kek, clm.Config{License: license, KeyAlgorithm: algo, PoolSize: -1,
-		Now: func() time.Time { r.mu.Lock(); defer r.mu.Unlock(); return r.now }}, nil)
+	cfg := clm.Config{License: license, KeyAlgorithm: algo, PoolSize: -1,
+		Now: func() time.Time { r.mu.Lock(); defer r.mu.Unlock(); return r.now }}
+	for _, o := range opts {
+		o(&cfg)
+	}
+	svc, err := clm.New(context.Background(), r.store, r.kek, cfg, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

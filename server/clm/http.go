@@ -33,11 +33,28 @@ type request struct {
 
 func (r request) get(name string) string { return r.f[name] }
 
+// Bounds of a request, so that no request costs the server much more memory than the
+// document's parameters need: the body, and ext_data's items (each also bounded: name 128,
+// value 256 bytes). Over them, 1104.
+const (
+	maxBody     = 64 << 10
+	maxExtItems = 32
+	maxExtBytes = 8 << 10 // names and values together
+)
+
 // decode reads a JSON object. A parameter is a string or a number; a string holding U+0000 is
-// refused (1103) like any other value that is not allowed.
+// refused (1103) like any other value that is not allowed. A body over maxBody, or ext_data over
+// its bounds, is 1104.
 func decode(body io.Reader) (request, *Error) {
+	data, err := io.ReadAll(io.LimitReader(body, maxBody+1))
+	if err != nil {
+		return request{}, fail(codeJSON, "body: %v", err)
+	}
+	if len(data) > maxBody {
+		return request{}, fail(codeLength, "body over %d bytes", maxBody)
+	}
 	var raw map[string]json.RawMessage
-	if err := json.NewDecoder(io.LimitReader(body, 1<<20)).Decode(&raw); err != nil || raw == nil {
+	if err := json.Unmarshal(data, &raw); err != nil || raw == nil {
 		return request{}, fail(codeJSON, "body is not a JSON object")
 	}
 	r := request{f: map[string]string{}}
@@ -58,13 +75,21 @@ func decode(body io.Reader) (request, *Error) {
 			if json.Unmarshal(v, &m) != nil {
 				return request{}, fail(codeParameter, "ext_data is not an object")
 			}
+			if len(m) > maxExtItems {
+				return request{}, fail(codeLength, "ext_data has %d items", len(m))
+			}
 			r.ext = map[string]string{}
+			size := 0
 			for name, value := range m {
 				s, ok := text(value)
-				if !ok {
+				if !ok || strings.ContainsRune(name, 0) {
 					return request{}, fail(codeParameter, "ext_data %q is not a string", name)
 				}
 				r.ext[name] = s
+				size += len(name) + len(s)
+			}
+			if size > maxExtBytes {
+				return request{}, fail(codeLength, "ext_data holds %d bytes", size)
 			}
 			continue
 		}
@@ -125,7 +150,7 @@ func (s *Service) Handler() http.Handler {
 // Register adds the API's routes to mux.
 func (s *Service) Register(mux *http.ServeMux) {
 	mux.HandleFunc("POST "+PathIDInfo, s.serve(http.MethodPost, s.idInfo))
-	mux.HandleFunc("GET "+PathIDInfo, s.serve(http.MethodGet, s.listIDs))
+	mux.HandleFunc("GET "+PathIDInfo, s.licensed(s.serveIDs))
 	mux.HandleFunc("POST "+PathCredInfo, s.serve(http.MethodPost, s.credInfo))
 	mux.HandleFunc("POST "+PathKeyInfo, s.serve(http.MethodPost, s.keyInfo))
 	mux.HandleFunc("GET "+PathSystemStatus, s.serve(http.MethodGet, s.systemStatus))

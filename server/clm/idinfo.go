@@ -1,10 +1,14 @@
 package clm
 
 import (
+	"bufio"
+	"context"
+	"encoding/json"
 	"fmt"
 	"net/http"
 	"strconv"
 	"strings"
+	"time"
 	"unicode/utf8"
 )
 
@@ -111,46 +115,102 @@ func (s *Service) createID(r *http.Request, req request) (int, answer, *Error) {
 // validText reports whether s is text that a stored key may hold: UTF-8 without U+0000.
 func validText(s string) bool { return utf8.ValidString(s) && !strings.ContainsRune(s, 0) }
 
-// listIDs is GET IDInfo[?keyid=]: the IDs and their passwords (license-key authentication only);
-// an unknown keyid gives an empty list.
-func (s *Service) listIDs(r *http.Request, _ request) (int, answer, *Error) {
+// idInfoAnswer is one ID of a GET IDInfo answer.
+func idInfoAnswer(rec *idRecord) answer {
+	return answer{"keyid": rec.KeyID, "key": rec.Password, "alias": rec.Alias,
+		"tenantid": rec.TenantID, "expiration": strconv.FormatInt(rec.Expiration, 10)}
+}
+
+// listID is GET IDInfo?keyid=: that ID and its password (license-key authentication only); an
+// unknown keyid gives an empty list.
+func (s *Service) listID(r *http.Request, _ request) (int, answer, *Error) {
 	keyid := r.URL.Query().Get("keyid")
 	infos := []answer{}
 	err := s.st.View(r.Context(), func(tx Tx) error {
-		var objs []Object
-		if keyid != "" && !validText(keyid) {
+		if !validText(keyid) {
 			return nil // no keyid holds such a character
 		}
-		if keyid != "" {
-			o, ok, err := tx.Get(kindID, keyid)
-			if err != nil {
-				return err
-			}
-			if ok {
-				objs = append(objs, o)
-			}
-		} else {
-			var err error
-			if objs, err = tx.List(kindID); err != nil {
-				return err
-			}
+		o, ok, err := tx.Get(kindID, keyid)
+		if err != nil || !ok {
+			return err
+		}
+		var rec idRecord
+		if err := s.seal.open(o, &rec); err != nil {
+			return fail(codeDecryption, "id %s: %v", o.ID, err)
+		}
+		infos = append(infos, idInfoAnswer(&rec))
+		return nil
+	})
+	if err != nil {
+		return 0, nil, s.internal("list ids", err)
+	}
+	return http.StatusOK, answer{"keyid": keyid, "keyinfo": infos}, nil
+}
+
+// idPage reads the IDs after after, at most cfg.IDPage of them.
+func (s *Service) idPage(ctx context.Context, after string) ([]answer, string, *Error) {
+	var infos []answer
+	err := s.st.View(ctx, func(tx Tx) error {
+		objs, err := tx.Page(kindID, after, s.cfg.IDPage)
+		if err != nil {
+			return err
 		}
 		for _, o := range objs {
 			var rec idRecord
 			if err := s.seal.open(o, &rec); err != nil {
 				return fail(codeDecryption, "id %s: %v", o.ID, err)
 			}
-			infos = append(infos, answer{"keyid": rec.KeyID, "key": rec.Password, "alias": rec.Alias,
-				"tenantid": rec.TenantID, "expiration": strconv.FormatInt(rec.Expiration, 10)})
+			infos = append(infos, idInfoAnswer(&rec))
+			after = o.ID
 		}
 		return nil
 	})
 	if err != nil {
-		return 0, nil, s.internal("list ids", err)
+		return nil, "", s.internal("list ids", err)
 	}
-	a := answer{"keyinfo": infos}
-	if keyid != "" {
-		a["keyid"] = keyid
+	return infos, after, nil
+}
+
+// serveIDs is GET IDInfo: every ID with its password, or with ?keyid= that one (listID). Every
+// ID is streamed, read from the store a page at a time (each page its own read transaction: an
+// ID created or deleted meanwhile may or may not be listed), so that the answer's size does not
+// bound the server's memory. A store failure after the first page cuts the answer off (the client
+// sees a broken answer, never a short list).
+func (s *Service) serveIDs(w http.ResponseWriter, r *http.Request) {
+	if r.URL.Query().Get("keyid") != "" {
+		s.serve(http.MethodGet, s.listID)(w, r)
+		return
 	}
-	return http.StatusOK, a, nil
+	start := time.Now()
+	page, last, e := s.idPage(r.Context(), "")
+	if e != nil {
+		s.write(w, r, 0, nil, e)
+		return
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(http.StatusOK)
+	out := bufio.NewWriter(w)
+	out.WriteString(`{"errorcode":0,"keyinfo":[`)
+	n := 0
+	for {
+		for _, info := range page {
+			if n > 0 {
+				out.WriteByte(',')
+			}
+			b, _ := json.Marshal(info)
+			out.Write(b)
+			n++
+		}
+		if len(page) < s.cfg.IDPage {
+			break
+		}
+		if page, last, e = s.idPage(r.Context(), last); e != nil {
+			s.log.Error("clm: GET IDInfo cut off", "errorcode", e.Code, "listed", n)
+			out.Flush()
+			panic(http.ErrAbortHandler)
+		}
+	}
+	out.WriteString("]}\n")
+	out.Flush()
+	s.log.Info("clm request", "path", r.URL.Path, "listed", n, "duration", time.Since(start))
 }

@@ -25,6 +25,7 @@ type Config struct {
 	CertValidity  time.Duration // default one year
 	IDValidity    time.Duration // default 100 years
 	KeyValidity   time.Duration // default 100 years
+	IDPage        int           // IDs read from the store at a time by GET IDInfo (default 256)
 	Now           func() time.Time
 }
 
@@ -49,6 +50,9 @@ func (c *Config) defaults() {
 	}
 	if c.KeyValidity == 0 {
 		c.KeyValidity = 100 * 365 * 24 * time.Hour
+	}
+	if c.IDPage <= 0 {
+		c.IDPage = 256
 	}
 	if c.Now == nil {
 		c.Now = time.Now
@@ -79,7 +83,7 @@ func New(ctx context.Context, st Store, k *kek.KEK, cfg Config, log *slog.Logger
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	s := &Service{st: st, seal: sealer{k}, cfg: cfg, keys: newKeyGen(cfg.KeyAlgorithm, cfg.PoolSize, 2), log: log}
+	s := &Service{st: st, seal: sealer{k}, cfg: cfg, keys: newKeyGen(cfg.KeyAlgorithm, cfg.PoolSize, 2, log), log: log}
 	ca, err := s.loadCA(ctx)
 	if err != nil {
 		s.keys.close()

@@ -20,6 +20,8 @@ type Tx interface {
 	Insert(o Object) (bool, error)
 	Delete(kind, id string) error
 	List(kind string) ([]Object, error)
+	// Page returns at most limit objects of kind whose IDs sort after after, by ID.
+	Page(kind, after string, limit int) ([]Object, error)
 	// Owned returns the objects of kind that owner holds.
 	Owned(kind, owner string) ([]Object, error)
 	// Next returns the next value of a sequence, starting at 1.

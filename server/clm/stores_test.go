@@ -110,7 +110,8 @@ func freshPostgres(t testing.TB, url string) string {
 var errDown = errors.New("store unreachable")
 
 // faultyStore is a store that can be made to fail: down fails every call (a store that cannot
-// be reached), failSeq fails taking the next value of that sequence within a transaction.
+// be reached), failSeq fails taking the next value of that sequence within a transaction. It
+// also refuses to list every ID at once: the CLM reads them a page at a time.
 type faultyStore struct {
 	*store.Store
 	down    atomic.Bool
@@ -144,6 +145,13 @@ type faultyTx struct {
 }
 
 var errSeq = errors.New("sequence refused")
+
+func (t faultyTx) List(kind string) ([]clm.Object, error) {
+	if kind == "id" {
+		return nil, errors.New("every ID listed at once")
+	}
+	return t.Tx.List(kind)
+}
 
 func (t faultyTx) Next(seq string) (int64, error) {
 	if s, _ := t.f.failSeq.Load().(string); s == seq {

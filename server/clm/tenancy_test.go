@@ -3,8 +3,10 @@ package clm_test
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"testing"
 
 	"github.com/shekit/shekit/server/clm"
@@ -140,6 +142,63 @@ func TestKeyLength(t *testing.T) {
 		}{{"AES", "100", 400, 1104}, {"TWINE", "256", 400, 1104}, {"AES", "0", 400, 1104}, {"AES", "12x", 400, 1103}, {"AES", "256", 201, 0}, {"TWINE", "80", 201, 0}} {
 			r.mustCall(t, "POST", clm.PathKeyInfo, `{"mode":"create","keyid":"`+keyid+`","key":"`+key+`","devicename":"d`+c.typ+c.length+
 				`","alias":"k","keytype":"`+c.typ+`","keylength":"`+c.length+`","keyfilepath":"/tmp/key","commonkeyfilepath":"/f"}`, c.status, c.code)
+		}
+	})
+}
+
+// TestRequestBounds: ext_data of more than 32 items or 8 KiB, and a body over 64 KiB, are 1104
+// and change nothing; ext_data within the bounds is accepted.
+func TestRequestBounds(t *testing.T) {
+	eachBackend(t, func(t *testing.T, b backend) {
+		r := newRig(t, b, "ecdsa")
+		keyid, key := r.newID(t, "t")
+		create := func(name, ext string) string {
+			return `{"mode":"create","keyid":"` + keyid + `","key":"` + key + `","devicename":"` + name +
+				`","alias":"k","keytype":"AES","keyfilepath":"/tmp/key","commonkeyfilepath":"/f","ext_data":{` + ext + `}}`
+		}
+		items := func(n, size int) string {
+			var parts []string
+			for i := range n {
+				parts = append(parts, fmt.Sprintf(`"n%03d":"%s"`, i, strings.Repeat("v", size)))
+			}
+			return strings.Join(parts, ",")
+		}
+		r.mustCall(t, "POST", clm.PathKeyInfo, create("many", items(33, 1)), 400, 1104)
+		r.mustCall(t, "POST", clm.PathKeyInfo, create("large", items(32, 256)), 400, 1104) // 32 × 260 bytes
+		r.mustCall(t, "POST", clm.PathKeyInfo, create("huge", `"a":"b"`)+strings.Repeat(" ", 64<<10), 400, 1104)
+		before := len(r.auditLog(t))
+		r.mustCall(t, "POST", clm.PathKeyInfo, create("fits", items(32, 200)), 201, 0) // 32 × 204 bytes
+		for _, name := range []string{"many", "large", "huge"} {
+			r.mustCall(t, "POST", clm.PathKeyInfo, create(name, ""), 201, 0) // the names were not taken
+		}
+		if got := len(r.auditLog(t)) - before; got != 8 {
+			t.Fatalf("%d audit entries for four accepted creates, want 8", got)
+		}
+	})
+}
+
+// TestIDListInPages: GET IDInfo lists every ID, in keyid order, with its password, read from the
+// store a page at a time (here 2), whatever the number of IDs relative to the page.
+func TestIDListInPages(t *testing.T) {
+	eachBackend(t, func(t *testing.T, b backend) {
+		r := newRig(t, b, "ecdsa", func(c *clm.Config) { c.IDPage = 2 })
+		want := map[string]string{}
+		var order []string
+		for n := range 5 {
+			out := r.mustCall(t, "GET", clm.PathIDInfo, "", 200, 0)
+			infos := out["keyinfo"].([]any)
+			if len(infos) != n || len(out) != 2 {
+				t.Fatalf("%d IDs: answer %v", n, out)
+			}
+			for i, info := range infos {
+				m := info.(map[string]any)
+				if m["keyid"] != order[i] || m["key"] != want[order[i]] || m["tenantid"] != "t"+order[i] {
+					t.Fatalf("%d IDs: entry %d is %v, want keyid %s", n, i, m, order[i])
+				}
+			}
+			keyid, key := r.newID(t, "t"+fmt.Sprintf("%010d", n+1))
+			want[keyid] = key
+			order = append(order, keyid)
 		}
 	})
 }

@@ -19,6 +19,7 @@ func init() {
 		"obj-del":   `DELETE FROM clm_objects WHERE kind = ? AND id = ?`,
 		"obj-owned": `SELECT id, owner, alt, value FROM clm_objects WHERE kind = ? AND owner = ? ORDER BY id`,
 		"obj-list":  `SELECT id, owner, alt, value FROM clm_objects WHERE kind = ? ORDER BY id`,
+		"obj-page":  `SELECT id, owner, alt, value FROM clm_objects WHERE kind = ? AND id > ? ORDER BY id LIMIT ?`,
 		"seq-next":  `INSERT INTO clm_seq (name, value) VALUES (?, 1) ON CONFLICT (name) DO UPDATE SET value = clm_seq.value + 1 RETURNING value`,
 	} {
 		queries[name] = q
@@ -127,6 +128,11 @@ func (t clmTx) List(kind string) ([]clm.Object, error) {
 	return t.objects(kind, "obj-list", kind)
 }
 
+// Page returns at most limit objects of kind with IDs after after, by ID.
+func (t clmTx) Page(kind, after string, limit int) ([]clm.Object, error) {
+	return t.objects(kind, "obj-page", kind, after, limit)
+}
+
 // Owned returns the objects of kind that owner holds, by ID.
 func (t clmTx) Owned(kind, owner string) ([]clm.Object, error) {
 	return t.objects(kind, "obj-owned", kind, owner)
@@ -136,7 +142,9 @@ func (t clmTx) Owned(kind, owner string) ([]clm.Object, error) {
 func (t clmTx) objects(kind, name string, args ...any) ([]clm.Object, error) {
 	var rows *sql.Rows
 	var err error
-	if st := t.s.stmt(t.tx, name); st != nil && !t.read {
+	if t.read {
+		rows, err = t.tx.Query(t.s.sql[name], args...)
+	} else if st := t.s.stmt(t.tx, name); st != nil {
 		rows, err = st.Query(args...)
 	} else {
 		rows, err = t.tx.Query(t.s.sql[name], args...)
