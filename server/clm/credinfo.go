@@ -1,6 +1,7 @@
 package clm
 
 import (
+	"context"
 	"crypto"
 	"crypto/x509"
 	"encoding/base64"
@@ -11,15 +12,15 @@ import (
 )
 
 // credInfo is POST CredInfo, by mode: create, get, update, revoke.
-func (s *Service) credInfo(r *http.Request, req request) (int, answer, *Error) {
+func (s *Service) credInfo(ctx context.Context, req request) (int, answer, *Error) {
 	if e := req.required("mode"); e != nil {
 		return 0, nil, e
 	}
 	switch req.get("mode") {
 	case "create":
-		return s.createCert(r, req)
+		return s.createCert(ctx, req)
 	case "get", "update", "revoke":
-		return s.useCert(r, req)
+		return s.useCert(ctx, req)
 	}
 	return 0, nil, fail(codeParameter, "mode %q", req.get("mode"))
 }
@@ -121,7 +122,7 @@ func (s *Service) putCert(tx Tx, owner string, rec *certRecord) error {
 	return tx.Put(Object{Kind: kindCert, ID: id, Alt: rec.Serial, Owner: owner, Value: sealed})
 }
 
-func (s *Service) createCert(r *http.Request, req request) (int, answer, *Error) {
+func (s *Service) createCert(ctx context.Context, req request) (int, answer, *Error) {
 	if e := req.required("keyid", "key", "devicename", "certmode", "catype", "keyfilepath"); e != nil {
 		return 0, nil, e
 	}
@@ -161,7 +162,7 @@ func (s *Service) createCert(r *http.Request, req request) (int, answer, *Error)
 	if (mode == "caonly" && req.get("catype") != "CA") || (mode == "client" && req.get("catype") != "ca1") {
 		return 0, nil, fail(codeCAType, "catype %q for certmode %s", req.get("catype"), mode)
 	}
-	id, e := s.authenticate(r.Context(), req.get("keyid"), req.get("key"))
+	id, e := s.authenticate(ctx, req.get("keyid"), req.get("key"))
 	if e != nil {
 		return 0, nil, e
 	}
@@ -174,7 +175,7 @@ func (s *Service) createCert(r *http.Request, req request) (int, answer, *Error)
 		rec.Format, rec.Passphrase, rec.FilePath = clientFormat, req.get("passphrase"), req.get("clientfilepath")
 	}
 	a := answer{}
-	err := s.st.CLM(r.Context(), func(tx Tx) error {
+	err := s.st.CLM(ctx, func(tx Tx) error {
 		dev, devKey, err := s.device(tx, id.KeyID, deviceOf(req), true)
 		if err != nil {
 			return err
@@ -229,7 +230,7 @@ func (s *Service) findCert(tx Tx, owner, number, serial string) (*certRecord, er
 }
 
 // useCert is CredInfo get, update and revoke.
-func (s *Service) useCert(r *http.Request, req request) (int, answer, *Error) {
+func (s *Service) useCert(ctx context.Context, req request) (int, answer, *Error) {
 	mode := req.get("mode")
 	need := []string{"keyid", "key", "deviceid", "devicename", "catype"}
 	if mode != "revoke" {
@@ -263,7 +264,7 @@ func (s *Service) useCert(r *http.Request, req request) (int, answer, *Error) {
 			return 0, nil, e
 		}
 	}
-	id, e := s.authenticate(r.Context(), req.get("keyid"), req.get("key"))
+	id, e := s.authenticate(ctx, req.get("keyid"), req.get("key"))
 	if e != nil {
 		return 0, nil, e
 	}
@@ -272,7 +273,7 @@ func (s *Service) useCert(r *http.Request, req request) (int, answer, *Error) {
 		// The new certificate's subject is the old one's: look it up first, sign outside the
 		// transaction, then check again inside it.
 		var subject string
-		err := s.st.View(r.Context(), func(tx Tx) error {
+		err := s.st.View(ctx, func(tx Tx) error {
 			old, err := s.findCert(tx, id.KeyID, req.get("keynumber"), req.get("certserial"))
 			if err == nil {
 				subject = old.Subject
@@ -293,7 +294,7 @@ func (s *Service) useCert(r *http.Request, req request) (int, answer, *Error) {
 	if mode == "get" {
 		run = s.st.View
 	}
-	err := run(r.Context(), func(tx Tx) error {
+	err := run(ctx, func(tx Tx) error {
 		dev, _, err := s.device(tx, id.KeyID, deviceOf(req), false)
 		if err != nil {
 			return err

@@ -1,6 +1,8 @@
 package clm
 
 import (
+	"bufio"
+	"context"
 	"crypto/subtle"
 	"encoding/json"
 	"io"
@@ -175,18 +177,29 @@ func (s *Service) licensed(next http.HandlerFunc) http.HandlerFunc {
 	}
 }
 
-// serve wraps an operation: license, decoding (for POST), the answer.
-func (s *Service) serve(method string, op func(*http.Request, request) (int, answer, *Error)) http.HandlerFunc {
-	return s.licensed(func(w http.ResponseWriter, r *http.Request) {
+// serve wraps an operation: license, then answer.
+func (s *Service) serve(method string, op func(context.Context, request) (int, answer, *Error)) http.HandlerFunc {
+	return s.licensed(s.respond(method, op))
+}
+
+// respond runs an operation on the request's parameters (the body of a POST, the query of a
+// GET) and writes its answer.
+func (s *Service) respond(method string, op func(context.Context, request) (int, answer, *Error)) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
 		var req request
 		var e *Error
 		if method == http.MethodPost {
 			req, e = decode(r.Body)
+		} else {
+			req = request{f: map[string]string{}}
+			for name, v := range r.URL.Query() {
+				req.f[name] = v[0]
+			}
 		}
 		status, body := 0, answer(nil)
 		if e == nil {
-			status, body, e = op(r, req)
+			status, body, e = op(r.Context(), req)
 		}
 		s.write(w, r, status, body, e)
 		code := 0
@@ -194,7 +207,7 @@ func (s *Service) serve(method string, op func(*http.Request, request) (int, ans
 			code = e.Code
 		}
 		s.log.Info("clm request", "path", r.URL.Path, "mode", req.get("mode"), "errorcode", code, "duration", time.Since(start))
-	})
+	}
 }
 
 // write answers body with status, or the refusal e.
@@ -213,8 +226,8 @@ func (s *Service) write(w http.ResponseWriter, r *http.Request, status int, body
 }
 
 // systemStatus is GET SystemStatus: 1601 when the store does not answer.
-func (s *Service) systemStatus(r *http.Request, _ request) (int, answer, *Error) {
-	if err := s.st.Ping(r.Context()); err != nil {
+func (s *Service) systemStatus(ctx context.Context, req request) (int, answer, *Error) {
+	if err := s.st.Ping(ctx); err != nil {
 		return 0, nil, fail(codeDBConnection, "%v", err)
 	}
 	return http.StatusOK, answer{}, nil
@@ -234,4 +247,48 @@ func (s *Service) serveCRL(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Content-Type", "application/pkix-crl")
 	w.Header().Set("Content-Length", strconv.Itoa(len(crl)))
 	w.Write(crl)
+}
+
+// serveIDs is GET IDInfo: every ID with its password, or with ?keyid= that one (listID). Every
+// ID is streamed, read from the store a page at a time (each page its own read transaction: an
+// ID created or deleted meanwhile may or may not be listed), so that the answer's size does not
+// bound the server's memory. A store failure after the first page cuts the answer off (the client
+// sees a broken answer, never a short list).
+func (s *Service) serveIDs(w http.ResponseWriter, r *http.Request) {
+	if r.URL.Query().Get("keyid") != "" {
+		s.respond(http.MethodGet, s.listID)(w, r)
+		return
+	}
+	start := time.Now()
+	page, last, e := s.idPage(r.Context(), "")
+	if e != nil {
+		s.write(w, r, 0, nil, e)
+		return
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(http.StatusOK)
+	out := bufio.NewWriter(w)
+	out.WriteString(`{"errorcode":0,"keyinfo":[`)
+	n := 0
+	for {
+		for _, info := range page {
+			if n > 0 {
+				out.WriteByte(',')
+			}
+			b, _ := json.Marshal(info)
+			out.Write(b)
+			n++
+		}
+		if len(page) < s.cfg.IDPage {
+			break
+		}
+		if page, last, e = s.idPage(r.Context(), last); e != nil {
+			s.log.Error("clm: GET IDInfo cut off", "errorcode", e.Code, "listed", n)
+			out.Flush()
+			panic(http.ErrAbortHandler)
+		}
+	}
+	out.WriteString("]}\n")
+	out.Flush()
+	s.log.Info("clm request", "path", r.URL.Path, "listed", n, "duration", time.Since(start))
 }

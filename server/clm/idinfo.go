@@ -1,14 +1,11 @@
 package clm
 
 import (
-	"bufio"
 	"context"
-	"encoding/json"
 	"fmt"
 	"net/http"
 	"strconv"
 	"strings"
-	"time"
 	"unicode/utf8"
 )
 
@@ -16,18 +13,18 @@ import (
 const maxKeyID = 9999999999
 
 // idInfo is POST IDInfo, by mode: create, auth, delete.
-func (s *Service) idInfo(r *http.Request, req request) (int, answer, *Error) {
+func (s *Service) idInfo(ctx context.Context, req request) (int, answer, *Error) {
 	if e := req.required("mode"); e != nil {
 		return 0, nil, e
 	}
 	switch req.get("mode") {
 	case "create":
-		return s.createID(r, req)
+		return s.createID(ctx, req)
 	case "auth":
 		if e := req.required("keyid", "key"); e != nil {
 			return 0, nil, e
 		}
-		if _, e := s.authenticate(r.Context(), req.get("keyid"), req.get("key")); e != nil {
+		if _, e := s.authenticate(ctx, req.get("keyid"), req.get("key")); e != nil {
 			return 0, nil, e
 		}
 		return http.StatusOK, answer{"keyid": req.get("keyid")}, nil
@@ -35,10 +32,10 @@ func (s *Service) idInfo(r *http.Request, req request) (int, answer, *Error) {
 		if e := req.required("keyid", "key"); e != nil {
 			return 0, nil, e
 		}
-		if _, e := s.authenticate(r.Context(), req.get("keyid"), req.get("key")); e != nil {
+		if _, e := s.authenticate(ctx, req.get("keyid"), req.get("key")); e != nil {
 			return 0, nil, e
 		}
-		err := s.st.CLM(r.Context(), func(tx Tx) error { return s.deleteID(tx, req.get("keyid")) })
+		err := s.st.CLM(ctx, func(tx Tx) error { return s.deleteID(tx, req.get("keyid")) })
 		if err != nil {
 			return 0, nil, s.internal("delete id", err)
 		}
@@ -81,13 +78,13 @@ func (s *Service) deleteID(tx Tx, keyid string) error {
 }
 
 // createID issues an ID (a ten-digit sequence number) and a random password.
-func (s *Service) createID(r *http.Request, req request) (int, answer, *Error) {
+func (s *Service) createID(ctx context.Context, req request) (int, answer, *Error) {
 	if e := req.required("tenantid", "alias"); e != nil {
 		return 0, nil, e
 	}
 	rec := idRecord{Alias: req.get("alias"), TenantID: req.get("tenantid"), Password: randomText(s.cfg.PasswordBytes),
 		Expiration: s.cfg.Now().Add(s.cfg.IDValidity).UnixMilli(), Status: statusValid}
-	err := s.st.CLM(r.Context(), func(tx Tx) error {
+	err := s.st.CLM(ctx, func(tx Tx) error {
 		n, err := tx.Next("keyid")
 		if err != nil {
 			return err
@@ -123,10 +120,10 @@ func idInfoAnswer(rec *idRecord) answer {
 
 // listID is GET IDInfo?keyid=: that ID and its password (license-key authentication only); an
 // unknown keyid gives an empty list.
-func (s *Service) listID(r *http.Request, _ request) (int, answer, *Error) {
-	keyid := r.URL.Query().Get("keyid")
+func (s *Service) listID(ctx context.Context, req request) (int, answer, *Error) {
+	keyid := req.get("keyid")
 	infos := []answer{}
-	err := s.st.View(r.Context(), func(tx Tx) error {
+	err := s.st.View(ctx, func(tx Tx) error {
 		if !validText(keyid) {
 			return nil // no keyid holds such a character
 		}
@@ -169,48 +166,4 @@ func (s *Service) idPage(ctx context.Context, after string) ([]answer, string, *
 		return nil, "", s.internal("list ids", err)
 	}
 	return infos, after, nil
-}
-
-// serveIDs is GET IDInfo: every ID with its password, or with ?keyid= that one (listID). Every
-// ID is streamed, read from the store a page at a time (each page its own read transaction: an
-// ID created or deleted meanwhile may or may not be listed), so that the answer's size does not
-// bound the server's memory. A store failure after the first page cuts the answer off (the client
-// sees a broken answer, never a short list).
-func (s *Service) serveIDs(w http.ResponseWriter, r *http.Request) {
-	if r.URL.Query().Get("keyid") != "" {
-		s.serve(http.MethodGet, s.listID)(w, r)
-		return
-	}
-	start := time.Now()
-	page, last, e := s.idPage(r.Context(), "")
-	if e != nil {
-		s.write(w, r, 0, nil, e)
-		return
-	}
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(http.StatusOK)
-	out := bufio.NewWriter(w)
-	out.WriteString(`{"errorcode":0,"keyinfo":[`)
-	n := 0
-	for {
-		for _, info := range page {
-			if n > 0 {
-				out.WriteByte(',')
-			}
-			b, _ := json.Marshal(info)
-			out.Write(b)
-			n++
-		}
-		if len(page) < s.cfg.IDPage {
-			break
-		}
-		if page, last, e = s.idPage(r.Context(), last); e != nil {
-			s.log.Error("clm: GET IDInfo cut off", "errorcode", e.Code, "listed", n)
-			out.Flush()
-			panic(http.ErrAbortHandler)
-		}
-	}
-	out.WriteString("]}\n")
-	out.Flush()
-	s.log.Info("clm request", "path", r.URL.Path, "listed", n, "duration", time.Since(start))
 }

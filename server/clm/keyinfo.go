@@ -1,6 +1,7 @@
 package clm
 
 import (
+	"context"
 	"crypto/rand"
 	"crypto/subtle"
 	"encoding/base64"
@@ -13,15 +14,15 @@ import (
 var keyLengths = map[string]map[int]bool{"AES": {128: true, 256: true}, "TWINE": {80: true, 128: true}}
 
 // keyInfo is POST KeyInfo, by mode: create, get, update, delete.
-func (s *Service) keyInfo(r *http.Request, req request) (int, answer, *Error) {
+func (s *Service) keyInfo(ctx context.Context, req request) (int, answer, *Error) {
 	if e := req.required("mode"); e != nil {
 		return 0, nil, e
 	}
 	switch req.get("mode") {
 	case "create":
-		return s.createKey(r, req)
+		return s.createKey(ctx, req)
 	case "get", "update", "delete":
-		return s.useKey(r, req)
+		return s.useKey(ctx, req)
 	}
 	return 0, nil, fail(codeParameter, "mode %q", req.get("mode"))
 }
@@ -68,7 +69,7 @@ func (s *Service) newKey(tx Tx, owner, deviceID, alias, keyType string, bits int
 	return rec, s.putKey(tx, owner, rec)
 }
 
-func (s *Service) createKey(r *http.Request, req request) (int, answer, *Error) {
+func (s *Service) createKey(ctx context.Context, req request) (int, answer, *Error) {
 	if e := req.required("keyid", "key", "alias", "keytype", "keyfilepath", "commonkeyfilepath"); e != nil {
 		return 0, nil, e
 	}
@@ -91,12 +92,12 @@ func (s *Service) createKey(r *http.Request, req request) (int, answer, *Error) 
 	if e := req.lengths(true); e != nil {
 		return 0, nil, e
 	}
-	id, e := s.authenticate(r.Context(), req.get("keyid"), req.get("key"))
+	id, e := s.authenticate(ctx, req.get("keyid"), req.get("key"))
 	if e != nil {
 		return 0, nil, e
 	}
 	var a answer
-	err := s.st.CLM(r.Context(), func(tx Tx) error {
+	err := s.st.CLM(ctx, func(tx Tx) error {
 		dev, devKey, err := s.device(tx, id.KeyID, deviceOf(req), true)
 		if err != nil {
 			return err
@@ -147,7 +148,7 @@ func (s *Service) loadKey(tx Tx, owner, deviceID, number string, notFound int) (
 }
 
 // useKey is KeyInfo get, update and delete.
-func (s *Service) useKey(r *http.Request, req request) (int, answer, *Error) {
+func (s *Service) useKey(ctx context.Context, req request) (int, answer, *Error) {
 	mode := req.get("mode")
 	need := []string{"keyid", "key", "deviceid", "devicename", "keynumber", "filepath"}
 	if mode == "delete" {
@@ -159,7 +160,7 @@ func (s *Service) useKey(r *http.Request, req request) (int, answer, *Error) {
 	if e := req.lengths(true); e != nil {
 		return 0, nil, e
 	}
-	id, e := s.authenticate(r.Context(), req.get("keyid"), req.get("key"))
+	id, e := s.authenticate(ctx, req.get("keyid"), req.get("key"))
 	if e != nil {
 		return 0, nil, e
 	}
@@ -168,7 +169,7 @@ func (s *Service) useKey(r *http.Request, req request) (int, answer, *Error) {
 	if mode == "get" {
 		run = s.st.View
 	}
-	err := run(r.Context(), func(tx Tx) error {
+	err := run(ctx, func(tx Tx) error {
 		dev, _, err := s.device(tx, id.KeyID, deviceOf(req), false)
 		if err != nil {
 			return err
