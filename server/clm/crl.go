@@ -28,9 +28,9 @@ type crlCache struct {
 	thisUpdate time.Time
 }
 
-// revokeCert marks rec revoked, adds it to the revoked index and audits it; the caller signs the
+// markRevoked marks rec revoked, adds it to the revoked index and audits it; the caller signs the
 // CRL (issueCRL) in the same transaction.
-func (s *Service) revokeCert(tx Tx, owner string, rec *certRecord) error {
+func (s *Service) markRevoked(tx Tx, owner string, rec *certRecord) error {
 	rec.Status, rec.RevokedAt = statusRevoked, s.nowMillis()
 	if err := s.putCert(tx, owner, rec); err != nil {
 		return err

@@ -61,7 +61,7 @@ func (s *Service) deleteID(tx Tx, keyid string) error {
 		if rec.Status != statusValid {
 			continue
 		}
-		if err := s.revokeCert(tx, keyid, &rec); err != nil {
+		if err := s.markRevoked(tx, keyid, &rec); err != nil {
 			return err
 		}
 		revoked++
