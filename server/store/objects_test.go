@@ -96,3 +96,19 @@ func TestDeviceNamesOfAnEarlierVersion(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestEveryStatementPrepares: each dialect writes every statement of the store as its database
+// reads it (SQLite prepares them on open; PostgreSQL only when first run).
+func TestEveryStatementPrepares(t *testing.T) {
+	eachBackend(t, func(t *testing.T, open func(t *testing.T) *Store) {
+		s := open(t)
+		for i, q := range s.sql {
+			st, err := s.r.Prepare(q)
+			if err != nil {
+				t.Errorf("statement %d: %v\n%s", i, err, q)
+				continue
+			}
+			st.Close()
+		}
+	})
+}

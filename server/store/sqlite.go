@@ -5,7 +5,6 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
-	"strings"
 	"sync"
 	"time"
 
@@ -58,11 +57,13 @@ const maxBatch = 512
 type sqliteWriter struct {
 	s    *Store
 	db   *sql.DB
-	stmt map[string]*sql.Stmt
-	ops  chan *op
-	stop chan struct{}
-	wg   sync.WaitGroup
-	once sync.Once
+	stmt [statementCount]*sql.Stmt
+	// savepoint, rollbackTo and release delimit each change of a batch.
+	savepoint, rollbackTo, release *sql.Stmt
+	ops                            chan *op
+	stop                           chan struct{}
+	wg                             sync.WaitGroup
+	once                           sync.Once
 }
 
 // op is one change waiting for the writer.
@@ -78,7 +79,8 @@ func OpenSQLite(path string) (*Store, error) {
 		return nil, err
 	}
 	w.SetMaxOpenConns(1)
-	if _, err := w.Exec(sqliteSchema + clmSchema + sqliteMigrations); err != nil {
+	var d sqliteDialect
+	if _, err := w.Exec(d.schema()); err != nil {
 		w.Close()
 		return nil, fmt.Errorf("store: create schema: %w", err)
 	}
@@ -87,23 +89,26 @@ func OpenSQLite(path string) (*Store, error) {
 		w.Close()
 		return nil, err
 	}
-	text := map[string]string{}
-	for name, q := range queries {
-		text[name] = strings.ReplaceAll(q, "MAX2(", "max(")
-	}
-	for name, q := range map[string]string{"savepoint": `SAVEPOINT change`, "rollback-to": `ROLLBACK TO change`, "release": `RELEASE change`} {
-		text[name] = q
-	}
-	wr := &sqliteWriter{db: w, stmt: map[string]*sql.Stmt{}, ops: make(chan *op, 4*maxBatch), stop: make(chan struct{})}
-	for name, q := range text {
-		if wr.stmt[name], err = w.Prepare(q); err != nil {
-			w.Close()
-			r.Close()
-			return nil, fmt.Errorf("store: prepare %s: %w", name, err)
+	wr := &sqliteWriter{db: w, ops: make(chan *op, 4*maxBatch), stop: make(chan struct{})}
+	s := &Store{r: r, sql: written(d), change: wr.change, close: func() error { return wr.close(r) },
+		stmt: func(tx *sql.Tx, q statement) *sql.Stmt { return tx.Stmt(wr.stmt[q]) }}
+	s.issue = s.issueInChange
+	prepare := func(q string) *sql.Stmt {
+		st, perr := w.Prepare(q)
+		if perr != nil && err == nil {
+			err = fmt.Errorf("store: prepare %q: %w", q, perr)
 		}
+		return st
 	}
-	s := &Store{r: r, sql: text, change: wr.change, close: func() error { return wr.close(r) },
-		stmt: func(tx *sql.Tx, name string) *sql.Stmt { return tx.Stmt(wr.stmt[name]) }}
+	for i, q := range s.sql {
+		wr.stmt[i] = prepare(q)
+	}
+	wr.savepoint, wr.rollbackTo, wr.release = prepare(`SAVEPOINT change`), prepare(`ROLLBACK TO change`), prepare(`RELEASE change`)
+	if err != nil {
+		w.Close()
+		r.Close()
+		return nil, err
+	}
 	wr.s = s
 	wr.wg.Add(1)
 	go wr.run()
@@ -165,8 +170,8 @@ func (w *sqliteWriter) run() {
 }
 
 // exec runs a prepared statement of the writer.
-func (w *sqliteWriter) exec(tx *sql.Tx, name string) error {
-	_, err := tx.Stmt(w.stmt[name]).Exec()
+func exec(tx *sql.Tx, st *sql.Stmt) error {
+	_, err := tx.Stmt(st).Exec()
 	return err
 }
 
@@ -182,17 +187,17 @@ func (w *sqliteWriter) commit(batch []*op) {
 		return
 	}
 	for i, o := range batch {
-		if err := w.exec(tx, "savepoint"); err != nil {
+		if err := exec(tx, w.savepoint); err != nil {
 			results[i] = err
 			continue
 		}
 		if err := o.fn(tx); err != nil {
 			results[i] = err
-			if rerr := w.exec(tx, "rollback-to"); rerr != nil {
+			if rerr := exec(tx, w.rollbackTo); rerr != nil {
 				results[i] = errors.Join(err, rerr)
 			}
 		}
-		if err := w.exec(tx, "release"); err != nil && results[i] == nil {
+		if err := exec(tx, w.release); err != nil && results[i] == nil {
 			results[i] = err
 		}
 	}
