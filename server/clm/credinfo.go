@@ -122,46 +122,60 @@ func (s *Service) putCert(tx Tx, owner string, rec *certRecord) error {
 	return tx.Put(Object{Kind: kindCert, ID: id, Alt: rec.Serial, Owner: owner, Value: sealed})
 }
 
-func (s *Service) createCert(ctx context.Context, req request) (int, answer, *Error) {
+// certCreate is a checked CredInfo create: certmode and the formats of the answer.
+type certCreate struct{ mode, caFormat, clientFormat string }
+
+// checkCertCreate checks a CredInfo create's parameters.
+func checkCertCreate(req request) (certCreate, *Error) {
 	if e := req.required("keyid", "key", "devicename", "certmode", "catype", "keyfilepath"); e != nil {
-		return 0, nil, e
+		return certCreate{}, e
 	}
-	mode := req.get("certmode")
-	if mode != "caonly" && mode != "client" {
-		return 0, nil, fail(codeParameter, "certmode %q", mode)
+	c := certCreate{mode: req.get("certmode")}
+	if c.mode != "caonly" && c.mode != "client" {
+		return certCreate{}, fail(codeParameter, "certmode %q", c.mode)
 	}
-	caFormat, e := format(req, "cacerttype", "pem", "der")
-	if e != nil {
-		return 0, nil, e
+	var e *Error
+	if c.caFormat, e = format(req, "cacerttype", "pem", "der"); e != nil {
+		return certCreate{}, e
 	}
-	clientFormat, e := format(req, "clientcerttype", "pem", "der", "p12")
-	if e != nil {
-		return 0, nil, e
+	if c.clientFormat, e = format(req, "clientcerttype", "pem", "der", "p12"); e != nil {
+		return certCreate{}, e
 	}
-	if mode == "client" {
+	if c.mode == "client" {
 		if e := req.required("clientsubject", "clientfilepath"); e != nil {
-			return 0, nil, e
+			return certCreate{}, e
 		}
-		if clientFormat == "p12" {
+		if c.clientFormat == "p12" {
 			if e := req.required("passphrase"); e != nil {
-				return 0, nil, e
+				return certCreate{}, e
 			}
 		}
 	}
-	if mode == "caonly" || clientFormat == "pem" {
+	if c.mode == "caonly" || c.clientFormat == "pem" {
 		if e := req.required("cafilepath"); e != nil {
-			return 0, nil, e
+			return certCreate{}, e
 		}
 	}
 	if req.get("keyfilepath") != "/tmp/key" {
-		return 0, nil, fail(codeParameter, "keyfilepath must be /tmp/key")
+		return certCreate{}, fail(codeParameter, "keyfilepath must be /tmp/key")
 	}
 	if e := req.lengths(false); e != nil {
+		return certCreate{}, e
+	}
+	if (c.mode == "caonly" && req.get("catype") != "CA") || (c.mode == "client" && req.get("catype") != "ca1") {
+		return certCreate{}, fail(codeCAType, "catype %q for certmode %s", req.get("catype"), c.mode)
+	}
+	return c, nil
+}
+
+// createCert is CredInfo create: the device (registered when new), the CA certificate and, for
+// certmode client, a new client certificate.
+func (s *Service) createCert(ctx context.Context, req request) (int, answer, *Error) {
+	c, e := checkCertCreate(req)
+	if e != nil {
 		return 0, nil, e
 	}
-	if (mode == "caonly" && req.get("catype") != "CA") || (mode == "client" && req.get("catype") != "ca1") {
-		return 0, nil, fail(codeCAType, "catype %q for certmode %s", req.get("catype"), mode)
-	}
+	mode, caFormat, clientFormat := c.mode, c.caFormat, c.clientFormat
 	id, e := s.authenticate(ctx, req.get("keyid"), req.get("key"))
 	if e != nil {
 		return 0, nil, e
