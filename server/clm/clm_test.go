@@ -85,10 +85,13 @@ func (r *rig) auditLog(t testing.TB) []clm.AuditEntry {
 	var out []clm.AuditEntry
 	for _, e := range all {
 		var n int64
-		if e.Counter != nil {
-			n = *e.Counter
+		if e.KeyNumber != nil {
+			n = *e.KeyNumber
 		}
-		out = append(out, clm.AuditEntry{Actor: e.Actor, Action: e.Action, Device: e.UID, Number: n, Message: e.Message})
+		if e.UID != "" || e.Counter != nil {
+			t.Fatalf("a CLM audit entry in the KMS's columns: %+v", e)
+		}
+		out = append(out, clm.AuditEntry{Actor: e.Actor, Action: e.Action, Device: e.Device, Number: n, Message: e.Message})
 	}
 	return out
 }

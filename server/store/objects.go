@@ -148,7 +148,8 @@ func (t clmTx) objects(kind string, q statement, args ...any) ([]clm.Object, err
 	return out, rows.Err()
 }
 
-// Audit appends e to the audit log: the device in its uid column, the key number in counter.
+// Audit appends e to the audit log: the device and the key number in columns of their own (the
+// KMS's uid, key slot and counter stay empty).
 func (t clmTx) Audit(e clm.AuditEntry) error {
 	if t.read {
 		return errReadOnly
@@ -157,7 +158,7 @@ func (t clmTx) Audit(e clm.AuditEntry) error {
 	if e.Number != 0 {
 		number = e.Number
 	}
-	_, err := t.s.exec(t.tx, stAudit, now(), e.Actor, e.Action, e.Device, 0, number, "done", e.Message)
+	_, err := t.s.exec(t.tx, stAudit, now(), e.Actor, e.Action, "", 0, nil, "done", e.Message, e.Device, number)
 	return err
 }
 

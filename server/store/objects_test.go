@@ -50,7 +50,8 @@ func TestCLMChangeIsAuditedWithIt(t *testing.T) {
 			t.Fatalf("audit %+v: want the committed change's entry only", got)
 		}
 		e := got[0]
-		if e.Actor != entry.Actor || e.Action != entry.Action || e.UID != "dev1" || e.Counter == nil || *e.Counter != 7 || e.Message != "AES-128" {
+		if e.Actor != entry.Actor || e.Action != entry.Action || e.Device != "dev1" || e.KeyNumber == nil || *e.KeyNumber != 7 ||
+			e.Message != "AES-128" || e.UID != "" || e.Counter != nil || e.KeyID != 0 {
 			t.Fatalf("audit entry %+v, want %+v", e, entry)
 		}
 		err = s.View(ctx, func(tx clm.Tx) error {

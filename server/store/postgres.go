@@ -37,6 +37,8 @@ CREATE TABLE IF NOT EXISTS audit (
 	outcome TEXT,
 	message TEXT
 );
+ALTER TABLE audit ADD COLUMN IF NOT EXISTS device TEXT;
+ALTER TABLE audit ADD COLUMN IF NOT EXISTS keynumber BIGINT;
 CREATE OR REPLACE FUNCTION audit_append_only() RETURNS trigger LANGUAGE plpgsql AS
 	$$ BEGIN RAISE EXCEPTION 'audit is append-only'; END $$;
 DROP TRIGGER IF EXISTS audit_append_only ON audit;

@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"time"
 
@@ -48,6 +49,29 @@ const sqliteMigrations = `
 UPDATE clm_objects SET alt = CAST(substr(CAST(alt AS BLOB), 1, 10) || '/' || substr(CAST(alt AS BLOB), 12) AS TEXT)
 	WHERE kind = 'device' AND substr(CAST(alt AS BLOB), 11, 1) = x'00';`
 
+// addColumns adds the columns ("name TYPE") a table of an earlier version lacks, in one
+// transaction (SQLite has no ADD COLUMN IF NOT EXISTS).
+func addColumns(db *sql.DB, table string, columns ...string) error {
+	tx, err := db.Begin()
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback()
+	for _, c := range columns {
+		name, _, _ := strings.Cut(c, " ")
+		var n int
+		if err := tx.QueryRow(`SELECT COUNT(*) FROM pragma_table_info(?) WHERE name = ?`, table, name).Scan(&n); err != nil {
+			return err
+		}
+		if n == 0 {
+			if _, err := tx.Exec("ALTER TABLE " + table + " ADD COLUMN " + c); err != nil {
+				return err
+			}
+		}
+	}
+	return tx.Commit()
+}
+
 // maxBatch bounds how many changes one SQLite commit carries.
 const maxBatch = 512
 
@@ -83,6 +107,10 @@ func OpenSQLite(path string) (*Store, error) {
 	if _, err := w.Exec(d.schema()); err != nil {
 		w.Close()
 		return nil, fmt.Errorf("store: create schema: %w", err)
+	}
+	if err := addColumns(w, "audit", "device TEXT", "keynumber INTEGER"); err != nil {
+		w.Close()
+		return nil, fmt.Errorf("store: update schema: %w", err)
 	}
 	r, err := sql.Open("sqlite", "file:"+path+"?_pragma=busy_timeout(10000)&_pragma=journal_mode(WAL)&mode=ro")
 	if err != nil {

@@ -51,9 +51,11 @@ var portable = [statementCount]string{
 	stDropPending: `UPDATE slots SET pending_counter = NULL, pending_type = NULL, pending_phase = NULL WHERE uid = ? AND key_id = ?`,
 	stSync:        `UPDATE slots SET sync_pending = 1 WHERE uid = ? AND key_id = ?`,
 	stSyncDone:    `UPDATE slots SET sync_pending = 0 WHERE uid = ? AND key_id = ? AND sync_pending = 1`,
-	stAudit:       `INSERT INTO audit (at, actor, action, uid, key_id, counter, outcome, message) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
-	stAuditList: `SELECT seq, at, actor, action, uid, key_id, counter, COALESCE(outcome, ''), COALESCE(message, '')
-		FROM audit WHERE seq > ? ORDER BY seq LIMIT ?`,
+	// An audit entry is the KMS's (uid, key_id, counter) or the CLM's (device, keynumber).
+	stAudit: `INSERT INTO audit (at, actor, action, uid, key_id, counter, outcome, message, device, keynumber)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+	stAuditList: `SELECT seq, at, actor, action, uid, key_id, counter, COALESCE(outcome, ''), COALESCE(message, ''),
+		COALESCE(device, ''), keynumber FROM audit WHERE seq > ? ORDER BY seq LIMIT ?`,
 	stSecretGet: `SELECT value FROM secrets WHERE name = ?`,
 	stSecretPut: `INSERT INTO secrets (name, value) VALUES (?, ?) ON CONFLICT (name) DO NOTHING`,
 	stSecretSet: `INSERT INTO secrets (name, value) VALUES (?, ?) ON CONFLICT (name) DO UPDATE SET value = excluded.value`,

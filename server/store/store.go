@@ -58,7 +58,7 @@ func now() string { return time.Now().UTC().Format(time.RFC3339Nano) }
 
 // audit appends an entry; it never holds a key.
 func (s *Store) audit(tx *sql.Tx, actor, action string, slot kms.Slot, counter any, outcome, message string) error {
-	_, err := s.exec(tx, stAudit, now(), actor, action, slot.UID.String(), int(slot.KeyID), counter, outcome, message)
+	_, err := s.exec(tx, stAudit, now(), actor, action, slot.UID.String(), int(slot.KeyID), counter, outcome, message, nil, nil)
 	return err
 }
 
@@ -203,12 +203,15 @@ func (s *Store) Audit(ctx context.Context, after int64, limit int) ([]kms.AuditE
 	var out []kms.AuditEntry
 	for rows.Next() {
 		var e kms.AuditEntry
-		var c sql.NullInt64
-		if err := rows.Scan(&e.Seq, &e.At, &e.Actor, &e.Action, &e.UID, &e.KeyID, &c, &e.Outcome, &e.Message); err != nil {
+		var c, n sql.NullInt64
+		if err := rows.Scan(&e.Seq, &e.At, &e.Actor, &e.Action, &e.UID, &e.KeyID, &c, &e.Outcome, &e.Message, &e.Device, &n); err != nil {
 			return nil, err
 		}
 		if c.Valid {
 			e.Counter = &c.Int64
+		}
+		if n.Valid {
+			e.KeyNumber = &n.Int64
 		}
 		out = append(out, e)
 	}
