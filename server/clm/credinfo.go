@@ -5,16 +5,15 @@ import (
 	"crypto"
 	"crypto/x509"
 	"encoding/base64"
-	"net/http"
 	"strconv"
 
 	"software.sslmate.com/src/go-pkcs12"
 )
 
 // credInfo is POST CredInfo, by mode: create, get, update, revoke.
-func (s *Service) credInfo(ctx context.Context, req request) (int, answer, *Error) {
+func (s *Service) credInfo(ctx context.Context, req request) (answer, *Error) {
 	if e := req.required("mode"); e != nil {
-		return 0, nil, e
+		return nil, e
 	}
 	switch req.get("mode") {
 	case "create":
@@ -22,7 +21,7 @@ func (s *Service) credInfo(ctx context.Context, req request) (int, answer, *Erro
 	case "get", "update", "revoke":
 		return s.useCert(ctx, req)
 	}
-	return 0, nil, fail(codeParameter, "mode %q", req.get("mode"))
+	return nil, fail(codeParameter, "mode %q", req.get("mode"))
 }
 
 // format reads a certificate format parameter (default pem) among allowed.
@@ -170,21 +169,21 @@ func checkCertCreate(req request) (certCreate, *Error) {
 
 // createCert is CredInfo create: the device (registered when new), the CA certificate and, for
 // certmode client, a new client certificate.
-func (s *Service) createCert(ctx context.Context, req request) (int, answer, *Error) {
+func (s *Service) createCert(ctx context.Context, req request) (answer, *Error) {
 	c, e := checkCertCreate(req)
 	if e != nil {
-		return 0, nil, e
+		return nil, e
 	}
 	mode, caFormat, clientFormat := c.mode, c.caFormat, c.clientFormat
 	id, e := s.authenticate(ctx, req.get("keyid"), req.get("key"))
 	if e != nil {
-		return 0, nil, e
+		return nil, e
 	}
 	var rec *certRecord
 	if mode == "client" {
 		var err error
 		if rec, err = s.newCert(req.get("clientsubject")); err != nil {
-			return 0, nil, s.internal("issue", err)
+			return nil, s.internal("issue", err)
 		}
 		rec.Format, rec.Passphrase, rec.FilePath = clientFormat, req.get("passphrase"), req.get("clientfilepath")
 	}
@@ -215,9 +214,9 @@ func (s *Service) createCert(ctx context.Context, req request) (int, answer, *Er
 		err = s.clientAnswer(a, rec, clientFormat, rec.Passphrase)
 	}
 	if err != nil {
-		return 0, nil, s.internal("create certificate", err)
+		return nil, s.internal("create certificate", err)
 	}
-	return http.StatusCreated, a, nil
+	return a, nil
 }
 
 // findCert finds a certificate of the owner by keynumber or serial: 1301 when there is none.
@@ -253,10 +252,10 @@ type certUse struct {
 }
 
 // useCert is CredInfo get, update and revoke: the checks they share, then the mode's own.
-func (s *Service) useCert(ctx context.Context, req request) (int, answer, *Error) {
+func (s *Service) useCert(ctx context.Context, req request) (answer, *Error) {
 	u, e := s.checkCertUse(ctx, req)
 	if e != nil {
-		return 0, nil, e
+		return nil, e
 	}
 	var a answer
 	var err error
@@ -269,9 +268,9 @@ func (s *Service) useCert(ctx context.Context, req request) (int, answer, *Error
 		a, err = s.revokeCert(ctx, u)
 	}
 	if err != nil {
-		return 0, nil, s.internal("certificate "+req.get("mode"), err)
+		return nil, s.internal("certificate "+req.get("mode"), err)
 	}
-	return http.StatusOK, a, nil
+	return a, nil
 }
 
 // checkCertUse checks a get, update or revoke's parameters and authenticates its ID.

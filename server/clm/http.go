@@ -178,13 +178,13 @@ func (s *Service) licensed(next http.HandlerFunc) http.HandlerFunc {
 }
 
 // serve wraps an operation: license, then answer.
-func (s *Service) serve(method string, op func(context.Context, request) (int, answer, *Error)) http.HandlerFunc {
+func (s *Service) serve(method string, op func(context.Context, request) (answer, *Error)) http.HandlerFunc {
 	return s.licensed(s.respond(method, op))
 }
 
 // respond runs an operation on the request's parameters (the body of a POST, the query of a
 // GET) and writes its answer.
-func (s *Service) respond(method string, op func(context.Context, request) (int, answer, *Error)) http.HandlerFunc {
+func (s *Service) respond(method string, op func(context.Context, request) (answer, *Error)) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
 		var req request
@@ -197,9 +197,12 @@ func (s *Service) respond(method string, op func(context.Context, request) (int,
 				req.f[name] = v[0]
 			}
 		}
-		status, body := 0, answer(nil)
+		status, body := http.StatusOK, answer(nil)
 		if e == nil {
-			status, body, e = op(r.Context(), req)
+			body, e = op(r.Context(), req)
+		}
+		if method == http.MethodPost && req.get("mode") == "create" {
+			status = http.StatusCreated
 		}
 		s.write(w, r, status, body, e)
 		code := 0
@@ -223,14 +226,6 @@ func (s *Service) write(w http.ResponseWriter, r *http.Request, status int, body
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(status)
 	json.NewEncoder(w).Encode(body)
-}
-
-// systemStatus is GET SystemStatus: 1601 when the store does not answer.
-func (s *Service) systemStatus(ctx context.Context, req request) (int, answer, *Error) {
-	if err := s.st.Ping(ctx); err != nil {
-		return 0, nil, fail(codeDBConnection, "%v", err)
-	}
-	return http.StatusOK, answer{}, nil
 }
 
 // serveCRL is GET crl/{catype}: the DER CRL of the CA (ca1, also named CA).

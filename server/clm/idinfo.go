@@ -3,7 +3,6 @@ package clm
 import (
 	"context"
 	"fmt"
-	"net/http"
 	"strconv"
 	"strings"
 	"unicode/utf8"
@@ -13,35 +12,35 @@ import (
 const maxKeyID = 9999999999
 
 // idInfo is POST IDInfo, by mode: create, auth, delete.
-func (s *Service) idInfo(ctx context.Context, req request) (int, answer, *Error) {
+func (s *Service) idInfo(ctx context.Context, req request) (answer, *Error) {
 	if e := req.required("mode"); e != nil {
-		return 0, nil, e
+		return nil, e
 	}
 	switch req.get("mode") {
 	case "create":
 		return s.createID(ctx, req)
 	case "auth":
 		if e := req.required("keyid", "key"); e != nil {
-			return 0, nil, e
+			return nil, e
 		}
 		if _, e := s.authenticate(ctx, req.get("keyid"), req.get("key")); e != nil {
-			return 0, nil, e
+			return nil, e
 		}
-		return http.StatusOK, answer{"keyid": req.get("keyid")}, nil
+		return answer{"keyid": req.get("keyid")}, nil
 	case "delete":
 		if e := req.required("keyid", "key"); e != nil {
-			return 0, nil, e
+			return nil, e
 		}
 		if _, e := s.authenticate(ctx, req.get("keyid"), req.get("key")); e != nil {
-			return 0, nil, e
+			return nil, e
 		}
 		err := s.st.CLM(ctx, func(tx Tx) error { return s.deleteID(tx, req.get("keyid")) })
 		if err != nil {
-			return 0, nil, s.internal("delete id", err)
+			return nil, s.internal("delete id", err)
 		}
-		return http.StatusOK, answer{"keyid": req.get("keyid")}, nil
+		return answer{"keyid": req.get("keyid")}, nil
 	}
-	return 0, nil, fail(codeParameter, "mode %q", req.get("mode"))
+	return nil, fail(codeParameter, "mode %q", req.get("mode"))
 }
 
 // deleteID deletes an ID and revokes its valid certificates (in the CRL with the delete): no
@@ -78,9 +77,9 @@ func (s *Service) deleteID(tx Tx, keyid string) error {
 }
 
 // createID issues an ID (a ten-digit sequence number) and a random password.
-func (s *Service) createID(ctx context.Context, req request) (int, answer, *Error) {
+func (s *Service) createID(ctx context.Context, req request) (answer, *Error) {
 	if e := req.required("tenantid", "alias"); e != nil {
-		return 0, nil, e
+		return nil, e
 	}
 	rec := idRecord{Alias: req.get("alias"), TenantID: req.get("tenantid"), Password: randomText(s.cfg.PasswordBytes),
 		Expiration: s.cfg.Now().Add(s.cfg.IDValidity).UnixMilli(), Status: statusValid}
@@ -103,9 +102,9 @@ func (s *Service) createID(ctx context.Context, req request) (int, answer, *Erro
 		return audit(tx, rec.KeyID, "id-create", "", 0, "tenant "+rec.TenantID)
 	})
 	if err != nil {
-		return 0, nil, s.internal("create id", err)
+		return nil, s.internal("create id", err)
 	}
-	return http.StatusCreated, answer{"keyid": rec.KeyID, "key": rec.Password, "alias": rec.Alias,
+	return answer{"keyid": rec.KeyID, "key": rec.Password, "alias": rec.Alias,
 		"expiration": strconv.FormatInt(rec.Expiration, 10)}, nil
 }
 
@@ -120,7 +119,7 @@ func idInfoAnswer(rec *idRecord) answer {
 
 // listID is GET IDInfo?keyid=: that ID and its password (license-key authentication only); an
 // unknown keyid gives an empty list.
-func (s *Service) listID(ctx context.Context, req request) (int, answer, *Error) {
+func (s *Service) listID(ctx context.Context, req request) (answer, *Error) {
 	keyid := req.get("keyid")
 	infos := []answer{}
 	err := s.st.View(ctx, func(tx Tx) error {
@@ -139,9 +138,9 @@ func (s *Service) listID(ctx context.Context, req request) (int, answer, *Error)
 		return nil
 	})
 	if err != nil {
-		return 0, nil, s.internal("list ids", err)
+		return nil, s.internal("list ids", err)
 	}
-	return http.StatusOK, answer{"keyid": keyid, "keyinfo": infos}, nil
+	return answer{"keyid": keyid, "keyinfo": infos}, nil
 }
 
 // idPage reads the IDs after after, at most cfg.IDPage of them.

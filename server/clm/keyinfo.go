@@ -6,7 +6,6 @@ import (
 	"crypto/rand"
 	"crypto/subtle"
 	"encoding/base64"
-	"net/http"
 	"strconv"
 )
 
@@ -15,9 +14,9 @@ import (
 var keyLengths = map[string]map[int]bool{"AES": {128: true, 256: true}, "TWINE": {80: true, 128: true}}
 
 // keyInfo is POST KeyInfo, by mode: create, get, update, delete.
-func (s *Service) keyInfo(ctx context.Context, req request) (int, answer, *Error) {
+func (s *Service) keyInfo(ctx context.Context, req request) (answer, *Error) {
 	if e := req.required("mode"); e != nil {
-		return 0, nil, e
+		return nil, e
 	}
 	switch req.get("mode") {
 	case "create":
@@ -25,7 +24,7 @@ func (s *Service) keyInfo(ctx context.Context, req request) (int, answer, *Error
 	case "get", "update", "delete":
 		return s.useKey(ctx, req)
 	}
-	return 0, nil, fail(codeParameter, "mode %q", req.get("mode"))
+	return nil, fail(codeParameter, "mode %q", req.get("mode"))
 }
 
 // keyLength reads keylength (default 128) for keytype: 1103 when it is not a decimal number,
@@ -70,32 +69,32 @@ func (s *Service) newKey(tx Tx, owner, deviceID, alias, keyType string, bits int
 	return rec, s.putKey(tx, owner, rec)
 }
 
-func (s *Service) createKey(ctx context.Context, req request) (int, answer, *Error) {
+func (s *Service) createKey(ctx context.Context, req request) (answer, *Error) {
 	if e := req.required("keyid", "key", "alias", "keytype", "keyfilepath", "commonkeyfilepath"); e != nil {
-		return 0, nil, e
+		return nil, e
 	}
 	if req.get("deviceid") == "" {
 		if e := req.required("devicename"); e != nil {
-			return 0, nil, e
+			return nil, e
 		}
 	}
 	keyType := req.get("keytype")
 	if keyLengths[keyType] == nil {
-		return 0, nil, fail(codeParameter, "keytype %q", keyType)
+		return nil, fail(codeParameter, "keytype %q", keyType)
 	}
 	bits, e := keyLength(req, keyType)
 	if e != nil {
-		return 0, nil, e
+		return nil, e
 	}
 	if req.get("keyfilepath") != "/tmp/key" {
-		return 0, nil, fail(codeParameter, "keyfilepath must be /tmp/key")
+		return nil, fail(codeParameter, "keyfilepath must be /tmp/key")
 	}
 	if e := req.lengths(true); e != nil {
-		return 0, nil, e
+		return nil, e
 	}
 	id, e := s.authenticate(ctx, req.get("keyid"), req.get("key"))
 	if e != nil {
-		return 0, nil, e
+		return nil, e
 	}
 	var a answer
 	err := s.st.CLM(ctx, func(tx Tx) error {
@@ -117,9 +116,9 @@ func (s *Service) createKey(ctx context.Context, req request) (int, answer, *Err
 		return nil
 	})
 	if err != nil {
-		return 0, nil, s.internal("create key", err)
+		return nil, s.internal("create key", err)
 	}
-	return http.StatusCreated, a, nil
+	return a, nil
 }
 
 // deviceOf reads a request's device parameters.
@@ -149,21 +148,21 @@ func (s *Service) loadKey(tx Tx, owner, deviceID, number string, notFound int) (
 }
 
 // useKey is KeyInfo get, update and delete: the checks they share, then the mode's own.
-func (s *Service) useKey(ctx context.Context, req request) (int, answer, *Error) {
+func (s *Service) useKey(ctx context.Context, req request) (answer, *Error) {
 	mode := req.get("mode")
 	need := []string{"keyid", "key", "deviceid", "devicename", "keynumber", "filepath"}
 	if mode == "delete" {
 		need = append(need, "commonkey")
 	}
 	if e := req.required(need...); e != nil {
-		return 0, nil, e
+		return nil, e
 	}
 	if e := req.lengths(true); e != nil {
-		return 0, nil, e
+		return nil, e
 	}
 	id, e := s.authenticate(ctx, req.get("keyid"), req.get("key"))
 	if e != nil {
-		return 0, nil, e
+		return nil, e
 	}
 	op := s.updateKey
 	switch mode {
@@ -185,9 +184,9 @@ func (s *Service) useKey(ctx context.Context, req request) (int, answer, *Error)
 		return err
 	})
 	if err != nil {
-		return 0, nil, s.internal("key "+mode, err)
+		return nil, s.internal("key "+mode, err)
 	}
-	return http.StatusOK, a, nil
+	return a, nil
 }
 
 // getKey is KeyInfo get of rec, a valid key of dev.

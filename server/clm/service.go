@@ -251,3 +251,11 @@ func newDeviceID() string {
 	}
 	return string(id)
 }
+
+// systemStatus is GET SystemStatus: 1601 when the store does not answer.
+func (s *Service) systemStatus(ctx context.Context, _ request) (answer, *Error) {
+	if err := s.st.Ping(ctx); err != nil {
+		return nil, fail(codeDBConnection, "%v", err)
+	}
+	return answer{}, nil
+}
