@@ -204,3 +204,40 @@ func TestDeleteIDRevokesItsCertificates(t *testing.T) {
 		r.mustCall(t, "POST", clm.PathCredInfo, keep.getCert(keep.cert1), 200, 0)
 	})
 }
+
+// TestConcurrentRevokesAllInTheCRL: revokes running at once through two replicas each sign a
+// CRL; the one stored last lists every revoked certificate.
+func TestConcurrentRevokesAllInTheCRL(t *testing.T) {
+	eachBackend(t, func(t *testing.T, b backend) {
+		loc := b.fresh(t)
+		rigs := []*rig{newRigAt(t, b, loc, "ecdsa"), newRigAt(t, b, loc, "ecdsa")}
+		w := rigs[0].world(t)
+		const n = 16
+		numbers, serials := make([]string, n), make([]string, n)
+		for i := range n {
+			out := rigs[0].mustCall(t, "POST", clm.PathCredInfo, `{"mode":"create",`+w.auth()+`,`+w.dev()+
+				`,"certmode":"client","catype":"ca1","clientsubject":"/CN=c","keyfilepath":"/tmp/key","cafilepath":"/c","clientfilepath":"/k"}`, 201, 0)
+			numbers[i], serials[i] = out["clientkeynumber"].(string), out["clientserial"].(string)
+		}
+		var wg sync.WaitGroup
+		for i := range n {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				status, out := rigs[i%2].call(t, "POST", clm.PathCredInfo, w.revoke(numbers[i]))
+				if status != 200 {
+					t.Errorf("revoke %s: %d %v", numbers[i], status, out)
+				}
+			}()
+		}
+		wg.Wait()
+		for _, r := range rigs {
+			l := r.crl(t)
+			for _, s := range serials {
+				if !lists(l, s) {
+					t.Fatalf("the CRL lacks %s of %d revoked at once (it lists %d)", s, n, len(l.RevokedCertificateEntries))
+				}
+			}
+		}
+	})
+}
