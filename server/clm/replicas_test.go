@@ -241,3 +241,28 @@ func TestConcurrentRevokesAllInTheCRL(t *testing.T) {
 		}
 	})
 }
+
+// TestCRLOfAnEarlierVersion: a database of an earlier version (revoked certificates, but no
+// revoked index and no stored CRL) gets both on the next start, listing those certificates.
+func TestCRLOfAnEarlierVersion(t *testing.T) {
+	eachBackend(t, func(t *testing.T, b backend) {
+		loc := b.fresh(t)
+		r := newRigAt(t, b, loc, "ecdsa")
+		w := r.world(t)
+		serial := r.serialOf(t, w, w.cert1)
+		r.mustCall(t, "POST", clm.PathCredInfo, w.revoke(w.cert1), 200, 0)
+		if _, err := b.raw(t, loc).Exec(`DELETE FROM clm_objects WHERE kind IN ('revoked', 'crl')`); err != nil {
+			t.Fatal(err)
+		}
+		again := newRigAt(t, b, loc, "ecdsa")
+		if l := again.crl(t); len(l.RevokedCertificateEntries) != 1 || !lists(l, serial) {
+			t.Fatalf("CRL after the upgrade: %v, want %s", l.RevokedCertificateEntries, serial)
+		}
+		// The index is rebuilt too: the next revoke's CRL lists both.
+		second := again.serialOf(t, w, w.cert2)
+		again.mustCall(t, "POST", clm.PathCredInfo, w.revoke(w.cert2), 200, 0)
+		if l := r.crl(t); !lists(l, serial) || !lists(l, second) {
+			t.Fatalf("CRL after the next revoke: %v", l.RevokedCertificateEntries)
+		}
+	})
+}
