@@ -110,12 +110,16 @@ func freshPostgres(t testing.TB, url string) string {
 var errDown = errors.New("store unreachable")
 
 // faultyStore is a store that can be made to fail: down fails every call (a store that cannot
-// be reached), failSeq fails taking the next value of that sequence within a transaction. It
+// be reached), failSeq fails taking the next value of that sequence within a transaction,
+// viewsLeft lets that many read transactions run before the store goes down. It
 // also refuses to list every ID at once: the CLM reads them a page at a time.
 type faultyStore struct {
 	*store.Store
 	down    atomic.Bool
 	failSeq atomic.Value // string
+	// viewsLeft, when positive, counts the read transactions that may still run; the one after
+	// them fails.
+	viewsLeft atomic.Int64
 }
 
 func (f *faultyStore) Ping(ctx context.Context) error {
@@ -135,6 +139,9 @@ func (f *faultyStore) CLM(ctx context.Context, fn func(clm.Tx) error) error {
 func (f *faultyStore) View(ctx context.Context, fn func(clm.Tx) error) error {
 	if f.down.Load() {
 		return errDown
+	}
+	if f.viewsLeft.Load() > 0 && f.viewsLeft.Add(-1) == 0 {
+		f.down.Store(true)
 	}
 	return f.Store.View(ctx, func(tx clm.Tx) error { return fn(faultyTx{tx, f}) })
 }
