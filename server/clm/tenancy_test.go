@@ -57,7 +57,7 @@ func TestLicense(t *testing.T) {
 	})
 }
 
-// FuzzCLMRequest sends arbitrary bodies to the CLM's POST endpoints. It must never panic, and
+// FuzzCLMRequest sends arbitrary bodies to the CLM's POST endpoints, on every backend. It must never panic, and
 // always answer errorcode 0 or a code of the document's table, with the table's HTTP status.
 func FuzzCLMRequest(f *testing.F) {
 	f.Add(uint8(0), []byte(`{"mode":"create","tenantid":"t","alias":"a"}`))
@@ -65,43 +65,61 @@ func FuzzCLMRequest(f *testing.F) {
 	f.Add(uint8(2), []byte(`{"mode":"update","keyid":"0000000001","key":"x","deviceid":"d","devicename":"d","keynumber":"1","newkeynumber":"2","filepath":"/f"}`))
 	f.Add(uint8(2), []byte(`{"mode":"create","ext_data":{"a":1},"keylength":"80","keytype":"TWINE"}`))
 	f.Add(uint8(0), []byte(`[]`))
-	r := newRig(f, backends(f)[0], "ecdsa") // SQLite: the seeds run in every `go test`
-	keyid, key := r.newID(f, "fuzz")
+	f.Add(uint8(0x82), []byte(`{"mode":"create","keyid":"0000000001","key":"x","devicename":"a\u0000b","alias":"k","keytype":"AES","keyfilepath":"/tmp/key","commonkeyfilepath":"/f"}`))
+	// A rig on every backend; each input goes to each.
+	type target struct {
+		r          *rig
+		keyid, key string
+	}
+	var targets []target
+	for _, b := range backends(f) {
+		r := newRig(f, b, "ecdsa")
+		keyid, key := r.newID(f, "fuzz")
+		targets = append(targets, target{r, keyid, key})
+	}
 	codes := clm.Codes()
 	paths := []string{clm.PathIDInfo, clm.PathCredInfo, clm.PathKeyInfo}
-	f.Fuzz(func(t *testing.T, which uint8, body []byte) {
-		// Half the time, with a real ID so that the checks after authentication are reached.
-		if which&0x80 != 0 {
-			body = bytes.ReplaceAll(bytes.ReplaceAll(body, []byte("0000000001"), []byte(keyid)), []byte(`"key":"x"`), []byte(`"key":"`+key+`"`))
-		}
-		req := httptest.NewRequest("POST", paths[int(which&0x7F)%len(paths)], bytes.NewReader(body))
-		req.SetBasicAuth(clm.LicenseUser, license)
-		req.Header.Set("Content-Type", "application/json")
-		in, contractErr := r.spec.CheckRequest(req, body)
-		rec := httptest.NewRecorder()
-		r.svc.Handler().ServeHTTP(rec, req)
-		if err := r.spec.CheckResponse(in, rec.Code, rec.Header(), rec.Body.Bytes()); err != nil {
-			t.Fatalf("answer %d %s breaks openapi/clm.yaml: %v", rec.Code, rec.Body, err)
-		}
-		if rec.Code < 300 && contractErr != nil {
-			t.Fatalf("accepted %q, which breaks openapi/clm.yaml: %v", body, contractErr)
-		}
-		var out map[string]any
-		if err := json.Unmarshal(rec.Body.Bytes(), &out); err != nil {
-			t.Fatalf("answer is not JSON: %q", rec.Body.String())
-		}
-		code, ok := out["errorcode"].(float64)
-		switch {
-		case !ok:
-			t.Fatalf("no errorcode: %v", out)
-		case code == 0 && rec.Code >= 300:
-			t.Fatalf("errorcode 0 with status %d", rec.Code)
-		case code != 0 && codes[int(code)] != rec.Code:
-			t.Fatalf("errorcode %v with status %d, the table says %d", code, rec.Code, codes[int(code)])
-		case code >= 1600 && code < 1700, code == 2003:
-			t.Fatalf("internal errorcode %v for a client's request %q", code, body)
+	f.Fuzz(func(t *testing.T, which uint8, input []byte) {
+		for _, tg := range targets {
+			fuzzOne(t, tg.r, tg.keyid, tg.key, codes, paths[int(which&0x7F)%len(paths)], which&0x80 != 0, input)
 		}
 	})
+}
+
+// fuzzOne sends one fuzzed body to path (with the rig's real ID when withID) and checks the
+// answer.
+func fuzzOne(t *testing.T, r *rig, keyid, key string, codes map[int]int, path string, withID bool, body []byte) {
+	// Half the time, with a real ID so that the checks after authentication are reached.
+	if withID {
+		body = bytes.ReplaceAll(bytes.ReplaceAll(body, []byte("0000000001"), []byte(keyid)), []byte(`"key":"x"`), []byte(`"key":"`+key+`"`))
+	}
+	req := httptest.NewRequest("POST", path, bytes.NewReader(body))
+	req.SetBasicAuth(clm.LicenseUser, license)
+	req.Header.Set("Content-Type", "application/json")
+	in, contractErr := r.spec.CheckRequest(req, body)
+	rec := httptest.NewRecorder()
+	r.svc.Handler().ServeHTTP(rec, req)
+	if err := r.spec.CheckResponse(in, rec.Code, rec.Header(), rec.Body.Bytes()); err != nil {
+		t.Fatalf("%s: answer %d %s breaks openapi/clm.yaml: %v", r.backend.name, rec.Code, rec.Body, err)
+	}
+	if rec.Code < 300 && contractErr != nil {
+		t.Fatalf("%s: accepted %q, which breaks openapi/clm.yaml: %v", r.backend.name, body, contractErr)
+	}
+	var out map[string]any
+	if err := json.Unmarshal(rec.Body.Bytes(), &out); err != nil {
+		t.Fatalf("%s: answer is not JSON: %q", r.backend.name, rec.Body.String())
+	}
+	code, ok := out["errorcode"].(float64)
+	switch {
+	case !ok:
+		t.Fatalf("%s: no errorcode: %v", r.backend.name, out)
+	case code == 0 && rec.Code >= 300:
+		t.Fatalf("%s: errorcode 0 with status %d", r.backend.name, rec.Code)
+	case code != 0 && codes[int(code)] != rec.Code:
+		t.Fatalf("%s: errorcode %v with status %d, the table says %d", r.backend.name, code, rec.Code, codes[int(code)])
+	case code >= 1600 && code < 1700, code == 2003:
+		t.Fatalf("%s: internal errorcode %v for a client's request %q", r.backend.name, code, body)
+	}
 }
 
 // TestDeviceNames: any device name of the document's length works on every store, one with a
