@@ -81,11 +81,11 @@ var _ = suite("clm", "CLM WebAPI", func() {
 		Expect([]any{got, out["errorcode"]}).To(Equal([]any{404, float64(1204)}), "a deleted ID no longer authenticates")
 	})
 
-	It("refuses a wrong license key with 403 and errorcode 1201", func() {
+	It("refuses a wrong license key with 401 and errorcode 1201", func() {
 		wrong := c
 		wrong.license = "not-" + c.license
 		got, out := wrong.call("GET", clm.PathSystemStatus, "")
-		Expect([]any{got, out["errorcode"]}).To(Equal([]any{403, float64(1201)}))
+		Expect([]any{got, out["errorcode"]}).To(Equal([]any{401, float64(1201)}))
 	})
 
 	It("answers SystemStatus", func() {

@@ -11,7 +11,9 @@ import (
 	"crypto/x509/pkix"
 	"encoding/hex"
 	"encoding/pem"
+	"errors"
 	"fmt"
+	"log/slog"
 	"math/big"
 	"strings"
 	"sync"
@@ -32,6 +34,9 @@ const refillQuiet = 50 * time.Millisecond
 type keyGen struct {
 	algo     string // "rsa" or "ecdsa"
 	workers  int
+	log      *slog.Logger
+	make     func() (crypto.Signer, error) // the generation the pool's workers run: generate
+	retry    time.Duration                 // a worker's pause after a failed generation
 	pool     chan crypto.Signer
 	lastTake atomic.Int64 // unix nanoseconds of the last key taken from the pool
 	start    sync.Once    // the pool fills from the first request for a key on
@@ -40,8 +45,9 @@ type keyGen struct {
 	wg       sync.WaitGroup
 }
 
-func newKeyGen(algo string, poolSize, workers int) *keyGen {
-	g := &keyGen{algo: algo, workers: workers, stop: make(chan struct{})}
+func newKeyGen(algo string, poolSize, workers int, log *slog.Logger) *keyGen {
+	g := &keyGen{algo: algo, workers: workers, log: log, retry: time.Second, stop: make(chan struct{})}
+	g.make = g.generate
 	if algo == "rsa" && poolSize > 0 {
 		g.pool = make(chan crypto.Signer, poolSize)
 	}
@@ -67,9 +73,17 @@ func (g *keyGen) fill() {
 				return
 			}
 		}
-		k, err := g.generate()
+		k, err := g.make()
 		if err != nil {
-			return
+			// A worker that stopped would leave the pool empty for good: it logs, pauses
+			// and goes on.
+			g.log.Error("clm: key pool: generation failed, retrying", "err", err, "retry", g.retry)
+			select {
+			case <-time.After(g.retry):
+				continue
+			case <-g.stop:
+				return
+			}
 		}
 		select {
 		case g.pool <- k:
@@ -132,9 +146,6 @@ type authority struct {
 	der    []byte
 	number int64
 	serial string
-
-	mu  sync.Mutex
-	crl []byte // DER of the current CRL
 }
 
 // randomSerial returns a positive 64-bit serial number and its 16 hex digits.
@@ -149,45 +160,22 @@ func randomSerial() (*big.Int, string) {
 }
 
 // loadCA returns the stored CA, creating it (key of the configured algorithm, self-signed,
-// valid 20 years) on the first start.
+// valid 20 years) on the first start. Creating it is one decision of the store: the CA is
+// inserted only if none is stored, and every replica uses the one stored, whichever made it.
 func (s *Service) loadCA(ctx context.Context) (*authority, error) {
 	var rec caRecord
-	err := s.st.CLM(ctx, func(tx Tx) error {
+	found := false
+	err := s.st.View(ctx, func(tx Tx) error {
 		o, ok, err := tx.Get(kindCA, "ca1")
-		if err != nil {
+		if err != nil || !ok {
 			return err
 		}
-		if ok {
-			return s.seal.open(o, &rec)
-		}
-		key, err := (&keyGen{algo: s.cfg.CAAlgorithm}).generate()
-		if err != nil {
-			return err
-		}
-		number, err := tx.Next("keynumber")
-		if err != nil {
-			return err
-		}
-		serial, serialHex := randomSerial()
-		now := s.cfg.Now()
-		tmpl := &x509.Certificate{SerialNumber: serial, Subject: pkix.Name{Organization: []string{"SecureWare/CLM reference"}, CommonName: "ca1"},
-			NotBefore: now.Add(-time.Hour), NotAfter: now.AddDate(20, 0, 0), IsCA: true, BasicConstraintsValid: true,
-			KeyUsage: x509.KeyUsageCertSign | x509.KeyUsageCRLSign | x509.KeyUsageDigitalSignature}
-		der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, key.Public(), key)
-		if err != nil {
-			return err
-		}
-		pkcs8, err := x509.MarshalPKCS8PrivateKey(key)
-		if err != nil {
-			return err
-		}
-		rec = caRecord{DER: der, KeyPKCS8: pkcs8, KeyNumber: number, Serial: serialHex}
-		sealed, err := s.seal.seal(kindCA, "ca1", rec)
-		if err != nil {
-			return err
-		}
-		return tx.Put(Object{Kind: kindCA, ID: "ca1", Alt: serialHex, Owner: "", Value: sealed})
+		found = true
+		return s.seal.open(o, &rec)
 	})
+	if err == nil && !found {
+		err = s.createCA(ctx, &rec)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("clm: CA: %w", err)
 	}
@@ -202,33 +190,69 @@ func (s *Service) loadCA(ctx context.Context) (*authority, error) {
 	return &authority{key: key.(crypto.Signer), cert: cert, der: rec.DER, number: rec.KeyNumber, serial: rec.Serial}, nil
 }
 
+// createCA makes a CA (outside any transaction: key generation is slow) and stores it unless
+// another one was stored meanwhile; rec is then the stored one.
+func (s *Service) createCA(ctx context.Context, rec *caRecord) error {
+	key, err := (&keyGen{algo: s.cfg.CAAlgorithm}).generate()
+	if err != nil {
+		return err
+	}
+	serial, serialHex := randomSerial()
+	now := s.cfg.Now()
+	tmpl := &x509.Certificate{SerialNumber: serial, Subject: pkix.Name{Organization: []string{"SecureWare/CLM reference"}, CommonName: "ca1"},
+		NotBefore: now.Add(-time.Hour), NotAfter: now.AddDate(20, 0, 0), IsCA: true, BasicConstraintsValid: true,
+		KeyUsage: x509.KeyUsageCertSign | x509.KeyUsageCRLSign | x509.KeyUsageDigitalSignature}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, key.Public(), key)
+	if err != nil {
+		return err
+	}
+	pkcs8, err := x509.MarshalPKCS8PrivateKey(key)
+	if err != nil {
+		return err
+	}
+	return s.st.CLM(ctx, func(tx Tx) error {
+		if o, ok, err := tx.Get(kindCA, "ca1"); err != nil || ok {
+			if ok {
+				return s.seal.open(o, rec)
+			}
+			return err
+		}
+		number, err := tx.Next("keynumber")
+		if err != nil {
+			return err
+		}
+		mine := caRecord{DER: der, KeyPKCS8: pkcs8, KeyNumber: number, Serial: serialHex}
+		sealed, err := s.seal.seal(kindCA, "ca1", mine)
+		if err != nil {
+			return err
+		}
+		inserted, err := tx.Insert(Object{Kind: kindCA, ID: "ca1", Alt: serialHex, Owner: "", Value: sealed})
+		if err != nil {
+			return err
+		}
+		if inserted {
+			*rec = mine
+			return nil
+		}
+		// Another replica's insert committed first (PostgreSQL: this transaction waited for it,
+		// and its next statement sees it).
+		o, ok, err := tx.Get(kindCA, "ca1")
+		if err == nil && !ok {
+			err = errors.New("the CA is neither stored nor insertable")
+		}
+		if err != nil {
+			return err
+		}
+		return s.seal.open(o, rec)
+	})
+}
+
 // issue signs a certificate for pub with subject, usable by servers and clients.
 func (a *authority) issue(pub crypto.PublicKey, subject pkix.Name, serial *big.Int, now time.Time, validity time.Duration) ([]byte, error) {
 	tmpl := &x509.Certificate{SerialNumber: serial, Subject: subject, NotBefore: now.Add(-time.Minute), NotAfter: now.Add(validity),
 		KeyUsage:    x509.KeyUsageDigitalSignature | x509.KeyUsageKeyEncipherment,
 		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth, x509.ExtKeyUsageServerAuth}}
 	return x509.CreateCertificate(rand.Reader, tmpl, a.cert, pub, a.key)
-}
-
-// signCRL makes the CA's CRL listing revoked (serial → revocation time), valid a week.
-func (a *authority) signCRL(number int64, revoked map[string]time.Time, now time.Time) ([]byte, error) {
-	var entries []x509.RevocationListEntry
-	for serial, at := range revoked {
-		n, ok := new(big.Int).SetString(serial, 16)
-		if !ok {
-			return nil, fmt.Errorf("clm: bad serial %q", serial)
-		}
-		entries = append(entries, x509.RevocationListEntry{SerialNumber: n, RevocationTime: at})
-	}
-	der, err := x509.CreateRevocationList(rand.Reader, &x509.RevocationList{Number: big.NewInt(number),
-		ThisUpdate: now, NextUpdate: now.Add(7 * 24 * time.Hour), RevokedCertificateEntries: entries}, a.cert, a.key)
-	if err != nil {
-		return nil, err
-	}
-	a.mu.Lock()
-	a.crl = der
-	a.mu.Unlock()
-	return der, nil
 }
 
 // pemCert writes a certificate in PEM.
@@ -271,3 +295,6 @@ func parseSubject(s string) (pkix.Name, bool) {
 	}
 	return n, n.CommonName != ""
 }
+
+// CACert returns the certificate of the CA the CLM signs with.
+func (s *Service) CACert() *x509.Certificate { return s.ca.cert }

@@ -4,11 +4,8 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
-	"maps"
 	"net/http"
 	"net/http/httptest"
-	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -33,134 +30,40 @@ func loadContract(t testing.TB) *openapi.Spec {
 	return spec
 }
 
-// memStore is an in-memory clm.Store: a transaction works on a copy that replaces the data when
-// it succeeds. down makes every call fail (a store that cannot be reached).
-type memStore struct {
-	mu    sync.Mutex
-	objs  map[[2]string]clm.Object
-	seq   map[string]int64
-	audit []clm.AuditEntry
-	down  bool
-}
-
-func newMemStore() *memStore {
-	return &memStore{objs: map[[2]string]clm.Object{}, seq: map[string]int64{}}
-}
-
-var errDown = errors.New("store unreachable")
-
-func (m *memStore) Ping(context.Context) error {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	if m.down {
-		return errDown
-	}
-	return nil
-}
-
-func (m *memStore) CLM(_ context.Context, fn func(clm.Tx) error) error {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	if m.down {
-		return errDown
-	}
-	tx := &memTx{objs: maps.Clone(m.objs), seq: maps.Clone(m.seq)}
-	if err := fn(tx); err != nil {
-		return err
-	}
-	m.objs, m.seq = tx.objs, tx.seq
-	m.audit = append(m.audit, tx.audit...)
-	return nil
-}
-
-// auditLog returns the audit entries of the committed changes.
-func (m *memStore) auditLog() []clm.AuditEntry {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	return slices.Clone(m.audit)
-}
-
-// View runs fn like a change that is then thrown away.
-func (m *memStore) View(ctx context.Context, fn func(clm.Tx) error) error {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	if m.down {
-		return errDown
-	}
-	return fn(&memTx{objs: maps.Clone(m.objs), seq: maps.Clone(m.seq)})
-}
-
-type memTx struct {
-	objs  map[[2]string]clm.Object
-	seq   map[string]int64
-	audit []clm.AuditEntry
-}
-
-func (t *memTx) Audit(e clm.AuditEntry) error {
-	t.audit = append(t.audit, e)
-	return nil
-}
-
-func (t *memTx) Get(kind, id string) (clm.Object, bool, error) {
-	o, ok := t.objs[[2]string{kind, id}]
-	return o, ok, nil
-}
-
-func (t *memTx) ByAlt(kind, alt string) (clm.Object, bool, error) {
-	for k, o := range t.objs {
-		if k[0] == kind && o.Alt == alt {
-			return o, true, nil
-		}
-	}
-	return clm.Object{}, false, nil
-}
-
-func (t *memTx) Put(o clm.Object) error {
-	t.objs[[2]string{o.Kind, o.ID}] = o
-	return nil
-}
-
-func (t *memTx) Delete(kind, id string) error {
-	delete(t.objs, [2]string{kind, id})
-	return nil
-}
-
-func (t *memTx) List(kind string) ([]clm.Object, error) {
-	var out []clm.Object
-	for k, o := range t.objs {
-		if k[0] == kind {
-			out = append(out, o)
-		}
-	}
-	return out, nil
-}
-
-func (t *memTx) Next(seq string) (int64, error) {
-	t.seq[seq]++
-	return t.seq[seq], nil
-}
-
 const license = "test-license"
 
-// rig is a CLM on an in-memory store behind an httptest server. Its client checks every
+// rig is a CLM on a store of a backend behind an httptest server. Its client checks every
 // answer against openapi/clm.yaml (requests too, in call: every request the server accepts).
 type rig struct {
 	*httptest.Server
-	client *http.Client
-	spec   *openapi.Spec
-	store  *memStore
-	kek    *kek.KEK
-	svc    *clm.Service
-	now    time.Time
-	mu     sync.Mutex
+	client  *http.Client
+	spec    *openapi.Spec
+	backend backend
+	loc     string // where the store's database is
+	store   *faultyStore
+	kek     *kek.KEK
+	svc     *clm.Service
+	now     time.Time
+	mu      sync.Mutex
 }
 
-func newRig(t testing.TB, algo string) *rig {
+func newRig(t testing.TB, b backend, algo string, opts ...func(*clm.Config)) *rig {
 	t.Helper()
-	r := &rig{store: newMemStore(), kek: kek.New([32]byte{7}), now: time.Now(), spec: loadContract(t)}
+	return newRigAt(t, b, b.fresh(t), algo, opts...)
+}
+
+// newRigAt is newRig on the database at loc, which another rig may share (a replica); opts
+// change the CLM's configuration.
+func newRigAt(t testing.TB, b backend, loc string, algo string, opts ...func(*clm.Config)) *rig {
+	t.Helper()
+	r := &rig{backend: b, loc: loc, store: &faultyStore{Store: b.open(t, loc)}, kek: kek.New([32]byte{7}), now: time.Now(), spec: loadContract(t)}
 	r.client, _ = openapitest.NewClient(t, r.spec, true)
-	svc, err := clm.New(context.Background(), r.store, r.kek, clm.Config{License: license, KeyAlgorithm: algo, PoolSize: -1,
-		Now: func() time.Time { r.mu.Lock(); defer r.mu.Unlock(); return r.now }}, nil)
+	cfg := clm.Config{License: license, KeyAlgorithm: algo, PoolSize: -1,
+		Now: func() time.Time { r.mu.Lock(); defer r.mu.Unlock(); return r.now }}
+	for _, o := range opts {
+		o(&cfg)
+	}
+	svc, err := clm.New(context.Background(), r.store, r.kek, cfg, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -170,6 +73,27 @@ func newRig(t testing.TB, algo string) *rig {
 	r.Server = httptest.NewServer(mux)
 	t.Cleanup(func() { r.Close(); svc.Close() })
 	return r
+}
+
+// auditLog returns the CLM's entries of the store's audit log, oldest first.
+func (r *rig) auditLog(t testing.TB) []clm.AuditEntry {
+	t.Helper()
+	all, err := r.store.Audit(context.Background(), 0, 1<<20)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []clm.AuditEntry
+	for _, e := range all {
+		var n int64
+		if e.KeyNumber != nil {
+			n = *e.KeyNumber
+		}
+		if e.UID != "" || e.Counter != nil {
+			t.Fatalf("a CLM audit entry in the KMS's columns: %+v", e)
+		}
+		out = append(out, clm.AuditEntry{Actor: e.Actor, Action: e.Action, Device: e.Device, Number: n, Message: e.Message})
+	}
+	return out
 }
 
 // advance moves the CLM's clock.

@@ -5,25 +5,23 @@ import (
 	"crypto"
 	"crypto/x509"
 	"encoding/base64"
-	"net/http"
 	"strconv"
-	"time"
 
 	"software.sslmate.com/src/go-pkcs12"
 )
 
 // credInfo is POST CredInfo, by mode: create, get, update, revoke.
-func (s *Service) credInfo(r *http.Request, req request) (int, answer, *Error) {
+func (s *Service) credInfo(ctx context.Context, req request) (answer, *Error) {
 	if e := req.required("mode"); e != nil {
-		return 0, nil, e
+		return nil, e
 	}
 	switch req.get("mode") {
 	case "create":
-		return s.createCert(r, req)
+		return s.createCert(ctx, req)
 	case "get", "update", "revoke":
-		return s.useCert(r, req)
+		return s.useCert(ctx, req)
 	}
-	return 0, nil, fail(codeParameter, "mode %q", req.get("mode"))
+	return nil, fail(codeParameter, "mode %q", req.get("mode"))
 }
 
 // format reads a certificate format parameter (default pem) among allowed.
@@ -123,60 +121,74 @@ func (s *Service) putCert(tx Tx, owner string, rec *certRecord) error {
 	return tx.Put(Object{Kind: kindCert, ID: id, Alt: rec.Serial, Owner: owner, Value: sealed})
 }
 
-func (s *Service) createCert(r *http.Request, req request) (int, answer, *Error) {
+// certCreate is a checked CredInfo create: certmode and the formats of the answer.
+type certCreate struct{ mode, caFormat, clientFormat string }
+
+// checkCertCreate checks a CredInfo create's parameters.
+func checkCertCreate(req request) (certCreate, *Error) {
 	if e := req.required("keyid", "key", "devicename", "certmode", "catype", "keyfilepath"); e != nil {
-		return 0, nil, e
+		return certCreate{}, e
 	}
-	mode := req.get("certmode")
-	if mode != "caonly" && mode != "client" {
-		return 0, nil, fail(codeParameter, "certmode %q", mode)
+	c := certCreate{mode: req.get("certmode")}
+	if c.mode != "caonly" && c.mode != "client" {
+		return certCreate{}, fail(codeParameter, "certmode %q", c.mode)
 	}
-	caFormat, e := format(req, "cacerttype", "pem", "der")
-	if e != nil {
-		return 0, nil, e
+	var e *Error
+	if c.caFormat, e = format(req, "cacerttype", "pem", "der"); e != nil {
+		return certCreate{}, e
 	}
-	clientFormat, e := format(req, "clientcerttype", "pem", "der", "p12")
-	if e != nil {
-		return 0, nil, e
+	if c.clientFormat, e = format(req, "clientcerttype", "pem", "der", "p12"); e != nil {
+		return certCreate{}, e
 	}
-	if mode == "client" {
+	if c.mode == "client" {
 		if e := req.required("clientsubject", "clientfilepath"); e != nil {
-			return 0, nil, e
+			return certCreate{}, e
 		}
-		if clientFormat == "p12" {
+		if c.clientFormat == "p12" {
 			if e := req.required("passphrase"); e != nil {
-				return 0, nil, e
+				return certCreate{}, e
 			}
 		}
 	}
-	if mode == "caonly" || clientFormat == "pem" {
+	if c.mode == "caonly" || c.clientFormat == "pem" {
 		if e := req.required("cafilepath"); e != nil {
-			return 0, nil, e
+			return certCreate{}, e
 		}
 	}
 	if req.get("keyfilepath") != "/tmp/key" {
-		return 0, nil, fail(codeParameter, "keyfilepath must be /tmp/key")
+		return certCreate{}, fail(codeParameter, "keyfilepath must be /tmp/key")
 	}
 	if e := req.lengths(false); e != nil {
-		return 0, nil, e
+		return certCreate{}, e
 	}
-	if (mode == "caonly" && req.get("catype") != "CA") || (mode == "client" && req.get("catype") != "ca1") {
-		return 0, nil, fail(codeCAType, "catype %q for certmode %s", req.get("catype"), mode)
+	if (c.mode == "caonly" && req.get("catype") != "CA") || (c.mode == "client" && req.get("catype") != "ca1") {
+		return certCreate{}, fail(codeCAType, "catype %q for certmode %s", req.get("catype"), c.mode)
 	}
-	id, e := s.authenticate(r.Context(), req.get("keyid"), req.get("key"))
+	return c, nil
+}
+
+// createCert is CredInfo create: the device (registered when new), the CA certificate and, for
+// certmode client, a new client certificate.
+func (s *Service) createCert(ctx context.Context, req request) (answer, *Error) {
+	c, e := checkCertCreate(req)
 	if e != nil {
-		return 0, nil, e
+		return nil, e
+	}
+	mode, caFormat, clientFormat := c.mode, c.caFormat, c.clientFormat
+	id, e := s.authenticate(ctx, req.get("keyid"), req.get("key"))
+	if e != nil {
+		return nil, e
 	}
 	var rec *certRecord
 	if mode == "client" {
 		var err error
 		if rec, err = s.newCert(req.get("clientsubject")); err != nil {
-			return 0, nil, s.internal("issue", err)
+			return nil, s.internal("issue", err)
 		}
 		rec.Format, rec.Passphrase, rec.FilePath = clientFormat, req.get("passphrase"), req.get("clientfilepath")
 	}
 	a := answer{}
-	err := s.st.CLM(r.Context(), func(tx Tx) error {
+	err := s.st.CLM(ctx, func(tx Tx) error {
 		dev, devKey, err := s.device(tx, id.KeyID, deviceOf(req), true)
 		if err != nil {
 			return err
@@ -202,9 +214,9 @@ func (s *Service) createCert(r *http.Request, req request) (int, answer, *Error)
 		err = s.clientAnswer(a, rec, clientFormat, rec.Passphrase)
 	}
 	if err != nil {
-		return 0, nil, s.internal("create certificate", err)
+		return nil, s.internal("create certificate", err)
 	}
-	return http.StatusCreated, a, nil
+	return a, nil
 }
 
 // findCert finds a certificate of the owner by keynumber or serial: 1301 when there is none.
@@ -230,194 +242,250 @@ func (s *Service) findCert(tx Tx, owner, number, serial string) (*certRecord, er
 	return &rec, nil
 }
 
-// useCert is CredInfo get, update and revoke.
-func (s *Service) useCert(r *http.Request, req request) (int, answer, *Error) {
+// certUse is a checked CredInfo get, update or revoke: its parameters, the ID it comes
+// through, its catype and the format of the certificate it answers.
+type certUse struct {
+	req    request
+	owner  string
+	catype string
+	format string
+}
+
+// useCert is CredInfo get, update and revoke: the checks they share, then the mode's own.
+func (s *Service) useCert(ctx context.Context, req request) (answer, *Error) {
+	u, e := s.checkCertUse(ctx, req)
+	if e != nil {
+		return nil, e
+	}
+	var a answer
+	var err error
+	switch req.get("mode") {
+	case "get":
+		a, err = s.getCert(ctx, u)
+	case "update":
+		a, err = s.updateCert(ctx, u)
+	default:
+		a, err = s.revokeCert(ctx, u)
+	}
+	if err != nil {
+		return nil, s.internal("certificate "+req.get("mode"), err)
+	}
+	return a, nil
+}
+
+// checkCertUse checks a get, update or revoke's parameters and authenticates its ID.
+func (s *Service) checkCertUse(ctx context.Context, req request) (certUse, *Error) {
 	mode := req.get("mode")
 	need := []string{"keyid", "key", "deviceid", "devicename", "catype"}
 	if mode != "revoke" {
 		need = append(need, "filepath")
 	}
 	if e := req.required(need...); e != nil {
-		return 0, nil, e
+		return certUse{}, e
 	}
 	if req.get("keynumber") == "" && req.get("certserial") == "" {
-		return 0, nil, fail(codeRequired, "keynumber or certserial")
+		return certUse{}, fail(codeRequired, "keynumber or certserial")
 	}
-	certFormat := "pem"
+	u := certUse{req: req, catype: req.get("catype"), format: "pem"}
 	if mode != "revoke" {
 		var e *Error
-		if certFormat, e = format(req, "certtype", "pem", "der", "p12"); e != nil {
-			return 0, nil, e
+		if u.format, e = format(req, "certtype", "pem", "der", "p12"); e != nil {
+			return certUse{}, e
 		}
 	}
 	if e := req.lengths(false); e != nil {
-		return 0, nil, e
+		return certUse{}, e
 	}
-	catype := req.get("catype")
-	if catype != "ca1" && !(catype == "CA" && mode == "get") {
-		return 0, nil, fail(codeCAType, "catype %q", catype)
+	if u.catype != "ca1" && !(u.catype == "CA" && mode == "get") {
+		return certUse{}, fail(codeCAType, "catype %q", u.catype)
 	}
-	if catype == "CA" && certFormat == "p12" {
-		return 0, nil, fail(codeParameter, "a CA certificate is pem or der")
+	if u.catype == "CA" && u.format == "p12" {
+		return certUse{}, fail(codeParameter, "a CA certificate is pem or der")
 	}
-	if mode == "update" && req.get("newkeynumber") == "" && req.get("newcertserial") == "" {
+	if mode == "update" && !u.namesSuccessor() {
 		if e := req.required("passphrase"); e != nil {
-			return 0, nil, e
+			return certUse{}, e
 		}
 	}
-	id, e := s.authenticate(r.Context(), req.get("keyid"), req.get("key"))
+	id, e := s.authenticate(ctx, req.get("keyid"), req.get("key"))
 	if e != nil {
-		return 0, nil, e
+		return certUse{}, e
 	}
+	u.owner = id.KeyID
+	return u, nil
+}
+
+// namesSuccessor reports whether an update names the certificate that replaces the old one.
+func (u certUse) namesSuccessor() bool {
+	return u.req.get("newkeynumber") != "" || u.req.get("newcertserial") != ""
+}
+
+// onDevice runs fn in one transaction (read-only unless write) on the request's device, with the
+// answer's deviceid set, and returns the answer.
+func (s *Service) onDevice(ctx context.Context, owner string, req request, write bool, fn func(tx Tx, dev *deviceRecord, a answer) error) (answer, error) {
+	a := answer{}
+	run := s.st.View
+	if write {
+		run = s.st.CLM
+	}
+	err := run(ctx, func(tx Tx) error {
+		dev, _, err := s.device(tx, owner, deviceOf(req), false)
+		if err != nil {
+			return err
+		}
+		a["deviceid"] = dev.DeviceID
+		return fn(tx, dev, a)
+	})
+	return a, err
+}
+
+// usableCert finds the request's certificate and checks that dev may use it: 1303 when it is
+// another device's, 1306 when revoked or updated, 1304 for another status, 1305 when expired.
+func (s *Service) usableCert(tx Tx, owner string, dev *deviceRecord, req request) (*certRecord, error) {
+	rec, err := s.findCert(tx, owner, req.get("keynumber"), req.get("certserial"))
+	if err != nil {
+		return nil, err
+	}
+	switch {
+	case rec.DeviceID != dev.DeviceID:
+		return nil, fail(codeCertBinding, "certificate %d belongs to another device", rec.KeyNumber)
+	case rec.Status == statusRevoked || rec.Status == statusUpdated:
+		return nil, fail(codeCertRevoked, "certificate %d is %s", rec.KeyNumber, rec.Status)
+	case rec.Status != statusValid:
+		return nil, fail(codeCertStatus, "certificate %d is %s", rec.KeyNumber, rec.Status)
+	case rec.NotAfter <= s.nowMillis():
+		return nil, fail(codeCertExpired, "certificate %d", rec.KeyNumber)
+	}
+	return rec, nil
+}
+
+// storedPassphrase returns the passphrase of a p12 answer: the request's, or the one rec was
+// issued with (1102 when rec was not issued as p12).
+func storedPassphrase(format, given string, rec *certRecord) (string, error) {
+	if format != "p12" || given != "" {
+		return given, nil
+	}
+	if rec.Format != "p12" {
+		return "", fail(codeRequired, "passphrase")
+	}
+	return rec.Passphrase, nil
+}
+
+// getCert is CredInfo get: a client certificate, or with catype CA the CA's.
+func (s *Service) getCert(ctx context.Context, u certUse) (answer, error) {
+	var shown *certRecord // encoded after the transaction
+	passphrase := u.req.get("passphrase")
+	a, err := s.onDevice(ctx, u.owner, u.req, false, func(tx Tx, dev *deviceRecord, a answer) error {
+		if u.catype == "CA" {
+			if u.req.get("keynumber") != strconv.FormatInt(s.ca.number, 10) && u.req.get("certserial") != s.ca.serial {
+				return fail(codeCertNotFound, "not the CA's keynumber or serial")
+			}
+			s.caAnswer(a, u.format)
+			return nil
+		}
+		rec, err := s.usableCert(tx, u.owner, dev, u.req)
+		if err != nil {
+			return err
+		}
+		shown = rec
+		passphrase, err = storedPassphrase(u.format, passphrase, rec)
+		return err
+	})
+	if err == nil && shown != nil {
+		err = s.clientAnswer(a, shown, u.format, passphrase)
+	}
+	return a, err
+}
+
+// revokeCert is CredInfo revoke: the certificate is revoked and in the next CRL, one outcome.
+func (s *Service) revokeCert(ctx context.Context, u certUse) (answer, error) {
+	return s.onDevice(ctx, u.owner, u.req, true, func(tx Tx, dev *deviceRecord, a answer) error {
+		rec, err := s.usableCert(tx, u.owner, dev, u.req)
+		if err != nil {
+			return err
+		}
+		a["clientkeynumber"] = strconv.FormatInt(rec.KeyNumber, 10)
+		a["clientserial"] = rec.Serial
+		if err := s.markRevoked(tx, u.owner, rec); err != nil {
+			return err
+		}
+		_, err = s.issueCRL(tx)
+		return err
+	})
+}
+
+// updateCert is CredInfo update: the certificate is replaced by a new one for the same subject,
+// or by the one the request names, and becomes updated.
+func (s *Service) updateCert(ctx context.Context, u certUse) (answer, error) {
 	var fresh *certRecord
-	if mode == "update" && req.get("newkeynumber") == "" && req.get("newcertserial") == "" {
+	if !u.namesSuccessor() {
 		// The new certificate's subject is the old one's: look it up first, sign outside the
 		// transaction, then check again inside it.
 		var subject string
-		err := s.st.View(r.Context(), func(tx Tx) error {
-			old, err := s.findCert(tx, id.KeyID, req.get("keynumber"), req.get("certserial"))
+		err := s.st.View(ctx, func(tx Tx) error {
+			old, err := s.findCert(tx, u.owner, u.req.get("keynumber"), u.req.get("certserial"))
 			if err == nil {
 				subject = old.Subject
 			}
 			return err
 		})
 		if err != nil {
-			return 0, nil, s.internal("find certificate", err)
+			return nil, err
 		}
 		if fresh, err = s.newCert(subject); err != nil {
-			return 0, nil, s.internal("issue", err)
+			return nil, err
 		}
 	}
-	a := answer{}
-	revoked := false
-	var shown *certRecord // the certificate the answer carries, encoded after the transaction
-	var passphrase string
-	run := s.st.CLM
-	if mode == "get" {
-		run = s.st.View
-	}
-	err := run(r.Context(), func(tx Tx) error {
-		dev, _, err := s.device(tx, id.KeyID, deviceOf(req), false)
+	var next *certRecord
+	passphrase := u.req.get("passphrase")
+	a, err := s.onDevice(ctx, u.owner, u.req, true, func(tx Tx, dev *deviceRecord, a answer) error {
+		rec, err := s.usableCert(tx, u.owner, dev, u.req)
 		if err != nil {
 			return err
 		}
-		a["deviceid"] = dev.DeviceID
-		if catype == "CA" {
-			if req.get("keynumber") != strconv.FormatInt(s.ca.number, 10) && req.get("certserial") != s.ca.serial {
-				return fail(codeCertNotFound, "not the CA's keynumber or serial")
-			}
-			s.caAnswer(a, certFormat)
-			return nil
+		if fresh != nil {
+			next, err = s.storeSuccessor(tx, u, dev, fresh, passphrase)
+		} else if next, err = s.namedSuccessor(tx, u, dev); err == nil {
+			passphrase, err = storedPassphrase(u.format, passphrase, next)
 		}
-		rec, err := s.findCert(tx, id.KeyID, req.get("keynumber"), req.get("certserial"))
 		if err != nil {
 			return err
-		}
-		switch {
-		case rec.DeviceID != dev.DeviceID:
-			return fail(codeCertBinding, "certificate %d belongs to another device", rec.KeyNumber)
-		case rec.Status == statusRevoked || rec.Status == statusUpdated:
-			return fail(codeCertRevoked, "certificate %d is %s", rec.KeyNumber, rec.Status)
-		case rec.Status != statusValid:
-			return fail(codeCertStatus, "certificate %d is %s", rec.KeyNumber, rec.Status)
-		case rec.NotAfter <= s.nowMillis():
-			return fail(codeCertExpired, "certificate %d", rec.KeyNumber)
-		}
-		passphrase = req.get("passphrase")
-		switch mode {
-		case "get":
-			if certFormat == "p12" && passphrase == "" {
-				if rec.Format != "p12" {
-					return fail(codeRequired, "passphrase")
-				}
-				passphrase = rec.Passphrase
-			}
-			shown = rec
-			return nil
-		case "revoke":
-			rec.Status, rec.RevokedAt = statusRevoked, s.nowMillis()
-			revoked = true
-			a["clientkeynumber"] = strconv.FormatInt(rec.KeyNumber, 10)
-			a["clientserial"] = rec.Serial
-			if err := s.putCert(tx, id.KeyID, rec); err != nil {
-				return err
-			}
-			return audit(tx, id.KeyID, "cert-revoke", dev.DeviceID, rec.KeyNumber, "serial "+rec.Serial)
-		}
-		// update
-		next := fresh
-		if next == nil {
-			if next, err = s.findCert(tx, id.KeyID, req.get("newkeynumber"), req.get("newcertserial")); err != nil {
-				return err
-			}
-			switch {
-			case next.Status != statusValid || next.DeviceID != dev.DeviceID:
-				return fail(codeNewCertStatus, "certificate %d is %s", next.KeyNumber, next.Status)
-			case next.NotAfter <= s.nowMillis():
-				return fail(codeNewCertExpired, "certificate %d", next.KeyNumber)
-			}
-			if certFormat == "p12" && passphrase == "" {
-				if next.Format != "p12" {
-					return fail(codeRequired, "passphrase")
-				}
-				passphrase = next.Passphrase
-			}
-		} else {
-			next.DeviceID, next.Format, next.Passphrase = dev.DeviceID, certFormat, passphrase
-			next.FilePath = req.get("newfilepath")
-			if next.KeyNumber, err = tx.Next("keynumber"); err != nil {
-				return err
-			}
-			if err := s.putCert(tx, id.KeyID, next); err != nil {
-				return err
-			}
 		}
 		rec.Status = statusUpdated
-		if err := s.putCert(tx, id.KeyID, rec); err != nil {
+		if err := s.putCert(tx, u.owner, rec); err != nil {
 			return err
 		}
-		shown = next
-		return audit(tx, id.KeyID, "cert-update", dev.DeviceID, next.KeyNumber, "serial "+next.Serial+" replaces "+rec.Serial)
+		return audit(tx, u.owner, "cert-update", dev.DeviceID, next.KeyNumber, "serial "+next.Serial+" replaces "+rec.Serial)
 	})
-	if err == nil && shown != nil {
-		err = s.clientAnswer(a, shown, certFormat, passphrase)
+	if err == nil {
+		err = s.clientAnswer(a, next, u.format, passphrase)
 	}
-	if err != nil {
-		return 0, nil, s.internal("certificate "+mode, err)
-	}
-	if revoked {
-		if _, err := s.refreshCRL(r.Context()); err != nil {
-			return 0, nil, s.internal("crl", err)
-		}
-	}
-	return http.StatusOK, a, nil
+	return a, err
 }
 
-// refreshCRL signs a new CRL listing every revoked certificate.
-func (s *Service) refreshCRL(ctx context.Context) ([]byte, error) {
-	revoked := map[string]time.Time{}
-	err := s.st.View(ctx, func(tx Tx) error {
-		certs, err := tx.List(kindCert)
-		if err != nil {
-			return err
-		}
-		for _, o := range certs {
-			var rec certRecord
-			if err := s.seal.open(o, &rec); err != nil {
-				return err
-			}
-			if rec.Status == statusRevoked {
-				revoked[rec.Serial] = time.UnixMilli(rec.RevokedAt)
-			}
-		}
-		return nil
-	})
+// storeSuccessor stores a new certificate made for an update.
+func (s *Service) storeSuccessor(tx Tx, u certUse, dev *deviceRecord, next *certRecord, passphrase string) (*certRecord, error) {
+	next.DeviceID, next.Format, next.Passphrase = dev.DeviceID, u.format, passphrase
+	next.FilePath = u.req.get("newfilepath")
+	var err error
+	if next.KeyNumber, err = tx.Next("keynumber"); err != nil {
+		return nil, err
+	}
+	return next, s.putCert(tx, u.owner, next)
+}
+
+// namedSuccessor finds the certificate an update names, which must be valid (1307) and
+// unexpired (1308).
+func (s *Service) namedSuccessor(tx Tx, u certUse, dev *deviceRecord) (*certRecord, error) {
+	next, err := s.findCert(tx, u.owner, u.req.get("newkeynumber"), u.req.get("newcertserial"))
 	if err != nil {
 		return nil, err
 	}
-	var number int64
-	if err := s.st.CLM(ctx, func(tx Tx) error { n, err := tx.Next("crl"); number = n; return err }); err != nil {
-		return nil, err
+	switch {
+	case next.Status != statusValid || next.DeviceID != dev.DeviceID:
+		return nil, fail(codeNewCertStatus, "certificate %d is %s", next.KeyNumber, next.Status)
+	case next.NotAfter <= s.nowMillis():
+		return nil, fail(codeNewCertExpired, "certificate %d", next.KeyNumber)
 	}
-	return s.ca.signCRL(number, revoked, s.cfg.Now())
+	return next, nil
 }

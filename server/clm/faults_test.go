@@ -1,7 +1,9 @@
 package clm_test
 
 import (
+	"context"
 	"encoding/json"
+	"fmt"
 	"strconv"
 	"testing"
 	"time"
@@ -13,22 +15,51 @@ import (
 // edit changes a stored record: opens it with the KEK, lets fn change its fields, seals it again.
 func (r *rig) edit(t *testing.T, kind, id string, fn func(map[string]any)) {
 	t.Helper()
-	r.store.mu.Lock()
-	defer r.store.mu.Unlock()
-	o, ok := r.store.objs[[2]string{kind, id}]
-	if !ok {
-		t.Fatalf("no %s %s", kind, id)
-	}
-	data, err := r.kek.Open("clm:"+kind+":"+id, o.Value)
+	err := r.store.CLM(context.Background(), func(tx clm.Tx) error {
+		o, ok, err := tx.Get(kind, id)
+		if err != nil || !ok {
+			return fmt.Errorf("no %s %s: %v", kind, id, err)
+		}
+		data, err := r.kek.Open("clm:"+kind+":"+id, o.Value)
+		if err != nil {
+			return err
+		}
+		var m map[string]any
+		json.Unmarshal(data, &m)
+		fn(m)
+		data, _ = json.Marshal(m)
+		o.Value = r.kek.Seal("clm:"+kind+":"+id, data)
+		return tx.Put(o)
+	})
 	if err != nil {
 		t.Fatal(err)
 	}
-	var m map[string]any
-	json.Unmarshal(data, &m)
-	fn(m)
-	data, _ = json.Marshal(m)
-	o.Value = r.kek.Seal("clm:"+kind+":"+id, data)
-	r.store.objs[[2]string{kind, id}] = o
+}
+
+// corrupt flips a bit of a stored record's sealed value.
+func (r *rig) corrupt(t *testing.T, kind, id string) {
+	t.Helper()
+	err := r.store.CLM(context.Background(), func(tx clm.Tx) error {
+		o, ok, err := tx.Get(kind, id)
+		if err != nil || !ok {
+			return fmt.Errorf("no %s %s: %v", kind, id, err)
+		}
+		o.Value[len(o.Value)-1] ^= 1
+		return tx.Put(o)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+// setSequence sets a sequence of the store, behind the store's back.
+func (r *rig) setSequence(t *testing.T, name string, value int64) {
+	t.Helper()
+	_, err := r.backend.raw(t, r.loc).Exec(fmt.Sprintf(`INSERT INTO clm_seq (name, value) VALUES ('%s', %d)
+		ON CONFLICT (name) DO UPDATE SET value = excluded.value`, name, value))
+	if err != nil {
+		t.Fatal(err)
+	}
 }
 
 // world is an ID with a device holding two certificates and two keys.
@@ -37,7 +68,7 @@ type world struct {
 	cert1, cert2, key1, key2 string
 }
 
-func (r *rig) world(t *testing.T) world {
+func (r *rig) world(t testing.TB) world {
 	w := world{name: "edge"}
 	w.keyid, w.key = r.newID(t, "t")
 	cert := func() map[string]any {
@@ -77,9 +108,7 @@ func TestFaultCodes(t *testing.T) {
 			return "POST", clm.PathIDInfo, `{"mode":"auth",` + w.auth() + `}`
 		},
 		1205: func(t *testing.T, r *rig, w world) (string, string, string) {
-			r.store.mu.Lock()
-			r.store.seq["keyid"] = 9999999999
-			r.store.mu.Unlock()
+			r.setSequence(t, "keyid", 9999999999)
 			return "POST", clm.PathIDInfo, `{"mode":"create","tenantid":"t","alias":"a"}`
 		},
 		1304: func(t *testing.T, r *rig, w world) (string, string, string) {
@@ -99,15 +128,11 @@ func TestFaultCodes(t *testing.T) {
 			return "POST", clm.PathKeyInfo, `{"mode":"update",` + w.auth() + `,` + w.dev() + `,"keynumber":"` + w.key1 + `","newkeynumber":"` + w.key2 + `","filepath":"/f"}`
 		},
 		1601: func(t *testing.T, r *rig, w world) (string, string, string) {
-			r.store.mu.Lock()
-			r.store.down = true
-			r.store.mu.Unlock()
+			r.store.down.Store(true)
 			return "GET", clm.PathSystemStatus, ""
 		},
 		1602: func(t *testing.T, r *rig, w world) (string, string, string) {
-			r.store.mu.Lock()
-			r.store.down = true
-			r.store.mu.Unlock()
+			r.store.down.Store(true)
 			return "POST", clm.PathIDInfo, `{"mode":"auth",` + w.auth() + `}`
 		},
 		1704: func(t *testing.T, r *rig, w world) (string, string, string) {
@@ -119,10 +144,7 @@ func TestFaultCodes(t *testing.T) {
 			return "POST", clm.PathKeyInfo, `{"mode":"get",` + w.auth() + `,` + w.dev() + `,"keynumber":"` + w.key1 + `","filepath":"/f"}`
 		},
 		2003: func(t *testing.T, r *rig, w world) (string, string, string) {
-			r.store.mu.Lock()
-			o := r.store.objs[[2]string{"id", w.keyid}]
-			o.Value[len(o.Value)-1] ^= 1
-			r.store.mu.Unlock()
+			r.corrupt(t, "id", w.keyid)
 			return "POST", clm.PathIDInfo, `{"mode":"auth",` + w.auth() + `}`
 		},
 	}
@@ -148,10 +170,12 @@ func TestFaultCodes(t *testing.T) {
 			continue
 		}
 		t.Run(strconv.Itoa(v.Errorcode), func(t *testing.T) {
-			r := newRig(t, "ecdsa")
-			w := r.world(t)
-			method, path, body := fn(t, r, w)
-			r.mustCall(t, method, path, body, v.HTTP, float64(v.Errorcode))
+			eachBackend(t, func(t *testing.T, b backend) {
+				r := newRig(t, b, "ecdsa")
+				w := r.world(t)
+				method, path, body := fn(t, r, w)
+				r.mustCall(t, method, path, body, v.HTTP, float64(v.Errorcode))
+			})
 		})
 	}
 	if faults != len(provoke) {

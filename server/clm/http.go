@@ -1,11 +1,14 @@
 package clm
 
 import (
+	"bufio"
+	"context"
 	"crypto/subtle"
 	"encoding/json"
 	"io"
 	"net/http"
 	"strconv"
+	"strings"
 	"time"
 )
 
@@ -32,17 +35,35 @@ type request struct {
 
 func (r request) get(name string) string { return r.f[name] }
 
-// decode reads a JSON object.
+// Bounds of a request, so that no request costs the server much more memory than the
+// document's parameters need: the body, and ext_data's items (each also bounded: name 128,
+// value 256 bytes). Over them, 1104.
+const (
+	maxBody     = 64 << 10
+	maxExtItems = 32
+	maxExtBytes = 8 << 10 // names and values together
+)
+
+// decode reads a JSON object. A parameter is a string or a number; a string holding U+0000 is
+// refused (1103) like any other value that is not allowed. A body over maxBody, or ext_data over
+// its bounds, is 1104.
 func decode(body io.Reader) (request, *Error) {
+	data, err := io.ReadAll(io.LimitReader(body, maxBody+1))
+	if err != nil {
+		return request{}, fail(codeJSON, "body: %v", err)
+	}
+	if len(data) > maxBody {
+		return request{}, fail(codeLength, "body over %d bytes", maxBody)
+	}
 	var raw map[string]json.RawMessage
-	if err := json.NewDecoder(io.LimitReader(body, 1<<20)).Decode(&raw); err != nil || raw == nil {
+	if err := json.Unmarshal(data, &raw); err != nil || raw == nil {
 		return request{}, fail(codeJSON, "body is not a JSON object")
 	}
 	r := request{f: map[string]string{}}
 	text := func(v json.RawMessage) (string, bool) {
 		var s string
 		if json.Unmarshal(v, &s) == nil {
-			return s, true
+			return s, !strings.ContainsRune(s, 0)
 		}
 		var n json.Number
 		if json.Unmarshal(v, &n) == nil {
@@ -56,13 +77,21 @@ func decode(body io.Reader) (request, *Error) {
 			if json.Unmarshal(v, &m) != nil {
 				return request{}, fail(codeParameter, "ext_data is not an object")
 			}
+			if len(m) > maxExtItems {
+				return request{}, fail(codeLength, "ext_data has %d items", len(m))
+			}
 			r.ext = map[string]string{}
+			size := 0
 			for name, value := range m {
 				s, ok := text(value)
-				if !ok {
+				if !ok || strings.ContainsRune(name, 0) {
 					return request{}, fail(codeParameter, "ext_data %q is not a string", name)
 				}
 				r.ext[name] = s
+				size += len(name) + len(s)
+			}
+			if size > maxExtBytes {
+				return request{}, fail(codeLength, "ext_data holds %d bytes", size)
 			}
 			continue
 		}
@@ -123,7 +152,7 @@ func (s *Service) Handler() http.Handler {
 // Register adds the API's routes to mux.
 func (s *Service) Register(mux *http.ServeMux) {
 	mux.HandleFunc("POST "+PathIDInfo, s.serve(http.MethodPost, s.idInfo))
-	mux.HandleFunc("GET "+PathIDInfo, s.serve(http.MethodGet, s.listIDs))
+	mux.HandleFunc("GET "+PathIDInfo, s.licensed(s.serveIDs))
 	mux.HandleFunc("POST "+PathCredInfo, s.serve(http.MethodPost, s.credInfo))
 	mux.HandleFunc("POST "+PathKeyInfo, s.serve(http.MethodPost, s.keyInfo))
 	mux.HandleFunc("GET "+PathSystemStatus, s.serve(http.MethodGet, s.systemStatus))
@@ -131,32 +160,49 @@ func (s *Service) Register(mux *http.ServeMux) {
 }
 
 // licensed checks license-key authentication: HTTP Basic, user secureware-clm, password the
-// license key. A missing or wrong key is answered 403 with errorcode 1201 (password mismatch;
-// the table gives 1201 status 403) and a Basic challenge.
+// license key. A missing or wrong key is answered 401 with a Basic challenge (RFC 7617) and
+// errorcode 1201 (password mismatch) in the body; the table's status for 1201, 403, is that of an
+// ID's wrong password.
 func (s *Service) licensed(next http.HandlerFunc) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		user, pass, ok := r.BasicAuth()
 		if !ok || user != LicenseUser || subtle.ConstantTimeCompare([]byte(pass), []byte(s.cfg.License)) != 1 {
 			w.Header().Set("WWW-Authenticate", `Basic realm="SecureWare/CLM"`)
-			s.write(w, r, 0, nil, fail(codePassword, "license key"))
+			e := fail(codePassword, "license key")
+			e.Status = http.StatusUnauthorized
+			s.write(w, r, 0, nil, e)
 			return
 		}
 		next(w, r)
 	}
 }
 
-// serve wraps an operation: license, decoding (for POST), the answer.
-func (s *Service) serve(method string, op func(*http.Request, request) (int, answer, *Error)) http.HandlerFunc {
-	return s.licensed(func(w http.ResponseWriter, r *http.Request) {
+// serve wraps an operation: license, then answer.
+func (s *Service) serve(method string, op func(context.Context, request) (answer, *Error)) http.HandlerFunc {
+	return s.licensed(s.respond(method, op))
+}
+
+// respond runs an operation on the request's parameters (the body of a POST, the query of a
+// GET) and writes its answer.
+func (s *Service) respond(method string, op func(context.Context, request) (answer, *Error)) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
 		var req request
 		var e *Error
 		if method == http.MethodPost {
 			req, e = decode(r.Body)
+		} else {
+			req = request{f: map[string]string{}}
+			for name, v := range r.URL.Query() {
+				req.f[name] = v[0]
+			}
 		}
-		status, body := 0, answer(nil)
+		status, body := http.StatusOK, answer(nil)
 		if e == nil {
-			status, body, e = op(r, req)
+			body, e = op(r.Context(), req)
+		}
+		if method == http.MethodPost && req.get("mode") == "create" {
+			status = http.StatusCreated
 		}
 		s.write(w, r, status, body, e)
 		code := 0
@@ -164,7 +210,7 @@ func (s *Service) serve(method string, op func(*http.Request, request) (int, ans
 			code = e.Code
 		}
 		s.log.Info("clm request", "path", r.URL.Path, "mode", req.get("mode"), "errorcode", code, "duration", time.Since(start))
-	})
+	}
 }
 
 // write answers body with status, or the refusal e.
@@ -182,24 +228,62 @@ func (s *Service) write(w http.ResponseWriter, r *http.Request, status int, body
 	json.NewEncoder(w).Encode(body)
 }
 
-// systemStatus is GET SystemStatus: 1601 when the store does not answer.
-func (s *Service) systemStatus(r *http.Request, _ request) (int, answer, *Error) {
-	if err := s.st.Ping(r.Context()); err != nil {
-		return 0, nil, fail(codeDBConnection, "%v", err)
-	}
-	return http.StatusOK, answer{}, nil
-}
-
 // serveCRL is GET crl/{catype}: the DER CRL of the CA (ca1, also named CA).
 func (s *Service) serveCRL(w http.ResponseWriter, r *http.Request) {
 	if ct := r.PathValue("catype"); ct != "ca1" && ct != "CA" {
 		s.write(w, r, 0, nil, fail(codeCAType, "catype %q", ct))
 		return
 	}
-	s.ca.mu.Lock()
-	crl := s.ca.crl
-	s.ca.mu.Unlock()
+	crl, err := s.currentCRL(r.Context())
+	if err != nil {
+		s.write(w, r, 0, nil, s.internal("crl", err))
+		return
+	}
 	w.Header().Set("Content-Type", "application/pkix-crl")
 	w.Header().Set("Content-Length", strconv.Itoa(len(crl)))
 	w.Write(crl)
+}
+
+// serveIDs is GET IDInfo: every ID with its password, or with ?keyid= that one (listID). Every
+// ID is streamed, read from the store a page at a time (each page its own read transaction: an
+// ID created or deleted meanwhile may or may not be listed), so that the answer's size does not
+// bound the server's memory. A store failure after the first page cuts the answer off (the client
+// sees a broken answer, never a short list).
+func (s *Service) serveIDs(w http.ResponseWriter, r *http.Request) {
+	if r.URL.Query().Get("keyid") != "" {
+		s.respond(http.MethodGet, s.listID)(w, r)
+		return
+	}
+	start := time.Now()
+	page, last, e := s.idPage(r.Context(), "")
+	if e != nil {
+		s.write(w, r, 0, nil, e)
+		return
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(http.StatusOK)
+	out := bufio.NewWriter(w)
+	out.WriteString(`{"errorcode":0,"keyinfo":[`)
+	n := 0
+	for {
+		for _, info := range page {
+			if n > 0 {
+				out.WriteByte(',')
+			}
+			b, _ := json.Marshal(info)
+			out.Write(b)
+			n++
+		}
+		if len(page) < s.cfg.IDPage {
+			break
+		}
+		if page, last, e = s.idPage(r.Context(), last); e != nil {
+			s.log.Error("clm: GET IDInfo cut off", "errorcode", e.Code, "listed", n)
+			out.Flush()
+			panic(http.ErrAbortHandler)
+		}
+	}
+	out.WriteString("]}\n")
+	out.Flush()
+	s.log.Info("clm request", "path", r.URL.Path, "listed", n, "duration", time.Since(start))
 }

@@ -1,59 +1,89 @@
 package clm
 
 import (
+	"context"
 	"fmt"
-	"net/http"
 	"strconv"
+	"strings"
+	"unicode/utf8"
 )
 
 // maxKeyID is the largest keyid: ten decimal digits.
 const maxKeyID = 9999999999
 
 // idInfo is POST IDInfo, by mode: create, auth, delete.
-func (s *Service) idInfo(r *http.Request, req request) (int, answer, *Error) {
+func (s *Service) idInfo(ctx context.Context, req request) (answer, *Error) {
 	if e := req.required("mode"); e != nil {
-		return 0, nil, e
+		return nil, e
 	}
 	switch req.get("mode") {
 	case "create":
-		return s.createID(r, req)
+		return s.createID(ctx, req)
 	case "auth":
 		if e := req.required("keyid", "key"); e != nil {
-			return 0, nil, e
+			return nil, e
 		}
-		if _, e := s.authenticate(r.Context(), req.get("keyid"), req.get("key")); e != nil {
-			return 0, nil, e
+		if _, e := s.authenticate(ctx, req.get("keyid"), req.get("key")); e != nil {
+			return nil, e
 		}
-		return http.StatusOK, answer{"keyid": req.get("keyid")}, nil
+		return answer{"keyid": req.get("keyid")}, nil
 	case "delete":
 		if e := req.required("keyid", "key"); e != nil {
-			return 0, nil, e
+			return nil, e
 		}
-		if _, e := s.authenticate(r.Context(), req.get("keyid"), req.get("key")); e != nil {
-			return 0, nil, e
+		if _, e := s.authenticate(ctx, req.get("keyid"), req.get("key")); e != nil {
+			return nil, e
 		}
-		err := s.st.CLM(r.Context(), func(tx Tx) error {
-			if err := tx.Delete(kindID, req.get("keyid")); err != nil {
-				return err
-			}
-			return audit(tx, req.get("keyid"), "id-delete", "", 0, "")
-		})
+		err := s.st.CLM(ctx, func(tx Tx) error { return s.deleteID(tx, req.get("keyid")) })
 		if err != nil {
-			return 0, nil, s.internal("delete id", err)
+			return nil, s.internal("delete id", err)
 		}
-		return http.StatusOK, answer{"keyid": req.get("keyid")}, nil
+		return answer{"keyid": req.get("keyid")}, nil
 	}
-	return 0, nil, fail(codeParameter, "mode %q", req.get("mode"))
+	return nil, fail(codeParameter, "mode %q", req.get("mode"))
+}
+
+// deleteID deletes an ID and revokes its valid certificates (in the CRL with the delete): no
+// certificate outlives the ID it was issued through. Its devices and symmetric keys stay stored,
+// unreachable.
+func (s *Service) deleteID(tx Tx, keyid string) error {
+	certs, err := tx.Owned(kindCert, keyid)
+	if err != nil {
+		return err
+	}
+	revoked := 0
+	for _, o := range certs {
+		var rec certRecord
+		if err := s.seal.open(o, &rec); err != nil {
+			return fail(codeDecryption, "certificate %s: %v", o.ID, err)
+		}
+		if rec.Status != statusValid {
+			continue
+		}
+		if err := s.markRevoked(tx, keyid, &rec); err != nil {
+			return err
+		}
+		revoked++
+	}
+	if revoked > 0 {
+		if _, err := s.issueCRL(tx); err != nil {
+			return err
+		}
+	}
+	if err := tx.Delete(kindID, keyid); err != nil {
+		return err
+	}
+	return audit(tx, keyid, "id-delete", "", 0, "")
 }
 
 // createID issues an ID (a ten-digit sequence number) and a random password.
-func (s *Service) createID(r *http.Request, req request) (int, answer, *Error) {
+func (s *Service) createID(ctx context.Context, req request) (answer, *Error) {
 	if e := req.required("tenantid", "alias"); e != nil {
-		return 0, nil, e
+		return nil, e
 	}
 	rec := idRecord{Alias: req.get("alias"), TenantID: req.get("tenantid"), Password: randomText(s.cfg.PasswordBytes),
 		Expiration: s.cfg.Now().Add(s.cfg.IDValidity).UnixMilli(), Status: statusValid}
-	err := s.st.CLM(r.Context(), func(tx Tx) error {
+	err := s.st.CLM(ctx, func(tx Tx) error {
 		n, err := tx.Next("keyid")
 		if err != nil {
 			return err
@@ -72,49 +102,67 @@ func (s *Service) createID(r *http.Request, req request) (int, answer, *Error) {
 		return audit(tx, rec.KeyID, "id-create", "", 0, "tenant "+rec.TenantID)
 	})
 	if err != nil {
-		return 0, nil, s.internal("create id", err)
+		return nil, s.internal("create id", err)
 	}
-	return http.StatusCreated, answer{"keyid": rec.KeyID, "key": rec.Password, "alias": rec.Alias,
+	return answer{"keyid": rec.KeyID, "key": rec.Password, "alias": rec.Alias,
 		"expiration": strconv.FormatInt(rec.Expiration, 10)}, nil
 }
 
-// listIDs is GET IDInfo[?keyid=]: the IDs and their passwords (license-key authentication only);
-// an unknown keyid gives an empty list.
-func (s *Service) listIDs(r *http.Request, _ request) (int, answer, *Error) {
-	keyid := r.URL.Query().Get("keyid")
+// validText reports whether s is text that a stored key may hold: UTF-8 without U+0000.
+func validText(s string) bool { return utf8.ValidString(s) && !strings.ContainsRune(s, 0) }
+
+// idInfoAnswer is one ID of a GET IDInfo answer.
+func idInfoAnswer(rec *idRecord) answer {
+	return answer{"keyid": rec.KeyID, "key": rec.Password, "alias": rec.Alias,
+		"tenantid": rec.TenantID, "expiration": strconv.FormatInt(rec.Expiration, 10)}
+}
+
+// listID is GET IDInfo?keyid=: that ID and its password (license-key authentication only); an
+// unknown keyid gives an empty list.
+func (s *Service) listID(ctx context.Context, req request) (answer, *Error) {
+	keyid := req.get("keyid")
 	infos := []answer{}
-	err := s.st.View(r.Context(), func(tx Tx) error {
-		var objs []Object
-		if keyid != "" {
-			o, ok, err := tx.Get(kindID, keyid)
-			if err != nil {
-				return err
-			}
-			if ok {
-				objs = append(objs, o)
-			}
-		} else {
-			var err error
-			if objs, err = tx.List(kindID); err != nil {
-				return err
-			}
+	err := s.st.View(ctx, func(tx Tx) error {
+		if !validText(keyid) {
+			return nil // no keyid holds such a character
+		}
+		o, ok, err := tx.Get(kindID, keyid)
+		if err != nil || !ok {
+			return err
+		}
+		var rec idRecord
+		if err := s.seal.open(o, &rec); err != nil {
+			return fail(codeDecryption, "id %s: %v", o.ID, err)
+		}
+		infos = append(infos, idInfoAnswer(&rec))
+		return nil
+	})
+	if err != nil {
+		return nil, s.internal("list ids", err)
+	}
+	return answer{"keyid": keyid, "keyinfo": infos}, nil
+}
+
+// idPage reads the IDs after after, at most cfg.IDPage of them.
+func (s *Service) idPage(ctx context.Context, after string) ([]answer, string, *Error) {
+	var infos []answer
+	err := s.st.View(ctx, func(tx Tx) error {
+		objs, err := tx.Page(kindID, after, s.cfg.IDPage)
+		if err != nil {
+			return err
 		}
 		for _, o := range objs {
 			var rec idRecord
 			if err := s.seal.open(o, &rec); err != nil {
 				return fail(codeDecryption, "id %s: %v", o.ID, err)
 			}
-			infos = append(infos, answer{"keyid": rec.KeyID, "key": rec.Password, "alias": rec.Alias,
-				"tenantid": rec.TenantID, "expiration": strconv.FormatInt(rec.Expiration, 10)})
+			infos = append(infos, idInfoAnswer(&rec))
+			after = o.ID
 		}
 		return nil
 	})
 	if err != nil {
-		return 0, nil, s.internal("list ids", err)
+		return nil, "", s.internal("list ids", err)
 	}
-	a := answer{"keyinfo": infos}
-	if keyid != "" {
-		a["keyid"] = keyid
-	}
-	return http.StatusOK, a, nil
+	return infos, after, nil
 }

@@ -1,10 +1,11 @@
 package clm
 
 import (
+	"cmp"
+	"context"
 	"crypto/rand"
 	"crypto/subtle"
 	"encoding/base64"
-	"net/http"
 	"strconv"
 )
 
@@ -13,20 +14,21 @@ import (
 var keyLengths = map[string]map[int]bool{"AES": {128: true, 256: true}, "TWINE": {80: true, 128: true}}
 
 // keyInfo is POST KeyInfo, by mode: create, get, update, delete.
-func (s *Service) keyInfo(r *http.Request, req request) (int, answer, *Error) {
+func (s *Service) keyInfo(ctx context.Context, req request) (answer, *Error) {
 	if e := req.required("mode"); e != nil {
-		return 0, nil, e
+		return nil, e
 	}
 	switch req.get("mode") {
 	case "create":
-		return s.createKey(r, req)
+		return s.createKey(ctx, req)
 	case "get", "update", "delete":
-		return s.useKey(r, req)
+		return s.useKey(ctx, req)
 	}
-	return 0, nil, fail(codeParameter, "mode %q", req.get("mode"))
+	return nil, fail(codeParameter, "mode %q", req.get("mode"))
 }
 
-// keyLength reads keylength (default 128) for keytype.
+// keyLength reads keylength (default 128) for keytype: 1103 when it is not a decimal number,
+// 1104 (a parameter's specification) when it is a length the key type does not have.
 func keyLength(req request, keyType string) (int, *Error) {
 	n := 128
 	if v := req.get("keylength"); v != "" {
@@ -36,7 +38,7 @@ func keyLength(req request, keyType string) (int, *Error) {
 		}
 	}
 	if !keyLengths[keyType][n] {
-		return 0, fail(codeParameter, "keylength %d for %s", n, keyType)
+		return 0, fail(codeLength, "keylength %d for %s", n, keyType)
 	}
 	return n, nil
 }
@@ -67,35 +69,35 @@ func (s *Service) newKey(tx Tx, owner, deviceID, alias, keyType string, bits int
 	return rec, s.putKey(tx, owner, rec)
 }
 
-func (s *Service) createKey(r *http.Request, req request) (int, answer, *Error) {
+func (s *Service) createKey(ctx context.Context, req request) (answer, *Error) {
 	if e := req.required("keyid", "key", "alias", "keytype", "keyfilepath", "commonkeyfilepath"); e != nil {
-		return 0, nil, e
+		return nil, e
 	}
 	if req.get("deviceid") == "" {
 		if e := req.required("devicename"); e != nil {
-			return 0, nil, e
+			return nil, e
 		}
 	}
 	keyType := req.get("keytype")
 	if keyLengths[keyType] == nil {
-		return 0, nil, fail(codeParameter, "keytype %q", keyType)
+		return nil, fail(codeParameter, "keytype %q", keyType)
 	}
 	bits, e := keyLength(req, keyType)
 	if e != nil {
-		return 0, nil, e
+		return nil, e
 	}
 	if req.get("keyfilepath") != "/tmp/key" {
-		return 0, nil, fail(codeParameter, "keyfilepath must be /tmp/key")
+		return nil, fail(codeParameter, "keyfilepath must be /tmp/key")
 	}
 	if e := req.lengths(true); e != nil {
-		return 0, nil, e
+		return nil, e
 	}
-	id, e := s.authenticate(r.Context(), req.get("keyid"), req.get("key"))
+	id, e := s.authenticate(ctx, req.get("keyid"), req.get("key"))
 	if e != nil {
-		return 0, nil, e
+		return nil, e
 	}
 	var a answer
-	err := s.st.CLM(r.Context(), func(tx Tx) error {
+	err := s.st.CLM(ctx, func(tx Tx) error {
 		dev, devKey, err := s.device(tx, id.KeyID, deviceOf(req), true)
 		if err != nil {
 			return err
@@ -114,9 +116,9 @@ func (s *Service) createKey(r *http.Request, req request) (int, answer, *Error) 
 		return nil
 	})
 	if err != nil {
-		return 0, nil, s.internal("create key", err)
+		return nil, s.internal("create key", err)
 	}
-	return http.StatusCreated, a, nil
+	return a, nil
 }
 
 // deviceOf reads a request's device parameters.
@@ -145,33 +147,32 @@ func (s *Service) loadKey(tx Tx, owner, deviceID, number string, notFound int) (
 	return &rec, nil
 }
 
-// useKey is KeyInfo get, update and delete.
-func (s *Service) useKey(r *http.Request, req request) (int, answer, *Error) {
+// useKey is KeyInfo get, update and delete: the checks they share, then the mode's own.
+func (s *Service) useKey(ctx context.Context, req request) (answer, *Error) {
 	mode := req.get("mode")
 	need := []string{"keyid", "key", "deviceid", "devicename", "keynumber", "filepath"}
 	if mode == "delete" {
 		need = append(need, "commonkey")
 	}
 	if e := req.required(need...); e != nil {
-		return 0, nil, e
+		return nil, e
 	}
 	if e := req.lengths(true); e != nil {
-		return 0, nil, e
+		return nil, e
 	}
-	id, e := s.authenticate(r.Context(), req.get("keyid"), req.get("key"))
+	id, e := s.authenticate(ctx, req.get("keyid"), req.get("key"))
 	if e != nil {
-		return 0, nil, e
+		return nil, e
+	}
+	op := s.updateKey
+	switch mode {
+	case "get":
+		op = s.getKey
+	case "delete":
+		op = s.deleteKey
 	}
 	var a answer
-	run := s.st.CLM
-	if mode == "get" {
-		run = s.st.View
-	}
-	err := run(r.Context(), func(tx Tx) error {
-		dev, _, err := s.device(tx, id.KeyID, deviceOf(req), false)
-		if err != nil {
-			return err
-		}
+	_, err := s.onDevice(ctx, id.KeyID, req, mode != "get", func(tx Tx, dev *deviceRecord, _ answer) error {
 		rec, err := s.loadKey(tx, id.KeyID, dev.DeviceID, req.get("keynumber"), codeKeyNotFound)
 		if err != nil {
 			return err
@@ -179,64 +180,69 @@ func (s *Service) useKey(r *http.Request, req request) (int, answer, *Error) {
 		if rec.Status != statusValid {
 			return fail(codeKeyUpdated, "keynumber %s is %s", req.get("keynumber"), rec.Status)
 		}
-		switch mode {
-		case "get":
-			a = s.keyAnswer(rec)
-			return nil
-		case "delete":
-			given, err := base64.StdEncoding.DecodeString(req.get("commonkey"))
-			if err != nil || subtle.ConstantTimeCompare(given, rec.Value) != 1 {
-				return fail(codeCommonKey, "commonkey of keynumber %s", req.get("keynumber"))
-			}
-			a = answer{"deviceid": dev.DeviceID, "keynumber": req.get("keynumber")}
-			if err := tx.Delete(kindKey, req.get("keynumber")); err != nil {
-				return err
-			}
-			return audit(tx, id.KeyID, "key-delete", dev.DeviceID, rec.KeyNumber, "")
-		}
-		// update: adopt newkeynumber, or make a new key (of the same type, keylength, alias).
-		var next *keyRecord
-		if nk := req.get("newkeynumber"); nk != "" {
-			if next, err = s.loadKey(tx, id.KeyID, dev.DeviceID, nk, codeNewKeyNotFound); err != nil {
-				return err
-			}
-			switch {
-			case next.Status != statusValid:
-				return fail(codeNewKeyStatus, "newkeynumber %s is %s", nk, next.Status)
-			case next.Expiration <= s.nowMillis():
-				return fail(codeNewKeyExpired, "newkeynumber %s", nk)
-			case next.KeyType != rec.KeyType:
-				return fail(codeKeyTypeDiffers, "%s and %s", rec.KeyType, next.KeyType)
-			}
-		} else {
-			bits, e := keyLength(req, rec.KeyType)
-			if e != nil {
-				return e
-			}
-			alias := req.get("alias")
-			if alias == "" {
-				alias = rec.Alias
-			}
-			path := req.get("newfilepath")
-			if path == "" {
-				path = req.get("filepath")
-			}
-			if next, err = s.newKey(tx, id.KeyID, dev.DeviceID, alias, rec.KeyType, bits, path); err != nil {
-				return err
-			}
-		}
-		rec.Status = statusUpdated
-		if err := s.putKey(tx, id.KeyID, rec); err != nil {
-			return err
-		}
-		if err := audit(tx, id.KeyID, "key-update", dev.DeviceID, next.KeyNumber, "replaces "+strconv.FormatInt(rec.KeyNumber, 10)); err != nil {
-			return err
-		}
-		a = s.keyAnswer(next)
-		return nil
+		a, err = op(tx, id.KeyID, dev, rec, req)
+		return err
 	})
 	if err != nil {
-		return 0, nil, s.internal("key "+mode, err)
+		return nil, s.internal("key "+mode, err)
 	}
-	return http.StatusOK, a, nil
+	return a, nil
+}
+
+// getKey is KeyInfo get of rec, a valid key of dev.
+func (s *Service) getKey(_ Tx, _ string, _ *deviceRecord, rec *keyRecord, _ request) (answer, error) {
+	return s.keyAnswer(rec), nil
+}
+
+// deleteKey is KeyInfo delete of rec, whose value the request must give (1508).
+func (s *Service) deleteKey(tx Tx, owner string, dev *deviceRecord, rec *keyRecord, req request) (answer, error) {
+	given, err := base64.StdEncoding.DecodeString(req.get("commonkey"))
+	if err != nil || subtle.ConstantTimeCompare(given, rec.Value) != 1 {
+		return nil, fail(codeCommonKey, "commonkey of keynumber %s", req.get("keynumber"))
+	}
+	if err := tx.Delete(kindKey, req.get("keynumber")); err != nil {
+		return nil, err
+	}
+	if err := audit(tx, owner, "key-delete", dev.DeviceID, rec.KeyNumber, ""); err != nil {
+		return nil, err
+	}
+	return answer{"deviceid": dev.DeviceID, "keynumber": req.get("keynumber")}, nil
+}
+
+// updateKey is KeyInfo update of rec: it adopts newkeynumber, or makes a new key (of the same
+// type, keylength, alias), and rec becomes updated.
+func (s *Service) updateKey(tx Tx, owner string, dev *deviceRecord, rec *keyRecord, req request) (answer, error) {
+	var next *keyRecord
+	var err error
+	if nk := req.get("newkeynumber"); nk != "" {
+		if next, err = s.loadKey(tx, owner, dev.DeviceID, nk, codeNewKeyNotFound); err != nil {
+			return nil, err
+		}
+		switch {
+		case next.Status != statusValid:
+			return nil, fail(codeNewKeyStatus, "newkeynumber %s is %s", nk, next.Status)
+		case next.Expiration <= s.nowMillis():
+			return nil, fail(codeNewKeyExpired, "newkeynumber %s", nk)
+		case next.KeyType != rec.KeyType:
+			return nil, fail(codeKeyTypeDiffers, "%s and %s", rec.KeyType, next.KeyType)
+		}
+	} else {
+		bits, e := keyLength(req, rec.KeyType)
+		if e != nil {
+			return nil, e
+		}
+		alias := cmp.Or(req.get("alias"), rec.Alias)
+		path := cmp.Or(req.get("newfilepath"), req.get("filepath"))
+		if next, err = s.newKey(tx, owner, dev.DeviceID, alias, rec.KeyType, bits, path); err != nil {
+			return nil, err
+		}
+	}
+	rec.Status = statusUpdated
+	if err := s.putKey(tx, owner, rec); err != nil {
+		return nil, err
+	}
+	if err := audit(tx, owner, "key-update", dev.DeviceID, next.KeyNumber, "replaces "+strconv.FormatInt(rec.KeyNumber, 10)); err != nil {
+		return nil, err
+	}
+	return s.keyAnswer(next), nil
 }

@@ -15,6 +15,11 @@ const (
 	kindCert   = "cert"
 	kindKey    = "key"
 	kindCA     = "ca"
+	// kindRevoked indexes the revoked certificates: ID the serial (hex), Value the revocation
+	// time (Unix milliseconds, decimal); not sealed (the CRL publishes both).
+	kindRevoked = "revoked"
+	// kindCRL is the current CRL (DER), ID ca1; not sealed (it is public).
+	kindCRL = "crl"
 )
 
 // Record statuses.

@@ -9,6 +9,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"log/slog"
+	"sync"
 	"time"
 
 	"github.com/shekit/shekit/server/kek"
@@ -24,6 +25,7 @@ type Config struct {
 	CertValidity  time.Duration // default one year
 	IDValidity    time.Duration // default 100 years
 	KeyValidity   time.Duration // default 100 years
+	IDPage        int           // IDs read from the store at a time by GET IDInfo (default 256)
 	Now           func() time.Time
 }
 
@@ -49,6 +51,9 @@ func (c *Config) defaults() {
 	if c.KeyValidity == 0 {
 		c.KeyValidity = 100 * 365 * 24 * time.Hour
 	}
+	if c.IDPage <= 0 {
+		c.IDPage = 256
+	}
 	if c.Now == nil {
 		c.Now = time.Now
 	}
@@ -62,6 +67,9 @@ type Service struct {
 	keys *keyGen
 	ca   *authority
 	log  *slog.Logger
+
+	crlMu sync.Mutex
+	crl   crlCache
 }
 
 // New opens the CLM on st, creating its CA on the first start.
@@ -75,14 +83,14 @@ func New(ctx context.Context, st Store, k *kek.KEK, cfg Config, log *slog.Logger
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	s := &Service{st: st, seal: sealer{k}, cfg: cfg, keys: newKeyGen(cfg.KeyAlgorithm, cfg.PoolSize, 2), log: log}
+	s := &Service{st: st, seal: sealer{k}, cfg: cfg, keys: newKeyGen(cfg.KeyAlgorithm, cfg.PoolSize, 2, log), log: log}
 	ca, err := s.loadCA(ctx)
 	if err != nil {
 		s.keys.close()
 		return nil, err
 	}
 	s.ca = ca
-	if _, err := s.refreshCRL(ctx); err != nil {
+	if err := s.ensureCRL(ctx); err != nil {
 		s.keys.close()
 		return nil, err
 	}
@@ -162,7 +170,7 @@ func (s *Service) device(tx Tx, owner string, d deviceRequest, register bool) (*
 		if !register {
 			return nil, "", fail(codeRequired, "deviceid")
 		}
-		if _, taken, err := tx.ByAlt(kindDevice, owner+"\x00"+d.name); err != nil {
+		if _, taken, err := tx.ByAlt(kindDevice, deviceAlt(owner, d.name)); err != nil {
 			return nil, "", err
 		} else if taken {
 			return nil, "", fail(codeDeviceName, "device name %q", d.name)
@@ -220,8 +228,12 @@ func (s *Service) putDevice(tx Tx, owner string, rec *deviceRecord) error {
 	if err != nil {
 		return err
 	}
-	return tx.Put(Object{Kind: kindDevice, ID: rec.DeviceID, Alt: owner + "\x00" + rec.Name, Owner: owner, Value: sealed})
+	return tx.Put(Object{Kind: kindDevice, ID: rec.DeviceID, Alt: deviceAlt(owner, rec.Name), Owner: owner, Value: sealed})
 }
+
+// deviceAlt is what finds a device by its owner and name: "0000000001/name" (unambiguous, since
+// a keyid is ten digits; text that any database's text column holds).
+func deviceAlt(owner, name string) string { return owner + "/" + name }
 
 // newDeviceID returns 36 random characters of [0-9a-z], the length of the document's example.
 func newDeviceID() string {
@@ -238,4 +250,12 @@ func newDeviceID() string {
 		}
 	}
 	return string(id)
+}
+
+// systemStatus is GET SystemStatus: 1601 when the store does not answer.
+func (s *Service) systemStatus(ctx context.Context, _ request) (answer, *Error) {
+	if err := s.st.Ping(ctx); err != nil {
+		return nil, fail(codeDBConnection, "%v", err)
+	}
+	return answer{}, nil
 }

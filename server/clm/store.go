@@ -15,8 +15,15 @@ type Tx interface {
 	Get(kind, id string) (Object, bool, error)
 	ByAlt(kind, alt string) (Object, bool, error)
 	Put(o Object) error
+	// Insert stores o unless an object of its kind and ID is stored (by this or any other
+	// transaction: one that commits first wins), and reports whether it did.
+	Insert(o Object) (bool, error)
 	Delete(kind, id string) error
 	List(kind string) ([]Object, error)
+	// Page returns at most limit objects of kind whose IDs sort after after, by ID.
+	Page(kind, after string, limit int) ([]Object, error)
+	// Owned returns the objects of kind that owner holds.
+	Owned(kind, owner string) ([]Object, error)
 	// Next returns the next value of a sequence, starting at 1.
 	Next(seq string) (int64, error)
 	// Audit appends an entry to the audit log the KMS also writes, in the same transaction.

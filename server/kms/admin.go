@@ -21,6 +21,9 @@ type AuditEntry struct {
 	Counter *int64 `json:"counter,omitempty"`
 	Outcome string `json:"outcome,omitempty"`
 	Message string `json:"message,omitempty"`
+	// Device and KeyNumber are a CLM change's deviceid and certificate or key number.
+	Device    string `json:"device,omitempty"`
+	KeyNumber *int64 `json:"keynumber,omitempty"`
 }
 
 // AuditLog reads the audit log.

@@ -8,20 +8,6 @@ import (
 	"github.com/shekit/shekit/server/clm"
 )
 
-func init() {
-	for name, q := range map[string]string{
-		"obj-get":    `SELECT owner, alt, value FROM clm_objects WHERE kind = ? AND id = ?`,
-		"obj-by-alt": `SELECT id, owner, value FROM clm_objects WHERE kind = ? AND alt = ?`,
-		"obj-put": `INSERT INTO clm_objects (kind, id, alt, owner, value) VALUES (?, ?, ?, ?, ?)
-			ON CONFLICT (kind, id) DO UPDATE SET alt = excluded.alt, owner = excluded.owner, value = excluded.value`,
-		"obj-del":  `DELETE FROM clm_objects WHERE kind = ? AND id = ?`,
-		"obj-list": `SELECT id, owner, alt, value FROM clm_objects WHERE kind = ? ORDER BY id`,
-		"seq-next": `INSERT INTO clm_seq (name, value) VALUES (?, 1) ON CONFLICT (name) DO UPDATE SET value = clm_seq.value + 1 RETURNING value`,
-	} {
-		queries[name] = q
-	}
-}
-
 // clmSchema is the CLM's part of the schema, the same in both dialects but for the BLOB type.
 const clmSchema = `
 CREATE TABLE IF NOT EXISTS clm_objects (
@@ -33,6 +19,7 @@ CREATE TABLE IF NOT EXISTS clm_objects (
 	PRIMARY KEY (kind, id)
 );
 CREATE INDEX IF NOT EXISTS clm_objects_alt ON clm_objects (kind, alt);
+CREATE INDEX IF NOT EXISTS clm_objects_owner ON clm_objects (kind, owner);
 CREATE TABLE IF NOT EXISTS clm_seq (
 	name  TEXT PRIMARY KEY,
 	value BIGINT NOT NULL
@@ -58,11 +45,11 @@ func (s *Store) View(ctx context.Context, fn func(clm.Tx) error) error {
 	return fn(clmTx{s, tx, true})
 }
 
-func (t clmTx) row(name string, args ...any) *sql.Row {
+func (t clmTx) row(q statement, args ...any) *sql.Row {
 	if t.read {
-		return t.tx.QueryRow(t.s.sql[name], args...)
+		return t.tx.QueryRow(t.s.sql[q], args...)
 	}
-	return t.s.row(t.tx, name, args...)
+	return t.s.row(t.tx, q, args...)
 }
 
 // CLM runs fn in one transaction (committed with the other changes of its batch on SQLite).
@@ -72,7 +59,7 @@ func (s *Store) CLM(ctx context.Context, fn func(clm.Tx) error) error {
 
 func (t clmTx) Get(kind, id string) (clm.Object, bool, error) {
 	o := clm.Object{Kind: kind, ID: id}
-	err := t.row("obj-get", kind, id).Scan(&o.Owner, &o.Alt, &o.Value)
+	err := t.row(stObjGet, kind, id).Scan(&o.Owner, &o.Alt, &o.Value)
 	if errors.Is(err, sql.ErrNoRows) {
 		return o, false, nil
 	}
@@ -81,7 +68,7 @@ func (t clmTx) Get(kind, id string) (clm.Object, bool, error) {
 
 func (t clmTx) ByAlt(kind, alt string) (clm.Object, bool, error) {
 	o := clm.Object{Kind: kind, Alt: alt}
-	err := t.row("obj-by-alt", kind, alt).Scan(&o.ID, &o.Owner, &o.Value)
+	err := t.row(stObjByAlt, kind, alt).Scan(&o.ID, &o.Owner, &o.Value)
 	if errors.Is(err, sql.ErrNoRows) {
 		return o, false, nil
 	}
@@ -94,25 +81,57 @@ func (t clmTx) Put(o clm.Object) error {
 	if t.read {
 		return errReadOnly
 	}
-	_, err := t.s.exec(t.tx, "obj-put", o.Kind, o.ID, o.Alt, o.Owner, o.Value)
+	_, err := t.s.exec(t.tx, stObjPut, o.Kind, o.ID, o.Alt, o.Owner, o.Value)
 	return err
+}
+
+// Insert stores o unless an object of its kind and ID is stored, and reports whether it did.
+func (t clmTx) Insert(o clm.Object) (bool, error) {
+	if t.read {
+		return false, errReadOnly
+	}
+	res, err := t.s.exec(t.tx, stObjAdd, o.Kind, o.ID, o.Alt, o.Owner, o.Value)
+	if err != nil {
+		return false, err
+	}
+	n, err := res.RowsAffected()
+	return n == 1, err
 }
 
 func (t clmTx) Delete(kind, id string) error {
 	if t.read {
 		return errReadOnly
 	}
-	_, err := t.s.exec(t.tx, "obj-del", kind, id)
+	_, err := t.s.exec(t.tx, stObjDel, kind, id)
 	return err
 }
 
 func (t clmTx) List(kind string) ([]clm.Object, error) {
+	return t.objects(kind, stObjList, kind)
+}
+
+// Page returns at most limit objects of kind with IDs after after, by ID.
+func (t clmTx) Page(kind, after string, limit int) ([]clm.Object, error) {
+	return t.objects(kind, stObjPage, kind, after, limit)
+}
+
+// Owned returns the objects of kind that owner holds, by ID.
+func (t clmTx) Owned(kind, owner string) ([]clm.Object, error) {
+	return t.objects(kind, stObjOwned, kind, owner)
+}
+
+// objects runs the listing statement q.
+func (t clmTx) objects(kind string, q statement, args ...any) ([]clm.Object, error) {
 	var rows *sql.Rows
 	var err error
-	if st := t.s.stmt(t.tx, "obj-list"); st != nil && !t.read {
-		rows, err = st.Query(kind)
+	var st *sql.Stmt
+	if !t.read { // the prepared statements are the writer's
+		st = t.s.stmt(t.tx, q)
+	}
+	if st != nil {
+		rows, err = st.Query(args...)
 	} else {
-		rows, err = t.tx.Query(t.s.sql["obj-list"], kind)
+		rows, err = t.tx.Query(t.s.sql[q], args...)
 	}
 	if err != nil {
 		return nil, err
@@ -129,7 +148,8 @@ func (t clmTx) List(kind string) ([]clm.Object, error) {
 	return out, rows.Err()
 }
 
-// Audit appends e to the audit log: the device in its uid column, the key number in counter.
+// Audit appends e to the audit log: the device and the key number in columns of their own (the
+// KMS's uid, key slot and counter stay empty).
 func (t clmTx) Audit(e clm.AuditEntry) error {
 	if t.read {
 		return errReadOnly
@@ -138,7 +158,7 @@ func (t clmTx) Audit(e clm.AuditEntry) error {
 	if e.Number != 0 {
 		number = e.Number
 	}
-	_, err := t.s.exec(t.tx, "audit", now(), e.Actor, e.Action, e.Device, 0, number, "done", e.Message)
+	_, err := t.s.exec(t.tx, stAudit, now(), e.Actor, e.Action, "", 0, nil, "done", e.Message, e.Device, number)
 	return err
 }
 
@@ -147,6 +167,6 @@ func (t clmTx) Next(seq string) (int64, error) {
 		return 0, errReadOnly
 	}
 	var v int64
-	err := t.s.row(t.tx, "seq-next", seq).Scan(&v)
+	err := t.s.row(t.tx, stSeqNext, seq).Scan(&v)
 	return v, err
 }

@@ -3,6 +3,8 @@ package store
 import (
 	"context"
 	"errors"
+	"fmt"
+	"path/filepath"
 	"testing"
 
 	"github.com/shekit/shekit/server/clm"
@@ -48,7 +50,8 @@ func TestCLMChangeIsAuditedWithIt(t *testing.T) {
 			t.Fatalf("audit %+v: want the committed change's entry only", got)
 		}
 		e := got[0]
-		if e.Actor != entry.Actor || e.Action != entry.Action || e.UID != "dev1" || e.Counter == nil || *e.Counter != 7 || e.Message != "AES-128" {
+		if e.Actor != entry.Actor || e.Action != entry.Action || e.Device != "dev1" || e.KeyNumber == nil || *e.KeyNumber != 7 ||
+			e.Message != "AES-128" || e.UID != "" || e.Counter != nil || e.KeyID != 0 {
 			t.Fatalf("audit entry %+v, want %+v", e, entry)
 		}
 		err = s.View(ctx, func(tx clm.Tx) error {
@@ -59,6 +62,54 @@ func TestCLMChangeIsAuditedWithIt(t *testing.T) {
 		})
 		if err != nil {
 			t.Fatal(err)
+		}
+	})
+}
+
+// TestDeviceNamesOfAnEarlierVersion: a device stored by an earlier version (owner and name
+// joined by a NUL) is found by the current form (joined by a slash) once the database reopens.
+func TestDeviceNamesOfAnEarlierVersion(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "kms.db")
+	s, err := OpenSQLite(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	err = s.CLM(ctx, func(tx clm.Tx) error {
+		return tx.Put(clm.Object{Kind: "device", ID: "d1", Alt: "0000000001\x00edge/01", Owner: "0000000001", Value: []byte{1}})
+	})
+	s.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s, err = OpenSQLite(path); err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	err = s.View(ctx, func(tx clm.Tx) error {
+		o, ok, err := tx.ByAlt("device", "0000000001/edge/01")
+		if err != nil || !ok || o.ID != "d1" {
+			return fmt.Errorf("device by its new key: %v %v %+v", ok, err, o)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestEveryStatementPrepares: each dialect writes every statement of the store as its database
+// reads it (SQLite prepares them on open; PostgreSQL only when first run).
+func TestEveryStatementPrepares(t *testing.T) {
+	eachBackend(t, func(t *testing.T, open func(t *testing.T) *Store) {
+		s := open(t)
+		for i, q := range s.sql {
+			st, err := s.r.Prepare(q)
+			if err != nil {
+				t.Errorf("statement %d: %v\n%s", i, err, q)
+				continue
+			}
+			st.Close()
 		}
 	})
 }

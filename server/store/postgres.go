@@ -5,8 +5,6 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
-	"strconv"
-	"strings"
 	"sync"
 	"time"
 
@@ -39,6 +37,8 @@ CREATE TABLE IF NOT EXISTS audit (
 	outcome TEXT,
 	message TEXT
 );
+ALTER TABLE audit ADD COLUMN IF NOT EXISTS device TEXT;
+ALTER TABLE audit ADD COLUMN IF NOT EXISTS keynumber BIGINT;
 CREATE OR REPLACE FUNCTION audit_append_only() RETURNS trigger LANGUAGE plpgsql AS
 	$$ BEGIN RAISE EXCEPTION 'audit is append-only'; END $$;
 DROP TRIGGER IF EXISTS audit_append_only ON audit;
@@ -68,22 +68,6 @@ WITH up AS (
 SELECT up.last_counter, m.injected_counter, m.injected_phase
 FROM up LEFT JOIN slots m ON m.uid = $1 AND m.key_id = 1`
 
-// dollarPlaceholders rewrites ? placeholders as $1, $2, … (none of our statements has a ? in a
-// string literal).
-func dollarPlaceholders(q string) string {
-	var b strings.Builder
-	n := 0
-	for _, r := range q {
-		if r == '?' {
-			n++
-			b.WriteString("$" + strconv.Itoa(n))
-			continue
-		}
-		b.WriteRune(r)
-	}
-	return b.String()
-}
-
 // OpenPostgres opens the PostgreSQL database at url (postgres://…) and creates the schema.
 func OpenPostgres(ctx context.Context, url string) (*Store, error) {
 	db, err := sql.Open("pgx", url)
@@ -92,10 +76,10 @@ func OpenPostgres(ctx context.Context, url string) (*Store, error) {
 	}
 	db.SetMaxOpenConns(32)
 	db.SetMaxIdleConns(32)
+	var d postgresDialect
 	tx, err := db.BeginTx(ctx, nil)
 	if err == nil {
-		schema := postgresSchema + strings.ReplaceAll(clmSchema, "BLOB", "BYTEA")
-		_, err = tx.ExecContext(ctx, strings.Replace(schema, "5348454b", strconv.Itoa(0x5348454b), 1))
+		_, err = tx.ExecContext(ctx, d.schema())
 		if err == nil {
 			err = tx.Commit()
 		} else {
@@ -106,12 +90,8 @@ func OpenPostgres(ctx context.Context, url string) (*Store, error) {
 		db.Close()
 		return nil, fmt.Errorf("store: create schema: %w", err)
 	}
-	text := map[string]string{}
-	for name, q := range queries {
-		text[name] = dollarPlaceholders(strings.ReplaceAll(q, "MAX2(", "GREATEST("))
-	}
-	text["issue-one"] = pgIssue
-	s := &Store{r: db, sql: text, stmt: func(*sql.Tx, string) *sql.Stmt { return nil }}
+	s := &Store{r: db, sql: written(d), stmt: func(*sql.Tx, statement) *sql.Stmt { return nil }}
+	s.issue = s.issueOne
 	var once sync.Once
 	s.close = func() error {
 		var err error

@@ -43,6 +43,35 @@ CREATE TABLE IF NOT EXISTS secrets (
 	value BLOB NOT NULL
 );`
 
+// sqliteMigrations bring a database of an earlier version up to date: a device was found by
+// its owner and name joined by a NUL (which PostgreSQL's text refuses), now by a slash.
+const sqliteMigrations = `
+UPDATE clm_objects SET alt = CAST(substr(CAST(alt AS BLOB), 1, 10) || '/' || substr(CAST(alt AS BLOB), 12) AS TEXT)
+	WHERE kind = 'device' AND substr(CAST(alt AS BLOB), 11, 1) = x'00';`
+
+// addColumns adds the columns ("name TYPE") a table of an earlier version lacks, in one
+// transaction (SQLite has no ADD COLUMN IF NOT EXISTS).
+func addColumns(db *sql.DB, table string, columns ...string) error {
+	tx, err := db.Begin()
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback()
+	for _, c := range columns {
+		name, _, _ := strings.Cut(c, " ")
+		var n int
+		if err := tx.QueryRow(`SELECT COUNT(*) FROM pragma_table_info(?) WHERE name = ?`, table, name).Scan(&n); err != nil {
+			return err
+		}
+		if n == 0 {
+			if _, err := tx.Exec("ALTER TABLE " + table + " ADD COLUMN " + c); err != nil {
+				return err
+			}
+		}
+	}
+	return tx.Commit()
+}
+
 // maxBatch bounds how many changes one SQLite commit carries.
 const maxBatch = 512
 
@@ -52,11 +81,13 @@ const maxBatch = 512
 type sqliteWriter struct {
 	s    *Store
 	db   *sql.DB
-	stmt map[string]*sql.Stmt
-	ops  chan *op
-	stop chan struct{}
-	wg   sync.WaitGroup
-	once sync.Once
+	stmt [statementCount]*sql.Stmt
+	// savepoint, rollbackTo and release delimit each change of a batch.
+	savepoint, rollbackTo, release *sql.Stmt
+	ops                            chan *op
+	stop                           chan struct{}
+	wg                             sync.WaitGroup
+	once                           sync.Once
 }
 
 // op is one change waiting for the writer.
@@ -72,32 +103,40 @@ func OpenSQLite(path string) (*Store, error) {
 		return nil, err
 	}
 	w.SetMaxOpenConns(1)
-	if _, err := w.Exec(sqliteSchema + clmSchema); err != nil {
+	var d sqliteDialect
+	if _, err := w.Exec(d.schema()); err != nil {
 		w.Close()
 		return nil, fmt.Errorf("store: create schema: %w", err)
+	}
+	if err := addColumns(w, "audit", "device TEXT", "keynumber INTEGER"); err != nil {
+		w.Close()
+		return nil, fmt.Errorf("store: update schema: %w", err)
 	}
 	r, err := sql.Open("sqlite", "file:"+path+"?_pragma=busy_timeout(10000)&_pragma=journal_mode(WAL)&mode=ro")
 	if err != nil {
 		w.Close()
 		return nil, err
 	}
-	text := map[string]string{}
-	for name, q := range queries {
-		text[name] = strings.ReplaceAll(q, "MAX2(", "max(")
-	}
-	for name, q := range map[string]string{"savepoint": `SAVEPOINT change`, "rollback-to": `ROLLBACK TO change`, "release": `RELEASE change`} {
-		text[name] = q
-	}
-	wr := &sqliteWriter{db: w, stmt: map[string]*sql.Stmt{}, ops: make(chan *op, 4*maxBatch), stop: make(chan struct{})}
-	for name, q := range text {
-		if wr.stmt[name], err = w.Prepare(q); err != nil {
-			w.Close()
-			r.Close()
-			return nil, fmt.Errorf("store: prepare %s: %w", name, err)
+	wr := &sqliteWriter{db: w, ops: make(chan *op, 4*maxBatch), stop: make(chan struct{})}
+	s := &Store{r: r, sql: written(d), change: wr.change, close: func() error { return wr.close(r) },
+		stmt: func(tx *sql.Tx, q statement) *sql.Stmt { return tx.Stmt(wr.stmt[q]) }}
+	s.issue = s.issueInChange
+	prepare := func(q string) *sql.Stmt {
+		st, perr := w.Prepare(q)
+		if perr != nil && err == nil {
+			err = fmt.Errorf("store: prepare %q: %w", q, perr)
 		}
+		return st
 	}
-	s := &Store{r: r, sql: text, change: wr.change, close: func() error { return wr.close(r) },
-		stmt: func(tx *sql.Tx, name string) *sql.Stmt { return tx.Stmt(wr.stmt[name]) }}
+	for i, q := range s.sql {
+		wr.stmt[i] = prepare(q)
+	}
+	wr.savepoint, wr.rollbackTo, wr.release = prepare(`SAVEPOINT change`), prepare(`ROLLBACK TO change`), prepare(`RELEASE change`)
+	if err != nil {
+		w.Close()
+		r.Close()
+		return nil, err
+	}
 	wr.s = s
 	wr.wg.Add(1)
 	go wr.run()
@@ -159,8 +198,8 @@ func (w *sqliteWriter) run() {
 }
 
 // exec runs a prepared statement of the writer.
-func (w *sqliteWriter) exec(tx *sql.Tx, name string) error {
-	_, err := tx.Stmt(w.stmt[name]).Exec()
+func exec(tx *sql.Tx, st *sql.Stmt) error {
+	_, err := tx.Stmt(st).Exec()
 	return err
 }
 
@@ -176,17 +215,17 @@ func (w *sqliteWriter) commit(batch []*op) {
 		return
 	}
 	for i, o := range batch {
-		if err := w.exec(tx, "savepoint"); err != nil {
+		if err := exec(tx, w.savepoint); err != nil {
 			results[i] = err
 			continue
 		}
 		if err := o.fn(tx); err != nil {
 			results[i] = err
-			if rerr := w.exec(tx, "rollback-to"); rerr != nil {
+			if rerr := exec(tx, w.rollbackTo); rerr != nil {
 				results[i] = errors.Join(err, rerr)
 			}
 		}
-		if err := w.exec(tx, "release"); err != nil && results[i] == nil {
+		if err := exec(tx, w.release); err != nil && results[i] == nil {
 			results[i] = err
 		}
 	}

@@ -16,38 +16,16 @@ import (
 	"github.com/shekit/shekit/simulator/she"
 )
 
-// queries are the statements of the KMS, with ? placeholders; a dialect rewrites them.
-var queries = map[string]string{
-	"slot": `SELECT last_counter, pending_counter, pending_type, pending_phase, injected_counter, injected_phase, sync_pending
-		FROM slots WHERE uid = ? AND key_id = ?`,
-	// The counter is computed inside the upsert, under the row's lock, so that concurrent
-	// servers can never hand out one counter twice.
-	"issue": `INSERT INTO slots (uid, key_id, last_counter, pending_counter, pending_type, pending_phase)
-		VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (uid, key_id) DO UPDATE SET
-		last_counter = MAX2(slots.last_counter + 1, excluded.last_counter),
-		pending_counter = MAX2(slots.last_counter + 1, excluded.last_counter),
-		pending_type = excluded.pending_type, pending_phase = excluded.pending_phase
-		RETURNING last_counter`,
-	"inject": `UPDATE slots SET injected_counter = pending_counter, injected_phase = pending_phase,
-		pending_counter = NULL, pending_type = NULL, pending_phase = NULL WHERE uid = ? AND key_id = ?`,
-	"drop-pending": `UPDATE slots SET pending_counter = NULL, pending_type = NULL, pending_phase = NULL WHERE uid = ? AND key_id = ?`,
-	"sync":         `UPDATE slots SET sync_pending = 1 WHERE uid = ? AND key_id = ?`,
-	"sync-done":    `UPDATE slots SET sync_pending = 0 WHERE uid = ? AND key_id = ? AND sync_pending = 1`,
-	"audit":        `INSERT INTO audit (at, actor, action, uid, key_id, counter, outcome, message) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
-	"audit-list": `SELECT seq, at, actor, action, uid, key_id, counter, COALESCE(outcome, ''), COALESCE(message, '')
-		FROM audit WHERE seq > ? ORDER BY seq LIMIT ?`,
-	"secret-get": `SELECT value FROM secrets WHERE name = ?`,
-	"secret-put": `INSERT INTO secrets (name, value) VALUES (?, ?) ON CONFLICT (name) DO NOTHING`,
-	"secret-set": `INSERT INTO secrets (name, value) VALUES (?, ?) ON CONFLICT (name) DO UPDATE SET value = excluded.value`,
-}
-
 // Store is the reference server's store.
 type Store struct {
-	r      *sql.DB // reads
-	sql    map[string]string
+	r      *sql.DB                                                 // reads
+	sql    [statementCount]string                                  // the statements as the dialect writes them
 	change func(ctx context.Context, fn func(*sql.Tx) error) error // one committed transaction
-	stmt   func(tx *sql.Tx, name string) *sql.Stmt                 // a prepared statement, or nil
-	close  func() error
+	stmt   func(tx *sql.Tx, st statement) *sql.Stmt                // a prepared statement, or nil
+	// issue allocates a counter (Issue's work once its arguments are checked): in a change of
+	// its own with SQLite's writer, in one statement with PostgreSQL.
+	issue func(ctx context.Context, is kms.Issue, min uint32, actor string) (uint32, kms.SlotState, error)
+	close func() error
 
 	// OnCommit, when set before use, is called after every commit with the number of changes it
 	// carried and its duration.
@@ -62,25 +40,25 @@ func (s *Store) Close() error { return s.close() }
 // Ping checks that the database answers.
 func (s *Store) Ping(ctx context.Context) error { return s.r.PingContext(ctx) }
 
-func (s *Store) exec(tx *sql.Tx, name string, args ...any) (sql.Result, error) {
-	if st := s.stmt(tx, name); st != nil {
+func (s *Store) exec(tx *sql.Tx, q statement, args ...any) (sql.Result, error) {
+	if st := s.stmt(tx, q); st != nil {
 		return st.Exec(args...)
 	}
-	return tx.Exec(s.sql[name], args...)
+	return tx.Exec(s.sql[q], args...)
 }
 
-func (s *Store) row(tx *sql.Tx, name string, args ...any) *sql.Row {
-	if st := s.stmt(tx, name); st != nil {
+func (s *Store) row(tx *sql.Tx, q statement, args ...any) *sql.Row {
+	if st := s.stmt(tx, q); st != nil {
 		return st.QueryRow(args...)
 	}
-	return tx.QueryRow(s.sql[name], args...)
+	return tx.QueryRow(s.sql[q], args...)
 }
 
 func now() string { return time.Now().UTC().Format(time.RFC3339Nano) }
 
 // audit appends an entry; it never holds a key.
 func (s *Store) audit(tx *sql.Tx, actor, action string, slot kms.Slot, counter any, outcome, message string) error {
-	_, err := s.exec(tx, "audit", now(), actor, action, slot.UID.String(), int(slot.KeyID), counter, outcome, message)
+	_, err := s.exec(tx, stAudit, now(), actor, action, slot.UID.String(), int(slot.KeyID), counter, outcome, message, nil, nil)
 	return err
 }
 
@@ -109,7 +87,7 @@ func scanSlot(row *sql.Row, slot kms.Slot) (kms.SlotState, error) {
 
 // SlotState implements kms.Store.
 func (s *Store) SlotState(ctx context.Context, slot kms.Slot) (kms.SlotState, error) {
-	return scanSlot(s.r.QueryRowContext(ctx, s.sql["slot"], slot.UID[:], int(slot.KeyID)), slot)
+	return scanSlot(s.r.QueryRowContext(ctx, s.sql[stSlot], slot.UID[:], int(slot.KeyID)), slot)
 }
 
 // Issue implements kms.Store.
@@ -117,13 +95,15 @@ func (s *Store) Issue(ctx context.Context, is kms.Issue, min uint32, actor strin
 	if min > she.MaxCounter {
 		return 0, kms.SlotState{}, kms.ErrCounterExhausted
 	}
-	if q, ok := s.sql["issue-one"]; ok {
-		return s.issueOne(ctx, q, is, min, actor)
-	}
+	return s.issue(ctx, is, min, actor)
+}
+
+// issueInChange runs an issue as a change of statements (SQLite).
+func (s *Store) issueInChange(ctx context.Context, is kms.Issue, min uint32, actor string) (counter uint32, master kms.SlotState, err error) {
 	err = s.change(ctx, func(tx *sql.Tx) error {
 		var c int64
 		floor := max(int64(min), 1)
-		if err := s.row(tx, "issue", is.UID[:], int(is.KeyID), floor, floor, string(is.Type), string(is.Phase)).Scan(&c); err != nil {
+		if err := s.row(tx, stIssue, is.UID[:], int(is.KeyID), floor, floor, string(is.Type), string(is.Phase)).Scan(&c); err != nil {
 			return err
 		}
 		if c > she.MaxCounter {
@@ -133,20 +113,20 @@ func (s *Store) Issue(ctx context.Context, is kms.Issue, min uint32, actor strin
 			return err
 		}
 		m := kms.Slot{UID: is.UID, KeyID: she.MasterECUKey}
-		st, err := scanSlot(s.row(tx, "slot", m.UID[:], int(m.KeyID)), m)
+		st, err := scanSlot(s.row(tx, stSlot, m.UID[:], int(m.KeyID)), m)
 		counter, master = uint32(c), st
 		return err
 	})
 	return counter, master, err
 }
 
-// issueOne runs an issue as the one statement q (see pgIssue).
-func (s *Store) issueOne(ctx context.Context, q string, is kms.Issue, min uint32, actor string) (uint32, kms.SlotState, error) {
+// issueOne runs an issue as one statement, pgIssue (PostgreSQL).
+func (s *Store) issueOne(ctx context.Context, is kms.Issue, min uint32, actor string) (uint32, kms.SlotState, error) {
 	var c int64
 	var ic sql.NullInt64
 	var ip sql.NullString
 	start := time.Now()
-	err := s.r.QueryRowContext(ctx, q, is.UID[:], int(is.KeyID), max(int64(min), 1), string(is.Type), string(is.Phase),
+	err := s.r.QueryRowContext(ctx, pgIssue, is.UID[:], int(is.KeyID), max(int64(min), 1), string(is.Type), string(is.Phase),
 		now(), actor, "issue:"+string(is.Type), is.UID.String()).Scan(&c, &ic, &ip)
 	if errors.Is(err, sql.ErrNoRows) {
 		return 0, kms.SlotState{}, kms.ErrCounterExhausted
@@ -167,16 +147,16 @@ func (s *Store) issueOne(ctx context.Context, q string, is kms.Issue, min uint32
 // Report implements kms.Store.
 func (s *Store) Report(ctx context.Context, slot kms.Slot, success bool, message, actor string) error {
 	return s.change(ctx, func(tx *sql.Tx) error {
-		st, err := scanSlot(s.row(tx, "slot", slot.UID[:], int(slot.KeyID)), slot)
+		st, err := scanSlot(s.row(tx, stSlot, slot.UID[:], int(slot.KeyID)), slot)
 		if err != nil {
 			return err
 		}
 		if st.Pending == nil {
 			return kms.ErrNothingIssued
 		}
-		outcome, stmt := "OperationFailed", "drop-pending"
+		outcome, stmt := "OperationFailed", stDropPending
 		if success {
-			outcome, stmt = "Success", "inject"
+			outcome, stmt = "Success", stInject
 		}
 		if _, err := s.exec(tx, stmt, slot.UID[:], int(slot.KeyID)); err != nil {
 			return err
@@ -188,7 +168,7 @@ func (s *Store) Report(ctx context.Context, slot kms.Slot, success bool, message
 // IssueSync implements kms.Store.
 func (s *Store) IssueSync(ctx context.Context, slot kms.Slot, actor string) error {
 	return s.change(ctx, func(tx *sql.Tx) error {
-		if _, err := s.exec(tx, "sync", slot.UID[:], int(slot.KeyID)); err != nil {
+		if _, err := s.exec(tx, stSync, slot.UID[:], int(slot.KeyID)); err != nil {
 			return err
 		}
 		return s.audit(tx, actor, "sync", slot, nil, "issued", "")
@@ -198,7 +178,7 @@ func (s *Store) IssueSync(ctx context.Context, slot kms.Slot, actor string) erro
 // ReportSync implements kms.Store.
 func (s *Store) ReportSync(ctx context.Context, slot kms.Slot, success bool, message, actor string) error {
 	return s.change(ctx, func(tx *sql.Tx) error {
-		res, err := s.exec(tx, "sync-done", slot.UID[:], int(slot.KeyID))
+		res, err := s.exec(tx, stSyncDone, slot.UID[:], int(slot.KeyID))
 		if err != nil {
 			return err
 		}
@@ -215,7 +195,7 @@ func (s *Store) ReportSync(ctx context.Context, slot kms.Slot, success bool, mes
 
 // Audit returns audit entries after seq, oldest first, at most limit.
 func (s *Store) Audit(ctx context.Context, after int64, limit int) ([]kms.AuditEntry, error) {
-	rows, err := s.r.QueryContext(ctx, s.sql["audit-list"], after, limit)
+	rows, err := s.r.QueryContext(ctx, s.sql[stAuditList], after, limit)
 	if err != nil {
 		return nil, err
 	}
@@ -223,12 +203,15 @@ func (s *Store) Audit(ctx context.Context, after int64, limit int) ([]kms.AuditE
 	var out []kms.AuditEntry
 	for rows.Next() {
 		var e kms.AuditEntry
-		var c sql.NullInt64
-		if err := rows.Scan(&e.Seq, &e.At, &e.Actor, &e.Action, &e.UID, &e.KeyID, &c, &e.Outcome, &e.Message); err != nil {
+		var c, n sql.NullInt64
+		if err := rows.Scan(&e.Seq, &e.At, &e.Actor, &e.Action, &e.UID, &e.KeyID, &c, &e.Outcome, &e.Message, &e.Device, &n); err != nil {
 			return nil, err
 		}
 		if c.Valid {
 			e.Counter = &c.Int64
+		}
+		if n.Valid {
+			e.KeyNumber = &n.Int64
 		}
 		out = append(out, e)
 	}
@@ -243,10 +226,10 @@ func (s *Store) Secret(ctx context.Context, name string, create func() ([]byte, 
 		return nil, err
 	}
 	err = s.change(ctx, func(tx *sql.Tx) error {
-		if _, err := s.exec(tx, "secret-put", name, v); err != nil {
+		if _, err := s.exec(tx, stSecretPut, name, v); err != nil {
 			return err
 		}
-		return s.row(tx, "secret-get", name).Scan(&v)
+		return s.row(tx, stSecretGet, name).Scan(&v)
 	})
 	return v, err
 }
@@ -254,7 +237,7 @@ func (s *Store) Secret(ctx context.Context, name string, create func() ([]byte, 
 // SetSecret stores value under name, replacing what was there.
 func (s *Store) SetSecret(ctx context.Context, name string, value []byte) error {
 	return s.change(ctx, func(tx *sql.Tx) error {
-		_, err := s.exec(tx, "secret-set", name, value)
+		_, err := s.exec(tx, stSecretSet, name, value)
 		return err
 	})
 }
@@ -262,7 +245,7 @@ func (s *Store) SetSecret(ctx context.Context, name string, value []byte) error 
 // LookupSecret returns the value stored under name, if any.
 func (s *Store) LookupSecret(ctx context.Context, name string) ([]byte, bool, error) {
 	var v []byte
-	err := s.r.QueryRowContext(ctx, s.sql["secret-get"], name).Scan(&v)
+	err := s.r.QueryRowContext(ctx, s.sql[stSecretGet], name).Scan(&v)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, false, nil
 	}
