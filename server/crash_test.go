@@ -14,6 +14,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -67,13 +68,14 @@ type answered struct {
 
 // hammer POSTs master key requests for ECUs until the server dies, and returns the counters the
 // answers carried (opened with the all-zero initial master key: nothing is ever reported injected).
-func hammer(t *testing.T, url string, ecuIDs []string) []answered {
-	return hammerFor(t, url, ecuIDs, time.Time{})
+func hammer(t *testing.T, url string, ecuIDs []string, progress *atomic.Int64) []answered {
+	return hammerFor(t, url, ecuIDs, time.Time{}, progress)
 }
 
-// hammerFor is hammer, stopping at deadline when it is not zero. Its exchanges are checked
-// against the contract (an answer cut off by a kill is a transport error, not a violation).
-func hammerFor(t *testing.T, url string, ecuIDs []string, deadline time.Time) []answered {
+// hammerFor is hammer, stopping at deadline when it is not zero, counting the answers in progress
+// when it is not nil. Its exchanges are checked against the contract (an answer cut off by a kill
+// is a transport error, not a violation).
+func hammerFor(t *testing.T, url string, ecuIDs []string, deadline time.Time, progress *atomic.Int64) []answered {
 	var mu sync.Mutex
 	var got []answered
 	var wg sync.WaitGroup
@@ -101,6 +103,9 @@ func hammerFor(t *testing.T, url string, ecuIDs []string, deadline time.Time) []
 				mu.Lock()
 				got = append(got, answered{o.UID, o.Counter})
 				mu.Unlock()
+				if progress != nil {
+					progress.Add(1)
+				}
 			}
 		}()
 	}
@@ -125,8 +130,15 @@ func TestCrashDuringLoad(t *testing.T) {
 	for round := range 4 {
 		cmd, url := startServer(t, dir)
 		done := make(chan []answered)
-		go func() { done <- hammer(t, url, ecuIDs) }()
-		time.Sleep(time.Duration(150+rand.IntN(250)) * time.Millisecond)
+		var progress atomic.Int64
+		go func() { done <- hammer(t, url, ecuIDs, &progress) }()
+		// Kill once the load is under way, however slow the machine: after some answers and a
+		// random pause, so that the kill lands at a random point of a commit.
+		if !waitFor(func() bool { return progress.Load() >= 20 }, time.Minute) {
+			cmd.Process.Kill()
+			t.Fatalf("round %d: fewer than 20 answers in a minute", round)
+		}
+		time.Sleep(time.Duration(rand.IntN(250)) * time.Millisecond)
 		cmd.Process.Kill() // SIGKILL: no shutdown, no flush
 		cmd.Wait()
 		got := <-done
@@ -191,7 +203,7 @@ func TestTwoServersOnePostgres(t *testing.T) {
 	deadline := time.Now().Add(time.Second)
 	results := make(chan []answered, 2)
 	for _, u := range []string{urlA, urlB} {
-		go func() { results <- hammerFor(t, u, ecuIDs, deadline) }()
+		go func() { results <- hammerFor(t, u, ecuIDs, deadline, nil) }()
 	}
 	all := append(<-results, <-results...)
 	seen := map[answered]bool{}
@@ -205,4 +217,14 @@ func TestTwoServersOnePostgres(t *testing.T) {
 		t.Fatalf("only %d answers", len(all))
 	}
 	t.Logf("%d distinct counters from two servers", len(all))
+}
+
+// waitFor polls cond every 10 ms until it holds (true) or limit has passed (false).
+func waitFor(cond func() bool, limit time.Duration) bool {
+	for end := time.Now().Add(limit); time.Now().Before(end); time.Sleep(10 * time.Millisecond) {
+		if cond() {
+			return true
+		}
+	}
+	return cond()
 }
