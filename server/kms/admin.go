@@ -136,6 +136,10 @@ func (a *Admin) putSupplier(w http.ResponseWriter, r *http.Request) {
 	for k, t := range one.EcuTypes {
 		reg.EcuTypes[k] = t
 	}
+	if err := reg.validate(); err != nil {
+		writeJSON(w, http.StatusBadRequest, adminError{"supplier: " + err.Error()})
+		return
+	}
 	a.apply(w, r, reg)
 }
 

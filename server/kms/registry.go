@@ -269,5 +269,27 @@ func (f *registryFile) registry() (*Registry, error) {
 			r.EcuTypes[key] = t
 		}
 	}
-	return r, nil
+	return r, r.validate()
+}
+
+// validate checks what holds across suppliers: no two suppliers share a bearer token (which one
+// a request counts as would then vary). The error names the suppliers, never the token.
+func (r *Registry) validate() error {
+	owner := map[string]uint16{}
+	ids := make([]int, 0, len(r.Suppliers))
+	for id := range r.Suppliers {
+		ids = append(ids, int(id))
+	}
+	sort.Ints(ids)
+	for _, id := range ids {
+		s := r.Suppliers[uint16(id)]
+		if s.Token == "" {
+			continue
+		}
+		if other, dup := owner[s.Token]; dup {
+			return fmt.Errorf("suppliers %04X and %04X have the same token: give each its own", other, s.ID)
+		}
+		owner[s.Token] = s.ID
+	}
+	return nil
 }
