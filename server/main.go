@@ -2,7 +2,7 @@
 // listener, its state in a data directory.
 //
 //	server [-listen 127.0.0.1:8080] [-data ./data] [-db postgres://…] [-registry FILE] [-auth none|bearer|mtls]
-//	       [-tls-cert FILE -tls-key FILE [-tls-client-ca FILE]] [-admin-token TOKEN]
+//	       [-tls-cert FILE -tls-key FILE [-tls-client-ca FILE [-tls-client-crl FILE]]] [-admin-token TOKEN]
 //
 // Every flag can also come from the environment: SHEKIT_ and its name in capitals with - as _
 // (SHEKIT_ADMIN_TOKEN, SHEKIT_DB, …); the command line wins.
@@ -11,7 +11,6 @@ package main
 import (
 	"context"
 	"crypto/tls"
-	"crypto/x509"
 	"errors"
 	"flag"
 	"fmt"
@@ -37,8 +36,8 @@ func main() {
 
 // options are the command line.
 type options struct {
-	listen, data, db, registry, auth, tlsCert, tlsKey, tlsClientCA, adminToken string
-	clmLicense, clmKeys, clmCAKeys                                             string
+	listen, data, db, registry, auth, tlsCert, tlsKey, tlsClientCA, tlsClientCRL, adminToken string
+	clmLicense, clmKeys, clmCAKeys                                                           string
 }
 
 // isLoopback reports whether a listen address can only be reached from this machine.
@@ -61,23 +60,37 @@ func (o *options) tlsConfig(auth kms.Auth) (*tls.Config, error) {
 		}
 		return nil, nil
 	}
-	cert, err := tls.LoadX509KeyPair(o.tlsCert, o.tlsKey)
-	if err != nil {
-		return nil, err
-	}
-	cfg := &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+	clientCA := ""
 	if auth == kms.AuthMTLS {
-		pem, err := os.ReadFile(o.tlsClientCA)
-		if err != nil {
-			return nil, fmt.Errorf("-tls-client-ca: %w", err)
+		clientCA = o.tlsClientCA
+		if clientCA == "" {
+			return nil, errors.New("-auth mtls needs -tls-client-ca")
 		}
-		pool := x509.NewCertPool()
-		if !pool.AppendCertsFromPEM(pem) {
-			return nil, errors.New("-tls-client-ca: no certificate in the file")
-		}
-		cfg.ClientCAs, cfg.ClientAuth = pool, tls.RequireAndVerifyClientCert
 	}
-	return cfg, nil
+	if o.tlsClientCRL != "" && auth != kms.AuthMTLS {
+		return nil, errors.New("-tls-client-crl is for -auth mtls")
+	}
+	return serverTLS(o.tlsCert, o.tlsKey, clientCA, o.tlsClientCRL)
+}
+
+// minAdminToken is the shortest admin token accepted, and minTokenSymbols the fewest distinct
+// characters it must have: a token of random characters, such as openssl rand -hex 32 makes.
+const minAdminToken, minTokenSymbols = 32, 8
+
+// checkAdminToken refuses an admin token that is too short or too repetitive to be random.
+func checkAdminToken(token string) error {
+	if token == "" {
+		return nil
+	}
+	symbols := map[rune]bool{}
+	for _, r := range token {
+		symbols[r] = true
+	}
+	if len(token) < minAdminToken || len(symbols) < minTokenSymbols {
+		return fmt.Errorf("-admin-token: want at least %d random characters (%d distinct at least; e.g. openssl rand -hex 32), got %d characters",
+			minAdminToken, minTokenSymbols, len(token))
+	}
+	return nil
 }
 
 // flagsFromEnv sets every flag not given on the command line from its environment variable, if
@@ -110,6 +123,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs.StringVar(&o.tlsCert, "tls-cert", "", "TLS certificate (PEM): serve HTTPS")
 	fs.StringVar(&o.tlsKey, "tls-key", "", "TLS private key (PEM)")
 	fs.StringVar(&o.tlsClientCA, "tls-client-ca", "", "CA certificate (PEM) of the clients, for -auth mtls")
+	fs.StringVar(&o.tlsClientCRL, "tls-client-crl", "", "CRL (PEM or DER) of -tls-client-ca: revoked client certificates are refused (read again when the file changes)")
 	fs.StringVar(&o.clmLicense, "clm-license", "", "CLM license key, the Basic password of user secureware-clm (default: the demo key demo-license, loopback only)")
 	fs.StringVar(&o.clmKeys, "clm-key", "rsa", "CLM client key pairs: rsa (RSA-2048) or ecdsa (P-256)")
 	fs.StringVar(&o.clmCAKeys, "clm-ca-key", "", "the CLM CA's key pair, made on the first start: rsa or ecdsa (default: -clm-key)")
@@ -142,6 +156,12 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 	tlsCfg, err := o.tlsConfig(auth)
 	if err != nil {
+		return usage(err)
+	}
+	if auth == kms.AuthBearer && tlsCfg == nil && !isLoopback(o.listen) {
+		return usage(fmt.Errorf("-auth bearer sends tokens in the clear without TLS: on %s set -tls-cert and -tls-key", o.listen))
+	}
+	if err := checkAdminToken(o.adminToken); err != nil {
 		return usage(err)
 	}
 	var reg *kms.Registry
