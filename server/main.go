@@ -38,6 +38,58 @@ func main() {
 type options struct {
 	listen, data, db, registry, auth, tlsCert, tlsKey, tlsClientCA, tlsClientCRL, adminToken string
 	clmLicense, clmKeys, clmCAKeys                                                           string
+	limits                                                                                   connLimits
+}
+
+// connLimits bound what a connection may hold of the server.
+type connLimits struct {
+	readHeader, read, write, idle time.Duration
+	maxConns                      int
+}
+
+// server returns the HTTP server with the limits' timeouts, and the listener that bounds its
+// connections (stderr hears when the file limit lowers the bound).
+func (c connLimits) server(h http.Handler, ln net.Listener, stderr io.Writer) (*http.Server, net.Listener) {
+	max := c.maxConns
+	if fit := openFileLimit() - reservedFiles; max > fit {
+		fmt.Fprintf(stderr, "server: -max-conns %d lowered to %d to fit the open-file limit\n", max, fit)
+		max = fit
+	}
+	lim := newConnLimiter(ln, max)
+	return &http.Server{Handler: h, ReadHeaderTimeout: c.readHeader, ReadTimeout: c.read, WriteTimeout: c.write,
+		IdleTimeout: c.idle, ConnState: lim.track}, lim
+}
+
+// reservedFiles are the open files kept for everything but connections: the store, logs, the
+// database pool.
+const reservedFiles = 128
+
+// openFileLimit returns the process's limit of open files (Go raises the soft limit to the hard
+// one at start).
+func openFileLimit() int {
+	var r syscall.Rlimit
+	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &r); err != nil || r.Cur > 1<<30 {
+		return 1 << 30
+	}
+	return int(r.Cur)
+}
+
+func (c connLimits) check() error {
+	for _, d := range []struct {
+		name string
+		v    time.Duration
+	}{{"-read-header-timeout", c.readHeader}, {"-read-timeout", c.read}, {"-write-timeout", c.write}, {"-idle-timeout", c.idle}} {
+		if d.v <= 0 {
+			return fmt.Errorf("%s %v: want a positive duration", d.name, d.v)
+		}
+	}
+	if c.maxConns < 1 {
+		return fmt.Errorf("-max-conns %d: want at least 1", c.maxConns)
+	}
+	if fit := openFileLimit() - reservedFiles; fit < 1 {
+		return fmt.Errorf("the open-file limit (%d) leaves no room for connections", openFileLimit())
+	}
+	return nil
 }
 
 // isLoopback reports whether a listen address can only be reached from this machine.
@@ -127,6 +179,11 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs.StringVar(&o.clmLicense, "clm-license", "", "CLM license key, the Basic password of user secureware-clm (default: the demo key demo-license, loopback only)")
 	fs.StringVar(&o.clmKeys, "clm-key", "rsa", "CLM client key pairs: rsa (RSA-2048) or ecdsa (P-256)")
 	fs.StringVar(&o.clmCAKeys, "clm-ca-key", "", "the CLM CA's key pair, made on the first start: rsa or ecdsa (default: -clm-key)")
+	fs.DurationVar(&o.limits.readHeader, "read-header-timeout", 10*time.Second, "time a client has to send a request's headers")
+	fs.DurationVar(&o.limits.read, "read-timeout", 30*time.Second, "time a client has to send a whole request, body included")
+	fs.DurationVar(&o.limits.write, "write-timeout", 30*time.Second, "time from a request's headers to the end of its answer")
+	fs.DurationVar(&o.limits.idle, "idle-timeout", 60*time.Second, "time a keep-alive connection may wait for its next request")
+	fs.IntVar(&o.limits.maxConns, "max-conns", 4096, "connections held open at most; at the limit a new one closes the one idle longest")
 	fs.StringVar(&o.adminToken, "admin-token", "", "bearer token of the admin API under /admin (empty: admin API disabled)")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -164,6 +221,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if err := checkAdminToken(o.adminToken); err != nil {
 		return usage(err)
 	}
+	if err := o.limits.check(); err != nil {
+		return usage(err)
+	}
 	var reg *kms.Registry
 	if o.registry != "" {
 		if reg, err = kms.LoadRegistry(o.registry); err != nil {
@@ -183,7 +243,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "server: %v\n", err)
 		return 1
 	}
-	srv := &http.Server{Handler: ref.Handler(), TLSConfig: tlsCfg, ReadHeaderTimeout: 10 * time.Second}
+	srv, ln := o.limits.server(ref.Handler(), ln, stderr)
 	scheme := "http"
 	if tlsCfg != nil {
 		ln, scheme = tls.NewListener(ln, tlsCfg), "https"
