@@ -43,8 +43,8 @@ type options struct {
 
 // connLimits bound what a connection may hold of the server.
 type connLimits struct {
-	readHeader, read, write, idle time.Duration
-	maxConns                      int
+	readHeader, read, write, idle, request time.Duration
+	maxConns                               int
 }
 
 // server returns the HTTP server with the limits' timeouts, and the listener that bounds its
@@ -78,10 +78,13 @@ func (c connLimits) check() error {
 	for _, d := range []struct {
 		name string
 		v    time.Duration
-	}{{"-read-header-timeout", c.readHeader}, {"-read-timeout", c.read}, {"-write-timeout", c.write}, {"-idle-timeout", c.idle}} {
+	}{{"-read-header-timeout", c.readHeader}, {"-read-timeout", c.read}, {"-write-timeout", c.write}, {"-idle-timeout", c.idle}, {"-request-timeout", c.request}} {
 		if d.v <= 0 {
 			return fmt.Errorf("%s %v: want a positive duration", d.name, d.v)
 		}
+	}
+	if c.request >= c.write {
+		return fmt.Errorf("-request-timeout %v must be shorter than -write-timeout %v, or late answers cannot be sent", c.request, c.write)
 	}
 	if c.maxConns < 1 {
 		return fmt.Errorf("-max-conns %d: want at least 1", c.maxConns)
@@ -183,6 +186,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs.DurationVar(&o.limits.read, "read-timeout", 30*time.Second, "time a client has to send a whole request, body included")
 	fs.DurationVar(&o.limits.write, "write-timeout", 30*time.Second, "time from a request's headers to the end of its answer")
 	fs.DurationVar(&o.limits.idle, "idle-timeout", 60*time.Second, "time a keep-alive connection may wait for its next request")
+	fs.DurationVar(&o.limits.request, "request-timeout", 5*time.Second, "time a request may take, store calls included; past it the API's internal error answers")
 	fs.IntVar(&o.limits.maxConns, "max-conns", 4096, "connections held open at most; at the limit a new one closes the one idle longest")
 	fs.StringVar(&o.adminToken, "admin-token", "", "bearer token of the admin API under /admin (empty: admin API disabled)")
 	if err := fs.Parse(args); err != nil {
@@ -232,7 +236,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 	log := slog.New(slog.NewJSONHandler(stderr, nil))
 	ref, err := reference.New(ctx, reference.Config{DataDir: o.data, DB: o.db, Registry: reg,
-		Auth: auth, AdminToken: o.adminToken, CLMLicense: o.clmLicense, CLMKeys: o.clmKeys, CLMCAKeys: o.clmCAKeys, Log: log})
+		Auth: auth, AdminToken: o.adminToken, RequestTimeout: o.limits.request, CLMLicense: o.clmLicense, CLMKeys: o.clmKeys, CLMCAKeys: o.clmCAKeys, Log: log})
 	if err != nil {
 		fmt.Fprintf(stderr, "server: %v\n", err)
 		return 1

@@ -142,6 +142,15 @@ func CertSupplierID(cert *x509.Certificate) (uint16, bool) {
 	return uint16(b[0])<<8 | uint16(b[1]), true
 }
 
+// WriteInternalError answers the INTERNAL envelope (HTTP 500), as the API does when its store
+// fails; for a request that ran out of time before the API answered.
+func WriteInternalError(w http.ResponseWriter) {
+	e := fail("INTERNAL")
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(e.Status)
+	json.NewEncoder(w).Encode(Envelope{ResultStatus: "OperationFailed", ResultReason: string(e.Reason), ResultMessage: e.Message})
+}
+
 // serve wraps an endpoint: authentication, decoding, the envelope, the log line.
 func (h *Handler) serve(name string, fn func(*http.Request, *Caller, fields) (*Records, *Error)) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {

@@ -12,6 +12,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"time"
 
 	"github.com/shekit/shekit/server/clm"
 	"github.com/shekit/shekit/server/kek"
@@ -35,7 +36,10 @@ type Config struct {
 	CLMKeys    string
 	CLMCAKeys  string // the CA's key pair: "rsa" or "ecdsa" (default: CLMKeys)
 	CLMPool    int    // RSA keys generated ahead (default 16)
-	Log        *slog.Logger
+	// RequestTimeout, when positive, bounds every request: past it, the API's documented
+	// internal error answers (the store calls under way are cancelled).
+	RequestTimeout time.Duration
+	Log            *slog.Logger
 }
 
 // DemoLicense is the CLM license key when none is configured; the server command refuses it
@@ -79,6 +83,7 @@ type Server struct {
 	KMS   *kms.Service
 	CLM   *clm.Service
 	mux   *http.ServeMux
+	h     http.Handler
 }
 
 // New opens (or creates) the data directory and assembles the server.
@@ -138,11 +143,18 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	s.CLM.Register(s.mux)
 	s.mux.HandleFunc("GET /healthz", s.health)
 	s.mux.Handle("GET /metrics", m.handler())
+	if s.h = s.mux; cfg.RequestTimeout > 0 {
+		log := cfg.Log
+		if log == nil {
+			log = slog.New(slog.DiscardHandler)
+		}
+		s.h = withDeadline(s.mux, cfg.RequestTimeout, log)
+	}
 	return s, nil
 }
 
 // Handler returns the server's HTTP handler.
-func (s *Server) Handler() http.Handler { return s.mux }
+func (s *Server) Handler() http.Handler { return s.h }
 
 func (s *Server) health(w http.ResponseWriter, r *http.Request) {
 	if err := s.Store.Ping(r.Context()); err != nil {
