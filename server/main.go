@@ -39,6 +39,7 @@ type options struct {
 	listen, data, db, registry, auth, tlsCert, tlsKey, tlsClientCA, tlsClientCRL, adminToken string
 	clmLicense, clmKeys, clmCAKeys                                                           string
 	limits                                                                                   connLimits
+	registryRefresh                                                                          time.Duration
 }
 
 // connLimits bound what a connection may hold of the server.
@@ -188,6 +189,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs.DurationVar(&o.limits.idle, "idle-timeout", 60*time.Second, "time a keep-alive connection may wait for its next request")
 	fs.DurationVar(&o.limits.request, "request-timeout", 5*time.Second, "time a request may take, store calls included; past it the API's internal error answers")
 	fs.IntVar(&o.limits.maxConns, "max-conns", 4096, "connections held open at most; at the limit a new one closes the one idle longest")
+	fs.DurationVar(&o.registryRefresh, "registry-refresh", reference.DefaultRegistryRefresh, "how often the stored registry is read for changes another replica's admin API made")
 	fs.StringVar(&o.adminToken, "admin-token", "", "bearer token of the admin API under /admin (empty: admin API disabled)")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -228,6 +230,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if err := o.limits.check(); err != nil {
 		return usage(err)
 	}
+	if o.registryRefresh <= 0 {
+		return usage(fmt.Errorf("-registry-refresh %v: want a positive duration", o.registryRefresh))
+	}
 	var reg *kms.Registry
 	if o.registry != "" {
 		if reg, err = kms.LoadRegistry(o.registry); err != nil {
@@ -236,7 +241,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 	log := slog.New(slog.NewJSONHandler(stderr, nil))
 	ref, err := reference.New(ctx, reference.Config{DataDir: o.data, DB: o.db, Registry: reg,
-		Auth: auth, AdminToken: o.adminToken, RequestTimeout: o.limits.request, CLMLicense: o.clmLicense, CLMKeys: o.clmKeys, CLMCAKeys: o.clmCAKeys, Log: log})
+		Auth: auth, AdminToken: o.adminToken, RequestTimeout: o.limits.request, RegistryRefresh: o.registryRefresh, CLMLicense: o.clmLicense, CLMKeys: o.clmKeys, CLMCAKeys: o.clmCAKeys, Log: log})
 	if err != nil {
 		fmt.Fprintf(stderr, "server: %v\n", err)
 		return 1
