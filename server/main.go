@@ -3,6 +3,8 @@
 //
 //	server [-listen 127.0.0.1:8080] [-data ./data] [-db postgres://…] [-registry FILE] [-auth none|bearer|mtls]
 //	       [-tls-cert FILE -tls-key FILE [-tls-client-ca FILE [-tls-client-crl FILE]]] [-admin-token TOKEN]
+//	       [-read-header-timeout D] [-read-timeout D] [-write-timeout D] [-idle-timeout D]
+//	       [-request-timeout D] [-max-conns N] [-registry-refresh D]
 //
 // Every flag can also come from the environment: SHEKIT_ and its name in capitals with - as _
 // (SHEKIT_ADMIN_TOKEN, SHEKIT_DB, …); the command line wins.
