@@ -88,3 +88,47 @@ func TestRegistryChangesReachEveryReplica(t *testing.T) {
 	deleted := waitFor("token-two-001d", 401)
 	t.Logf("replica B refused the old token %v after the rotation and the deleted supplier %v after the delete", rotated.Round(time.Millisecond), deleted.Round(time.Millisecond))
 }
+
+// TestAdminEditsOnTwoReplicasBuildOnEachOther: supplier 00AA added through replica A, then 00BB
+// through replica B at once: B's edit starts from the registry A saved, not from the one B had
+// in use, so both suppliers stay. The periodic refresh is off here (1 h): only the refresh
+// before an edit can have brought 00AA to B.
+func TestAdminEditsOnTwoReplicasBuildOnEachOther(t *testing.T) {
+	base := os.Getenv("SHEKIT_TEST_POSTGRES")
+	if base == "" {
+		t.Skip("SHEKIT_TEST_POSTGRES is not set (.ci/run starts a PostgreSQL and sets it)")
+	}
+	const admin = "5d0b7c2e9a41f3866e1c0d4b72a9f35e"
+	db := freshPostgresDatabase(t, base)
+	dir := t.TempDir()
+	args := []string{"-db", db, "-admin-token", admin, "-registry-refresh", "1h"}
+	a, urlA := startServer(t, dir, args...)
+	b, urlB := startServer(t, dir, args...)
+	defer func() { a.Process.Kill(); b.Process.Kill(); a.Wait(); b.Wait() }()
+	client := &http.Client{Timeout: 30 * time.Second}
+	adminCall := func(url, method, path, body string) map[string][]map[string]any {
+		req, _ := http.NewRequest(method, url+path, strings.NewReader(body))
+		req.Header.Set("Authorization", "Bearer "+admin)
+		req.Header.Set("Content-Type", "application/json")
+		resp, err := client.Do(req)
+		if err != nil || resp.StatusCode != 200 {
+			t.Fatalf("admin %s %s: %v %v", method, path, resp, err)
+		}
+		defer resp.Body.Close()
+		var reg map[string][]map[string]any
+		json.NewDecoder(resp.Body).Decode(&reg)
+		return reg
+	}
+	supplier := func(id string) string {
+		return `{"id":"` + id + `","phase":"Dev","secretKey":"` + strings.Repeat("ab", 16) + `","ecuTypes":[{"type":"0001","keyIds":["1"]}]}`
+	}
+	adminCall(urlA, "PUT", "/admin/suppliers/00AA", supplier("00AA"))
+	adminCall(urlB, "PUT", "/admin/suppliers/00BB", supplier("00BB"))
+	ids := map[string]bool{}
+	for _, s := range adminCall(urlB, "GET", "/admin/registry", "")["suppliers"] {
+		ids[s["id"].(string)] = true
+	}
+	if !ids["00AA"] || !ids["00BB"] || !ids["001D"] {
+		t.Fatalf("replica B's registry after both edits: %v; want 001D, 0001, 00AA and 00BB", ids)
+	}
+}

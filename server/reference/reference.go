@@ -143,7 +143,6 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	h := kms.NewHandler(s.KMS, cfg.Auth, cfg.Log)
 	h.Observe = m.observeRequest
 	h.Register(s.mux)
-	kms.NewAdmin(s.KMS, cfg.AdminToken, st, saver).Register(s.mux)
 	if cfg.CLMLicense == "" {
 		cfg.CLMLicense = DemoLicense
 	}
@@ -159,6 +158,9 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 		st.Close()
 		return nil, fmt.Errorf("stored registry: %w", err)
 	}
+	admin := kms.NewAdmin(s.KMS, cfg.AdminToken, st, saver)
+	admin.Refresh = s.watch.refresh
+	admin.Register(s.mux)
 	if s.CLM, err = clm.New(ctx, st, k, clm.Config{License: cfg.CLMLicense, KeyAlgorithm: cfg.CLMKeys, CAAlgorithm: cfg.CLMCAKeys, PoolSize: cfg.CLMPool}, cfg.Log); err != nil {
 		s.watch.close()
 		st.Close()

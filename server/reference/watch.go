@@ -23,8 +23,9 @@ type registryWatch struct {
 	interval time.Duration
 	log      *slog.Logger
 
-	last    []byte // the sealed registry last seen
-	lastErr string // the last failure logged, so that a store that stays down logs once
+	mu      sync.Mutex // serializes refreshes
+	last    []byte     // the sealed registry last seen
+	lastErr string     // the last failure logged, so that a store that stays down logs once
 	stop    context.CancelFunc
 	wg      sync.WaitGroup
 }
@@ -58,19 +59,14 @@ func (w *registryWatch) start(ctx context.Context, seen []byte) error {
 	return nil
 }
 
-// check applies the stored registry if it changed; each read has a deadline of its own.
+// check applies the stored registry if it changed, logging a failure once while it lasts; each
+// read has a deadline of its own.
 func (w *registryWatch) check(ctx context.Context) {
 	ctx, cancel := context.WithTimeout(ctx, max(w.interval, 2*time.Second))
 	defer cancel()
-	sealed, ok, err := w.saver.st.LookupSecret(ctx, registrySecret)
-	if err == nil && ok && !bytes.Equal(sealed, w.last) {
-		var reg *kms.Registry
-		if reg, err = w.saver.open(sealed); err == nil {
-			w.svc.SetRegistry(reg)
-			w.last = sealed
-			w.log.Info("registry changed in the store: now in use", "suppliers", len(reg.Suppliers))
-		}
-	}
+	err := w.refresh(ctx)
+	w.mu.Lock()
+	defer w.mu.Unlock()
 	if err != nil && err.Error() != w.lastErr {
 		w.log.Error("registry refresh", "err", err)
 	}
@@ -79,6 +75,26 @@ func (w *registryWatch) check(ctx context.Context) {
 	} else {
 		w.lastErr = err.Error()
 	}
+}
+
+// refresh applies the stored registry now if it changed. The admin API calls it before an edit
+// that starts from the registry in use, so that an edit another replica saved a moment ago is
+// built upon, not lost.
+func (w *registryWatch) refresh(ctx context.Context) error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	sealed, ok, err := w.saver.st.LookupSecret(ctx, registrySecret)
+	if err != nil || !ok || bytes.Equal(sealed, w.last) {
+		return err
+	}
+	reg, err := w.saver.open(sealed)
+	if err != nil {
+		return err
+	}
+	w.svc.SetRegistry(reg)
+	w.last = sealed
+	w.log.Info("registry changed in the store: now in use", "suppliers", len(reg.Suppliers))
+	return nil
 }
 
 // close stops the watch.
