@@ -2,11 +2,69 @@ package main
 
 import (
 	"crypto/tls"
+	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"sync"
+	"syscall"
 	"time"
 )
+
+// connLimits bound what a connection may hold of the server.
+type connLimits struct {
+	readHeader, read, write, idle, request time.Duration
+	maxConns                               int
+}
+
+// server returns the HTTP server with the limits' timeouts, and the listener that bounds its
+// connections (stderr hears when the file limit lowers the bound).
+func (c connLimits) server(h http.Handler, ln net.Listener, stderr io.Writer) (*http.Server, net.Listener) {
+	max := c.maxConns
+	if fit := openFileLimit() - reservedFiles; max > fit {
+		fmt.Fprintf(stderr, "server: -max-conns %d lowered to %d to fit the open-file limit\n", max, fit)
+		max = fit
+	}
+	lim := newConnLimiter(ln, max)
+	return &http.Server{Handler: h, ReadHeaderTimeout: c.readHeader, ReadTimeout: c.read, WriteTimeout: c.write,
+		IdleTimeout: c.idle, ConnState: lim.track}, lim
+}
+
+// reservedFiles are the open files kept for everything but connections: the store, logs, the
+// database pool.
+const reservedFiles = 128
+
+// openFileLimit returns the process's limit of open files (Go raises the soft limit to the hard
+// one at start).
+func openFileLimit() int {
+	var r syscall.Rlimit
+	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &r); err != nil || r.Cur > 1<<30 {
+		return 1 << 30
+	}
+	return int(r.Cur)
+}
+
+// check refuses limits that cannot work.
+func (c connLimits) check() error {
+	for _, d := range []struct {
+		name string
+		v    time.Duration
+	}{{"-read-header-timeout", c.readHeader}, {"-read-timeout", c.read}, {"-write-timeout", c.write}, {"-idle-timeout", c.idle}, {"-request-timeout", c.request}} {
+		if d.v <= 0 {
+			return fmt.Errorf("%s %v: want a positive duration", d.name, d.v)
+		}
+	}
+	if c.request >= c.write {
+		return fmt.Errorf("-request-timeout %v must be shorter than -write-timeout %v, or late answers cannot be sent", c.request, c.write)
+	}
+	if c.maxConns < 1 {
+		return fmt.Errorf("-max-conns %d: want at least 1", c.maxConns)
+	}
+	if fit := openFileLimit() - reservedFiles; fit < 1 {
+		return fmt.Errorf("the open-file limit (%d) leaves no room for connections", openFileLimit())
+	}
+	return nil
+}
 
 // connLimiter is a listener that holds at most max connections open. At the limit, a new
 // connection closes the one idle longest: waiting for its first request (accepted, no request

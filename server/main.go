@@ -44,60 +44,6 @@ type options struct {
 	registryRefresh                                                                          time.Duration
 }
 
-// connLimits bound what a connection may hold of the server.
-type connLimits struct {
-	readHeader, read, write, idle, request time.Duration
-	maxConns                               int
-}
-
-// server returns the HTTP server with the limits' timeouts, and the listener that bounds its
-// connections (stderr hears when the file limit lowers the bound).
-func (c connLimits) server(h http.Handler, ln net.Listener, stderr io.Writer) (*http.Server, net.Listener) {
-	max := c.maxConns
-	if fit := openFileLimit() - reservedFiles; max > fit {
-		fmt.Fprintf(stderr, "server: -max-conns %d lowered to %d to fit the open-file limit\n", max, fit)
-		max = fit
-	}
-	lim := newConnLimiter(ln, max)
-	return &http.Server{Handler: h, ReadHeaderTimeout: c.readHeader, ReadTimeout: c.read, WriteTimeout: c.write,
-		IdleTimeout: c.idle, ConnState: lim.track}, lim
-}
-
-// reservedFiles are the open files kept for everything but connections: the store, logs, the
-// database pool.
-const reservedFiles = 128
-
-// openFileLimit returns the process's limit of open files (Go raises the soft limit to the hard
-// one at start).
-func openFileLimit() int {
-	var r syscall.Rlimit
-	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &r); err != nil || r.Cur > 1<<30 {
-		return 1 << 30
-	}
-	return int(r.Cur)
-}
-
-func (c connLimits) check() error {
-	for _, d := range []struct {
-		name string
-		v    time.Duration
-	}{{"-read-header-timeout", c.readHeader}, {"-read-timeout", c.read}, {"-write-timeout", c.write}, {"-idle-timeout", c.idle}, {"-request-timeout", c.request}} {
-		if d.v <= 0 {
-			return fmt.Errorf("%s %v: want a positive duration", d.name, d.v)
-		}
-	}
-	if c.request >= c.write {
-		return fmt.Errorf("-request-timeout %v must be shorter than -write-timeout %v, or late answers cannot be sent", c.request, c.write)
-	}
-	if c.maxConns < 1 {
-		return fmt.Errorf("-max-conns %d: want at least 1", c.maxConns)
-	}
-	if fit := openFileLimit() - reservedFiles; fit < 1 {
-		return fmt.Errorf("the open-file limit (%d) leaves no room for connections", openFileLimit())
-	}
-	return nil
-}
-
 // isLoopback reports whether a listen address can only be reached from this machine.
 func isLoopback(addr string) bool {
 	host, _, err := net.SplitHostPort(addr)
@@ -168,11 +114,8 @@ func flagsFromEnv(fs *flag.FlagSet, lookup func(string) (string, bool)) error {
 	return err
 }
 
-// run serves until ctx ends and returns the exit status: 2 for bad flags, 1 for a failure.
-func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	fs := flag.NewFlagSet("server", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	var o options
+// register defines the command's flags on fs, storing into o.
+func (o *options) register(fs *flag.FlagSet) {
 	fs.StringVar(&o.listen, "listen", "127.0.0.1:8080", "address to listen on")
 	fs.StringVar(&o.data, "data", "./data", "data directory (key-encryption key, database)")
 	fs.StringVar(&o.db, "db", "", "database: empty for SQLite in the data directory, or a postgres:// URL (replicas share it)")
@@ -193,6 +136,46 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs.IntVar(&o.limits.maxConns, "max-conns", 4096, "connections held open at most; at the limit a new one closes the one idle longest")
 	fs.DurationVar(&o.registryRefresh, "registry-refresh", reference.DefaultRegistryRefresh, "how often the stored registry is read for changes another replica's admin API made")
 	fs.StringVar(&o.adminToken, "admin-token", "", "bearer token of the admin API under /admin (empty: admin API disabled)")
+}
+
+// check refuses options that do not go together or would expose the server, and returns the
+// authentication mode and the TLS configuration (nil: plain HTTP).
+func (o *options) check() (kms.Auth, *tls.Config, error) {
+	auth, err := kms.ParseAuth(o.auth)
+	if err != nil {
+		return "", nil, err
+	}
+	switch {
+	case o.clmLicense == "" && !isLoopback(o.listen):
+		return "", nil, errors.New("the demo CLM license key is only allowed on a loopback address: set -clm-license")
+	case o.clmKeys != "rsa" && o.clmKeys != "ecdsa":
+		return "", nil, fmt.Errorf("-clm-key %q: want rsa or ecdsa", o.clmKeys)
+	case o.clmCAKeys != "" && o.clmCAKeys != "rsa" && o.clmCAKeys != "ecdsa":
+		return "", nil, fmt.Errorf("-clm-ca-key %q: want rsa or ecdsa", o.clmCAKeys)
+	case auth == kms.AuthNone && !isLoopback(o.listen):
+		return "", nil, fmt.Errorf("-auth none is only allowed on a loopback address, not %s", o.listen)
+	case o.registryRefresh <= 0:
+		return "", nil, fmt.Errorf("-registry-refresh %v: want a positive duration", o.registryRefresh)
+	}
+	tlsCfg, err := o.tlsConfig(auth)
+	if err != nil {
+		return "", nil, err
+	}
+	if auth == kms.AuthBearer && tlsCfg == nil && !isLoopback(o.listen) {
+		return "", nil, fmt.Errorf("-auth bearer sends tokens in the clear without TLS: on %s set -tls-cert and -tls-key", o.listen)
+	}
+	if err := checkAdminToken(o.adminToken); err != nil {
+		return "", nil, err
+	}
+	return auth, tlsCfg, o.limits.check()
+}
+
+// run serves until ctx ends and returns the exit status: 2 for bad flags, 1 for a failure.
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("server", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	var o options
+	o.register(fs)
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return 0
@@ -203,37 +186,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if err := flagsFromEnv(fs, os.LookupEnv); err != nil {
 		return usage(err)
 	}
-	auth, err := kms.ParseAuth(o.auth)
+	auth, tlsCfg, err := o.check()
 	if err != nil {
 		return usage(err)
-	}
-	if o.clmLicense == "" && !isLoopback(o.listen) {
-		return usage(fmt.Errorf("the demo CLM license key is only allowed on a loopback address: set -clm-license"))
-	}
-	if o.clmKeys != "rsa" && o.clmKeys != "ecdsa" {
-		return usage(fmt.Errorf("-clm-key %q: want rsa or ecdsa", o.clmKeys))
-	}
-	if o.clmCAKeys != "" && o.clmCAKeys != "rsa" && o.clmCAKeys != "ecdsa" {
-		return usage(fmt.Errorf("-clm-ca-key %q: want rsa or ecdsa", o.clmCAKeys))
-	}
-	if auth == kms.AuthNone && !isLoopback(o.listen) {
-		return usage(fmt.Errorf("-auth none is only allowed on a loopback address, not %s", o.listen))
-	}
-	tlsCfg, err := o.tlsConfig(auth)
-	if err != nil {
-		return usage(err)
-	}
-	if auth == kms.AuthBearer && tlsCfg == nil && !isLoopback(o.listen) {
-		return usage(fmt.Errorf("-auth bearer sends tokens in the clear without TLS: on %s set -tls-cert and -tls-key", o.listen))
-	}
-	if err := checkAdminToken(o.adminToken); err != nil {
-		return usage(err)
-	}
-	if err := o.limits.check(); err != nil {
-		return usage(err)
-	}
-	if o.registryRefresh <= 0 {
-		return usage(fmt.Errorf("-registry-refresh %v: want a positive duration", o.registryRefresh))
 	}
 	var reg *kms.Registry
 	if o.registry != "" {
@@ -242,24 +197,30 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		}
 	}
 	log := slog.New(slog.NewJSONHandler(stderr, nil))
-	ref, err := reference.New(ctx, reference.Config{DataDir: o.data, DB: o.db, Registry: reg,
-		Auth: auth, AdminToken: o.adminToken, RequestTimeout: o.limits.request, RegistryRefresh: o.registryRefresh, CLMLicense: o.clmLicense, CLMKeys: o.clmKeys, CLMCAKeys: o.clmCAKeys, Log: log})
+	ref, err := reference.New(ctx, reference.Config{DataDir: o.data, DB: o.db, Registry: reg, Auth: auth,
+		AdminToken: o.adminToken, RequestTimeout: o.limits.request, RegistryRefresh: o.registryRefresh,
+		CLMLicense: o.clmLicense, CLMKeys: o.clmKeys, CLMCAKeys: o.clmCAKeys, Log: log})
 	if err != nil {
 		fmt.Fprintf(stderr, "server: %v\n", err)
 		return 1
 	}
 	defer ref.Close()
+	return o.serve(ctx, ref.Handler(), tlsCfg, stdout, stderr)
+}
+
+// serve listens and serves h until ctx ends, then shuts down; it returns the exit status.
+func (o *options) serve(ctx context.Context, h http.Handler, tlsCfg *tls.Config, stdout, stderr io.Writer) int {
 	ln, err := net.Listen("tcp", o.listen)
 	if err != nil {
 		fmt.Fprintf(stderr, "server: %v\n", err)
 		return 1
 	}
-	srv, ln := o.limits.server(ref.Handler(), ln, stderr)
+	srv, ln := o.limits.server(h, ln, stderr)
 	scheme := "http"
 	if tlsCfg != nil {
 		ln, scheme = tls.NewListener(ln, tlsCfg), "https"
 	}
-	fmt.Fprintf(stdout, "listening on %s://%s (auth %s, data %s)\n", scheme, ln.Addr(), auth, o.data)
+	fmt.Fprintf(stdout, "listening on %s://%s (auth %s, data %s)\n", scheme, ln.Addr(), o.auth, o.data)
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
 	select {
