@@ -2,10 +2,13 @@ package main
 
 import (
 	"bufio"
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"io"
 	"net"
 	"net/http"
+	"path/filepath"
 	"slices"
 	"strings"
 	"syscall"
@@ -131,6 +134,67 @@ func TestTimeoutsCloseStalledConnections(t *testing.T) {
 		_, err := io.Copy(io.Discard, c) // until the server closes it
 		if err != nil {
 			t.Errorf("%s connection not closed by the server within 30 s: %v", name, err)
+		}
+	}
+}
+
+// TestIdleTLSFloodDoesNotLockOutRequests: with TLS, connections that never send a ClientHello
+// and connections idle after their handshake count against -max-conns like plain ones, and are
+// the ones closed when a client with a request comes.
+func TestIdleTLSFloodDoesNotLockOutRequests(t *testing.T) {
+	const silent, shaken, limit = 150, 50, 50
+	dir := t.TempDir()
+	ca := newPKI(t)
+	cert, key := ca.issue(t, "kms", x509.ExtKeyUsageServerAuth)
+	url := serveInProcess(t, "-listen", "127.0.0.1:0", "-data", filepath.Join(dir, "data"), "-max-conns", "50",
+		"-tls-cert", writeFile(t, dir, "c.pem", cert), "-tls-key", writeFile(t, dir, "k.pem", key),
+		"-read-header-timeout", "10m", "-idle-timeout", "10m", "-read-timeout", "10m", "-write-timeout", "10m")
+	addr := strings.TrimPrefix(url, "https://")
+	roots := x509.NewCertPool()
+	roots.AddCert(ca.cert)
+	var conns []net.Conn
+	defer func() {
+		for _, c := range conns {
+			c.Close()
+		}
+	}()
+	for i := range silent + shaken {
+		c, err := net.DialTimeout("tcp", addr, 10*time.Second)
+		if err != nil {
+			t.Fatalf("connection %d: %v", i, err)
+		}
+		if i >= silent { // the handshake, then nothing
+			tc := tls.Client(c, &tls.Config{RootCAs: roots, ServerName: "127.0.0.1"})
+			tc.SetDeadline(time.Now().Add(30 * time.Second))
+			if err := tc.Handshake(); err != nil {
+				t.Fatalf("handshake %d: %v", i, err)
+			}
+			tc.SetDeadline(time.Time{})
+			c = tc
+		}
+		conns = append(conns, c)
+	}
+	client := &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{DisableKeepAlives: true, TLSClientConfig: &tls.Config{RootCAs: roots}}}
+	start := time.Now()
+	resp, err := client.Get(url + "/healthz")
+	if err != nil {
+		t.Fatalf("a request under the TLS flood: %v", err)
+	}
+	resp.Body.Close()
+	t.Logf("a request under %d idle TLS connections: %v", silent+shaken, time.Since(start))
+	if resp.StatusCode != 200 {
+		t.Fatalf("a request under the TLS flood: %d", resp.StatusCode)
+	}
+	closed, deadline := 0, time.Now().Add(30*time.Second)
+	done := make([]bool, len(conns))
+	for closed < silent+shaken-limit {
+		for i, c := range conns {
+			if !done[i] && closedByServer(c, time.Millisecond) {
+				done[i], closed = true, closed+1
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the server still holds %d of the flood's connections, want at most %d", len(conns)-closed, limit)
 		}
 	}
 }
