@@ -2,7 +2,9 @@
 // listener, its state in a data directory.
 //
 //	server [-listen 127.0.0.1:8080] [-data ./data] [-db postgres://…] [-registry FILE] [-auth none|bearer|mtls]
-//	       [-tls-cert FILE -tls-key FILE [-tls-client-ca FILE]] [-admin-token TOKEN]
+//	       [-tls-cert FILE -tls-key FILE [-tls-client-ca FILE [-tls-client-crl FILE]]] [-admin-token TOKEN]
+//	       [-read-header-timeout D] [-read-timeout D] [-write-timeout D] [-idle-timeout D]
+//	       [-request-timeout D] [-max-conns N] [-registry-refresh D]
 //
 // Every flag can also come from the environment: SHEKIT_ and its name in capitals with - as _
 // (SHEKIT_ADMIN_TOKEN, SHEKIT_DB, …); the command line wins.
@@ -11,7 +13,6 @@ package main
 import (
 	"context"
 	"crypto/tls"
-	"crypto/x509"
 	"errors"
 	"flag"
 	"fmt"
@@ -37,8 +38,10 @@ func main() {
 
 // options are the command line.
 type options struct {
-	listen, data, db, registry, auth, tlsCert, tlsKey, tlsClientCA, adminToken string
-	clmLicense, clmKeys, clmCAKeys                                             string
+	listen, data, db, registry, auth, tlsCert, tlsKey, tlsClientCA, tlsClientCRL, adminToken string
+	clmLicense, clmKeys, clmCAKeys                                                           string
+	limits                                                                                   connLimits
+	registryRefresh                                                                          time.Duration
 }
 
 // isLoopback reports whether a listen address can only be reached from this machine.
@@ -61,23 +64,37 @@ func (o *options) tlsConfig(auth kms.Auth) (*tls.Config, error) {
 		}
 		return nil, nil
 	}
-	cert, err := tls.LoadX509KeyPair(o.tlsCert, o.tlsKey)
-	if err != nil {
-		return nil, err
-	}
-	cfg := &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+	clientCA := ""
 	if auth == kms.AuthMTLS {
-		pem, err := os.ReadFile(o.tlsClientCA)
-		if err != nil {
-			return nil, fmt.Errorf("-tls-client-ca: %w", err)
+		clientCA = o.tlsClientCA
+		if clientCA == "" {
+			return nil, errors.New("-auth mtls needs -tls-client-ca")
 		}
-		pool := x509.NewCertPool()
-		if !pool.AppendCertsFromPEM(pem) {
-			return nil, errors.New("-tls-client-ca: no certificate in the file")
-		}
-		cfg.ClientCAs, cfg.ClientAuth = pool, tls.RequireAndVerifyClientCert
 	}
-	return cfg, nil
+	if o.tlsClientCRL != "" && auth != kms.AuthMTLS {
+		return nil, errors.New("-tls-client-crl is for -auth mtls")
+	}
+	return serverTLS(o.tlsCert, o.tlsKey, clientCA, o.tlsClientCRL)
+}
+
+// minAdminToken is the shortest admin token accepted, and minTokenSymbols the fewest distinct
+// characters it must have: a token of random characters, such as openssl rand -hex 32 makes.
+const minAdminToken, minTokenSymbols = 32, 8
+
+// checkAdminToken refuses an admin token that is too short or too repetitive to be random.
+func checkAdminToken(token string) error {
+	if token == "" {
+		return nil
+	}
+	symbols := map[rune]bool{}
+	for _, r := range token {
+		symbols[r] = true
+	}
+	if len(token) < minAdminToken || len(symbols) < minTokenSymbols {
+		return fmt.Errorf("-admin-token: want at least %d random characters (%d distinct at least; e.g. openssl rand -hex 32), got %d characters",
+			minAdminToken, minTokenSymbols, len(token))
+	}
+	return nil
 }
 
 // flagsFromEnv sets every flag not given on the command line from its environment variable, if
@@ -97,11 +114,8 @@ func flagsFromEnv(fs *flag.FlagSet, lookup func(string) (string, bool)) error {
 	return err
 }
 
-// run serves until ctx ends and returns the exit status: 2 for bad flags, 1 for a failure.
-func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	fs := flag.NewFlagSet("server", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	var o options
+// register defines the command's flags on fs, storing into o.
+func (o *options) register(fs *flag.FlagSet) {
 	fs.StringVar(&o.listen, "listen", "127.0.0.1:8080", "address to listen on")
 	fs.StringVar(&o.data, "data", "./data", "data directory (key-encryption key, database)")
 	fs.StringVar(&o.db, "db", "", "database: empty for SQLite in the data directory, or a postgres:// URL (replicas share it)")
@@ -110,10 +124,58 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs.StringVar(&o.tlsCert, "tls-cert", "", "TLS certificate (PEM): serve HTTPS")
 	fs.StringVar(&o.tlsKey, "tls-key", "", "TLS private key (PEM)")
 	fs.StringVar(&o.tlsClientCA, "tls-client-ca", "", "CA certificate (PEM) of the clients, for -auth mtls")
+	fs.StringVar(&o.tlsClientCRL, "tls-client-crl", "", "CRL (PEM or DER) of -tls-client-ca: revoked client certificates are refused (read again when the file changes)")
 	fs.StringVar(&o.clmLicense, "clm-license", "", "CLM license key, the Basic password of user secureware-clm (default: the demo key demo-license, loopback only)")
 	fs.StringVar(&o.clmKeys, "clm-key", "rsa", "CLM client key pairs: rsa (RSA-2048) or ecdsa (P-256)")
 	fs.StringVar(&o.clmCAKeys, "clm-ca-key", "", "the CLM CA's key pair, made on the first start: rsa or ecdsa (default: -clm-key)")
+	fs.DurationVar(&o.limits.readHeader, "read-header-timeout", 10*time.Second, "time a client has to send a request's headers")
+	fs.DurationVar(&o.limits.read, "read-timeout", 30*time.Second, "time a client has to send a whole request, body included")
+	fs.DurationVar(&o.limits.write, "write-timeout", 30*time.Second, "time from a request's headers to the end of its answer")
+	fs.DurationVar(&o.limits.idle, "idle-timeout", 60*time.Second, "time a keep-alive connection may wait for its next request")
+	fs.DurationVar(&o.limits.request, "request-timeout", 5*time.Second, "time a request may take, store calls included; past it the API's internal error answers")
+	fs.IntVar(&o.limits.maxConns, "max-conns", 4096, "connections held open at most; at the limit a new one closes the one idle longest")
+	fs.DurationVar(&o.registryRefresh, "registry-refresh", reference.DefaultRegistryRefresh, "how often the stored registry is read for changes another replica's admin API made")
 	fs.StringVar(&o.adminToken, "admin-token", "", "bearer token of the admin API under /admin (empty: admin API disabled)")
+}
+
+// check refuses options that do not go together or would expose the server, and returns the
+// authentication mode and the TLS configuration (nil: plain HTTP).
+func (o *options) check() (kms.Auth, *tls.Config, error) {
+	auth, err := kms.ParseAuth(o.auth)
+	if err != nil {
+		return "", nil, err
+	}
+	switch {
+	case o.clmLicense == "" && !isLoopback(o.listen):
+		return "", nil, errors.New("the demo CLM license key is only allowed on a loopback address: set -clm-license")
+	case o.clmKeys != "rsa" && o.clmKeys != "ecdsa":
+		return "", nil, fmt.Errorf("-clm-key %q: want rsa or ecdsa", o.clmKeys)
+	case o.clmCAKeys != "" && o.clmCAKeys != "rsa" && o.clmCAKeys != "ecdsa":
+		return "", nil, fmt.Errorf("-clm-ca-key %q: want rsa or ecdsa", o.clmCAKeys)
+	case auth == kms.AuthNone && !isLoopback(o.listen):
+		return "", nil, fmt.Errorf("-auth none is only allowed on a loopback address, not %s", o.listen)
+	case o.registryRefresh <= 0:
+		return "", nil, fmt.Errorf("-registry-refresh %v: want a positive duration", o.registryRefresh)
+	}
+	tlsCfg, err := o.tlsConfig(auth)
+	if err != nil {
+		return "", nil, err
+	}
+	if auth == kms.AuthBearer && tlsCfg == nil && !isLoopback(o.listen) {
+		return "", nil, fmt.Errorf("-auth bearer sends tokens in the clear without TLS: on %s set -tls-cert and -tls-key", o.listen)
+	}
+	if err := checkAdminToken(o.adminToken); err != nil {
+		return "", nil, err
+	}
+	return auth, tlsCfg, o.limits.check()
+}
+
+// run serves until ctx ends and returns the exit status: 2 for bad flags, 1 for a failure.
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("server", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	var o options
+	o.register(fs)
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return 0
@@ -124,23 +186,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if err := flagsFromEnv(fs, os.LookupEnv); err != nil {
 		return usage(err)
 	}
-	auth, err := kms.ParseAuth(o.auth)
-	if err != nil {
-		return usage(err)
-	}
-	if o.clmLicense == "" && !isLoopback(o.listen) {
-		return usage(fmt.Errorf("the demo CLM license key is only allowed on a loopback address: set -clm-license"))
-	}
-	if o.clmKeys != "rsa" && o.clmKeys != "ecdsa" {
-		return usage(fmt.Errorf("-clm-key %q: want rsa or ecdsa", o.clmKeys))
-	}
-	if o.clmCAKeys != "" && o.clmCAKeys != "rsa" && o.clmCAKeys != "ecdsa" {
-		return usage(fmt.Errorf("-clm-ca-key %q: want rsa or ecdsa", o.clmCAKeys))
-	}
-	if auth == kms.AuthNone && !isLoopback(o.listen) {
-		return usage(fmt.Errorf("-auth none is only allowed on a loopback address, not %s", o.listen))
-	}
-	tlsCfg, err := o.tlsConfig(auth)
+	auth, tlsCfg, err := o.check()
 	if err != nil {
 		return usage(err)
 	}
@@ -151,24 +197,30 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		}
 	}
 	log := slog.New(slog.NewJSONHandler(stderr, nil))
-	ref, err := reference.New(ctx, reference.Config{DataDir: o.data, DB: o.db, Registry: reg,
-		Auth: auth, AdminToken: o.adminToken, CLMLicense: o.clmLicense, CLMKeys: o.clmKeys, CLMCAKeys: o.clmCAKeys, Log: log})
+	ref, err := reference.New(ctx, reference.Config{DataDir: o.data, DB: o.db, Registry: reg, Auth: auth,
+		AdminToken: o.adminToken, RequestTimeout: o.limits.request, RegistryRefresh: o.registryRefresh,
+		CLMLicense: o.clmLicense, CLMKeys: o.clmKeys, CLMCAKeys: o.clmCAKeys, Log: log})
 	if err != nil {
 		fmt.Fprintf(stderr, "server: %v\n", err)
 		return 1
 	}
 	defer ref.Close()
+	return o.serve(ctx, ref.Handler(), tlsCfg, stdout, stderr)
+}
+
+// serve listens and serves h until ctx ends, then shuts down; it returns the exit status.
+func (o *options) serve(ctx context.Context, h http.Handler, tlsCfg *tls.Config, stdout, stderr io.Writer) int {
 	ln, err := net.Listen("tcp", o.listen)
 	if err != nil {
 		fmt.Fprintf(stderr, "server: %v\n", err)
 		return 1
 	}
-	srv := &http.Server{Handler: ref.Handler(), TLSConfig: tlsCfg, ReadHeaderTimeout: 10 * time.Second}
+	srv, ln := o.limits.server(h, ln, stderr)
 	scheme := "http"
 	if tlsCfg != nil {
 		ln, scheme = tls.NewListener(ln, tlsCfg), "https"
 	}
-	fmt.Fprintf(stdout, "listening on %s://%s (auth %s, data %s)\n", scheme, ln.Addr(), auth, o.data)
+	fmt.Fprintf(stdout, "listening on %s://%s (auth %s, data %s)\n", scheme, ln.Addr(), o.auth, o.data)
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
 	select {

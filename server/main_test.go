@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"crypto/x509"
 	"encoding/json"
 	"flag"
 	"io"
@@ -80,7 +81,11 @@ func TestServerServesUntilStopped(t *testing.T) {
 // TestDemoCLMLicenseOnlyOnLoopback: off loopback the server needs a license key of its own.
 func TestDemoCLMLicenseOnlyOnLoopback(t *testing.T) {
 	var stderr bytes.Buffer
-	args := []string{"-auth", "bearer", "-listen", "0.0.0.0:0", "-data", t.TempDir()}
+	dir := t.TempDir()
+	ca := newPKI(t)
+	cert, key := ca.issue(t, "kms", x509.ExtKeyUsageServerAuth)
+	args := []string{"-auth", "bearer", "-listen", "0.0.0.0:0", "-data", t.TempDir(),
+		"-tls-cert", writeFile(t, dir, "c.pem", cert), "-tls-key", writeFile(t, dir, "k.pem", key)}
 	if code := run(context.Background(), args, io.Discard, &stderr); code != 2 || !strings.Contains(stderr.String(), "-clm-license") {
 		t.Fatalf("exit %d, want 2 and a word about -clm-license: %s", code, stderr.String())
 	}

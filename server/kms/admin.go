@@ -43,6 +43,10 @@ type Admin struct {
 	token string
 	audit AuditLog
 	save  RegistrySaver
+	// Refresh, when set, puts the newest saved registry in use; it runs before an edit that
+	// starts from the registry in use (one supplier added, replaced or removed), so that an edit
+	// another replica saved a moment ago is built upon, not lost.
+	Refresh func(ctx context.Context) error
 }
 
 // NewAdmin returns the admin API; with an empty token it answers every request with 403.
@@ -114,6 +118,19 @@ func (a *Admin) putRegistry(w http.ResponseWriter, r *http.Request) {
 	a.apply(w, r, reg)
 }
 
+// refresh runs Refresh, answering 500 when it fails.
+func (a *Admin) refresh(w http.ResponseWriter, r *http.Request) bool {
+	if a.Refresh == nil {
+		return true
+	}
+	if err := a.Refresh(r.Context()); err != nil {
+		a.svc.log.Error("kms: refresh registry", "err", err)
+		writeJSON(w, http.StatusInternalServerError, adminError{"the registry could not be read"})
+		return false
+	}
+	return true
+}
+
 // putSupplier adds the supplier in the body (with its EcuTypes), or replaces the one of that ID.
 func (a *Admin) putSupplier(w http.ResponseWriter, r *http.Request) {
 	var sf supplierFile
@@ -134,15 +151,25 @@ func (a *Admin) putSupplier(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusBadRequest, adminError{"supplier: " + err.Error()})
 		return
 	}
+	if !a.refresh(w, r) {
+		return
+	}
 	reg := a.svc.Registry().without(id)
 	reg.Suppliers[id] = one.Suppliers[id]
 	for k, t := range one.EcuTypes {
 		reg.EcuTypes[k] = t
 	}
+	if err := reg.validate(); err != nil {
+		writeJSON(w, http.StatusBadRequest, adminError{"supplier: " + err.Error()})
+		return
+	}
 	a.apply(w, r, reg)
 }
 
 func (a *Admin) deleteSupplier(w http.ResponseWriter, r *http.Request) {
+	if !a.refresh(w, r) {
+		return
+	}
 	id, err := parseHex16(r.PathValue("id"))
 	if err != nil || a.svc.Registry().Suppliers[id] == nil {
 		writeJSON(w, http.StatusNotFound, adminError{"no supplier " + r.PathValue("id")})

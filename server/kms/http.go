@@ -2,12 +2,14 @@ package kms
 
 import (
 	"crypto/subtle"
+	"crypto/x509"
+	"encoding/asn1"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
-	"strconv"
 	"strings"
 	"time"
 )
@@ -26,7 +28,7 @@ type Auth string
 const (
 	AuthNone   Auth = "none"
 	AuthBearer Auth = "bearer" // Authorization: Bearer <the supplier's token>
-	AuthMTLS   Auth = "mtls"   // client certificate whose CN is the SupplierID (4 hex digits)
+	AuthMTLS   Auth = "mtls"   // client certificate whose one CN is the SupplierID (4 hex digits, see CertSupplierID)
 )
 
 // Envelope is every answer's frame.
@@ -107,13 +109,46 @@ func (h *Handler) caller(r *http.Request) (*Caller, *Error) {
 		if r.TLS == nil || len(r.TLS.PeerCertificates) == 0 {
 			return nil, fail("UNAUTHORIZED")
 		}
-		id, err := strconv.ParseUint(r.TLS.PeerCertificates[0].Subject.CommonName, 16, 16)
-		if err != nil || h.svc.Registry().Suppliers[uint16(id)] == nil {
+		id, ok := CertSupplierID(r.TLS.PeerCertificates[0])
+		if !ok || h.svc.Registry().Suppliers[id] == nil {
 			return nil, fail("UNAUTHORIZED")
 		}
-		return &Caller{SupplierID: uint16(id)}, nil
+		return &Caller{SupplierID: id}, nil
 	}
 	return nil, nil
+}
+
+// oidCommonName is the X.509 attribute type of a CommonName (2.5.4.3).
+var oidCommonName = asn1.ObjectIdentifier{2, 5, 4, 3}
+
+// CertSupplierID reads the SupplierID a client certificate names for -auth mtls: its subject must
+// hold exactly one CommonName, of exactly 4 hex digits in either case ("001D" or "001d"; "1D",
+// "0001D" or "0x1D" name nobody). A subject with two CommonNames is ambiguous and names nobody.
+func CertSupplierID(cert *x509.Certificate) (uint16, bool) {
+	var cns []string
+	for _, a := range cert.Subject.Names {
+		if a.Type.Equal(oidCommonName) {
+			s, _ := a.Value.(string)
+			cns = append(cns, s)
+		}
+	}
+	if len(cns) != 1 || len(cns[0]) != 4 {
+		return 0, false
+	}
+	b, err := hex.DecodeString(cns[0])
+	if err != nil {
+		return 0, false
+	}
+	return uint16(b[0])<<8 | uint16(b[1]), true
+}
+
+// WriteInternalError answers the INTERNAL envelope (HTTP 500), as the API does when its store
+// fails; for a request that ran out of time before the API answered.
+func WriteInternalError(w http.ResponseWriter) {
+	e := fail("INTERNAL")
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(e.Status)
+	json.NewEncoder(w).Encode(Envelope{ResultStatus: "OperationFailed", ResultReason: string(e.Reason), ResultMessage: e.Message})
 }
 
 // serve wraps an endpoint: authentication, decoding, the envelope, the log line.

@@ -42,6 +42,8 @@ var problems = map[Reason]problem{
 	"PROVISIONING_TYPE_INVALID": {http.StatusOK, "ProvisioningType = ([EcuMasterKey] or [SupplierSymmKey] or [SecOCKey]): %s"},
 	"KEYID_NOT_FOR_TYPE":        {http.StatusOK, "The KeyID of %s must be %s."},
 	"KEYID_NOT_ALLOWED":         {http.StatusOK, "The KeyID:%s is not allowed for the EcuType %s."},
+	"CLUSTER_NOT_ALLOWED":       {http.StatusOK, "The ClusterID:%s is not allowed for the EcuType %s."},
+	"PHASE_NOT_ALLOWED":         {http.StatusOK, "The Phase:%s is not allowed for the supplier %s."},
 	"ECUID_FORMAT":              {http.StatusOK, "The EcuID must be 54 hex characters: %s"},
 	"RESULT_STATUS_INVALID":     {http.StatusOK, "ResultStatus = ([Success] or [OperationFailed]): %s"},
 	"NOTHING_ISSUED":            {http.StatusOK, "The %s of KeyID %s is not issued."},

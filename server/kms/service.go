@@ -146,7 +146,8 @@ func parseKeyID(s string) (she.KeyID, *Error) {
 
 // resolve validates the fields every request shares, in this order: ProvisioningType, EcuID,
 // KeyID (implied for EcuMasterKey and SupplierSymmKey when keyOptional), the type's KeyID rule,
-// the registry (SupplierID, EcuType, KeyID allowed), and the caller's right to the ECU.
+// the registry (SupplierID, EcuType, KeyID allowed, for SecOCKey the ClusterID allowed), and the
+// caller's right to the ECU.
 func (s *Service) resolve(caller *Caller, typ, ecuID, keyID string, keyOptional bool) (*target, *Error) {
 	if typ == "" {
 		return nil, fail("FIELD_REQUIRED", "ProvisioningType")
@@ -192,6 +193,9 @@ func (s *Service) resolve(caller *Caller, typ, ecuID, keyID string, keyOptional 
 	}
 	if !t.ecuType.AllowedKeyIDs[t.keyID] {
 		return nil, fail("KEYID_NOT_ALLOWED", keyIDText(t.keyID), fmt.Sprintf("%04X", t.ecu.EcuType()))
+	}
+	if t.typ == SecOCKey && !t.ecuType.AllowsCluster(t.ecu.ClusterID) {
+		return nil, fail("CLUSTER_NOT_ALLOWED", strings.ToUpper(hex.EncodeToString(t.ecu.ClusterID[:])), fmt.Sprintf("%04X", t.ecu.EcuType()))
 	}
 	if caller != nil && caller.SupplierID != t.ecu.SupplierID() {
 		return nil, fail("FORBIDDEN", ecuID, fmt.Sprintf("%04X", caller.SupplierID))
@@ -276,6 +280,9 @@ func (s *Service) Provision(ctx context.Context, caller *Caller, req ProvisionRe
 			return nil, fail("PHASE_INVALID", req.Phase)
 		}
 		phase = Phase(req.Phase)
+	}
+	if !t.sup.AllowsPhase(phase) {
+		return nil, fail("PHASE_NOT_ALLOWED", phase, fmt.Sprintf("%04X", t.sup.ID))
 	}
 	counter, master, err := s.store.Issue(ctx, Issue{Slot: Slot{t.ecu.UID, t.keyID}, Type: t.typ, Phase: phase}, minCounter, caller.actor())
 	switch {

@@ -12,6 +12,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"time"
 
 	"github.com/shekit/shekit/server/clm"
 	"github.com/shekit/shekit/server/kek"
@@ -35,7 +36,13 @@ type Config struct {
 	CLMKeys    string
 	CLMCAKeys  string // the CA's key pair: "rsa" or "ecdsa" (default: CLMKeys)
 	CLMPool    int    // RSA keys generated ahead (default 16)
-	Log        *slog.Logger
+	// RequestTimeout, when positive, bounds every request: past it, the API's documented
+	// internal error answers (the store calls under way are cancelled).
+	RequestTimeout time.Duration
+	// RegistryRefresh is how often the stored registry is read for changes made through another
+	// replica's admin API (default DefaultRegistryRefresh).
+	RegistryRefresh time.Duration
+	Log             *slog.Logger
 }
 
 // DemoLicense is the CLM license key when none is configured; the server command refuses it
@@ -60,12 +67,18 @@ func (s sealedRegistry) SaveRegistry(ctx context.Context, r *kms.Registry) error
 	return s.st.SetSecret(ctx, registrySecret, s.kek.Seal(registrySecret, data))
 }
 
-// load returns the stored registry, if there is one.
-func (s sealedRegistry) load(ctx context.Context) (*kms.Registry, error) {
+// load returns the stored registry, if there is one, and its sealed form.
+func (s sealedRegistry) load(ctx context.Context) (*kms.Registry, []byte, error) {
 	sealed, ok, err := s.st.LookupSecret(ctx, registrySecret)
 	if err != nil || !ok {
-		return nil, err
+		return nil, nil, err
 	}
+	reg, err := s.open(sealed)
+	return reg, sealed, err
+}
+
+// open opens and reads a sealed registry.
+func (s sealedRegistry) open(sealed []byte) (*kms.Registry, error) {
 	data, err := s.kek.Open(registrySecret, sealed)
 	if err != nil {
 		return nil, err
@@ -79,6 +92,8 @@ type Server struct {
 	KMS   *kms.Service
 	CLM   *clm.Service
 	mux   *http.ServeMux
+	h     http.Handler
+	watch *registryWatch
 }
 
 // New opens (or creates) the data directory and assembles the server.
@@ -111,13 +126,14 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 		return nil, err
 	}
 	saver := sealedRegistry{st: st, kek: k}
+	var seen []byte // the sealed registry in use, when it came from the store
 	if cfg.Registry == nil {
-		stored, err := saver.load(ctx)
+		stored, sealed, err := saver.load(ctx)
 		if err != nil {
 			st.Close()
 			return nil, fmt.Errorf("stored registry: %w", err)
 		}
-		if cfg.Registry = stored; stored == nil {
+		if cfg.Registry, seen = stored, sealed; stored == nil {
 			cfg.Registry = kms.DemoRegistry()
 		}
 	}
@@ -127,22 +143,40 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	h := kms.NewHandler(s.KMS, cfg.Auth, cfg.Log)
 	h.Observe = m.observeRequest
 	h.Register(s.mux)
-	kms.NewAdmin(s.KMS, cfg.AdminToken, st, saver).Register(s.mux)
 	if cfg.CLMLicense == "" {
 		cfg.CLMLicense = DemoLicense
 	}
+	if cfg.RegistryRefresh <= 0 {
+		cfg.RegistryRefresh = DefaultRegistryRefresh
+	}
+	log := cfg.Log
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	s.watch = &registryWatch{saver: saver, svc: s.KMS, interval: cfg.RegistryRefresh, log: log}
+	if err := s.watch.start(ctx, seen); err != nil {
+		st.Close()
+		return nil, fmt.Errorf("stored registry: %w", err)
+	}
+	admin := kms.NewAdmin(s.KMS, cfg.AdminToken, st, saver)
+	admin.Refresh = s.watch.refresh
+	admin.Register(s.mux)
 	if s.CLM, err = clm.New(ctx, st, k, clm.Config{License: cfg.CLMLicense, KeyAlgorithm: cfg.CLMKeys, CAAlgorithm: cfg.CLMCAKeys, PoolSize: cfg.CLMPool}, cfg.Log); err != nil {
+		s.watch.close()
 		st.Close()
 		return nil, err
 	}
 	s.CLM.Register(s.mux)
 	s.mux.HandleFunc("GET /healthz", s.health)
 	s.mux.Handle("GET /metrics", m.handler())
+	if s.h = s.mux; cfg.RequestTimeout > 0 {
+		s.h = withDeadline(s.mux, cfg.RequestTimeout, log)
+	}
 	return s, nil
 }
 
 // Handler returns the server's HTTP handler.
-func (s *Server) Handler() http.Handler { return s.mux }
+func (s *Server) Handler() http.Handler { return s.h }
 
 func (s *Server) health(w http.ResponseWriter, r *http.Request) {
 	if err := s.Store.Ping(r.Context()); err != nil {
@@ -156,6 +190,9 @@ func (s *Server) health(w http.ResponseWriter, r *http.Request) {
 func (s *Server) Close() error {
 	if s == nil {
 		return errors.New("reference: nil server")
+	}
+	if s.watch != nil {
+		s.watch.close()
 	}
 	if s.CLM != nil {
 		s.CLM.Close()

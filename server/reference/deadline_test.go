@@ -1,0 +1,65 @@
+package reference
+
+import (
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+)
+
+// TestDeadlineAnswersForAHungHandler: a handler that never returns (a store that hangs and
+// ignores its context) is answered, after the deadline, with each API's documented internal
+// error; a handler that answers in time is passed through as it answered.
+func TestDeadlineAnswersForAHungHandler(t *testing.T) {
+	hang := make(chan struct{})
+	defer close(hang)
+	mux := http.NewServeMux()
+	mux.HandleFunc("/", func(http.ResponseWriter, *http.Request) { <-hang })
+	mux.HandleFunc("GET /fast", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("X-Fast", "yes")
+		w.WriteHeader(http.StatusTeapot)
+		io.WriteString(w, "answered")
+	})
+	ts := httptest.NewServer(withDeadline(mux, 200*time.Millisecond, slog.New(slog.DiscardHandler)))
+	defer ts.Close()
+	client := &http.Client{Timeout: 30 * time.Second} // far beyond the deadline: an answer proves it
+	for _, tc := range []struct {
+		method, path string
+		status       int
+		body         string
+	}{
+		{"POST", "/app/automotive/supplierKeyProvisioning", 500, `{"ResultStatus":"OperationFailed","ResultReason":"INTERNAL","ResultMessage":"Internal error."}`},
+		{"PUT", "/app/automotive/supplierKeySyncValue", 500, `{"ResultStatus":"OperationFailed","ResultReason":"INTERNAL","ResultMessage":"Internal error."}`},
+		{"GET", "/SWCLM/v10/SystemStatus", 500, `{"errorcode":1601}`},
+		{"POST", "/SWCLM/v10/CredInfo", 500, `{"errorcode":1602}`},
+		{"PUT", "/admin/suppliers/001D", 500, `{"error":"the store did not answer in time"}`},
+		{"GET", "/healthz", 503, "store unreachable"},
+	} {
+		req, _ := http.NewRequest(tc.method, ts.URL+tc.path, strings.NewReader("{}"))
+		resp, err := client.Do(req)
+		if err != nil {
+			t.Fatalf("%s %s: %v", tc.method, tc.path, err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != tc.status || strings.TrimSpace(string(body)) != tc.body {
+			t.Errorf("%s %s: %d %s, want %d %s", tc.method, tc.path, resp.StatusCode, body, tc.status, tc.body)
+		}
+		if ct := resp.Header.Get("Content-Type"); strings.HasPrefix(tc.body, "{") && ct != "application/json" || json.Valid(body) != strings.HasPrefix(tc.body, "{") {
+			t.Errorf("%s %s: Content-Type %q for %s", tc.method, tc.path, ct, body)
+		}
+	}
+	resp, err := client.Get(ts.URL + "/fast")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusTeapot || string(body) != "answered" || resp.Header.Get("X-Fast") != "yes" {
+		t.Fatalf("a handler in time: %d %q %v", resp.StatusCode, body, resp.Header)
+	}
+}
