@@ -277,6 +277,7 @@ func (s *Service) serveIDs(w http.ResponseWriter, r *http.Request) {
 		if len(page) < s.cfg.IDPage {
 			break
 		}
+		flush(out, w)
 		if page, last, e = s.idPage(r.Context(), last); e != nil {
 			s.log.Error("clm: GET IDInfo cut off", "errorcode", e.Code, "listed", n)
 			out.Flush()
@@ -284,6 +285,14 @@ func (s *Service) serveIDs(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	out.WriteString("]}\n")
-	out.Flush()
+	flush(out, w)
 	s.log.Info("clm request", "path", r.URL.Path, "listed", n, "duration", time.Since(start))
+}
+
+// flush sends what out holds on to the client now (w may hold the answer back until flushed).
+func flush(out *bufio.Writer, w http.ResponseWriter) {
+	out.Flush()
+	if f, ok := w.(http.Flusher); ok {
+		f.Flush()
+	}
 }

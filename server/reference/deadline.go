@@ -18,12 +18,13 @@ import (
 // d (so store calls that honour it give up), its answer is held until it is complete, and when d
 // passes first, lateAnswer answers instead and the handler's answer, whenever it comes, is
 // dropped. So a hung store (PostgreSQL paused, a disk that stalls) costs a client d, not its own
-// timeout.
+// timeout. A handler that streams (it flushes, as GET IDInfo does) is no longer held once it has
+// flushed: its context still ends after d, which cuts the stream off.
 func withDeadline(h http.Handler, d time.Duration, log *slog.Logger) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		ctx, cancel := context.WithTimeout(r.Context(), d)
 		defer cancel()
-		held := &heldWriter{header: http.Header{}}
+		held := &heldWriter{header: http.Header{}, w: w}
 		done, panicked := make(chan struct{}), make(chan any, 1)
 		go func() {
 			defer func() {
@@ -46,7 +47,14 @@ func withDeadline(h http.Handler, d time.Duration, log *slog.Logger) http.Handle
 				return
 			default:
 			}
-			held.drop()
+			if !held.drop() { // streaming: the answer is the handler's, cut off or not
+				select {
+				case <-done:
+				case p := <-panicked:
+					panic(p)
+				}
+				return
+			}
 			log.Error("request deadline passed", "path", r.URL.Path, "deadline", d)
 			lateAnswer(w, r)
 		}
@@ -80,13 +88,15 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 	json.NewEncoder(w).Encode(v)
 }
 
-// heldWriter holds a handler's answer until the handler returns.
+// heldWriter holds a handler's answer until the handler returns, or until it flushes.
 type heldWriter struct {
-	mu      sync.Mutex
-	header  http.Header
-	status  int
-	body    bytes.Buffer
-	dropped bool
+	mu        sync.Mutex
+	w         http.ResponseWriter
+	header    http.Header
+	status    int
+	body      bytes.Buffer
+	dropped   bool
+	streaming bool
 }
 
 func (hw *heldWriter) Header() http.Header { return hw.header }
@@ -108,21 +118,52 @@ func (hw *heldWriter) Write(b []byte) (int, error) {
 	if hw.dropped {
 		return 0, http.ErrHandlerTimeout
 	}
+	if hw.streaming {
+		return hw.w.Write(b)
+	}
 	return hw.body.Write(b)
 }
 
-// drop discards the answer: the deadline passed.
-func (hw *heldWriter) drop() {
+// Flush starts streaming: what is held, and every later write, goes straight to the client.
+func (hw *heldWriter) Flush() {
 	hw.mu.Lock()
 	defer hw.mu.Unlock()
-	hw.dropped = true
-	hw.body.Reset()
+	if hw.dropped {
+		return
+	}
+	if !hw.streaming {
+		hw.send(hw.w)
+		hw.streaming = true
+	}
+	if f, ok := hw.w.(http.Flusher); ok {
+		f.Flush()
+	}
 }
 
-// flush sends the held answer.
+// drop discards the answer, the deadline having passed, and says whether it did: a streaming
+// answer is under way and cannot be replaced.
+func (hw *heldWriter) drop() bool {
+	hw.mu.Lock()
+	defer hw.mu.Unlock()
+	if hw.streaming {
+		return false
+	}
+	hw.dropped = true
+	hw.body.Reset()
+	return true
+}
+
+// flush sends the held answer (nothing more when it has been streaming).
 func (hw *heldWriter) flush(w http.ResponseWriter) {
 	hw.mu.Lock()
 	defer hw.mu.Unlock()
+	if !hw.streaming {
+		hw.send(w)
+	}
+}
+
+// send writes the held header and body to w.
+func (hw *heldWriter) send(w http.ResponseWriter) {
 	for k, v := range hw.header {
 		w.Header()[k] = v
 	}
@@ -131,4 +172,5 @@ func (hw *heldWriter) flush(w http.ResponseWriter) {
 	}
 	w.WriteHeader(hw.status)
 	w.Write(hw.body.Bytes())
+	hw.body.Reset()
 }

@@ -63,3 +63,38 @@ func TestDeadlineAnswersForAHungHandler(t *testing.T) {
 		t.Fatalf("a handler in time: %d %q %v", resp.StatusCode, body, resp.Header)
 	}
 }
+
+// TestDeadlineLetsAStreamThrough: a handler that flushes streams: the client reads the first part
+// while the handler is still running (it is not held), and when the deadline passes mid-stream the
+// stream is cut off, never followed by a late error answer.
+func TestDeadlineLetsAStreamThrough(t *testing.T) {
+	firstRead, release := make(chan struct{}), make(chan struct{})
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /SWCLM/v10/IDInfo", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		io.WriteString(w, `{"errorcode":0,"keyinfo":[`)
+		w.(http.Flusher).Flush()
+		<-firstRead // the client has the first part: it was not held
+		<-r.Context().Done()
+		<-release
+		io.WriteString(w, `]}`)
+	})
+	ts := httptest.NewServer(withDeadline(mux, 300*time.Millisecond, slog.New(slog.DiscardHandler)))
+	defer ts.Close()
+	defer close(release)
+	resp, err := http.Get(ts.URL + "/SWCLM/v10/IDInfo")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	first := make([]byte, len(`{"errorcode":0,"keyinfo":[`))
+	if _, err := io.ReadFull(resp.Body, first); err != nil || resp.StatusCode != http.StatusOK {
+		t.Fatalf("first part: %d %q %v", resp.StatusCode, first, err)
+	}
+	close(firstRead)
+	release <- struct{}{} // the handler has seen its deadline pass
+	rest, _ := io.ReadAll(resp.Body)
+	if strings.Contains(string(rest), "errorcode\":16") {
+		t.Fatalf("a late error answer after a stream: %q", rest)
+	}
+}
