@@ -196,11 +196,8 @@ func (v kmsErrorVector) forTarget() kmsErrorVector {
 			pairs = append(pairs, id, targetEcuID(id))
 		}
 		if s, ok := fields["SupplierSecretKey"].(string); ok && !slices.Contains(pairs, s) {
-			switch {
-			case s == demoSecret:
-				pairs = append(pairs, s, conf.SupplierKey)
-			case strings.EqualFold(s, conf.SupplierKey): // a wrong key of the vector is this supplier's
-				pairs = append(pairs, s, wrongSecret(s))
+			if t := targetSecret(s); t != s {
+				pairs = append(pairs, s, t)
 			}
 		}
 	}
@@ -252,6 +249,35 @@ func targetEcuID(vectorID string) string {
 	copy(uid[:2], typ[:])
 	copy(uid[2:4], sup[:])
 	return strings.ToUpper(kmswire.EcuID{ClusterID: freshCluster(), Model: id.Model, UID: uid}.String())
+}
+
+// targetSecret is the configured supplier's counterpart of a vector's SupplierSecretKey s: the
+// demo secret becomes the configured one; a wrong secret that is the configured one becomes wrong
+// again; a prefix of the demo secret becomes the prefix of the configured one of that length; the
+// demo secret with one digit changed becomes the configured one with that digit changed. Any other
+// wrong secret stays as it is.
+func targetSecret(s string) string {
+	key := conf.SupplierKey
+	switch {
+	case s == demoSecret:
+		return key
+	case strings.EqualFold(s, key): // a wrong key of the vector is this supplier's
+		return wrongSecret(s)
+	case s != "" && len(s) < len(demoSecret) && strings.HasPrefix(demoSecret, s) && len(s) <= len(key):
+		return key[:len(s)]
+	case len(s) == len(demoSecret) && len(key) == len(s):
+		diff := -1
+		for i := range s {
+			if s[i] != demoSecret[i] {
+				if diff >= 0 {
+					return s
+				}
+				diff = i
+			}
+		}
+		return key[:diff] + wrongSecret(key[:diff+1])[diff:] + key[diff+1:]
+	}
+	return s
 }
 
 // wrongSecret is a SupplierSecretKey that differs from s in its last digit.
