@@ -3,7 +3,9 @@ package conformance_test
 import (
 	"bytes"
 	"context"
+	"encoding/hex"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"slices"
@@ -220,6 +222,30 @@ func (v kmsErrorVector) forTarget() kmsErrorVector {
 		out.Tolerated = append(out.Tolerated, t)
 	}
 	return out
+}
+
+// ownerTolerated adds, when the suite authenticates to the KMS (CONF_KMS_TOKEN), the refusal of
+// an ECU of another supplier to the answers tolerated for a request naming one: such a request
+// then has two defects (an unregistered supplier, and not the caller's ECU), and the document
+// does not order the two checks.
+func (v kmsErrorVector) ownerTolerated() kmsErrorVector {
+	var body map[string]any
+	if conf.KMSToken == "" || json.Unmarshal(v.Body, &body) != nil {
+		return v
+	}
+	ecuID, _ := body["EcuID"].(string)
+	id, ok := kmswire.ParseEcuID(ecuID)
+	if !ok || strings.EqualFold(hex.EncodeToString(id.UID[2:4]), conf.SupplierID) {
+		return v
+	}
+	f := vectorByID("forbidden-other-suppliers-ecu")
+	var fb map[string]any
+	json.Unmarshal(f.Body, &fb)
+	t := f.Expect
+	t.ResultMessage = strings.NewReplacer(fmt.Sprint(fb["EcuID"]), ecuID, "supplier 0001", "supplier "+strings.ToUpper(conf.SupplierID)).Replace(t.ResultMessage)
+	t.Why = "the request names an ECU of another supplier than the caller's, and the document does not order that check and the registration's"
+	v.Tolerated = append(slices.Clip(v.Tolerated), t)
+	return v
 }
 
 // targetEcuID is a fresh EcuID in the configured supplier and EcuType for a vector's EcuID of the

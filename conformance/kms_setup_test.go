@@ -41,7 +41,9 @@ const (
 )
 
 // suiteRegistry parses suiteRegistryJSON.
-func suiteRegistry() (*kms.Registry, error) { return kms.ParseRegistry([]byte(suiteRegistryJSON), "json") }
+func suiteRegistry() (*kms.Registry, error) {
+	return kms.ParseRegistry([]byte(suiteRegistryJSON), "json")
+}
 
 // inProcessKMSDefaults fills the settings the in-process reference KMS answers to: the
 // restricted EcuType and its refused KeyIDs, and the second supplier.
