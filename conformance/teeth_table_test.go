@@ -96,7 +96,7 @@ func kmsTarget(o kmsTargetOptions) func(t *testing.T) []string {
 		t.Cleanup(restart.Close)
 		proxy := httptest.NewServer(kmsProxy(ref, o.request, o.answer))
 		t.Cleanup(proxy.Close)
-		return append([]string{"CONF_KMS_URL=" + proxy.URL, "CONF_KMS_TOKEN=" + suiteToken,
+		return append([]string{"CONF_KMS_URL=" + proxy.URL, "CONF_CLM_URL=" + proxy.URL, "CONF_KMS_TOKEN=" + suiteToken,
 			fmt.Sprintf("CONF_KMS_RESTART=%s=%s '%s'", postProcessEnv, restart.URL, os.Args[0]),
 			"CONF_RESTRICTED_ECU_TYPE=" + suiteRestricted, "CONF_REFUSED_KEY_IDS=" + suiteRefusedKeyIDs,
 			"CONF_OTHER_SUPPLIER_ID=" + suiteOtherSupplier, "CONF_OTHER_ECU_TYPE=" + suiteOtherEcuType}, o.env...)
