@@ -391,7 +391,8 @@ var kmsTeeth = []tooth{
 		target: kmsTarget(kmsTargetOptions{answer: refuses("UNAUTHORIZED", func(x *kmsExchange) { x.status = http.StatusOK })})},
 }
 
-// teethTable is every row: the KMS rows here, the CLM rows beside them.
+// teethTable is every row: the KMS rows here; CLM rows (suite "clm", a target constructor
+// returning CONF_CLM_URL and the like) are appended the same way.
 func teethTable() []tooth {
 	var rows []tooth
 	for _, r := range kmsTeeth {
@@ -462,4 +463,22 @@ func caughtBy(outcome map[string]report.Outcome, part string) bool {
 func firstLine(s string) string {
 	line, _, _ := strings.Cut(s, "\n")
 	return line
+}
+
+// TestTeethTableSize: the table keeps at least 20 KMS faults, each naming a test that must catch
+// it, and 5 legal KMS variants.
+func TestTeethTableSize(t *testing.T) {
+	count := map[toothKind]int{}
+	for _, r := range teethTable() {
+		if r.suite != "kms" {
+			continue
+		}
+		count[r.kind]++
+		if r.kind == faulty && len(r.caught) == 0 {
+			t.Errorf("fault %q names no test that must catch it", r.name)
+		}
+	}
+	if count[faulty] < 20 || count[legal] < 5 {
+		t.Errorf("kms rows: %d faults, %d legal variants; want at least 20 and 5", count[faulty], count[legal])
+	}
 }
