@@ -3,8 +3,10 @@ package conformance_test
 import (
 	"crypto/rand"
 	"encoding/hex"
+	"encoding/json"
 	"net/http"
 	"strconv"
+	"strings"
 
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
@@ -219,6 +221,111 @@ var _ = suite("kms", "KMS supplier API", func() {
 		put(kmswire.PathKeySync, kmswire.EcuMasterKey, "1", id, "Success")
 	})
 
+	It("keeps its state across a restart: counters go on and the injected master key still authorizes", func() {
+		id := ecuIDOf(freshCluster(), freshUID())
+		master := opened(provision(kmswire.EcuMasterKey, "1", id, nil), initialMaster())
+		put(kmswire.PathProvisioning, kmswire.EcuMasterKey, "1", id, "Success")
+		secoc := opened(provision(kmswire.SecOCKey, "5", id, nil), master.NewKey)
+		By("restarting the KMS")
+		restartKMS()
+		next := opened(provision(kmswire.EcuMasterKey, "1", id, nil), master.NewKey)
+		Expect(next.Counter).To(BeNumerically(">", master.Counter), "the master key's counter after the restart")
+		Expect(opened(provision(kmswire.SecOCKey, "5", id, nil), master.NewKey).Counter).To(BeNumerically(">", secoc.Counter),
+			"the SecOC key's counter after the restart")
+	})
+
+	It("authorizes the updates after an OperationFailed master key with the old master key, with new greater counters", func() {
+		id := ecuIDOf(freshCluster(), freshUID())
+		old := opened(provision(kmswire.EcuMasterKey, "1", id, nil), initialMaster())
+		put(kmswire.PathProvisioning, kmswire.EcuMasterKey, "1", id, "Success")
+		failed := opened(provision(kmswire.EcuMasterKey, "1", id, nil), old.NewKey)
+		put(kmswire.PathProvisioning, kmswire.EcuMasterKey, "1", id, "OperationFailed")
+		for _, req := range []struct {
+			typ   kmswire.ProvisioningType
+			keyID string
+		}{{kmswire.EcuMasterKey, "1"}, {kmswire.SecOCKey, "4"}} {
+			rec := provision(req.typ, req.keyID, id, nil)
+			o := opened(rec, old.NewKey) // M3 valid under the old master key
+			m, _ := rec.Messages()
+			Expect(she.OpenM1M3(failed.NewKey, m.M1, m.M2, m.M3).M3Valid).To(BeFalse(),
+				"%s authorized by the master key whose injection failed", req.typ)
+			if req.typ == kmswire.EcuMasterKey {
+				Expect(o.Counter).To(BeNumerically(">", failed.Counter), "the counter after OperationFailed: never the failed one again")
+			}
+		}
+	})
+
+	It("refuses the KeyIDs the registry does not allow for an EcuType with KEYID_NOT_ALLOWED", func() {
+		if conf.RefusedKeyIDs == "" || conf.RestrictedEcuType == "" {
+			Skip("not tested: CONF_RESTRICTED_ECU_TYPE and CONF_REFUSED_KEY_IDS (an EcuType of the supplier and KeyIDs it refuses) are not set")
+		}
+		v := vectorByID("keyid-not-allowed-for-ecutype")
+		for _, k := range strings.Split(conf.RefusedKeyIDs, ",") {
+			k = strings.ToUpper(strings.TrimSpace(k))
+			uid := freshUID()
+			typ, err := hex.DecodeString(conf.RestrictedEcuType)
+			Expect(err == nil && len(typ) == 2).To(BeTrue(), "CONF_RESTRICTED_ECU_TYPE: want 4 hex digits")
+			copy(uid[:2], typ)
+			r := v
+			r.Body = requestBody(refusedRequest(k, strings.ToUpper(ecuIDOf(freshCluster(), uid))))
+			r.Expect.ResultMessage = strings.NewReplacer("KeyID:5", "KeyID:"+k, "EcuType 0001", "EcuType "+strings.ToUpper(conf.RestrictedEcuType)).
+				Replace(v.Expect.ResultMessage)
+			r.replay(api.rec, api.url, api.token, replayOptions{tolerate: true, strict: conf.Strict, answers: func() { api.rec.keptContract(true) }})
+		}
+	})
+
+	Context("bearer authentication", func() {
+		var secured *kmsAPI
+		BeforeEach(func() {
+			if targets.securedToken == "" {
+				Skip("not tested: CONF_KMS_TOKEN (the supplier's bearer token) is not set")
+			}
+			secured = &kmsAPI{url: targets.securedKMSURL, token: targets.securedToken, rec: api.rec}
+		})
+		replay := func(v kmsErrorVector, token string) {
+			v.replay(secured.rec, secured.url, token, replayOptions{tolerate: true, strict: conf.Strict,
+				answers: func() { secured.rec.keptContract(true) }})
+		}
+
+		It("answers a request without a token with 401 UNAUTHORIZED", func() {
+			v := vectorByID("unauthorized-no-token").forTarget()
+			v.Token = ""
+			replay(v, "")
+		})
+
+		It("answers a request with a wrong token with 401 UNAUTHORIZED", func() {
+			v := vectorByID("unauthorized-wrong-token").forTarget()
+			v.Token = ""
+			replay(v, secured.token+"x")
+		})
+
+		It("refuses to act on an ECU whose UID carries another supplier's SupplierID with FORBIDDEN", func() {
+			if conf.OtherSupplierID == "" || conf.OtherEcuType == "" {
+				Skip("not tested: CONF_OTHER_SUPPLIER_ID and CONF_OTHER_ECU_TYPE (another registered supplier) are not set")
+			}
+			v := vectorByID("forbidden-other-suppliers-ecu")
+			uid := freshUID()
+			other, err := hex.DecodeString(conf.OtherEcuType + conf.OtherSupplierID)
+			Expect(err == nil && len(other) == 4).To(BeTrue(), "CONF_OTHER_ECU_TYPE, CONF_OTHER_SUPPLIER_ID: want 4 hex digits each")
+			copy(uid[:4], other)
+			ecuID := strings.ToUpper(ecuIDOf(freshCluster(), uid))
+			var vecBody map[string]string
+			Expect(json.Unmarshal(v.Body, &vecBody)).To(Succeed())
+			v.Expect.ResultMessage = strings.NewReplacer(vecBody["EcuID"], ecuID, "supplier 0001", "supplier "+strings.ToUpper(conf.SupplierID)).
+				Replace(v.Expect.ResultMessage)
+			vecBody["EcuID"] = ecuID
+			v.Body = requestBody(vecBody)
+			v.Token = ""
+			replay(v, secured.token)
+		})
+
+		It("serves the configured supplier's own ECUs with its token", func() {
+			o := opened(secured.ok(http.MethodPost, kmswire.PathProvisioning, map[string]string{
+				"ProvisioningType": "SupplierSymmKey", "KeyID": "D", "EcuID": ecuIDOf(freshCluster(), freshUID())}), initialMaster())
+			Expect(o.KeyID).To(Equal(she.Key10))
+		})
+	})
+
 	Context("documented messages and codes", func() {
 		f, err := vectors.Load("kms-errors.json")
 		if err != nil {
@@ -231,9 +338,49 @@ var _ = suite("kms", "KMS supplier API", func() {
 				continue // needs a registry or authentication of its own: the vectors suite runs it
 			}
 			It("answers "+r.ID+" with "+v.Expect.ResultReason+" as documented", func() {
-				v.forTarget().replay(api.rec, api.url, api.token, replayOptions{tolerate: true, strict: conf.Strict,
+				v.forTarget().ownerTolerated().replay(api.rec, api.url, api.token, replayOptions{tolerate: true, strict: conf.Strict,
 					answers: func() { api.rec.keptContract(true) }})
 			})
 		}
 	})
 })
+
+// vectorByID is the kms_error vector id of vectors/kms-errors.json.
+func vectorByID(id string) kmsErrorVector {
+	f, err := vectors.Load("kms-errors.json")
+	if err != nil {
+		harnessFail("%v", err)
+	}
+	for _, r := range f.Records {
+		if r.ID == id {
+			var v kmsErrorVector
+			ExpectWithOffset(1, r.Decode(&v)).To(Succeed())
+			return v
+		}
+	}
+	harnessFail("kms-errors.json has no vector %s", id)
+	return kmsErrorVector{}
+}
+
+// requestBody is a request body as a vector holds it.
+func requestBody(fields map[string]string) json.RawMessage {
+	b, err := json.Marshal(fields)
+	ExpectWithOffset(1, err).NotTo(HaveOccurred())
+	return b
+}
+
+// refusedRequest is a valid request for KeyID k (its type: the master key for 1, the supplier
+// key for D, a SecOC key otherwise) of ecuID, with every field the document marks required.
+func refusedRequest(k, ecuID string) map[string]string {
+	body := map[string]string{"EcuID": ecuID, "KeyID": k}
+	switch k {
+	case "1":
+		body["ProvisioningType"] = string(kmswire.EcuMasterKey)
+	case "D":
+		body["ProvisioningType"] = string(kmswire.SupplierSymmKey)
+	default:
+		body["ProvisioningType"] = string(kmswire.SecOCKey)
+		body["SupplierSecretKey"], body["Counter"], body["Challenge"] = conf.SupplierKey, "1", hex.EncodeToString(randomBytes(16))
+	}
+	return body
+}

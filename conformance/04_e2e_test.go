@@ -140,7 +140,7 @@ var _ = suite("e2e", "End to end: station, KMS and ECUs", func() {
 		if targets.reference == nil || conf.KMSURL != "" {
 			return // the report's content is visible only in the reference server's audit log
 		}
-		entries, err := targets.reference.Store.Audit(context.Background(), 0, 1<<20)
+		entries, err := targets.reference.server().Store.Audit(context.Background(), 0, 1<<20)
 		Expect(err).NotTo(HaveOccurred())
 		found := false
 		for _, e := range entries {

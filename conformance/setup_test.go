@@ -1,19 +1,15 @@
 package conformance_test
 
 import (
-	"context"
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"net"
 	"net/http"
-	"net/http/httptest"
 	"os"
 	"reflect"
 	"slices"
 	"strconv"
 	"strings"
-	"time"
 
 	. "github.com/onsi/ginkgo/v2"
 	"go.yaml.in/yaml/v3"
@@ -49,6 +45,13 @@ type Config struct {
 	Suites        string `yaml:"suites" env:"CONF_SUITES"`                           // comma-separated suites to run (default: all)
 	Certified     bool   `yaml:"certified" env:"CONF_CERTIFIED"`                     // fail on any skip and on a test count other than conformance.yaml's
 	Strict        bool   `yaml:"strict" env:"CONF_STRICT"`                           // answers may carry no field the contracts do not name
+	// The KMS's declared properties that some tests need; a test whose setting is missing skips,
+	// naming it (the in-process reference has them all).
+	KMSRestart        string `yaml:"kms_restart" env:"CONF_KMS_RESTART"`                 // a shell command that restarts the KMS
+	RestrictedEcuType string `yaml:"restricted_ecu_type" env:"CONF_RESTRICTED_ECU_TYPE"` // an EcuType of the supplier that refuses some KeyIDs
+	RefusedKeyIDs     string `yaml:"refused_key_ids" env:"CONF_REFUSED_KEY_IDS"`         // the KeyIDs it refuses, comma-separated
+	OtherSupplierID   string `yaml:"other_supplier_id" env:"CONF_OTHER_SUPPLIER_ID"`     // another registered supplier (authentication tests)
+	OtherEcuType      string `yaml:"other_ecu_type" env:"CONF_OTHER_ECU_TYPE"`           // an EcuType of that supplier
 	// Self-test hooks: they make the in-process reference targets misbehave on purpose, so that a
 	// run can show the suites notice. Never set them against a real target.
 	SimFault     string `yaml:"sim_fault" env:"CONF_SIM_FAULT"`             // a fault flag for every simulated ECU (see simFaults)
@@ -209,7 +212,10 @@ var (
 // targets are the servers and buses the suites test, set up once.
 var targets struct {
 	kmsURL, clmURL string
-	reference      *reference.Server // the in-process one, when a URL is not configured
+	reference      *restartableReference // the in-process one, when a URL is not configured
+	// the KMS of the authentication tests and the configured supplier's token: the KMS under
+	// test, or in-process a second reference with bearer authentication
+	securedKMSURL, securedToken string
 }
 
 // harnessFail reports a failure of the harness itself: the test ends in error, not fail.
@@ -238,29 +244,32 @@ var _ = BeforeSuite(func() {
 	if err != nil {
 		harnessFail("configuration: %v", err)
 	}
+	targets.securedKMSURL, targets.securedToken = conf.KMSURL, conf.KMSToken
+	if conf.KMSURL == "" {
+		conf.inProcessKMSDefaults()
+		startSecuredKMS()
+	}
 	if conf.KMSURL != "" && conf.CLMURL != "" {
 		targets.kmsURL, targets.clmURL = conf.KMSURL, conf.CLMURL
 		return
 	}
-	srv, err := reference.New(context.Background(), reference.Config{DataDir: GinkgoT().TempDir(), CLMKeys: "ecdsa"})
+	reg, err := suiteRegistry()
+	if err != nil {
+		harnessFail("suite registry: %v", err)
+	}
+	srv, err := newRestartableReference(reference.Config{DataDir: GinkgoT().TempDir(), Registry: reg, CLMKeys: "ecdsa"})
 	if err != nil {
 		harnessFail("starting the reference server: %v", err)
 	}
 	DeferCleanup(srv.Close)
-	h := srv.Handler()
+	var h http.Handler = srv
 	if conf.AlterMessage != "" {
 		reason, text, _ := strings.Cut(conf.AlterMessage, "=")
 		h = alterMessage(h, reason, text)
 	}
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		harnessFail("listening on loopback: %v", err)
-	}
-	ts := &httptest.Server{Listener: l, Config: &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}}
-	ts.Start()
-	DeferCleanup(ts.Close)
+	url := serveLoopback(h)
 	targets.reference = srv
-	targets.kmsURL, targets.clmURL = ts.URL, ts.URL
+	targets.kmsURL, targets.clmURL = url, url
 	if conf.KMSURL != "" {
 		targets.kmsURL = conf.KMSURL
 	}

@@ -67,6 +67,13 @@ func TestVectorsForTarget(t *testing.T) {
 	if s := field(byID["counter-parse"].forTarget().Body, "SupplierSecretKey"); s != conf.SupplierKey {
 		t.Errorf("counter-parse: SupplierSecretKey %s, want the configured one", s)
 	}
+	for id, want := range map[string]string{"secret-prefix-16": "0101010101010101", "secret-prefix-31": "0101010101010101010101010101010",
+		"secret-one-nibble": "01010100010101010101010101010101"} {
+		v := byID[id].forTarget()
+		if s := field(v.Body, "SupplierSecretKey"); s != want || v.Expect.ResultMessage != "The SupplierSecretKey:"+want+" is not registerd." {
+			t.Errorf("%s: secret %s, message %q; want %s", id, s, v.Expect.ResultMessage, want)
+		}
+	}
 	short := byID["ecuid-as-printed-53"]
 	if got := short.forTarget(); string(got.Body) != string(short.Body) || got.Expect != short.Expect {
 		t.Errorf("a malformed EcuID changed: %s", got.Body)
