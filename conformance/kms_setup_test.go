@@ -21,16 +21,17 @@ import (
 
 // suiteRegistryJSON is the registry of the in-process reference KMS: the demo registry (the same
 // suppliers, EcuTypes and secrets), each supplier with a bearer token, and EcuType 0002 of 001D,
-// which allows only KeyIDs 1, D and 4, for the registry-restriction test. The demo registry of
-// `go run ./server` is unchanged.
+// which allows only KeyIDs 1, D and 4, for the registry-restriction test. Like the demo registry,
+// every EcuType takes SecOC keys of any cluster (the suite draws ClusterIDs at random). The demo
+// registry of `go run ./server` is unchanged.
 const suiteRegistryJSON = `{"suppliers": [
  {"id": "001D", "name": "Demo supplier 001D", "phase": "Dev", "secretKey": "1d1d1d1d1d1d1d1d1d1d1d1d1d1d1d1d",
   "token": "suite-token-001d", "ecuTypes": [
-   {"type": "0001", "keyIds": ["1", "D", "4", "5", "6", "7", "8", "9", "A", "B", "C"]},
-   {"type": "0002", "keyIds": ["1", "D", "4"]}]},
+   {"type": "0001", "keyIds": ["1", "D", "4", "5", "6", "7", "8", "9", "A", "B", "C"], "clusters": ["*"]},
+   {"type": "0002", "keyIds": ["1", "D", "4"], "clusters": ["*"]}]},
  {"id": "0001", "name": "Demo supplier 0001", "phase": "Dev", "secretKey": "01010101010101010101010101010101",
   "token": "suite-token-0001", "ecuTypes": [
-   {"type": "0003", "keyIds": ["1", "D", "4", "5", "6", "7", "8", "9", "A", "B", "C"]}]}]}`
+   {"type": "0003", "keyIds": ["1", "D", "4", "5", "6", "7", "8", "9", "A", "B", "C"], "clusters": ["*"]}]}]}`
 
 // The in-process settings that match suiteRegistryJSON (supplier 001D).
 const (
