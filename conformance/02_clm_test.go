@@ -266,11 +266,7 @@ var _ = suite("clm", "CLM WebAPI", func() {
 
 	Context("refusals", func() {
 		for _, r := range clmRefusals {
-			codes := fmt.Sprint(r.codes[0])
-			for _, code := range r.codes[1:] {
-				codes += " or " + fmt.Sprint(code)
-			}
-			It(fmt.Sprintf("refuses %s with errorcode %s", r.name, codes), func() {
+			It(clmRefusalTest(r), func() {
 				refuseCLM(c, r)
 			})
 		}

@@ -6,6 +6,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -404,6 +405,15 @@ var clmRefusals = []clmRefusal{
 		c.ok(clm.PathKeyInfo, clmBody(w.keyGet(), map[string]any{"mode": "delete", "commonkey": w.commonkey}))
 		return clm.PathKeyInfo, clmBody(w.keyGet())
 	}},
+}
+
+// clmRefusalTest is the name of r's test.
+func clmRefusalTest(r clmRefusal) string {
+	codes := fmt.Sprint(r.codes[0])
+	for _, code := range r.codes[1:] {
+		codes += " or " + fmt.Sprint(code)
+	}
+	return fmt.Sprintf("refuses %s with errorcode %s", r.name, codes)
 }
 
 // refuseCLM sends r's request in a world of its own on the CLM c calls and requires a refusal.
