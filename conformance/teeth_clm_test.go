@@ -180,9 +180,9 @@ type clmTooth struct {
 // variant must pass it. A new rule of the document adds a row.
 var clmTeeth = []clmTooth{
 	{name: "old certificate still valid after an update", kind: clmFault, target: oldCertificateStaysValid, caught: []string{clmTestUpdate}},
-	{name: "expiration in seconds", kind: clmFault, target: clmTarget(nil, scaleExpiration(func(ms int64) string { return fmt.Sprint(ms / 1000) })),
+	{name: "expiration in seconds", kind: clmFault, target: clmTarget(nil, scaleExpiration(func(ms int64) any { return fmt.Sprint(ms / 1000) })),
 		caught: []string{clmTestExpiry}},
-	{name: "expiration in microseconds", kind: clmFault, target: clmTarget(nil, scaleExpiration(func(ms int64) string { return fmt.Sprint(ms * 1000) })),
+	{name: "expiration in microseconds", kind: clmFault, target: clmTarget(nil, scaleExpiration(func(ms int64) any { return fmt.Sprint(ms * 1000) })),
 		caught: []string{clmTestExpiry}},
 	{name: "clientsubject ignored", kind: clmFault, target: clmTarget(func(x *clmExchange) {
 		if x.is(clm.PathCredInfo, "create") && x.Body["clientsubject"] != nil {
@@ -264,6 +264,20 @@ var clmTeeth = []clmTooth{
 			x.Body["devicename"] = s[:256]
 		}
 	}, nil), caught: []string{clmTestRefusal("a devicename of 257 bytes")}},
+	{name: "ID password not checked", kind: clmFault, target: passwordsNotChecked, caught: []string{clmTestCode(1201),
+		clmTestRefusal("a key request with a wrong ID password"), clmTestRefusal("a certificate request with a wrong ID password"), clmTestTenancy}},
+	{name: "deleted ID still authenticates", kind: clmFault, target: clmTarget(nil, func(x *clmExchange) {
+		if x.is(clm.PathIDInfo, "auth") && x.code() == 1204 && x.Body["keyid"] != "9999999998" {
+			x.Status, x.Answer = http.StatusOK, map[string]any{"errorcode": 0, "keyid": x.Body["keyid"]}
+		}
+	}), caught: []string{clmTestID}},
+	{name: "expiration as a number", kind: clmFault, target: clmTarget(nil, scaleExpiration(func(ms int64) any { return ms })),
+		caught: []string{clmTestExpiry}},
+	{name: "ext_data not bounded", kind: clmFault, target: clmTarget(func(x *clmExchange) {
+		if _, ok := x.Body["ext_data"].(map[string]any); ok {
+			x.Body["ext_data"] = map[string]any{"osname": "bounded"}
+		}
+	}, nil), caught: []string{clmTestRefusal("an ext_data item name of 129 bytes"), clmTestRefusal("an ext_data item value of 257 bytes")}},
 	{name: "extra fields under CONF_STRICT", kind: clmFault, target: clmTarget(nil, addRequestID), env: []string{"CONF_STRICT=1"},
 		caught: []string{clmTestID}},
 
@@ -295,7 +309,7 @@ func addRequestID(x *clmExchange) {
 }
 
 // scaleExpiration rewrites every expiration (milliseconds) of an answer with unit.
-func scaleExpiration(unit func(ms int64) string) clmRewrite {
+func scaleExpiration(unit func(ms int64) any) clmRewrite {
 	scale := func(m map[string]any) {
 		if s, ok := m["expiration"].(string); ok {
 			if ms, err := strconv.ParseInt(s, 10, 64); err == nil {
@@ -342,6 +356,26 @@ func oldCertificateStaysValid(t *testing.T) string {
 				old = issued[serial]
 			}
 			x.Status, x.Answer = http.StatusOK, maps.Clone(old)
+		}
+	})
+}
+
+// passwordsNotChecked authenticates an ID by its keyid alone: the proxy puts the password the
+// ID was issued with into every request that names the ID.
+func passwordsNotChecked(t *testing.T) string {
+	var mu sync.Mutex
+	passwords := map[string]any{} // keyid → key
+	return startCLMTarget(t, func(x *clmExchange) {
+		mu.Lock()
+		defer mu.Unlock()
+		if key, ok := passwords[fmt.Sprint(x.Body["keyid"])]; ok && !x.is(clm.PathIDInfo, "create") {
+			x.Body["key"] = key
+		}
+	}, func(x *clmExchange) {
+		mu.Lock()
+		defer mu.Unlock()
+		if x.is(clm.PathIDInfo, "create") && x.code() == 0 {
+			passwords[fmt.Sprint(x.Answer["keyid"])] = x.Answer["key"]
 		}
 	})
 }
