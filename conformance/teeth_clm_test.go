@@ -9,11 +9,17 @@ import (
 	"maps"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
 	"sync"
 	"testing"
+
+	"go.yaml.in/yaml/v3"
 
 	"github.com/shekit/shekit/conformance/report"
 	"github.com/shekit/shekit/server/clm"
@@ -171,7 +177,8 @@ type clmTooth struct {
 	kind     clmToothKind
 	target   func(t *testing.T) string // starts the target, returns its URL
 	env      []string                  // more CONF_* settings
-	caught   []string                  // fault: tests that must fail
+	caught   []string                  // fault: tests that must fail (the run is focused on them)
+	affects  []string                  // legal: the only tests the variant changes, which must pass (the run is focused on them); none: the whole suite must pass
 	observed string                    // legal: an observation the run must record ("" none)
 	runs     int                       // legal: runs against the same target (0: one)
 }
@@ -292,13 +299,15 @@ var clmTeeth = []clmTooth{
 		if !x.licensed() {
 			x.Status = http.StatusUnauthorized
 		}
-	}), observed: "HTTP [401]"},
+	}), observed: "HTTP [401]", affects: []string{clmTestLicense("without license key"), clmTestLicense("with another user than secureware-clm"),
+		clmTestLicense("with a wrong license key")}},
 	{name: "a keylength not allowed answered 1104", kind: clmLegal, target: clmTarget(nil, func(x *clmExchange) {
 		if _, err := strconv.Atoi(fmt.Sprint(x.Body["keylength"])); err == nil && x.code() == 1103 {
 			x.Answer["errorcode"] = 1104
 		}
-	}), observed: "errorcode 1104"},
-	{name: "a deleted key answered 1504", kind: clmLegal, target: deletedKeyIs1504, observed: "errorcode 1504"},
+	}), observed: "errorcode 1104", affects: []string{clmTestRefusal("an AES key of 192 bits")}},
+	{name: "a deleted key answered 1504", kind: clmLegal, target: deletedKeyIs1504, observed: "errorcode 1504",
+		affects: []string{clmTestRefusal("a get of a deleted key")}},
 }
 
 // addRequestID adds a field the document does not name to every JSON answer.
@@ -455,16 +464,64 @@ func deletedKeyIs1504(t *testing.T) string {
 	})
 }
 
+// tests are the tests a run against the tooth's target is focused on: those a fault must fail, or
+// the only ones a legal variant changes (none: the whole suite).
+func (tooth clmTooth) tests() []string {
+	if tooth.kind == clmFault {
+		return tooth.caught
+	}
+	return tooth.affects
+}
+
+// focus is a Ginkgo focus on tooth.tests() ("" for all).
+func (tooth clmTooth) focus() string {
+	var its []string
+	for _, name := range tooth.tests() {
+		parts := strings.Split(name, " / ")
+		its = append(its, regexp.QuoteMeta(parts[len(parts)-1]))
+	}
+	return strings.Join(its, "|")
+}
+
+// runCLMSuite runs the clm suite (TestConformance in a child process of this test binary, as
+// runSuites does) against url, focused on the tests matching focus ("" all), with the CONF_*
+// settings env, and returns its results, its output and its exit error.
+func runCLMSuite(t *testing.T, url, focus string, env []string) (report.Results, []byte, error) {
+	t.Helper()
+	dir := t.TempDir()
+	args := []string{"-test.run=^TestConformance$", "-test.count=1"}
+	if focus != "" {
+		args = append(args, "-ginkgo.focus="+focus)
+	}
+	cmd := exec.Command(os.Args[0], args...)
+	for _, kv := range os.Environ() {
+		if !strings.HasPrefix(kv, "CONF_") {
+			cmd.Env = append(cmd.Env, kv)
+		}
+	}
+	cmd.Env = append(append(cmd.Env, "CONF_REPORT_DIR="+dir, "CONF_SUITES=clm", "CONF_CLM_URL="+url), env...)
+	out, runErr := cmd.CombinedOutput()
+	var res report.Results
+	b, err := os.ReadFile(filepath.Join(dir, "results.yaml"))
+	if err == nil {
+		err = yaml.Unmarshal(b, &res)
+	}
+	if err != nil {
+		t.Fatalf("no results.yaml (%v); the run:\n%s", err, out)
+	}
+	return res, out, runErr
+}
+
 // TestCLMTeeth runs the clm suite (this test binary, as a child process) against every target of
-// clmTeeth: each fault must fail it on the tests its row names, with failures, not harness
-// errors; each legal variant must pass it, recording its observation.
+// clmTeeth: each fault must fail it on the tests its row names (the run focused on them), with
+// failures, not harness errors; each legal variant must pass all of it, recording its observation.
 func TestCLMTeeth(t *testing.T) {
 	for _, tooth := range clmTeeth {
 		t.Run(string(tooth.kind)+"/"+tooth.name, func(t *testing.T) {
 			t.Parallel()
 			url := tooth.target(t)
 			for run := 1; run <= max(tooth.runs, 1); run++ {
-				res, out, err := runSuites(t, append([]string{"CONF_SUITES=clm", "CONF_CLM_URL=" + url}, tooth.env...)...)
+				res, out, err := runCLMSuite(t, url, tooth.focus(), tooth.env)
 				failed, observed, passed := map[string]bool{}, "", 0
 				for _, tr := range res.Tests {
 					switch tr.Outcome {
@@ -482,6 +539,9 @@ func TestCLMTeeth(t *testing.T) {
 				if tooth.kind == clmLegal {
 					if err != nil || passed == 0 {
 						t.Fatalf("run %d: a legal CLM failed the clm suite (%v, %d passed):\n%s", run, err, passed, out)
+					}
+					if len(tooth.affects) > 0 && passed != len(tooth.affects) {
+						t.Errorf("run %d: %d tests passed, want the %d the variant affects:\n%s", run, passed, len(tooth.affects), out)
 					}
 					if !strings.Contains(observed, tooth.observed) {
 						t.Errorf("run %d: no observation %q; observations:\n%s", run, tooth.observed, observed)
