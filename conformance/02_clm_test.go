@@ -222,6 +222,41 @@ var _ = suite("clm", "CLM WebAPI", func() {
 		c.answersKeptContract()
 	})
 
+	It("takes an existing certificate as the update (newkeynumber): the answer is that certificate and the old one answers 1306", func() {
+		name := clmFresh("dev-adopt")
+		create := func(device string) map[string]any {
+			return post(clm.PathCredInfo, `{"mode":"create",`+auth+`,`+device+`,"certmode":"client","catype":"ca1",`+
+				`"clientsubject":"/CN=`+name+`","keyfilepath":"/tmp/key","cafilepath":"/c.pem","clientfilepath":"/k.pem"}`, 201)
+		}
+		old := create(fmt.Sprintf(`"devicename":%q`, name))
+		dev := fmt.Sprintf(`"deviceid":%q,"devicename":%q`, old["deviceid"], name)
+		next := create(dev)
+		upd := post(clm.PathCredInfo, `{"mode":"update",`+auth+`,`+dev+`,"keynumber":"`+old["clientkeynumber"].(string)+`","newkeynumber":"`+
+			next["clientkeynumber"].(string)+`","catype":"ca1","filepath":"/k.pem","newfilepath":"/k2.pem"}`, 200)
+		Expect(upd["clientkeynumber"]).To(Equal(next["clientkeynumber"]), "the update is the certificate newkeynumber names")
+		Expect(upd["clientserial"]).To(Equal(next["clientserial"]))
+		Expect(upd["clientcert"]).To(Equal(next["clientcert"]))
+		status, out := c.call("POST", clm.PathCredInfo, `{"mode":"get",`+auth+`,`+dev+`,"keynumber":"`+old["clientkeynumber"].(string)+`","catype":"ca1","filepath":"/k.pem"}`)
+		expectRefused(status, out, "the replaced certificate", 1306)
+		c.answersKeptContract()
+	})
+
+	It("updates a key to another length of its type (AES 128 to 256, TWINE 80 to 128)", func() {
+		for _, k := range []struct {
+			typ, from, to string
+			bytes         int
+		}{{"AES", "128", "256", 32}, {"TWINE", "80", "128", 16}} {
+			name := clmFresh("dev-relength")
+			out := post(clm.PathKeyInfo, `{"mode":"create",`+auth+`,"devicename":"`+name+`","alias":"k","keytype":"`+k.typ+`","keylength":"`+k.from+
+				`","keyfilepath":"/tmp/key","commonkeyfilepath":"/f"}`, 201)
+			dev := fmt.Sprintf(`"deviceid":%q,"devicename":%q`, out["deviceid"], name)
+			upd := post(clm.PathKeyInfo, `{"mode":"update",`+auth+`,`+dev+`,"keynumber":"`+out["keynumber"].(string)+`","filepath":"/f","keylength":"`+k.to+`","newfilepath":"/g"}`, 200)
+			key, err := base64.StdEncoding.DecodeString(upd["commonkey"].(string))
+			Expect(err).NotTo(HaveOccurred())
+			Expect(key).To(HaveLen(k.bytes), "%s %s bits updated to %s", k.typ, k.from, k.to)
+		}
+	})
+
 	It("issues certificates whose subject is the request's clientsubject, attribute by attribute (pem and der)", func() {
 		for _, format := range []string{"pem", "der"} {
 			name := clmFresh("dev-subject-" + format)

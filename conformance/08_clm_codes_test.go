@@ -371,6 +371,7 @@ var clmRefusals = []clmRefusal{
 		"clientsubject": nil, "clientfilepath": nil, "cafilepath": nil})},
 	{"a certificate update that issues a new certificate without passphrase", []int{1102}, certGetWith(map[string]any{"mode": "update", "newfilepath": "/k2"})},
 	{"a get of a certificate without keynumber and certserial", []int{1102}, certGetWith(map[string]any{"keynumber": nil})},
+	{"a get of a pem certificate as p12 without passphrase", []int{1102}, certGetWith(map[string]any{"certtype": "p12"})},
 	{"a key delete without commonkey", []int{1102}, keyGetWith(map[string]any{"mode": "delete"})},
 	{"a clientsubject without CN", []int{1102, 1103, 1104}, certCreateWith(map[string]any{"clientsubject": "/C=JP/O=NEC"})},
 	{"certmode in another letter case (CLIENT)", []int{1103}, certCreateWith(map[string]any{"certmode": "CLIENT"})},

@@ -132,14 +132,16 @@ func clmTarget(before, after clmRewrite) func(t *testing.T) string {
 
 // The clm suite's tests a CLM tooth names (the refusals' names come from clmRefusals).
 const (
-	clmTestID      = "CLM WebAPI / issues, lists, checks and deletes an ID and its password (IDInfo create, GET, auth, delete)"
-	clmTestCerts   = "CLM WebAPI / issues certificates in pem, der and p12 that openssl verifies and opens, and a CA-only answer"
-	clmTestCRL     = "CLM WebAPI / gets, updates and revokes a certificate; the CRL lists the revoked serial (openssl crl)"
-	clmTestKeys    = "CLM WebAPI / issues, gets, updates and deletes AES-128, AES-256 and TWINE keys (KeyInfo)"
-	clmTestUpdate  = "CLM WebAPI / answers errorcode 1306 for a certificate an update replaced (get, revoke, update, by keynumber and serial); the new one keeps its subject"
-	clmTestSubject = "CLM WebAPI / issues certificates whose subject is the request's clientsubject, attribute by attribute (pem and der)"
-	clmTestExpiry  = "CLM WebAPI / gives expiration in milliseconds since 1970 as a string: IDs and keys expire after now, within 1000 years, and keep it"
-	clmTestTenancy = "CLM WebAPI / keeps each ID's devices, certificates and keys from every other ID (tenancy), and its password"
+	clmTestID       = "CLM WebAPI / issues, lists, checks and deletes an ID and its password (IDInfo create, GET, auth, delete)"
+	clmTestCerts    = "CLM WebAPI / issues certificates in pem, der and p12 that openssl verifies and opens, and a CA-only answer"
+	clmTestCRL      = "CLM WebAPI / gets, updates and revokes a certificate; the CRL lists the revoked serial (openssl crl)"
+	clmTestKeys     = "CLM WebAPI / issues, gets, updates and deletes AES-128, AES-256 and TWINE keys (KeyInfo)"
+	clmTestUpdate   = "CLM WebAPI / answers errorcode 1306 for a certificate an update replaced (get, revoke, update, by keynumber and serial); the new one keeps its subject"
+	clmTestSubject  = "CLM WebAPI / issues certificates whose subject is the request's clientsubject, attribute by attribute (pem and der)"
+	clmTestExpiry   = "CLM WebAPI / gives expiration in milliseconds since 1970 as a string: IDs and keys expire after now, within 1000 years, and keep it"
+	clmTestAdopt    = "CLM WebAPI / takes an existing certificate as the update (newkeynumber): the answer is that certificate and the old one answers 1306"
+	clmTestRelength = "CLM WebAPI / updates a key to another length of its type (AES 128 to 256, TWINE 80 to 128)"
+	clmTestTenancy  = "CLM WebAPI / keeps each ID's devices, certificates and keys from every other ID (tenancy), and its password"
 )
 
 // clmTestLicense is the license test of one way of failing it.
@@ -229,6 +231,17 @@ var clmTeeth = []clmTooth{
 			delete(x.Body, "keylength")
 		}
 	}, nil), caught: []string{clmTestKeys}},
+	{name: "keylength ignored on update", kind: clmFault, target: clmTarget(func(x *clmExchange) {
+		if x.is(clm.PathKeyInfo, "update") {
+			delete(x.Body, "keylength")
+		}
+	}, nil), caught: []string{clmTestRelength}},
+	{name: "newkeynumber ignored: an update issues a new certificate", kind: clmFault, target: clmTarget(func(x *clmExchange) {
+		if x.is(clm.PathCredInfo, "update") && x.Body["newkeynumber"] != nil {
+			delete(x.Body, "newkeynumber")
+			x.Body["passphrase"] = "p"
+		}
+	}, nil), caught: []string{clmTestAdopt}},
 	{name: "TWINE-80 key of 16 bytes", kind: clmFault, target: clmTarget(func(x *clmExchange) {
 		if x.is(clm.PathKeyInfo, "create") && x.Body["keytype"] == "TWINE" && x.Body["keylength"] == "80" {
 			x.Body["keylength"] = "128"
