@@ -283,6 +283,9 @@ func expectRefused(status int, out map[string]any, what string, codes ...int) in
 	for _, field := range []string{"clientcert", "privatekey", "commonkey", "keyinfo", "key", "devicekey"} {
 		ExpectWithOffset(1, out).NotTo(HaveKey(field), "%s: a refusal carries no %s", what, field)
 	}
+	if conf.Strict {
+		ExpectWithOffset(1, out).To(HaveLen(1), "%s: CONF_STRICT: the answer is errorcode alone: %v", what, out)
+	}
 	if len(codes) > 1 {
 		observe("%s: errorcode %d (accepted: %v)", what, int(code), codes)
 	}
