@@ -3,7 +3,10 @@ package conformance_test
 import (
 	"bytes"
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -33,8 +36,9 @@ func clmContract() (*openapi.Spec, error) {
 type clmClient struct {
 	url, license string
 	tr           *openapi.Transport
-	rt           http.RoundTripper // tr, or a recorder around it
-	rec          *recorder         // that recorder, for a client of the CLM under test
+	rt           http.RoundTripper   // tr, or a recorder around it
+	rec          *recorder           // that recorder, for a client of the CLM under test
+	authorize    func(*http.Request) // license-key authentication (nil: user secureware-clm, password license)
 }
 
 // newCLMClient is a client of a fresh in-process reference server.
@@ -66,10 +70,21 @@ func (c clmClient) answersKeptContract() {
 	}
 }
 
+// call sends a request and returns the HTTP status and the decoded JSON answer.
 func (c clmClient) call(method, path, body string) (int, map[string]any) {
+	status, _, out := c.exchange(method, path, body)
+	return status, out
+}
+
+// exchange sends a request and returns the HTTP status, the answer's header and its decoded JSON.
+func (c clmClient) exchange(method, path, body string) (int, http.Header, map[string]any) {
 	req, err := http.NewRequest(method, c.url+path, bytes.NewReader([]byte(body)))
 	Expect(err).NotTo(HaveOccurred())
-	req.SetBasicAuth(clm.LicenseUser, c.license)
+	if c.authorize != nil {
+		c.authorize(req)
+	} else {
+		req.SetBasicAuth(clm.LicenseUser, c.license)
+	}
 	req.Header.Set("Content-Type", "application/json")
 	_, contractErr := c.tr.Spec.CheckRequest(req, []byte(body))
 	resp, err := (&http.Client{Transport: c.rt}).Do(req)
@@ -79,8 +94,8 @@ func (c clmClient) call(method, path, body string) (int, map[string]any) {
 		Expect(contractErr).NotTo(HaveOccurred(), "%s %s %s: accepted, but the request breaks openapi/clm.yaml", method, path, body)
 	}
 	var out map[string]any
-	Expect(json.NewDecoder(resp.Body).Decode(&out)).To(Succeed())
-	return resp.StatusCode, out
+	ExpectWithOffset(2, json.NewDecoder(resp.Body).Decode(&out)).To(Succeed(), "%s %s: the answer (HTTP %d) is not a JSON object", method, path, resp.StatusCode)
+	return resp.StatusCode, resp.Header, out
 }
 
 func (c clmClient) ok(path, body string) map[string]any {
@@ -90,32 +105,54 @@ func (c clmClient) ok(path, body string) map[string]any {
 	return out
 }
 
+// clmFresh is prefix with a random suffix: device names and aliases no earlier run used, so the
+// suite runs again against the same CLM (whether device names are unique per ID or per CLM).
+func clmFresh(prefix string) string {
+	b := make([]byte, 5)
+	if _, err := rand.Read(b); err != nil {
+		panic(err)
+	}
+	return prefix + "-" + hex.EncodeToString(b)
+}
+
 // clmWorld is an ID with one device, a certificate revoked and one valid, an AES key updated and
 // one valid, and a TWINE key.
 type clmWorld struct {
-	auth, dev, device                          string
+	auth, dev, device, name                    string
+	keyid, password                            string // the ID's
 	cert, revoked, key, updated, twine, secret string
+	certSerial, commonkey                      string // of cert and of key
 }
 
 func newCLMWorld(c clmClient) clmWorld {
-	id := c.ok(clm.PathIDInfo, `{"mode":"create","tenantid":"t","alias":"a"}`)
-	w := clmWorld{auth: `"keyid":"` + id["keyid"].(string) + `","key":"` + id["key"].(string) + `"`}
+	id := c.ok(clm.PathIDInfo, `{"mode":"create","tenantid":"t","alias":"`+clmFresh("a")+`"}`)
+	w := clmWorld{auth: `"keyid":"` + id["keyid"].(string) + `","key":"` + id["key"].(string) + `"`, name: clmFresh("edge"),
+		keyid: id["keyid"].(string), password: id["key"].(string)}
 	cert := func(dev string) map[string]any {
 		return c.ok(clm.PathCredInfo, `{"mode":"create",`+w.auth+`,`+dev+`,"certmode":"client","catype":"ca1","clientsubject":"/CN=x","keyfilepath":"/tmp/key","cafilepath":"/c","clientfilepath":"/k"}`)
 	}
-	first := cert(`"devicename":"edge"`)
+	first := cert(`"devicename":"` + w.name + `"`)
 	w.device = first["deviceid"].(string)
-	w.dev = `"deviceid":"` + w.device + `","devicename":"edge"`
-	w.revoked, w.cert = first["clientkeynumber"].(string), cert(w.dev)["clientkeynumber"].(string)
+	w.dev = `"deviceid":"` + w.device + `","devicename":"` + w.name + `"`
+	second := cert(w.dev)
+	w.revoked, w.cert, w.certSerial = first["clientkeynumber"].(string), second["clientkeynumber"].(string), second["clientserial"].(string)
 	c.ok(clm.PathCredInfo, `{"mode":"revoke",`+w.auth+`,`+w.dev+`,"keynumber":"`+w.revoked+`","catype":"ca1"}`)
 	key := func(keyType string) map[string]any {
 		return c.ok(clm.PathKeyInfo, `{"mode":"create",`+w.auth+`,`+w.dev+`,"alias":"k","keytype":"`+keyType+`","keyfilepath":"/tmp/key","commonkeyfilepath":"/f"}`)
 	}
 	w.updated = key("AES")["keynumber"].(string)
-	w.key, w.secret = key("AES")["keynumber"].(string), ""
+	valid := key("AES")
+	w.key, w.commonkey, w.secret = valid["keynumber"].(string), valid["commonkey"].(string), ""
 	w.twine = key("TWINE")["keynumber"].(string)
 	c.ok(clm.PathKeyInfo, `{"mode":"update",`+w.auth+`,`+w.dev+`,"keynumber":"`+w.updated+`","newkeynumber":"`+w.key+`","filepath":"/f"}`)
 	return w
+}
+
+// otherDevice registers another device of w's ID and returns its deviceid and name.
+func (w clmWorld) otherDevice(c clmClient) (string, string) {
+	name := clmFresh("other")
+	other := c.ok(clm.PathKeyInfo, `{"mode":"create",`+w.auth+`,"devicename":"`+name+`","alias":"k","keytype":"AES","keyfilepath":"/tmp/key","commonkeyfilepath":"/f"}`)
+	return other["deviceid"].(string), name
 }
 
 // clmProvokers send, for each errorcode reachable through the API, a request that must be
@@ -144,8 +181,8 @@ var clmProvokers = map[int]func(c clmClient, w clmWorld) (string, string, string
 		return "POST", clm.PathCredInfo, `{"mode":"get",` + w.auth + `,` + w.dev + `,"keynumber":"` + w.cert + `","catype":"ca9","filepath":"/k"}`
 	},
 	1303: func(c clmClient, w clmWorld) (string, string, string) {
-		other := c.ok(clm.PathKeyInfo, `{"mode":"create",`+w.auth+`,"devicename":"other","alias":"k","keytype":"AES","keyfilepath":"/tmp/key","commonkeyfilepath":"/f"}`)
-		return "POST", clm.PathCredInfo, `{"mode":"get",` + w.auth + `,"deviceid":"` + other["deviceid"].(string) + `","devicename":"other","keynumber":"` + w.cert + `","catype":"ca1","filepath":"/k"}`
+		id, name := w.otherDevice(c)
+		return "POST", clm.PathCredInfo, `{"mode":"get",` + w.auth + `,"deviceid":"` + id + `","devicename":"` + name + `","keynumber":"` + w.cert + `","catype":"ca1","filepath":"/k"}`
 	},
 	1306: func(c clmClient, w clmWorld) (string, string, string) {
 		return "POST", clm.PathCredInfo, `{"mode":"get",` + w.auth + `,` + w.dev + `,"keynumber":"` + w.revoked + `","catype":"ca1","filepath":"/k"}`
@@ -160,8 +197,8 @@ var clmProvokers = map[int]func(c clmClient, w clmWorld) (string, string, string
 		return "POST", clm.PathKeyInfo, `{"mode":"update",` + w.auth + `,` + w.dev + `,"keynumber":"` + w.key + `","newkeynumber":"99999","filepath":"/f"}`
 	},
 	1503: func(c clmClient, w clmWorld) (string, string, string) {
-		other := c.ok(clm.PathKeyInfo, `{"mode":"create",`+w.auth+`,"devicename":"other","alias":"k","keytype":"AES","keyfilepath":"/tmp/key","commonkeyfilepath":"/f"}`)
-		return "POST", clm.PathKeyInfo, `{"mode":"get",` + w.auth + `,"deviceid":"` + other["deviceid"].(string) + `","devicename":"other","keynumber":"` + w.key + `","filepath":"/f"}`
+		id, name := w.otherDevice(c)
+		return "POST", clm.PathKeyInfo, `{"mode":"get",` + w.auth + `,"deviceid":"` + id + `","devicename":"` + name + `","keynumber":"` + w.key + `","filepath":"/f"}`
 	},
 	1504: func(c clmClient, w clmWorld) (string, string, string) {
 		return "POST", clm.PathKeyInfo, `{"mode":"get",` + w.auth + `,` + w.dev + `,"keynumber":"` + w.updated + `","filepath":"/f"}`
@@ -179,13 +216,13 @@ var clmProvokers = map[int]func(c clmClient, w clmWorld) (string, string, string
 		return "POST", clm.PathKeyInfo, `{"mode":"get",` + w.auth + `,"deviceid":"` + w.device + `","devicename":"renamed","keynumber":"` + w.key + `","filepath":"/f"}`
 	},
 	1702: func(c clmClient, w clmWorld) (string, string, string) {
-		return "POST", clm.PathKeyInfo, `{"mode":"create",` + w.auth + `,"devicename":"edge","alias":"k","keytype":"AES","keyfilepath":"/tmp/key","commonkeyfilepath":"/f"}`
+		return "POST", clm.PathKeyInfo, `{"mode":"create",` + w.auth + `,"devicename":"` + w.name + `","alias":"k","keytype":"AES","keyfilepath":"/tmp/key","commonkeyfilepath":"/f"}`
 	},
 	1703: func(c clmClient, w clmWorld) (string, string, string) {
 		return "POST", clm.PathKeyInfo, `{"mode":"get",` + w.auth + `,` + w.dev + `,"devicekey":"not-the-key","keynumber":"` + w.key + `","filepath":"/f"}`
 	},
 	1706: func(c clmClient, w clmWorld) (string, string, string) {
-		return "POST", clm.PathKeyInfo, `{"mode":"get",` + w.auth + `,"deviceid":"nosuchdevice","devicename":"edge","keynumber":"` + w.key + `","filepath":"/f"}`
+		return "POST", clm.PathKeyInfo, `{"mode":"get",` + w.auth + `,"deviceid":"nosuchdevice","devicename":"` + w.name + `","keynumber":"` + w.key + `","filepath":"/f"}`
 	},
 }
 
@@ -229,5 +266,165 @@ func provokeCLMCode(c clmClient, code, status int) {
 		Expect(out).To(HaveLen(1), "the answer is errorcode alone: %v", out)
 	}
 	Expect(got).To(Equal(status))
+	c.answersKeptContract()
+}
+
+// clmStatus is the HTTP status the document's error code table (appendix 7.1) gives code.
+func clmStatus(code int) int { return clm.Codes()[code] }
+
+// expectRefused requires an answer that refuses a request with one of codes, with the HTTP
+// status the document's table gives the code chosen, and carrying no certificate, key or
+// password. Where more than one code is accepted (the document does not decide between them),
+// the one chosen is recorded as an observation. It returns the code.
+func expectRefused(status int, out map[string]any, what string, codes ...int) int {
+	code, _ := out["errorcode"].(float64)
+	ExpectWithOffset(1, codes).To(ContainElement(int(code)), "%s: errorcode %v, want one of %v: %v", what, out["errorcode"], codes, out)
+	ExpectWithOffset(1, status).To(Equal(clmStatus(int(code))), "%s: errorcode %d with the HTTP status of the document's table", what, int(code))
+	for _, field := range []string{"clientcert", "privatekey", "commonkey", "keyinfo", "key", "devicekey"} {
+		ExpectWithOffset(1, out).NotTo(HaveKey(field), "%s: a refusal carries no %s", what, field)
+	}
+	if conf.Strict {
+		ExpectWithOffset(1, out).To(HaveLen(1), "%s: CONF_STRICT: the answer is errorcode alone: %v", what, out)
+	}
+	if len(codes) > 1 {
+		observe("%s: errorcode %d (accepted: %v)", what, int(code), codes)
+	}
+	return int(code)
+}
+
+// clmBody is base with changes, in order: a nil value removes the field. The result is JSON.
+func clmBody(base map[string]any, changes ...map[string]any) string {
+	m := map[string]any{}
+	for k, v := range base {
+		m[k] = v
+	}
+	for _, ch := range changes {
+		for k, v := range ch {
+			if v == nil {
+				delete(m, k)
+			} else {
+				m[k] = v
+			}
+		}
+	}
+	b, err := json.Marshal(m)
+	if err != nil {
+		panic(err)
+	}
+	return string(b)
+}
+
+// Valid requests of w's ID, each with every field the document marks required: a client
+// certificate and a key for a new device, and a get of w's valid certificate and key.
+func (w clmWorld) certCreate() map[string]any {
+	return map[string]any{"mode": "create", "keyid": w.keyid, "key": w.password, "devicename": clmFresh("dev"), "certmode": "client",
+		"catype": "ca1", "clientsubject": "/CN=x", "keyfilepath": "/tmp/key", "cafilepath": "/c", "clientfilepath": "/k"}
+}
+
+func (w clmWorld) keyCreate() map[string]any {
+	return map[string]any{"mode": "create", "keyid": w.keyid, "key": w.password, "devicename": clmFresh("dev"), "alias": "k",
+		"keytype": "AES", "keyfilepath": "/tmp/key", "commonkeyfilepath": "/f"}
+}
+
+func (w clmWorld) certGet() map[string]any {
+	return map[string]any{"mode": "get", "keyid": w.keyid, "key": w.password, "deviceid": w.device, "devicename": w.name,
+		"keynumber": w.cert, "catype": "ca1", "filepath": "/k"}
+}
+
+func (w clmWorld) keyGet() map[string]any {
+	return map[string]any{"mode": "get", "keyid": w.keyid, "key": w.password, "deviceid": w.device, "devicename": w.name,
+		"keynumber": w.key, "filepath": "/f"}
+}
+
+// clmRefusal is a request with exactly one defect, every other field the document marks
+// required present and valid, and the errorcodes that may refuse it (more than one where the
+// document does not decide).
+type clmRefusal struct {
+	name  string
+	codes []int
+	send  func(c clmClient, w clmWorld) (path, body string)
+}
+
+// certCreateWith, keyCreateWith, certGetWith and keyGetWith are refusals of one changed request.
+func certCreateWith(ch map[string]any) func(clmClient, clmWorld) (string, string) {
+	return func(_ clmClient, w clmWorld) (string, string) { return clm.PathCredInfo, clmBody(w.certCreate(), ch) }
+}
+
+func keyCreateWith(ch map[string]any) func(clmClient, clmWorld) (string, string) {
+	return func(_ clmClient, w clmWorld) (string, string) { return clm.PathKeyInfo, clmBody(w.keyCreate(), ch) }
+}
+
+func certGetWith(ch map[string]any) func(clmClient, clmWorld) (string, string) {
+	return func(_ clmClient, w clmWorld) (string, string) { return clm.PathCredInfo, clmBody(w.certGet(), ch) }
+}
+
+func keyGetWith(ch map[string]any) func(clmClient, clmWorld) (string, string) {
+	return func(_ clmClient, w clmWorld) (string, string) { return clm.PathKeyInfo, clmBody(w.keyGet(), ch) }
+}
+
+// clmRefusals are refusals beyond one request per errorcode (clmProvokers): the conditional
+// requirements, the enumerations, every length limit of the document, the ID password on
+// CredInfo and KeyInfo, and a certificate or key that is gone.
+var clmRefusals = []clmRefusal{
+	{"a p12 certificate without passphrase", []int{1102}, certCreateWith(map[string]any{"clientcerttype": "p12"})},
+	{"a client certificate without clientsubject", []int{1102}, certCreateWith(map[string]any{"clientsubject": nil})},
+	{"a client certificate without clientfilepath", []int{1102}, certCreateWith(map[string]any{"clientfilepath": nil})},
+	{"a pem client certificate without cafilepath", []int{1102}, certCreateWith(map[string]any{"clientcerttype": "pem", "cafilepath": nil})},
+	{"a CA certificate (caonly) without cafilepath", []int{1102}, certCreateWith(map[string]any{"certmode": "caonly", "catype": "CA",
+		"clientsubject": nil, "clientfilepath": nil, "cafilepath": nil})},
+	{"a certificate update that issues a new certificate without passphrase", []int{1102}, certGetWith(map[string]any{"mode": "update", "newfilepath": "/k2"})},
+	{"a get of a certificate without keynumber and certserial", []int{1102}, certGetWith(map[string]any{"keynumber": nil})},
+	{"a get of a pem certificate as p12 without passphrase", []int{1102}, certGetWith(map[string]any{"certtype": "p12"})},
+	{"a key delete without commonkey", []int{1102}, keyGetWith(map[string]any{"mode": "delete"})},
+	{"a clientsubject without CN", []int{1102, 1103, 1104}, certCreateWith(map[string]any{"clientsubject": "/C=JP/O=NEC"})},
+	{"certmode in another letter case (CLIENT)", []int{1103}, certCreateWith(map[string]any{"certmode": "CLIENT"})},
+	{"keytype in another letter case (aes)", []int{1103}, keyCreateWith(map[string]any{"keytype": "aes"})},
+	{"clientcerttype in another letter case (PEM)", []int{1103}, certCreateWith(map[string]any{"clientcerttype": "PEM"})},
+	{"a CredInfo mode the document does not list (issue)", []int{1103}, certCreateWith(map[string]any{"mode": "issue"})},
+	{"an AES key of 192 bits", []int{1103, 1104}, keyCreateWith(map[string]any{"keylength": "192"})},
+	{"a keylength that is not a number", []int{1103, 1104}, keyCreateWith(map[string]any{"keylength": "long"})},
+	{"catype ca1 for a CA certificate (caonly)", []int{1302, 1103}, certCreateWith(map[string]any{"certmode": "caonly", "catype": "ca1",
+		"clientsubject": nil, "clientfilepath": nil})},
+	{"catype CA for a client certificate", []int{1302, 1103}, certCreateWith(map[string]any{"catype": "CA"})},
+	{"a devicename of 257 bytes", []int{1104}, certCreateWith(map[string]any{"devicename": strings.Repeat("d", 257)})},
+	{"a clientsubject of 513 bytes", []int{1104}, certCreateWith(map[string]any{"clientsubject": "/CN=" + strings.Repeat("s", 509)})},
+	{"a passphrase of 129 bytes", []int{1104}, certCreateWith(map[string]any{"passphrase": strings.Repeat("p", 129)})},
+	{"a clientfilepath of 1025 bytes", []int{1104}, certCreateWith(map[string]any{"clientfilepath": "/" + strings.Repeat("f", 1024)})},
+	{"a cafilepath of 1025 bytes", []int{1104}, certCreateWith(map[string]any{"cafilepath": "/" + strings.Repeat("f", 1024)})},
+	{"a filepath of 1025 bytes", []int{1104}, certGetWith(map[string]any{"filepath": "/" + strings.Repeat("f", 1024)})},
+	{"a commonkeyfilepath of 1025 bytes", []int{1104}, keyCreateWith(map[string]any{"commonkeyfilepath": "/" + strings.Repeat("f", 1024)})},
+	{"an ext_data item name of 129 bytes", []int{1104}, keyCreateWith(map[string]any{"ext_data": map[string]string{strings.Repeat("n", 129): "v"}})},
+	{"an ext_data item value of 257 bytes", []int{1104}, certCreateWith(map[string]any{"ext_data": map[string]string{"osname": strings.Repeat("v", 257)}})},
+	{"a certificate request with a wrong ID password", []int{1201}, certGetWith(map[string]any{"key": "not-the-password"})},
+	{"a key request with a wrong ID password", []int{1201}, keyCreateWith(map[string]any{"key": "not-the-password"})},
+	{"a key request of an ID that does not exist", []int{1204}, keyCreateWith(map[string]any{"keyid": "9999999997"})},
+	{"a revoke of a revoked certificate", []int{1306}, func(_ clmClient, w clmWorld) (string, string) {
+		return clm.PathCredInfo, clmBody(w.certGet(), map[string]any{"mode": "revoke", "keynumber": w.revoked, "filepath": nil})
+	}},
+	{"a get of a revoked certificate by its serial", []int{1306}, func(c clmClient, w clmWorld) (string, string) {
+		c.ok(clm.PathCredInfo, clmBody(w.certGet(), map[string]any{"mode": "revoke", "filepath": nil}))
+		return clm.PathCredInfo, clmBody(w.certGet(), map[string]any{"keynumber": nil, "certserial": w.certSerial})
+	}},
+	{"a get of a deleted key", []int{1501, 1504}, func(c clmClient, w clmWorld) (string, string) {
+		c.ok(clm.PathKeyInfo, clmBody(w.keyGet(), map[string]any{"mode": "delete", "commonkey": w.commonkey}))
+		return clm.PathKeyInfo, clmBody(w.keyGet())
+	}},
+}
+
+// clmRefusalTest is the name of r's test.
+func clmRefusalTest(r clmRefusal) string {
+	codes := fmt.Sprint(r.codes[0])
+	for _, code := range r.codes[1:] {
+		codes += " or " + fmt.Sprint(code)
+	}
+	return fmt.Sprintf("refuses %s with errorcode %s", r.name, codes)
+}
+
+// refuseCLM sends r's request in a world of its own on the CLM c calls and requires a refusal.
+func refuseCLM(c clmClient, r clmRefusal) {
+	w := newCLMWorld(c)
+	path, body := r.send(c, w)
+	status, out := c.call("POST", path, body)
+	expectRefused(status, out, r.name, r.codes...)
 	c.answersKeptContract()
 }

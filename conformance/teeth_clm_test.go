@@ -1,0 +1,595 @@
+package conformance_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"maps"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+
+	"go.yaml.in/yaml/v3"
+
+	"github.com/shekit/shekit/conformance/report"
+	"github.com/shekit/shekit/server/clm"
+	"github.com/shekit/shekit/server/reference"
+)
+
+// clmExchange is one request through a CLM target's proxy. Before it is forwarded, a rewrite may
+// change the request's JSON body and header; after, the answer.
+type clmExchange struct {
+	Req    *http.Request
+	Body   map[string]any // the request's JSON object (nil when it is none)
+	Status int            // the answer's HTTP status
+	Header http.Header    // the answer's header
+	Answer map[string]any // the answer's JSON object, numbers as json.Number (nil when it is none)
+	Raw    []byte         // the answer's body when it is not a JSON object
+	ref    http.Handler
+}
+
+// clmRewrite changes an exchange (before or after the reference answered it).
+type clmRewrite func(x *clmExchange)
+
+// code is the answer's errorcode (-1 when there is none).
+func (x *clmExchange) code() int {
+	n, ok := x.Answer["errorcode"].(json.Number)
+	if !ok {
+		return -1
+	}
+	v, _ := strconv.Atoi(n.String())
+	return v
+}
+
+// is reports whether the exchange is a POST of mode to path.
+func (x *clmExchange) is(path, mode string) bool {
+	return x.Req.Method == http.MethodPost && x.Req.URL.Path == path && x.Body["mode"] == mode
+}
+
+// licensed reports whether the request carries the reference's license.
+func (x *clmExchange) licensed() bool {
+	user, pass, ok := x.Req.BasicAuth()
+	return ok && user == clm.LicenseUser && pass == reference.DemoLicense
+}
+
+// post sends body to the reference behind the proxy at the exchange's path, with the license.
+func (x *clmExchange) post(body map[string]any) (int, map[string]any) {
+	raw, _ := json.Marshal(body)
+	req := httptest.NewRequest(http.MethodPost, x.Req.URL.Path, bytes.NewReader(raw))
+	req.SetBasicAuth(clm.LicenseUser, reference.DemoLicense)
+	rec := httptest.NewRecorder()
+	x.ref.ServeHTTP(rec, req)
+	var out map[string]any
+	dec := json.NewDecoder(rec.Body)
+	dec.UseNumber()
+	dec.Decode(&out)
+	return rec.Code, out
+}
+
+// startCLMTarget starts a reference server on loopback behind a proxy that passes each request
+// through before and each answer through after (nil: as it is): a small CLM target, faulty or
+// legal, that the clm suite knows only by its URL. It returns the URL.
+func startCLMTarget(t *testing.T, before, after clmRewrite) string {
+	t.Helper()
+	srv, err := reference.New(context.Background(), reference.Config{DataDir: t.TempDir(), CLMKeys: "ecdsa"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { srv.Close() })
+	ref := srv.Handler()
+	ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		x := &clmExchange{Req: req, ref: ref}
+		raw, _ := io.ReadAll(req.Body)
+		if json.Unmarshal(raw, &x.Body) != nil {
+			x.Body = nil
+		}
+		if before != nil {
+			before(x)
+			if x.Body != nil {
+				raw, _ = json.Marshal(x.Body)
+			}
+		}
+		req.Body = io.NopCloser(bytes.NewReader(raw))
+		req.ContentLength = int64(len(raw))
+		rec := httptest.NewRecorder()
+		ref.ServeHTTP(rec, req)
+		x.Status, x.Header, x.Raw = rec.Code, rec.Header(), rec.Body.Bytes()
+		dec := json.NewDecoder(bytes.NewReader(x.Raw))
+		dec.UseNumber()
+		if dec.Decode(&x.Answer) != nil {
+			x.Answer = nil
+		}
+		if after != nil {
+			after(x)
+		}
+		out := x.Raw
+		if x.Answer != nil {
+			out, _ = json.Marshal(x.Answer)
+		}
+		maps.Copy(w.Header(), x.Header)
+		w.Header().Del("Content-Length")
+		w.WriteHeader(x.Status)
+		w.Write(out)
+	}))
+	t.Cleanup(ts.Close)
+	return ts.URL
+}
+
+// clmTarget is a constructor of a stateless target.
+func clmTarget(before, after clmRewrite) func(t *testing.T) string {
+	return func(t *testing.T) string { return startCLMTarget(t, before, after) }
+}
+
+// The clm suite's tests a CLM tooth names (the refusals' names come from clmRefusals).
+const (
+	clmTestID       = "CLM WebAPI / issues, lists, checks and deletes an ID and its password (IDInfo create, GET, auth, delete)"
+	clmTestCerts    = "CLM WebAPI / issues certificates in pem, der and p12 that openssl verifies and opens, and a CA-only answer"
+	clmTestCRL      = "CLM WebAPI / gets, updates and revokes a certificate; the CRL lists the revoked serial (openssl crl)"
+	clmTestKeys     = "CLM WebAPI / issues, gets, updates and deletes AES-128, AES-256 and TWINE keys (KeyInfo)"
+	clmTestUpdate   = "CLM WebAPI / answers errorcode 1306 for a certificate an update replaced (get, revoke, update, by keynumber and serial); the new one keeps its subject"
+	clmTestSubject  = "CLM WebAPI / issues certificates whose subject is the request's clientsubject, attribute by attribute (pem and der)"
+	clmTestExpiry   = "CLM WebAPI / gives expiration in milliseconds since 1970 as a string: IDs and keys expire after now, within 1000 years, and keep it"
+	clmTestAdopt    = "CLM WebAPI / takes an existing certificate as the update (newkeynumber): the answer is that certificate and the old one answers 1306"
+	clmTestRelength = "CLM WebAPI / updates a key to another length of its type (AES 128 to 256, TWINE 80 to 128)"
+	clmTestTenancy  = "CLM WebAPI / keeps each ID's devices, certificates and keys from every other ID (tenancy), and its password"
+)
+
+// clmTestLicense is the license test of one way of failing it.
+func clmTestLicense(how string) string {
+	return "CLM WebAPI / license key authentication / refuses every API " + how + " with errorcode 1201 (HTTP 403, or 401 with a Basic challenge) and changes nothing"
+}
+
+// clmTestCode is the error code test of code.
+func clmTestCode(code int) string {
+	return fmt.Sprintf("CLM WebAPI / error codes / answers errorcode %d with HTTP %d where the document says", code, clm.Codes()[code])
+}
+
+// clmTestRefusal is the refusal test named name in clmRefusals.
+func clmTestRefusal(name string) string {
+	for _, r := range clmRefusals {
+		if r.name == name {
+			return "CLM WebAPI / refusals / " + clmRefusalTest(r)
+		}
+	}
+	panic("no refusal " + name)
+}
+
+// clmToothKind says whether a CLM target must fail the clm suite or pass it.
+type clmToothKind string
+
+const (
+	clmFault clmToothKind = "fault" // must fail, on every test of caught
+	clmLegal clmToothKind = "legal" // different from the reference where the document allows: must pass
+)
+
+// clmTooth is one row of the CLM teeth table: a small target built in front of the reference,
+// the CONF_* settings of the run, and what the run must show.
+type clmTooth struct {
+	name     string
+	kind     clmToothKind
+	target   func(t *testing.T) string // starts the target, returns its URL
+	env      []string                  // more CONF_* settings
+	caught   []string                  // fault: tests that must fail (the run is focused on them)
+	affects  []string                  // legal: the only tests the variant changes, which must pass (the run is focused on them); none: the whole suite must pass
+	observed string                    // legal: an observation the run must record ("" none)
+	runs     int                       // legal: runs against the same target (0: one)
+}
+
+// clmTeeth is the table: each CLM fault must fail the clm suite on the tests named, each legal
+// variant must pass it. A new rule of the document adds a row.
+var clmTeeth = []clmTooth{
+	{name: "old certificate still valid after an update", kind: clmFault, target: oldCertificateStaysValid, caught: []string{clmTestUpdate}},
+	{name: "expiration in seconds", kind: clmFault, target: clmTarget(nil, scaleExpiration(func(ms int64) any { return fmt.Sprint(ms / 1000) })),
+		caught: []string{clmTestExpiry}},
+	{name: "expiration in microseconds", kind: clmFault, target: clmTarget(nil, scaleExpiration(func(ms int64) any { return fmt.Sprint(ms * 1000) })),
+		caught: []string{clmTestExpiry}},
+	{name: "clientsubject ignored", kind: clmFault, target: clmTarget(func(x *clmExchange) {
+		if x.is(clm.PathCredInfo, "create") && x.Body["clientsubject"] != nil {
+			x.Body["clientsubject"] = "/CN=device"
+		}
+	}, nil), caught: []string{clmTestSubject, clmTestUpdate}},
+	{name: "subject without its OU", kind: clmFault, target: clmTarget(func(x *clmExchange) {
+		if s, ok := x.Body["clientsubject"].(string); ok && x.is(clm.PathCredInfo, "create") {
+			parts := strings.Split(s, "/")
+			x.Body["clientsubject"] = strings.Join(slices.DeleteFunc(parts, func(p string) bool { return strings.HasPrefix(p, "OU=") }), "/")
+		}
+	}, nil), caught: []string{clmTestSubject, clmTestUpdate}},
+	{name: "another ID's key visible", kind: clmFault, target: keysOfEveryID, caught: []string{clmTestTenancy}},
+	{name: "wrong errorcode for a device name already registered", kind: clmFault, target: clmTarget(nil, func(x *clmExchange) {
+		if x.code() == 1702 {
+			x.Answer["errorcode"] = 1103
+		}
+	}), caught: []string{clmTestCode(1702)}},
+	{name: "HTTP status not the document's for 1306", kind: clmFault, target: clmTarget(nil, func(x *clmExchange) {
+		if x.code() == 1306 {
+			x.Status = http.StatusNotFound
+		}
+	}), caught: []string{clmTestCode(1306), clmTestUpdate}},
+	{name: "revoked certificate not in the CRL", kind: clmFault, target: staleCRL, caught: []string{clmTestCRL}},
+	{name: "p12 encrypted with another passphrase", kind: clmFault, target: clmTarget(func(x *clmExchange) {
+		if x.Body["clientcerttype"] == "p12" || x.Body["certtype"] == "p12" {
+			x.Body["passphrase"] = "changeit"
+		}
+	}, nil), caught: []string{clmTestCerts}},
+	{name: "p12 without passphrase accepted", kind: clmFault, target: clmTarget(func(x *clmExchange) {
+		if x.Body["clientcerttype"] == "p12" && x.Body["passphrase"] == nil {
+			x.Body["passphrase"] = "default"
+		}
+	}, nil), caught: []string{clmTestRefusal("a p12 certificate without passphrase")}},
+	{name: "keylength ignored (AES-256 asked, AES-128 given)", kind: clmFault, target: clmTarget(func(x *clmExchange) {
+		if x.Req.URL.Path == clm.PathKeyInfo {
+			delete(x.Body, "keylength")
+		}
+	}, nil), caught: []string{clmTestKeys}},
+	{name: "keylength ignored on update", kind: clmFault, target: clmTarget(func(x *clmExchange) {
+		if x.is(clm.PathKeyInfo, "update") {
+			delete(x.Body, "keylength")
+		}
+	}, nil), caught: []string{clmTestRelength}},
+	{name: "newkeynumber ignored: an update issues a new certificate", kind: clmFault, target: clmTarget(func(x *clmExchange) {
+		if x.is(clm.PathCredInfo, "update") && x.Body["newkeynumber"] != nil {
+			delete(x.Body, "newkeynumber")
+			x.Body["passphrase"] = "p"
+		}
+	}, nil), caught: []string{clmTestAdopt}},
+	{name: "TWINE-80 key of 16 bytes", kind: clmFault, target: clmTarget(func(x *clmExchange) {
+		if x.is(clm.PathKeyInfo, "create") && x.Body["keytype"] == "TWINE" && x.Body["keylength"] == "80" {
+			x.Body["keylength"] = "128"
+		}
+	}, nil), caught: []string{clmTestKeys}},
+	{name: "license not checked", kind: clmFault, target: clmTarget(func(x *clmExchange) {
+		x.Req.SetBasicAuth(clm.LicenseUser, reference.DemoLicense)
+	}, nil), caught: []string{clmTestLicense("without license key"), clmTestLicense("with another user than secureware-clm"),
+		clmTestLicense("with a wrong license key")}},
+	{name: "license refused with 401 but no Basic challenge", kind: clmFault, target: clmTarget(nil, func(x *clmExchange) {
+		if !x.licensed() {
+			x.Status = http.StatusUnauthorized
+			x.Header.Del("WWW-Authenticate")
+		}
+	}), caught: []string{clmTestLicense("with a wrong license key")}},
+	{name: "unlicensed IDInfo create refused but done", kind: clmFault, target: clmTarget(nil, func(x *clmExchange) {
+		if !x.licensed() && x.is(clm.PathIDInfo, "create") {
+			x.post(x.Body)
+		}
+	}), caught: []string{clmTestLicense("with a wrong license key")}},
+	{name: "keyid not 10 digits", kind: clmFault, target: clmTarget(func(x *clmExchange) {
+		if id, ok := x.Body["keyid"].(string); ok && len(id) < 10 {
+			x.Body["keyid"] = fmt.Sprintf("%010s", id)
+		}
+	}, func(x *clmExchange) {
+		if id, ok := x.Answer["keyid"].(string); ok && x.is(clm.PathIDInfo, "create") {
+			x.Answer["keyid"] = strings.TrimLeft(id, "0")
+		}
+	}), caught: []string{clmTestID}},
+	{name: "enumerations in another letter case accepted", kind: clmFault, target: clmTarget(func(x *clmExchange) {
+		for _, f := range []string{"keytype", "certmode", "clientcerttype"} {
+			if s, ok := x.Body[f].(string); ok {
+				x.Body[f] = map[string]string{"keytype": strings.ToUpper(s), "certmode": strings.ToLower(s), "clientcerttype": strings.ToLower(s)}[f]
+			}
+		}
+	}, nil), caught: []string{clmTestRefusal("keytype in another letter case (aes)"), clmTestRefusal("certmode in another letter case (CLIENT)"),
+		clmTestRefusal("clientcerttype in another letter case (PEM)")}},
+	{name: "devicename length not bounded", kind: clmFault, target: clmTarget(func(x *clmExchange) {
+		if s, ok := x.Body["devicename"].(string); ok && len(s) > 256 {
+			x.Body["devicename"] = s[:256]
+		}
+	}, nil), caught: []string{clmTestRefusal("a devicename of 257 bytes")}},
+	{name: "ID password not checked", kind: clmFault, target: passwordsNotChecked, caught: []string{clmTestCode(1201),
+		clmTestRefusal("a key request with a wrong ID password"), clmTestRefusal("a certificate request with a wrong ID password"), clmTestTenancy}},
+	{name: "deleted ID still authenticates", kind: clmFault, target: clmTarget(nil, func(x *clmExchange) {
+		if x.is(clm.PathIDInfo, "auth") && x.code() == 1204 && x.Body["keyid"] != "9999999998" {
+			x.Status, x.Answer = http.StatusOK, map[string]any{"errorcode": 0, "keyid": x.Body["keyid"]}
+		}
+	}), caught: []string{clmTestID}},
+	{name: "expiration as a number", kind: clmFault, target: clmTarget(nil, scaleExpiration(func(ms int64) any { return ms })),
+		caught: []string{clmTestExpiry}},
+	{name: "ext_data not bounded", kind: clmFault, target: clmTarget(func(x *clmExchange) {
+		if _, ok := x.Body["ext_data"].(map[string]any); ok {
+			x.Body["ext_data"] = map[string]any{"osname": "bounded"}
+		}
+	}, nil), caught: []string{clmTestRefusal("an ext_data item name of 129 bytes"), clmTestRefusal("an ext_data item value of 257 bytes")}},
+	{name: "extra fields under CONF_STRICT", kind: clmFault, target: clmTarget(nil, addRequestID), env: []string{"CONF_STRICT=1"},
+		caught: []string{clmTestID}},
+
+	{name: "as it is, twice", kind: clmLegal, target: clmTarget(nil, nil), runs: 2},
+	{name: "charset", kind: clmLegal, target: clmTarget(nil, func(x *clmExchange) {
+		if x.Answer != nil {
+			x.Header.Set("Content-Type", "application/json; charset=utf-8")
+		}
+	})},
+	{name: "extra fields", kind: clmLegal, target: clmTarget(nil, addRequestID), observed: "requestid"},
+	{name: "license refused with 401 and a Basic challenge", kind: clmLegal, target: clmTarget(nil, func(x *clmExchange) {
+		if !x.licensed() {
+			x.Status = http.StatusUnauthorized
+		}
+	}), observed: "HTTP [401]", affects: []string{clmTestLicense("without license key"), clmTestLicense("with another user than secureware-clm"),
+		clmTestLicense("with a wrong license key")}},
+	{name: "a keylength not allowed answered 1104", kind: clmLegal, target: clmTarget(nil, func(x *clmExchange) {
+		if _, err := strconv.Atoi(fmt.Sprint(x.Body["keylength"])); err == nil && x.code() == 1103 {
+			x.Answer["errorcode"] = 1104
+		}
+	}), observed: "errorcode 1104", affects: []string{clmTestRefusal("an AES key of 192 bits")}},
+	{name: "a deleted key answered 1504", kind: clmLegal, target: deletedKeyIs1504, observed: "errorcode 1504",
+		affects: []string{clmTestRefusal("a get of a deleted key")}},
+}
+
+// addRequestID adds a field the document does not name to every JSON answer.
+func addRequestID(x *clmExchange) {
+	if x.Answer != nil {
+		x.Answer["requestid"] = "7f3a"
+	}
+}
+
+// scaleExpiration rewrites every expiration (milliseconds) of an answer with unit.
+func scaleExpiration(unit func(ms int64) any) clmRewrite {
+	scale := func(m map[string]any) {
+		if s, ok := m["expiration"].(string); ok {
+			if ms, err := strconv.ParseInt(s, 10, 64); err == nil {
+				m["expiration"] = unit(ms)
+			}
+		}
+	}
+	return func(x *clmExchange) {
+		scale(x.Answer)
+		infos, _ := x.Answer["keyinfo"].([]any)
+		for _, info := range infos {
+			if m, ok := info.(map[string]any); ok {
+				scale(m)
+			}
+		}
+	}
+}
+
+// oldCertificateStaysValid answers a get, revoke or update of a certificate that an update
+// replaced as if it were still valid, with the certificate as it was issued.
+func oldCertificateStaysValid(t *testing.T) string {
+	var mu sync.Mutex
+	issued := map[string]map[string]any{} // keynumber or serial → the answer that issued it
+	replaced := map[string]bool{}         // keynumbers and serials an update replaced
+	return startCLMTarget(t, nil, func(x *clmExchange) {
+		if x.Req.URL.Path != clm.PathCredInfo {
+			return
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		number, _ := x.Body["keynumber"].(string)
+		serial, _ := x.Body["certserial"].(string)
+		switch {
+		case x.code() == 0 && x.Answer["clientcert"] != nil:
+			issued[fmt.Sprint(x.Answer["clientkeynumber"])] = maps.Clone(x.Answer)
+			issued[fmt.Sprint(x.Answer["clientserial"])] = maps.Clone(x.Answer)
+			if x.Body["mode"] == "update" {
+				old := issued[number]
+				replaced[number], replaced[fmt.Sprint(old["clientserial"])] = true, true
+			}
+		case x.code() == 1306 && (replaced[number] || replaced[serial]):
+			old := issued[number]
+			if old == nil {
+				old = issued[serial]
+			}
+			x.Status, x.Answer = http.StatusOK, maps.Clone(old)
+		}
+	})
+}
+
+// passwordsNotChecked authenticates an ID by its keyid alone: the proxy puts the password the
+// ID was issued with into every request that names the ID.
+func passwordsNotChecked(t *testing.T) string {
+	var mu sync.Mutex
+	passwords := map[string]any{} // keyid → key
+	return startCLMTarget(t, func(x *clmExchange) {
+		mu.Lock()
+		defer mu.Unlock()
+		if key, ok := passwords[fmt.Sprint(x.Body["keyid"])]; ok && !x.is(clm.PathIDInfo, "create") {
+			x.Body["key"] = key
+		}
+	}, func(x *clmExchange) {
+		mu.Lock()
+		defer mu.Unlock()
+		if x.is(clm.PathIDInfo, "create") && x.code() == 0 {
+			passwords[fmt.Sprint(x.Answer["keyid"])] = x.Answer["key"]
+		}
+	})
+}
+
+// keysOfEveryID looks a key up by keynumber alone: a get refused to one ID is answered with the
+// key of whichever ID made it.
+func keysOfEveryID(t *testing.T) string {
+	var mu sync.Mutex
+	owners := map[string]map[string]any{} // keynumber → keyid, key, deviceid, devicename of its owner
+	return startCLMTarget(t, nil, func(x *clmExchange) {
+		if x.Req.URL.Path != clm.PathKeyInfo {
+			return
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		if x.code() == 0 && x.Answer["keynumber"] != nil && x.Body["mode"] != "delete" {
+			name := x.Body["devicename"]
+			owners[fmt.Sprint(x.Answer["keynumber"])] = map[string]any{"keyid": x.Body["keyid"], "key": x.Body["key"],
+				"deviceid": fmt.Sprint(x.Answer["deviceid"]), "devicename": name}
+			return
+		}
+		owner := owners[fmt.Sprint(x.Body["keynumber"])]
+		if x.Body["mode"] == "get" && owner != nil && owner["keyid"] != x.Body["keyid"] && slices.Contains([]int{1501, 1503, 1706}, x.code()) {
+			body := maps.Clone(x.Body)
+			maps.Copy(body, owner)
+			x.Status, x.Answer = x.post(body)
+		}
+	})
+}
+
+// staleCRL serves the CRL the CA had when the target started, whatever was revoked since.
+func staleCRL(t *testing.T) string {
+	var mu sync.Mutex
+	var first []byte
+	url := startCLMTarget(t, nil, func(x *clmExchange) {
+		mu.Lock()
+		defer mu.Unlock()
+		if strings.HasPrefix(x.Req.URL.Path, "/SWCLM/v10/crl/") && first != nil {
+			x.Raw = first
+		}
+	})
+	req, err := http.NewRequest(http.MethodGet, url+"/SWCLM/v10/crl/ca1", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.SetBasicAuth(clm.LicenseUser, reference.DemoLicense)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	crl, err := io.ReadAll(resp.Body)
+	if err != nil || resp.StatusCode != http.StatusOK {
+		t.Fatalf("the first CRL: %d %v", resp.StatusCode, err)
+	}
+	mu.Lock()
+	first = crl
+	mu.Unlock()
+	return url
+}
+
+// deletedKeyIs1504 answers a get of a deleted key with 1504 (already revoked or updated)
+// instead of the reference's 1501 (not found).
+func deletedKeyIs1504(t *testing.T) string {
+	var mu sync.Mutex
+	deleted := map[string]bool{}
+	return startCLMTarget(t, nil, func(x *clmExchange) {
+		mu.Lock()
+		defer mu.Unlock()
+		number := fmt.Sprint(x.Body["keynumber"])
+		switch {
+		case x.is(clm.PathKeyInfo, "delete") && x.code() == 0:
+			deleted[number] = true
+		case x.is(clm.PathKeyInfo, "get") && x.code() == 1501 && deleted[number]:
+			x.Status, x.Answer["errorcode"] = clm.Codes()[1504], 1504
+		}
+	})
+}
+
+// tests are the tests a run against the tooth's target is focused on: those a fault must fail, or
+// the only ones a legal variant changes (none: the whole suite).
+func (tooth clmTooth) tests() []string {
+	if tooth.kind == clmFault {
+		return tooth.caught
+	}
+	return tooth.affects
+}
+
+// focus is a Ginkgo focus on tooth.tests() ("" for all).
+func (tooth clmTooth) focus() string {
+	var its []string
+	for _, name := range tooth.tests() {
+		parts := strings.Split(name, " / ")
+		its = append(its, regexp.QuoteMeta(parts[len(parts)-1]))
+	}
+	return strings.Join(its, "|")
+}
+
+// runCLMSuite runs the clm suite (TestConformance in a child process of this test binary, as
+// runSuites does) against url, focused on the tests matching focus ("" all), with the CONF_*
+// settings env, and returns its results, its output and its exit error.
+func runCLMSuite(t *testing.T, url, focus string, env []string) (report.Results, []byte, error) {
+	t.Helper()
+	dir := t.TempDir()
+	args := []string{"-test.run=^TestConformance$", "-test.count=1"}
+	if focus != "" {
+		args = append(args, "-ginkgo.focus="+focus)
+	}
+	cmd := exec.Command(os.Args[0], args...)
+	for _, kv := range os.Environ() {
+		if !strings.HasPrefix(kv, "CONF_") {
+			cmd.Env = append(cmd.Env, kv)
+		}
+	}
+	cmd.Env = append(append(cmd.Env, "CONF_REPORT_DIR="+dir, "CONF_SUITES=clm", "CONF_CLM_URL="+url), env...)
+	out, runErr := cmd.CombinedOutput()
+	var res report.Results
+	b, err := os.ReadFile(filepath.Join(dir, "results.yaml"))
+	if err == nil {
+		err = yaml.Unmarshal(b, &res)
+	}
+	if err != nil {
+		t.Fatalf("no results.yaml (%v); the run:\n%s", err, out)
+	}
+	return res, out, runErr
+}
+
+// TestCLMTeeth runs the clm suite (this test binary, as a child process) against every target of
+// clmTeeth: each fault must fail it on the tests its row names (the run focused on them), with
+// failures, not harness errors; each legal variant must pass all of it, recording its observation.
+func TestCLMTeeth(t *testing.T) {
+	for _, tooth := range clmTeeth {
+		t.Run(string(tooth.kind)+"/"+tooth.name, func(t *testing.T) {
+			t.Parallel()
+			url := tooth.target(t)
+			for run := 1; run <= max(tooth.runs, 1); run++ {
+				res, out, err := runCLMSuite(t, url, tooth.focus(), tooth.env)
+				failed, observed, passed := map[string]bool{}, "", 0
+				for _, tr := range res.Tests {
+					switch tr.Outcome {
+					case report.Fail:
+						failed[tr.Name] = true
+					case report.Error:
+						t.Errorf("harness error: %s: %s", tr.Name, tr.Message)
+					case report.Pass:
+						if tr.Suite == "clm" {
+							passed++
+						}
+					}
+					observed += strings.Join(tr.Observations, "\n") + "\n"
+				}
+				if tooth.kind == clmLegal {
+					if err != nil || passed == 0 {
+						t.Fatalf("run %d: a legal CLM failed the clm suite (%v, %d passed):\n%s", run, err, passed, out)
+					}
+					if len(tooth.affects) > 0 && passed != len(tooth.affects) {
+						t.Errorf("run %d: %d tests passed, want the %d the variant affects:\n%s", run, passed, len(tooth.affects), out)
+					}
+					if !strings.Contains(observed, tooth.observed) {
+						t.Errorf("run %d: no observation %q; observations:\n%s", run, tooth.observed, observed)
+					}
+					continue
+				}
+				if err == nil {
+					t.Fatalf("the clm suite passed against a faulty CLM:\n%s", out)
+				}
+				for _, want := range tooth.caught {
+					if !failed[want] {
+						t.Errorf("not caught by %q; failed: %v", want, slices.Sorted(maps.Keys(failed)))
+					}
+				}
+			}
+		})
+	}
+}
+
+// TestCLMTeethTableIsComplete: the table has at least 10 faults and 3 legal variants, each
+// fault names the tests that must catch it, and no row is named twice.
+func TestCLMTeethTableIsComplete(t *testing.T) {
+	n := map[clmToothKind]int{}
+	seen := map[string]bool{}
+	for _, tooth := range clmTeeth {
+		n[tooth.kind]++
+		if seen[tooth.name] {
+			t.Errorf("row %q twice", tooth.name)
+		}
+		seen[tooth.name] = true
+		if tooth.kind == clmFault && len(tooth.caught) == 0 {
+			t.Errorf("fault %q names no test that must catch it", tooth.name)
+		}
+	}
+	if n[clmFault] < 10 || n[clmLegal] < 3 {
+		t.Errorf("%d faults and %d legal variants, want at least 10 and 3", n[clmFault], n[clmLegal])
+	}
+}
