@@ -101,13 +101,13 @@ func TestKMSSuiteReruns(t *testing.T) {
 
 // otherRegistry has supplier 00AB, with EcuType 0042, its own SupplierSecretKey, token and a
 // non-zero initial master key, and EcuType 0043 that allows only KeyIDs 1 and D; and supplier
-// 00AC with EcuType 0044: nothing of the demo registry.
+// 00AC with EcuType 0044: nothing of the demo registry. Every EcuType takes any cluster.
 const otherRegistry = `{"suppliers": [{"id": "00AB", "name": "Other supplier", "phase": "Prod",
 	"secretKey": "a0b1c2d3e4f5061728394a5b6c7d8e9f", "token": "token-00ab", "ecuTypes": [{"type": "0042",
-	"keyIds": ["1", "D", "4", "5", "6", "7", "8", "9", "A", "B", "C"], "initialMasterKey": "42424242424242424242424242424242"},
-	{"type": "0043", "keyIds": ["1", "D"]}]},
+	"keyIds": ["1", "D", "4", "5", "6", "7", "8", "9", "A", "B", "C"], "initialMasterKey": "42424242424242424242424242424242",
+	"clusters": ["*"]}, {"type": "0043", "keyIds": ["1", "D"], "clusters": ["*"]}]},
 	{"id": "00AC", "name": "Third supplier", "phase": "Dev", "secretKey": "acacacacacacacacacacacacacacacac", "token": "token-00ac",
-	"ecuTypes": [{"type": "0044", "keyIds": ["1", "D", "4"]}]}]}`
+	"ecuTypes": [{"type": "0044", "keyIds": ["1", "D", "4"], "clusters": ["*"]}]}]}`
 
 // TestKMSSuiteOtherSupplier: the kms suite passes against a KMS whose registry knows only another
 // supplier, configured through CONF_SUPPLIER_ID, CONF_ECU_TYPE, CONF_SUPPLIER_SECRET_KEY and
