@@ -29,9 +29,11 @@ run:
 ## a real kernel's CAN, inside a throwaway VM (test-vm).
 test: test-host test-vm
 
-## test-host: every unit test and every Ginkgo suite, with the race detector, on this machine.
+## test-host: every unit test and every Ginkgo suite, with the race detector, on this machine; then
+## the teeth tables (a whole suite run per row), which skip under -race, without it.
 test-host:
 	$(GO) test -race -count=1 ./...
+	$(GO) test -count=1 -run '^(TestTeethTable|TestCLMTeeth)$$' ./conformance
 
 ## test-vm: the tests that need vcan0, vcan1 and CAN_ISOTP, inside a throwaway VM whose kernel has
 ## them (vcan/run-in-vm.sh; Linux x86-64; as root it installs QEMU, can-utils and scapy). There no

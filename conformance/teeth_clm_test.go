@@ -529,6 +529,7 @@ func runCLMSuite(t *testing.T, url, focus string, env []string) (report.Results,
 // clmTeeth: each fault must fail it on the tests its row names (the run focused on them), with
 // failures, not harness errors; each legal variant must pass all of it, recording its observation.
 func TestCLMTeeth(t *testing.T) {
+	skipUnderRace(t)
 	for _, tooth := range clmTeeth {
 		t.Run(string(tooth.kind)+"/"+tooth.name, func(t *testing.T) {
 			t.Parallel()

@@ -405,6 +405,7 @@ func teethTable() []tooth {
 // TestTeethTable runs each row's suite against its target: a fault must fail the suite on every
 // test the row names (failed, not errored), a legal variant must pass it with no test skipped.
 func TestTeethTable(t *testing.T) {
+	skipUnderRace(t)
 	for _, row := range teethTable() {
 		t.Run(string(row.kind)+"/"+row.name, func(t *testing.T) {
 			t.Parallel()
