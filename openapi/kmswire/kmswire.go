@@ -5,6 +5,7 @@
 package kmswire
 
 import (
+	"encoding/binary"
 	"encoding/hex"
 	"fmt"
 
@@ -115,6 +116,12 @@ func ParseEcuID(s string) (EcuID, bool) {
 	copy(id.UID[:], b[12:])
 	return id, true
 }
+
+// EcuType is the first two bytes of the UID.
+func (id EcuID) EcuType() uint16 { return binary.BigEndian.Uint16(id.UID[:2]) }
+
+// SupplierID is the third and fourth bytes of the UID.
+func (id EcuID) SupplierID() uint16 { return binary.BigEndian.Uint16(id.UID[2:4]) }
 
 // String writes the EcuID as 54 lowercase hex characters.
 func (id EcuID) String() string {

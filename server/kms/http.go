@@ -12,12 +12,14 @@ import (
 	"net/http"
 	"strings"
 	"time"
+
+	"github.com/shekit/shekit/openapi/kmswire"
 )
 
 // The API's paths.
 const (
-	PathProvisioning = "/app/automotive/supplierKeyProvisioning"
-	PathKeySync      = "/app/automotive/supplierKeySyncValue"
+	PathProvisioning = kmswire.PathProvisioning
+	PathKeySync      = kmswire.PathKeySync
 )
 
 // Auth is how the API authenticates suppliers.
@@ -31,13 +33,8 @@ const (
 	AuthMTLS   Auth = "mtls"   // client certificate whose one CN is the SupplierID (4 hex digits, see CertSupplierID)
 )
 
-// Envelope is every answer's frame.
-type Envelope struct {
-	ResultStatus  string   `json:"ResultStatus"`
-	ResultReason  string   `json:"ResultReason"`
-	ResultMessage string   `json:"ResultMessage"`
-	Records       *Records `json:"Records,omitempty"`
-}
+// Envelope is every answer's frame (the contract's).
+type Envelope = kmswire.Envelope
 
 // maxBody bounds a request body.
 const maxBody = 64 << 10

@@ -4,16 +4,18 @@ import (
 	"fmt"
 	"net/http"
 	"sort"
+
+	"github.com/shekit/shekit/openapi/kmswire"
 )
 
-// ProvisioningType is the kind of key a request is about.
-type ProvisioningType string
+// ProvisioningType is the kind of key a request is about (the contract's type).
+type ProvisioningType = kmswire.ProvisioningType
 
 // The provisioning types. The document's spelling "SecOckKey" is a typo and is not accepted.
 const (
-	EcuMasterKey    ProvisioningType = "EcuMasterKey"
-	SupplierSymmKey ProvisioningType = "SupplierSymmKey"
-	SecOCKey        ProvisioningType = "SecOCKey"
+	EcuMasterKey    = kmswire.EcuMasterKey
+	SupplierSymmKey = kmswire.SupplierSymmKey
+	SecOCKey        = kmswire.SecOCKey
 )
 
 var provisioningTypes = map[string]ProvisioningType{

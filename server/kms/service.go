@@ -12,6 +12,7 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/shekit/shekit/openapi/kmswire"
 	"github.com/shekit/shekit/simulator/she"
 )
 
@@ -64,61 +65,17 @@ func (c *Caller) actor() string {
 	return fmt.Sprintf("supplier:%04X", c.SupplierID)
 }
 
-// ProvisionRequest is the body of POST supplierKeyProvisioning. A client leaves the optional
-// fields out when empty: present, they must be well formed.
-type ProvisionRequest struct {
-	ProvisioningType  string
-	EcuID             string
-	KeyID             string
-	SupplierSecretKey string `json:",omitempty"`
-	Counter           string `json:",omitempty"`
-	Challenge         string `json:",omitempty"`
-	Phase             string `json:",omitempty"`
-}
-
-// ReportRequest is the body of PUT supplierKeyProvisioning and PUT supplierKeySyncValue.
-type ReportRequest struct {
-	ProvisioningType string
-	EcuID            string
-	KeyID            string `json:",omitempty"` // SecOCKey only
-	ResultStatus     string
-	ResultMessage    string
-}
-
-// SyncRequest is the body of POST supplierKeySyncValue.
-type SyncRequest struct {
-	ProvisioningType string
-	EcuID            string
-	KeyID            string
-}
-
-// Records is the Records object of a successful answer.
-type Records struct {
-	KeyID        string `json:"KeyID"`
-	M1           string `json:"M1,omitempty"`
-	M2           string `json:"M2,omitempty"`
-	M3           string `json:"M3,omitempty"`
-	M4           string `json:"M4,omitempty"`
-	M5           string `json:"M5,omitempty"`
-	KeySyncValue string `json:"KeySyncValue,omitempty"`
-	Challenge    string `json:"Challenge,omitempty"`
-}
-
-// Messages decodes M1–M5, which must be hexadecimal of their exact sizes.
-func (r Records) Messages() (she.Messages, error) {
-	var m she.Messages
-	for _, f := range []struct {
-		name, hex string
-		dst       []byte
-	}{{"M1", r.M1, m.M1[:]}, {"M2", r.M2, m.M2[:]}, {"M3", r.M3, m.M3[:]}, {"M4", r.M4, m.M4[:]}, {"M5", r.M5, m.M5[:]}} {
-		b, err := hex.DecodeString(f.hex)
-		if err != nil || len(b) != len(f.dst) {
-			return m, fmt.Errorf("%s is not %d hex digits: %q", f.name, 2*len(f.dst), f.hex)
-		}
-		copy(f.dst, b)
-	}
-	return m, nil
-}
+// The request bodies and Records are the contract's (openapi/kmswire), which every client uses.
+type (
+	// ProvisionRequest is the body of POST supplierKeyProvisioning.
+	ProvisionRequest = kmswire.ProvisionRequest
+	// ReportRequest is the body of PUT supplierKeyProvisioning and PUT supplierKeySyncValue.
+	ReportRequest = kmswire.ReportRequest
+	// SyncRequest is the body of POST supplierKeySyncValue.
+	SyncRequest = kmswire.SyncRequest
+	// Records is the Records object of a successful answer.
+	Records = kmswire.Records
+)
 
 // target is a request's validated subject.
 type target struct {
