@@ -9,17 +9,12 @@ import (
 	"maps"
 	"net/http"
 	"net/http/httptest"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"regexp"
 	"slices"
 	"strconv"
 	"strings"
 	"sync"
 	"testing"
-
-	"go.yaml.in/yaml/v3"
 
 	"github.com/shekit/shekit/conformance/report"
 	"github.com/shekit/shekit/server/clm"
@@ -496,33 +491,10 @@ func (tooth clmTooth) focus() string {
 	return strings.Join(its, "|")
 }
 
-// runCLMSuite runs the clm suite (TestConformance in a child process of this test binary, as
-// runSuites does) against url, focused on the tests matching focus ("" all), with the CONF_*
-// settings env, and returns its results, its output and its exit error.
+// runCLMSuite runs the clm suite against url (runFocused), with the CONF_* settings env.
 func runCLMSuite(t *testing.T, url, focus string, env []string) (report.Results, []byte, error) {
 	t.Helper()
-	dir := t.TempDir()
-	args := []string{"-test.run=^TestConformance$", "-test.count=1"}
-	if focus != "" {
-		args = append(args, "-ginkgo.focus="+focus)
-	}
-	cmd := exec.Command(os.Args[0], args...)
-	for _, kv := range os.Environ() {
-		if !strings.HasPrefix(kv, "CONF_") {
-			cmd.Env = append(cmd.Env, kv)
-		}
-	}
-	cmd.Env = append(append(cmd.Env, "CONF_REPORT_DIR="+dir, "CONF_SUITES=clm", "CONF_CLM_URL="+url), env...)
-	out, runErr := cmd.CombinedOutput()
-	var res report.Results
-	b, err := os.ReadFile(filepath.Join(dir, "results.yaml"))
-	if err == nil {
-		err = yaml.Unmarshal(b, &res)
-	}
-	if err != nil {
-		t.Fatalf("no results.yaml (%v); the run:\n%s", err, out)
-	}
-	return res, out, runErr
+	return runFocused(t, focus, append([]string{"CONF_SUITES=clm", "CONF_CLM_URL=" + url}, env...)...)
 }
 
 // TestCLMTeeth runs the clm suite (this test binary, as a child process) against every target of

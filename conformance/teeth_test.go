@@ -18,8 +18,18 @@ import (
 // temporary folder. It returns the run's results, its output and its exit error.
 func runSuites(t *testing.T, env ...string) (report.Results, []byte, error) {
 	t.Helper()
+	return runFocused(t, "", env...)
+}
+
+// runFocused is runSuites, running only the tests matching the Ginkgo focus ("" all).
+func runFocused(t *testing.T, focus string, env ...string) (report.Results, []byte, error) {
+	t.Helper()
 	dir := t.TempDir()
-	cmd := exec.Command(os.Args[0], "-test.run=^TestConformance$", "-test.count=1")
+	args := []string{"-test.run=^TestConformance$", "-test.count=1"}
+	if focus != "" {
+		args = append(args, "-ginkgo.focus="+focus)
+	}
+	cmd := exec.Command(os.Args[0], args...)
 	for _, kv := range os.Environ() {
 		if !strings.HasPrefix(kv, "CONF_") {
 			cmd.Env = append(cmd.Env, kv)
