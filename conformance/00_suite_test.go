@@ -38,7 +38,17 @@ func TestConformance(t *testing.T) {
 		}
 		Fail(redactor().String(message), skip)
 	})
-	RunSpecs(t, "SHE kit conformance")
+	suiteConfig, reporterConfig := GinkgoConfiguration()
+	if !onTerminal(os.Stdout) {
+		reporterConfig.NoColor = true // no ANSI codes in a CI log or a file
+	}
+	RunSpecs(t, "SHE kit conformance", suiteConfig, reporterConfig)
+}
+
+// onTerminal says whether f is a terminal (a character device).
+func onTerminal(f *os.File) bool {
+	st, err := f.Stat()
+	return err == nil && st.Mode()&os.ModeCharDevice != 0
 }
 
 // keptFields are field names that look secret (they contain "key") but are not.
