@@ -57,18 +57,30 @@ func (s *Store) CLM(ctx context.Context, fn func(clm.Tx) error) error {
 	return s.change(ctx, func(tx *sql.Tx) error { return fn(clmTx{s, tx, false}) })
 }
 
+// Get reads an object; in a change, under its row's lock until the change ends, so that what
+// the change writes back was not changed meanwhile (on PostgreSQL, whose READ COMMITTED changes
+// run side by side; SQLite's one writer runs one change at a time).
 func (t clmTx) Get(kind, id string) (clm.Object, bool, error) {
 	o := clm.Object{Kind: kind, ID: id}
-	err := t.row(stObjGet, kind, id).Scan(&o.Owner, &o.Alt, &o.Value)
+	q := stObjGet
+	if !t.read { // FOR UPDATE fails in a read-only transaction
+		q = stObjGetLocked
+	}
+	err := t.row(q, kind, id).Scan(&o.Owner, &o.Alt, &o.Value)
 	if errors.Is(err, sql.ErrNoRows) {
 		return o, false, nil
 	}
 	return o, err == nil, err
 }
 
+// ByAlt reads an object by its second key, locked in a change as Get's.
 func (t clmTx) ByAlt(kind, alt string) (clm.Object, bool, error) {
 	o := clm.Object{Kind: kind, Alt: alt}
-	err := t.row(stObjByAlt, kind, alt).Scan(&o.ID, &o.Owner, &o.Value)
+	q := stObjByAlt
+	if !t.read {
+		q = stObjByAltLocked
+	}
+	err := t.row(q, kind, alt).Scan(&o.ID, &o.Owner, &o.Value)
 	if errors.Is(err, sql.ErrNoRows) {
 		return o, false, nil
 	}

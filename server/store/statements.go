@@ -23,6 +23,8 @@ const (
 	stSecretSet
 	stObjGet
 	stObjByAlt
+	stObjGetLocked
+	stObjByAltLocked
 	stObjPut
 	stObjAdd
 	stObjDel
@@ -34,7 +36,9 @@ const (
 )
 
 // portable are the store's statements in a portable form: ? placeholders, MAX2 for the greater
-// of two values. A dialect writes them for its database.
+// of two values, LOCKED for a row lock until the transaction ends (FOR UPDATE on PostgreSQL,
+// nothing on SQLite, whose one writer already excludes every other change). A dialect writes
+// them for its database.
 var portable = [statementCount]string{
 	stSlot: `SELECT last_counter, pending_counter, pending_type, pending_phase, injected_counter, injected_phase, sync_pending
 		FROM slots WHERE uid = ? AND key_id = ?`,
@@ -61,6 +65,10 @@ var portable = [statementCount]string{
 	stSecretSet: `INSERT INTO secrets (name, value) VALUES (?, ?) ON CONFLICT (name) DO UPDATE SET value = excluded.value`,
 	stObjGet:    `SELECT owner, alt, value FROM clm_objects WHERE kind = ? AND id = ?`,
 	stObjByAlt:  `SELECT id, owner, value FROM clm_objects WHERE kind = ? AND alt = ?`,
+	// A change reads what it may write back under the row's lock: a concurrent change of the
+	// same object waits for it to end, then reads what it committed (no lost update).
+	stObjGetLocked:   `SELECT owner, alt, value FROM clm_objects WHERE kind = ? AND id = ? LOCKED`,
+	stObjByAltLocked: `SELECT id, owner, value FROM clm_objects WHERE kind = ? AND alt = ? LOCKED`,
 	stObjPut: `INSERT INTO clm_objects (kind, id, alt, owner, value) VALUES (?, ?, ?, ?, ?)
 			ON CONFLICT (kind, id) DO UPDATE SET alt = excluded.alt, owner = excluded.owner, value = excluded.value`,
 	stObjAdd: `INSERT INTO clm_objects (kind, id, alt, owner, value) VALUES (?, ?, ?, ?, ?)
@@ -94,10 +102,12 @@ type sqliteDialect struct{}
 
 func (sqliteDialect) schema() string { return sqliteSchema + clmSchema + sqliteMigrations }
 
-func (sqliteDialect) write(q string) string { return strings.ReplaceAll(q, "MAX2(", "max(") }
+func (sqliteDialect) write(q string) string {
+	return strings.ReplaceAll(strings.ReplaceAll(q, "MAX2(", "max("), " LOCKED", "")
+}
 
-// postgresDialect is PostgreSQL's: $n placeholders, GREATEST, BYTEA, and the schema created
-// under an advisory lock (servers starting together).
+// postgresDialect is PostgreSQL's: $n placeholders, GREATEST, FOR UPDATE, BYTEA, and the schema
+// created under an advisory lock (servers starting together).
 type postgresDialect struct{}
 
 func (postgresDialect) schema() string {
@@ -105,7 +115,7 @@ func (postgresDialect) schema() string {
 }
 
 func (postgresDialect) write(q string) string {
-	return dollarPlaceholders(strings.ReplaceAll(q, "MAX2(", "GREATEST("))
+	return dollarPlaceholders(strings.ReplaceAll(strings.ReplaceAll(q, "MAX2(", "GREATEST("), " LOCKED", " FOR UPDATE"))
 }
 
 // dollarPlaceholders rewrites ? placeholders as $1, $2, … (none of the statements has a ? in a

@@ -1,0 +1,178 @@
+package clm_test
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/shekit/shekit/server/clm"
+)
+
+// races is how many certificates (and keys) each race test contends for.
+const races = 30
+
+// post sends body with the license and decodes the answer; safe to call from any goroutine.
+func (r *rig) post(path, body string) (int, map[string]any, error) {
+	req, _ := http.NewRequest("POST", r.URL+path, strings.NewReader(body))
+	req.SetBasicAuth(clm.LicenseUser, license)
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := r.client.Do(req)
+	if err != nil {
+		return 0, nil, err
+	}
+	defer resp.Body.Close()
+	var out map[string]any
+	if err := json.NewDecoder(resp.Body).Decode(&out); err != nil {
+		return 0, nil, fmt.Errorf("answer is not JSON: %w", err)
+	}
+	return resp.StatusCode, out, nil
+}
+
+// outcome is one request of a race: its status, errorcode and answer, or why it got none.
+type outcome struct {
+	status int
+	code   float64
+	answer map[string]any
+	err    error
+}
+
+// together sends the two requests at once (through two replicas) and returns their outcomes.
+func together(a, b *rig, path, bodyA, bodyB string) (outcome, outcome) {
+	var start, done sync.WaitGroup
+	var oa, ob outcome
+	send := func(r *rig, body string, o *outcome) {
+		defer done.Done()
+		start.Wait()
+		o.status, o.answer, o.err = r.post(path, body)
+		if o.err == nil && o.answer["errorcode"] != nil {
+			o.code, _ = o.answer["errorcode"].(float64)
+		}
+	}
+	start.Add(1)
+	done.Add(2)
+	go send(a, bodyA, &oa)
+	go send(b, bodyB, &ob)
+	start.Done()
+	done.Wait()
+	return oa, ob
+}
+
+// owned counts the objects of kind the ID holds in the store.
+func (r *rig) owned(t *testing.T, kind, keyid string) int {
+	t.Helper()
+	n := 0
+	err := r.store.View(context.Background(), func(tx clm.Tx) error {
+		objs, err := tx.Owned(kind, keyid)
+		n = len(objs)
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
+// TestUpdateRacingRevoke: an update and a revoke of one certificate sent at once through two
+// replicas never both succeed (a lost update): one does, the other is refused with 1306, and the
+// store holds the winner's outcome.
+func TestUpdateRacingRevoke(t *testing.T) {
+	eachBackend(t, func(t *testing.T, b backend) {
+		loc := b.fresh(t)
+		a, other := newRigAt(t, b, loc, "ecdsa"), newRigAt(t, b, loc, "ecdsa")
+		w := a.world(t)
+		certs := []string{w.cert1, w.cert2}
+		for len(certs) < races {
+			out := a.mustCall(t, "POST", clm.PathCredInfo, `{"mode":"create",`+w.auth()+`,`+w.dev()+
+				`,"certmode":"client","catype":"ca1","clientsubject":"/CN=edge","keyfilepath":"/tmp/key","cafilepath":"/c","clientfilepath":"/k"}`, 201, 0)
+			certs = append(certs, out["clientkeynumber"].(string))
+		}
+		serials := map[string]string{}
+		for _, c := range certs {
+			serials[c] = a.serialOf(t, w, c)
+		}
+		updates := 0
+		for _, c := range certs {
+			up, rev := together(a, other, clm.PathCredInfo,
+				`{"mode":"update",`+w.auth()+`,`+w.dev()+`,"keynumber":"`+c+`","catype":"ca1","passphrase":"p","filepath":"/k"}`,
+				w.revoke(c))
+			if up.err != nil || rev.err != nil {
+				t.Fatalf("certificate %s: update %v, revoke %v", c, up.err, rev.err)
+			}
+			switch {
+			case up.status == 200 && rev.status == 403 && rev.code == 1306:
+				updates++
+				next := up.answer["clientkeynumber"].(string)
+				a.mustCall(t, "POST", clm.PathCredInfo, w.getCert(c), 403, 1306)
+				a.mustCall(t, "POST", clm.PathCredInfo, w.getCert(next), 200, 0)
+			case rev.status == 200 && up.status == 403 && up.code == 1306:
+				a.mustCall(t, "POST", clm.PathCredInfo, w.getCert(c), 403, 1306)
+			default:
+				t.Fatalf("certificate %s: update %d errorcode %v, revoke %d errorcode %v; want one 200 and one 403 1306",
+					c, up.status, up.code, rev.status, rev.code)
+			}
+		}
+		if got := a.owned(t, "cert", w.keyid); got != races+updates {
+			t.Errorf("%d certificates stored after %d updates of %d, want %d", got, updates, races, races+updates)
+		}
+		l := a.crl(t)
+		revoked := 0
+		for _, c := range certs {
+			if lists(l, serials[c]) {
+				revoked++
+			}
+		}
+		if len(l.RevokedCertificateEntries) != races-updates || revoked != races-updates {
+			t.Errorf("the CRL lists %d certificates (%d of the raced ones) after %d revokes", len(l.RevokedCertificateEntries), revoked, races-updates)
+		}
+		t.Logf("%d updates and %d revokes won", updates, races-updates)
+	})
+}
+
+// TestKeyUpdateRacingDelete: an update and a delete of one key sent at once through two
+// replicas never both succeed: the delete refused with 1504 after an update, the update with
+// 1501 after a delete, and the store holds the winner's outcome.
+func TestKeyUpdateRacingDelete(t *testing.T) {
+	eachBackend(t, func(t *testing.T, b backend) {
+		loc := b.fresh(t)
+		a, other := newRigAt(t, b, loc, "ecdsa"), newRigAt(t, b, loc, "ecdsa")
+		w := a.world(t)
+		keys := map[string]string{} // keynumber → commonkey
+		for len(keys) < races {
+			out := a.mustCall(t, "POST", clm.PathKeyInfo, `{"mode":"create",`+w.auth()+`,`+w.dev()+
+				`,"alias":"k","keytype":"AES","keyfilepath":"/tmp/key","commonkeyfilepath":"/f"}`, 201, 0)
+			keys[out["keynumber"].(string)] = out["commonkey"].(string)
+		}
+		getKey := func(k string) string {
+			return `{"mode":"get",` + w.auth() + `,` + w.dev() + `,"keynumber":"` + k + `","filepath":"/f"}`
+		}
+		updates := 0
+		for k, value := range keys {
+			up, del := together(a, other, clm.PathKeyInfo,
+				`{"mode":"update",`+w.auth()+`,`+w.dev()+`,"keynumber":"`+k+`","filepath":"/f"}`,
+				`{"mode":"delete",`+w.auth()+`,`+w.dev()+`,"keynumber":"`+k+`","filepath":"/f","commonkey":"`+value+`"}`)
+			if up.err != nil || del.err != nil {
+				t.Fatalf("key %s: update %v, delete %v", k, up.err, del.err)
+			}
+			switch {
+			case up.status == 200 && del.status == 403 && del.code == 1504:
+				updates++
+				a.mustCall(t, "POST", clm.PathKeyInfo, getKey(k), 403, 1504)
+				a.mustCall(t, "POST", clm.PathKeyInfo, getKey(up.answer["keynumber"].(string)), 200, 0)
+			case del.status == 200 && up.status == 404 && up.code == 1501:
+				a.mustCall(t, "POST", clm.PathKeyInfo, getKey(k), 404, 1501)
+			default:
+				t.Fatalf("key %s: update %d errorcode %v, delete %d errorcode %v; want one 200 and the other 403 1504 or 404 1501",
+					k, up.status, up.code, del.status, del.code)
+			}
+		}
+		// world's two keys, the raced ones less the deleted, plus one per update.
+		if got, want := a.owned(t, "key", w.keyid), 2+races-(races-updates)+updates; got != want {
+			t.Errorf("%d keys stored after %d updates and %d deletes, want %d", got, updates, races-updates, want)
+		}
+		t.Logf("%d updates and %d deletes won", updates, races-updates)
+	})
+}
