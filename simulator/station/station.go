@@ -118,17 +118,30 @@ func within(ctx context.Context, cfg *Config, f func(context.Context) error) err
 // provisionECU works through one ECU: prepare, UID, then each key.
 func provisionECU(ctx context.Context, cfg *Config, t Target, r *ECUResult) {
 	start := time.Now()
-	defer func() { r.Seconds = time.Since(start).Seconds() }()
+	before := t.Client.Stats()
+	defer func() {
+		r.Seconds = time.Since(start).Seconds()
+		after := t.Client.Stats()
+		r.LateAnswers, r.DiscardedAnswers = int(after.Late-before.Late), int(after.Discarded-before.Discarded)
+	}()
 	r.Name = t.Name
+	t.Client.SetLateAnswers(true) // a late answer is the ECU's word all the same
 	var key *[16]byte
 	if !cfg.NoSecurity {
 		key = cfg.SecurityKey
 	}
-	if err := within(ctx, cfg, func(ctx context.Context) error { return t.Client.Prepare(ctx, key) }); err != nil {
+	err := retry(ctx, cfg, func() error {
+		return within(ctx, cfg, func(ctx context.Context) error { return t.Client.Prepare(ctx, key) })
+	})
+	if err != nil {
 		r.Error = "session and SecurityAccess: " + describeECUError(err)
 		return
 	}
-	uid, err := step(ctx, cfg, t.Client.UID)
+	var uid she.UID
+	err = retry(ctx, cfg, func() (err error) {
+		uid, err = step(ctx, cfg, t.Client.UID)
+		return err
+	})
 	if err != nil {
 		r.Error = "reading the UID (DID 0xFD00): " + describeECUError(err)
 		return
@@ -143,6 +156,24 @@ func provisionECU(ctx context.Context, cfg *Config, t Target, r *ECUResult) {
 		}
 		r.Keys = append(r.Keys, kr)
 	}
+}
+
+// retry runs f, again while it fails in a way that may pass on a second try, up to cfg.Retries
+// times. Only for requests that change nothing on a second try.
+func retry(ctx context.Context, cfg *Config, f func() error) error {
+	err := f()
+	for range max(cfg.Retries, 0) {
+		if err == nil || !retryable(err) || ctx.Err() != nil {
+			break
+		}
+		err = f()
+	}
+	return err
+}
+
+// noAnswer reports whether err says the ECU did not answer in time (while ctx still runs).
+func noAnswer(ctx context.Context, err error) bool {
+	return ctx.Err() == nil && (errors.Is(err, uds.ErrTimeout) || errors.Is(err, context.DeadlineExceeded))
 }
 
 // retryable reports whether a failed step may pass when tried again with fresh messages.
@@ -211,6 +242,11 @@ func injectOnce(ctx context.Context, cfg *Config, c *ecu.Client, id kms.EcuID, k
 	kr.Timings.ECU += ms(time.Since(t0))
 	var failure string
 	switch {
+	case noAnswer(ctx, err):
+		// The key may or may not be in the ECU: nothing is reported, and the issue stays pending
+		// at the KMS (a new POST supersedes it).
+		kr.Outcome, kr.Message = NoAnswer, "LoadKey: no answer in time, not even late; not reported"
+		return err
 	case err != nil:
 		failure = "LoadKey: " + describeECUError(err)
 	case res.ERC != she.NoError:
@@ -285,6 +321,9 @@ func syncKey(ctx context.Context, cfg *Config, c *ecu.Client, id kms.EcuID, k Ke
 	if k.Type == kms.EcuMasterKey { // not a MAC key: GET_ID's MAC is made with it
 		res, err := step(ctx, cfg, func(ctx context.Context) (ecu.GetIDResult, error) { return c.GetID(ctx, challenge) })
 		switch {
+		case noAnswer(ctx, err):
+			sr.Outcome, sr.Message = NoAnswer, "GetID: no answer in time, not even late; not reported"
+			return sr
 		case err != nil:
 			failure = "GetID: " + describeECUError(err)
 		case res.ERC != she.NoError:
@@ -304,6 +343,9 @@ func syncKey(ctx context.Context, cfg *Config, c *ecu.Client, id kms.EcuID, k Ke
 			return verify{erc, ok}, err
 		})
 		switch {
+		case noAnswer(ctx, err):
+			sr.Outcome, sr.Message = NoAnswer, "VerifyMAC: no answer in time, not even late; not reported"
+			return sr
 		case err != nil:
 			failure = "VerifyMAC: " + describeECUError(err)
 		case v.erc != she.NoError:
