@@ -4,7 +4,10 @@
 // the outcome back; optionally it then checks that ECU and KMS agree on each key (key sync).
 //
 // The station never sends the same M1–M3 twice: a retry after a failed injection reports the
-// failure and asks the KMS again, which issues a new counter.
+// failure and asks the KMS again, which issues a new counter. It takes an ECU's late answer (after
+// P2, within P2*) as the ECU's word, and when LoadKey or a sync gets no answer at all it reports
+// nothing: the key may be in the ECU, and it reports neither what it did not verify nor, as
+// failed, what may have gone in.
 package station
 
 import (
@@ -130,18 +133,11 @@ func provisionECU(ctx context.Context, cfg *Config, t Target, r *ECUResult) {
 	if !cfg.NoSecurity {
 		key = cfg.SecurityKey
 	}
-	err := retry(ctx, cfg, func() error {
-		return within(ctx, cfg, func(ctx context.Context) error { return t.Client.Prepare(ctx, key) })
-	})
-	if err != nil {
+	if err := within(ctx, cfg, func(ctx context.Context) error { return t.Client.Prepare(ctx, key) }); err != nil {
 		r.Error = "session and SecurityAccess: " + describeECUError(err)
 		return
 	}
-	var uid she.UID
-	err = retry(ctx, cfg, func() (err error) {
-		uid, err = step(ctx, cfg, t.Client.UID)
-		return err
-	})
+	uid, err := step(ctx, cfg, t.Client.UID)
 	if err != nil {
 		r.Error = "reading the UID (DID 0xFD00): " + describeECUError(err)
 		return
@@ -156,19 +152,6 @@ func provisionECU(ctx context.Context, cfg *Config, t Target, r *ECUResult) {
 		}
 		r.Keys = append(r.Keys, kr)
 	}
-}
-
-// retry runs f, again while it fails in a way that may pass on a second try, up to cfg.Retries
-// times. Only for requests that change nothing on a second try.
-func retry(ctx context.Context, cfg *Config, f func() error) error {
-	err := f()
-	for range max(cfg.Retries, 0) {
-		if err == nil || !retryable(err) || ctx.Err() != nil {
-			break
-		}
-		err = f()
-	}
-	return err
 }
 
 // noAnswer reports whether err says the ECU did not answer in time (while ctx still runs).

@@ -251,7 +251,7 @@ func TestUnreachableECUAndRefusingKMS(t *testing.T) {
 	r := newRig(t, 2, ecu.Config{}, nil)
 	silent := newRig(t, 1, ecu.Config{Faults: ecu.Faults{Silent: true}}, nil)
 	cfg := r.config(t, "master,secoc:4", false)
-	cfg.StepTimeout = 300 * time.Millisecond
+	cfg.StepTimeout = 2 * time.Second // the silent ECU's late answer is awaited this long
 	cfg.SupplierSecretKey = "00112233445566778899aabbccddeeff"
 	sum := Run(context.Background(), cfg, []Target{r.targets[0], silent.targets[0]})
 	ok, dead := sum.ECUs[0], sum.ECUs[1]
