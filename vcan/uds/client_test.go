@@ -6,6 +6,7 @@ import (
 	"errors"
 	"log/slog"
 	"strings"
+	"sync"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -290,5 +291,77 @@ func TestSuppressesPositiveResponse(t *testing.T) {
 		if got := SuppressesPositiveResponse(c.req); got != c.want {
 			t.Errorf("% x: %v, want %v", c.req, got, c.want)
 		}
+	}
+}
+
+// stepClock is a Clock that moves only when the test says so.
+type stepClock struct {
+	mu     sync.Mutex
+	now    time.Time
+	timers []*stepTimer
+	armed  chan struct{} // signalled when a timer is set
+}
+
+type stepTimer struct {
+	at   time.Time
+	f    func()
+	done bool
+}
+
+func (c *stepClock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.now
+}
+
+func (c *stepClock) AfterFunc(d time.Duration, f func()) func() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	tm := &stepTimer{at: c.now.Add(d), f: f}
+	c.timers = append(c.timers, tm)
+	c.armed <- struct{}{}
+	return func() bool {
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		stopped := !tm.done
+		tm.done = true
+		return stopped
+	}
+}
+
+// Advance moves the clock by d and fires the timers that are due.
+func (c *stepClock) Advance(d time.Duration) {
+	c.mu.Lock()
+	c.now = c.now.Add(d)
+	var due []func()
+	for _, tm := range c.timers {
+		if !tm.done && !tm.at.After(c.now) {
+			tm.done = true
+			due = append(due, tm.f)
+		}
+	}
+	c.mu.Unlock()
+	for _, f := range due {
+		go f()
+	}
+}
+
+// TestClientUsesItsClock: P2 runs on the injected clock: with no answer, Do gives up when that
+// clock has moved P2 + margin on, and not before.
+func TestClientUsesItsClock(t *testing.T) {
+	clk := &stepClock{now: time.Unix(1000, 0), armed: make(chan struct{}, 100)}
+	c := scripted(t, bySID(nil), WithClock(clk))
+	errc := make(chan error, 1)
+	go func() { _, err := c.Do(context.Background(), []byte{0x22, 0xFD, 0x00}); errc <- err }()
+	<-clk.armed
+	clk.Advance(59 * time.Millisecond)
+	select {
+	case err := <-errc:
+		t.Fatalf("gave up before P2 + margin on the clock: %v", err)
+	default:
+	}
+	clk.Advance(time.Millisecond)
+	if err := <-errc; !errors.Is(err, ErrTimeout) {
+		t.Fatalf("Do: %v, want ErrTimeout", err)
 	}
 }
