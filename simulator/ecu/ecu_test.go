@@ -385,6 +385,30 @@ func TestFaults(t *testing.T) {
 			}
 		})
 	})
+	t.Run("late answers", func(t *testing.T) {
+		synctest.Test(t, func(t *testing.T) {
+			r := newRig(t, Config{UID: uid, NoSecurity: true, Faults: Faults{LateAnswers: 300 * time.Millisecond}})
+			start := time.Now()
+			if err := r.client.StartSession(ctx, uds.ExtendedSession); !errors.Is(err, uds.ErrTimeout) {
+				t.Fatalf("first session request: %v", err)
+			}
+			// Asked again: the late answer is discarded when it comes (at 300 ms), the repeated
+			// request answered at once.
+			if err := r.client.StartSession(ctx, uds.ExtendedSession); err != nil {
+				t.Fatalf("repeated: %v", err)
+			}
+			if d := time.Since(start); d != 300*time.Millisecond {
+				t.Fatalf("answered after %v, want 300ms", d)
+			}
+			// Another kind of request is late again.
+			if _, err := r.client.UID(ctx); !errors.Is(err, uds.ErrTimeout) {
+				t.Fatalf("UID: %v", err)
+			}
+			if st := r.client.Stats(); st.Timeouts != 2 || st.Late != 1 {
+				t.Fatalf("client stats %+v", st)
+			}
+		})
+	})
 	t.Run("boot failure", func(t *testing.T) {
 		synctest.Test(t, func(t *testing.T) {
 			r := prepare(t, Faults{BootFailure: true})
