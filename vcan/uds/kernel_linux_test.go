@@ -30,8 +30,9 @@ func TestLongRequestOnKernelISOTPVCAN0(t *testing.T) {
 		t.Fatal(err)
 	}
 	// The server pauses before its flow control: kernel 6.1's sender drops one that arrives
-	// before the echo of its own first frame (isotp.WithFlowControlDelay).
-	server := isotp.New(bus, 0x6E8, 0x6E0, isotp.WithFlowControlDelay(2*time.Millisecond))
+	// before the echo of its own first frame (isotp.WithFlowControlDelay); 30 ms, as an emulated
+	// VM on a loaded host can take longer than a few to echo a frame.
+	server := isotp.New(bus, 0x6E8, 0x6E0, isotp.WithFlowControlDelay(30*time.Millisecond))
 	defer server.Close()
 	kernel, err := isotp.DialKernel("vcan0", 0x6E0, 0x6E8)
 	if err != nil {
