@@ -149,6 +149,30 @@ func TestLateAnswerIsNotTakenForTheNext(t *testing.T) {
 	})
 }
 
+func TestLateAnswerQueuedWhileIdleIsNotTakenForTheNext(t *testing.T) {
+	// The late answer comes while the client is idle and waits in the transport's queue past the
+	// time the client would have waited for it: the next read must still not take it.
+	synctest.Test(t, func(t *testing.T) {
+		n := 0
+		c := scripted(t, func(req []byte) []reply {
+			n++
+			if n == 1 {
+				return []reply{{100 * time.Millisecond, []byte{0x62, 0xFD, 0x00, 0x01}}}
+			}
+			return []reply{{0, []byte{0x62, 0xFD, 0x00, 0x02}}}
+		})
+		ctx := context.Background()
+		if _, err := c.ReadDID(ctx, 0xFD00); !errors.Is(err, ErrTimeout) {
+			t.Fatalf("first read: %v", err)
+		}
+		time.Sleep(time.Second) // past P2* + margin after the timeout
+		data, err := c.ReadDID(ctx, 0xFD00)
+		if err != nil || !bytes.Equal(data, []byte{0x02}) {
+			t.Fatalf("second read: % x, %v; want 02", data, err)
+		}
+	})
+}
+
 func TestAwaitLate(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		c := scripted(t, bySID(map[byte][]reply{
