@@ -49,6 +49,7 @@ func (f *ecuFlags) register(fs *flag.FlagSet, fleet bool) {
 	fs.DurationVar(&f.faults.SlowNVM, "fault-slow-nvm", 0, "fault: key store writes take this long (response pending, 0x78)")
 	fs.BoolVar(&f.faults.Silent, "fault-silent", false, "fault: the ECU never answers")
 	fs.BoolVar(&f.faults.BootFailure, "fault-boot-failure", false, "fault: secure boot fails at power-on")
+	fs.DurationVar(&f.faults.LateAnswers, "fault-late-answers", 0, "fault: each answer is held back this long (past P2) once; a repeated request is answered in time")
 }
 
 // parseCANID reads a CAN ID in decimal or 0x-hex.

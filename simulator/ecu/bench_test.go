@@ -3,6 +3,7 @@ package ecu
 import (
 	"context"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/shekit/shekit/simulator/she"
@@ -121,14 +122,16 @@ func loadKeyOnBus(tb testing.TB) (busTime, floor time.Duration) {
 // TestLoadKeyBusTimeNearFloor: on the simulated 500 kbit/s bus a LoadKey exchange takes no more
 // than 1.1 times the time its frames occupy the bus.
 func TestLoadKeyBusTimeNearFloor(t *testing.T) {
-	busTime, floor := loadKeyOnBus(t)
-	t.Logf("LoadKey on 500 kbit/s: %v of bus time, floor %v", busTime, floor)
-	if floor < 4500*time.Microsecond || floor > 5400*time.Microsecond {
-		t.Fatalf("floor %v outside 4.5-5.4 ms: the exchange's frames are not what they should be", floor)
-	}
-	if busTime > floor*11/10 {
-		t.Fatalf("bus time %v exceeds 1.1 x floor %v", busTime, floor)
-	}
+	synctest.Test(t, func(t *testing.T) {
+		busTime, floor := loadKeyOnBus(t)
+		t.Logf("LoadKey on 500 kbit/s: %v of bus time, floor %v", busTime, floor)
+		if floor < 4500*time.Microsecond || floor > 5400*time.Microsecond {
+			t.Fatalf("floor %v outside 4.5-5.4 ms: the exchange's frames are not what they should be", floor)
+		}
+		if busTime > floor*11/10 {
+			t.Fatalf("bus time %v exceeds 1.1 x floor %v", busTime, floor)
+		}
+	})
 }
 
 // fleetClients starts a fleet of n ECUs on one in-memory bus and a client for each.
@@ -183,10 +186,12 @@ func getIDAll(tb testing.TB, clients []*Client, parallel int) {
 var errUnexpected = &uds.NegativeResponseError{}
 
 func TestFleetOf1000AnswersGetID(t *testing.T) {
-	if testing.Short() {
-		t.Skip("1,000 ECUs: not in -short")
-	}
-	getIDAll(t, fleetClients(t, 1000), 16)
+	synctest.Test(t, func(t *testing.T) {
+		if testing.Short() {
+			t.Skip("1,000 ECUs: not in -short")
+		}
+		getIDAll(t, fleetClients(t, 1000), 16)
+	})
 }
 
 // BenchmarkFleet1000GetID is one GetID from each of 1,000 ECUs on one in-memory bus, 16 at a time.

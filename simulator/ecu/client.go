@@ -85,6 +85,11 @@ func (c *Client) routine(ctx context.Context, rid uint16, in []byte, okLen int) 
 	if err != nil {
 		return 0, nil, err
 	}
+	return parseRecord(rid, rec, okLen)
+}
+
+// parseRecord checks that a routine's status record is ERC alone or ERC followed by okLen bytes.
+func parseRecord(rid uint16, rec []byte, okLen int) (she.ERC, []byte, error) {
 	if len(rec) == 0 {
 		return 0, nil, fmt.Errorf("ecu: routine %#04x answered no ERC", rid)
 	}
@@ -101,7 +106,10 @@ func (c *Client) routine(ctx context.Context, rid uint16, in []byte, okLen int) 
 // LoadKey sends M1 | M2 | M3 to the SHE (routine 0xFD10).
 func (c *Client) LoadKey(ctx context.Context, m1 [16]byte, m2 [32]byte, m3 [16]byte) (LoadKeyResult, error) {
 	in := append(append(append(make([]byte, 0, 64), m1[:]...), m2[:]...), m3[:]...)
-	erc, out, err := c.routine(ctx, RIDLoadKey, in, 48)
+	return loadKeyResult(c.routine(ctx, RIDLoadKey, in, 48))
+}
+
+func loadKeyResult(erc she.ERC, out []byte, err error) (LoadKeyResult, error) {
 	if err != nil || erc != she.NoError {
 		return LoadKeyResult{ERC: erc}, err
 	}
@@ -118,7 +126,10 @@ type GetIDResult struct {
 
 // GetID runs CMD_GET_ID with challenge (routine 0xFD11).
 func (c *Client) GetID(ctx context.Context, challenge [16]byte) (GetIDResult, error) {
-	erc, out, err := c.routine(ctx, RIDGetID, challenge[:], 32)
+	return getIDResult(c.routine(ctx, RIDGetID, challenge[:], 32))
+}
+
+func getIDResult(erc she.ERC, out []byte, err error) (GetIDResult, error) {
 	if err != nil || erc != she.NoError {
 		return GetIDResult{ERC: erc}, err
 	}
@@ -128,7 +139,10 @@ func (c *Client) GetID(ctx context.Context, challenge [16]byte) (GetIDResult, er
 // VerifyMAC runs CMD_VERIFY_MAC over a 16-byte message with the key in slot id (routine 0xFD12).
 func (c *Client) VerifyMAC(ctx context.Context, id she.KeyID, msg, mac [16]byte) (erc she.ERC, verified bool, err error) {
 	in := append(append([]byte{byte(id)}, msg[:]...), mac[:]...)
-	erc, out, err := c.routine(ctx, RIDVerifyMAC, in, 1)
+	return verifyResult(c.routine(ctx, RIDVerifyMAC, in, 1))
+}
+
+func verifyResult(erc she.ERC, out []byte, err error) (she.ERC, bool, error) {
 	if err != nil || erc != she.NoError {
 		return erc, false, err
 	}

@@ -31,6 +31,10 @@ type Faults struct {
 	SlowNVM        time.Duration // every key store write takes this long (response pending, 0x78)
 	Silent         bool          // the ECU never answers
 	BootFailure    bool          // secure boot fails at power-on: boot-protected keys are unavailable
+	// LateAnswers holds each answer back this long (past P2) once: the answer to a request is
+	// late unless the request before it was of the same kind (service, sub-function, DID or RID)
+	// and was answered late, so that a tester that asks again gets a timely answer.
+	LateAnswers time.Duration
 }
 
 // Config describes one simulated ECU.
@@ -129,6 +133,7 @@ type ECU struct {
 	seed        []byte
 	attempts    int
 	lockedUntil time.Time
+	lateKind    string // the kind of request last answered late (Faults.LateAnswers)
 }
 
 // New builds the ECU of cfg on transport t: it opens (or creates, in the factory state) the
@@ -224,10 +229,50 @@ func (e *ECU) Serve(ctx context.Context) error {
 		}
 		pending := func() { e.t.Send(ctx, uds.Negative(req[0], uds.ResponsePending)) }
 		if resp := e.Handle(req, pending); resp != nil {
+			if d := e.lateness(req); d > 0 && sleep(ctx, d) != nil {
+				return nil
+			}
 			if err := e.t.Send(ctx, resp); err != nil && ctx.Err() != nil {
 				return nil
 			}
 		}
+	}
+}
+
+// lateness is how long the answer to req is held back (Faults.LateAnswers).
+func (e *ECU) lateness(req []byte) time.Duration {
+	if e.cfg.Faults.LateAnswers <= 0 {
+		return 0
+	}
+	kind := string(req[:min(len(req), requestKindLength(req[0]))])
+	if kind == e.lateKind {
+		e.lateKind = ""
+		return 0
+	}
+	e.lateKind = kind
+	return e.cfg.Faults.LateAnswers
+}
+
+// requestKindLength is how many leading bytes of a request of service sid name its kind.
+func requestKindLength(sid byte) int {
+	switch sid {
+	case uds.ReadDataByIdentifier:
+		return 3
+	case uds.RoutineControl:
+		return 4
+	}
+	return 2
+}
+
+// sleep waits d or until ctx ends.
+func sleep(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
 	}
 }
 

@@ -4,7 +4,10 @@
 // the outcome back; optionally it then checks that ECU and KMS agree on each key (key sync).
 //
 // The station never sends the same M1–M3 twice: a retry after a failed injection reports the
-// failure and asks the KMS again, which issues a new counter.
+// failure and asks the KMS again, which issues a new counter. It takes an ECU's late answer (after
+// P2, within P2*) as the ECU's word, and when LoadKey or a sync gets no answer at all it reports
+// nothing: the key may be in the ECU, and it reports neither what it did not verify nor, as
+// failed, what may have gone in.
 package station
 
 import (
@@ -118,8 +121,14 @@ func within(ctx context.Context, cfg *Config, f func(context.Context) error) err
 // provisionECU works through one ECU: prepare, UID, then each key.
 func provisionECU(ctx context.Context, cfg *Config, t Target, r *ECUResult) {
 	start := time.Now()
-	defer func() { r.Seconds = time.Since(start).Seconds() }()
+	before := t.Client.Stats()
+	defer func() {
+		r.Seconds = time.Since(start).Seconds()
+		after := t.Client.Stats()
+		r.LateAnswers, r.DiscardedAnswers = int(after.Late-before.Late), int(after.Discarded-before.Discarded)
+	}()
 	r.Name = t.Name
+	t.Client.SetLateAnswers(true) // a late answer is the ECU's word all the same
 	var key *[16]byte
 	if !cfg.NoSecurity {
 		key = cfg.SecurityKey
@@ -143,6 +152,11 @@ func provisionECU(ctx context.Context, cfg *Config, t Target, r *ECUResult) {
 		}
 		r.Keys = append(r.Keys, kr)
 	}
+}
+
+// noAnswer reports whether err says the ECU did not answer in time (while ctx still runs).
+func noAnswer(ctx context.Context, err error) bool {
+	return ctx.Err() == nil && (errors.Is(err, uds.ErrTimeout) || errors.Is(err, context.DeadlineExceeded))
 }
 
 // retryable reports whether a failed step may pass when tried again with fresh messages.
@@ -211,6 +225,11 @@ func injectOnce(ctx context.Context, cfg *Config, c *ecu.Client, id kms.EcuID, k
 	kr.Timings.ECU += ms(time.Since(t0))
 	var failure string
 	switch {
+	case noAnswer(ctx, err):
+		// The key may or may not be in the ECU: nothing is reported, and the issue stays pending
+		// at the KMS (a new POST supersedes it).
+		kr.Outcome, kr.Message = NoAnswer, "LoadKey: no answer in time, not even late; not reported"
+		return err
 	case err != nil:
 		failure = "LoadKey: " + describeECUError(err)
 	case res.ERC != she.NoError:
@@ -285,6 +304,9 @@ func syncKey(ctx context.Context, cfg *Config, c *ecu.Client, id kms.EcuID, k Ke
 	if k.Type == kms.EcuMasterKey { // not a MAC key: GET_ID's MAC is made with it
 		res, err := step(ctx, cfg, func(ctx context.Context) (ecu.GetIDResult, error) { return c.GetID(ctx, challenge) })
 		switch {
+		case noAnswer(ctx, err):
+			sr.Outcome, sr.Message = NoAnswer, "GetID: no answer in time, not even late; not reported"
+			return sr
 		case err != nil:
 			failure = "GetID: " + describeECUError(err)
 		case res.ERC != she.NoError:
@@ -304,6 +326,9 @@ func syncKey(ctx context.Context, cfg *Config, c *ecu.Client, id kms.EcuID, k Ke
 			return verify{erc, ok}, err
 		})
 		switch {
+		case noAnswer(ctx, err):
+			sr.Outcome, sr.Message = NoAnswer, "VerifyMAC: no answer in time, not even late; not reported"
+			return sr
 		case err != nil:
 			failure = "VerifyMAC: " + describeECUError(err)
 		case v.erc != she.NoError:

@@ -18,6 +18,7 @@ import (
 	"github.com/shekit/shekit/simulator/ecu"
 	"github.com/shekit/shekit/simulator/she"
 	"github.com/shekit/shekit/vcan"
+	"github.com/shekit/shekit/vcan/isotp"
 )
 
 // demoSecret is the demo registry's SupplierSecretKey of supplier 0x001D.
@@ -250,7 +251,7 @@ func TestUnreachableECUAndRefusingKMS(t *testing.T) {
 	r := newRig(t, 2, ecu.Config{}, nil)
 	silent := newRig(t, 1, ecu.Config{Faults: ecu.Faults{Silent: true}}, nil)
 	cfg := r.config(t, "master,secoc:4", false)
-	cfg.StepTimeout = 300 * time.Millisecond
+	cfg.StepTimeout = 2 * time.Second // the silent ECU's late answer is awaited this long
 	cfg.SupplierSecretKey = "00112233445566778899aabbccddeeff"
 	sum := Run(context.Background(), cfg, []Target{r.targets[0], silent.targets[0]})
 	ok, dead := sum.ECUs[0], sum.ECUs[1]
@@ -315,5 +316,81 @@ func TestParseKeys(t *testing.T) {
 		if err != nil || strings.Join(got, " ") != c.want {
 			t.Errorf("%q: %v %v, want %s", c.in, got, err, c.want)
 		}
+	}
+}
+
+func TestLateAnswersEndWithTheRightOutcome(t *testing.T) {
+	// Every answer of the ECU comes 300 ms late (P2 50 ms + the client's 50 ms margin: each
+	// request times out first). The station waits for the late answers and uses them: every key
+	// goes in once, is reported Success once and verified; nothing is reported as failed.
+	r := newRig(t, 1, ecu.Config{Faults: ecu.Faults{LateAnswers: 300 * time.Millisecond}}, nil)
+	sum := Run(context.Background(), r.config(t, "master,supplier,secoc:4-C", true), r.targets)
+	e := sum.ECUs[0]
+	if !sum.OK() || len(e.Keys) != 11 || sum.Totals.Keys[Injected] != 11 || sum.Totals.Syncs[Verified] != 11 {
+		out, _ := json.MarshalIndent(sum, "", " ")
+		t.Fatalf("summary:\n%s", out)
+	}
+	for _, k := range e.Keys {
+		if k.Attempts != 1 {
+			t.Errorf("%s/%s: %d attempts, want 1", k.Type, k.KeyID, k.Attempts)
+		}
+	}
+	if e.LateAnswers == 0 || e.DiscardedAnswers != 0 {
+		t.Errorf("late answers %d (want some), discarded %d (want none)", e.LateAnswers, e.DiscardedAnswers)
+	}
+	entries := r.audit(t)
+	for _, id := range []int{1, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13} {
+		issues, results, syncs := reports(entries, "issue:", id), reports(entries, "result:", id), reports(entries, "sync-result", id)
+		if len(issues) != 1 || len(results) != 1 || results[0].Outcome != "Success" || len(syncs) != 1 || syncs[0].Outcome != "Success" {
+			t.Errorf("slot %d: issues %+v, results %+v, syncs %+v", id, issues, results, syncs)
+		}
+	}
+}
+
+// dropLoadKeyAnswers is an ECU's transport that loses every LoadKey answer.
+type dropLoadKeyAnswers struct{ isotp.Transport }
+
+func (d dropLoadKeyAnswers) Send(ctx context.Context, msg []byte) error {
+	if bytes.HasPrefix(msg, []byte{0x71, 0x01, 0xFD, 0x10}) {
+		return nil
+	}
+	return d.Transport.Send(ctx, msg)
+}
+
+func TestUnansweredLoadKeyIsNotReportedAsFailed(t *testing.T) {
+	// The ECU stores the key, but its answer never comes: the station says "no answer" and
+	// reports nothing (the key may be in; here it is).
+	r := newRig(t, 0, ecu.Config{}, nil)
+	et, err := ecu.Transport(ecu.HubDialer(r.hub), ecu.DefaultResponseID, ecu.DefaultRequestID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e, err := ecu.New(ecu.Config{UID: baseUID, P2Star: 200 * time.Millisecond}, dropLoadKeyAnswers{et})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	go e.Serve(ctx)
+	c, err := ecu.Dial(ecu.HubDialer(r.hub), ecu.DefaultRequestID, ecu.DefaultResponseID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cancel(); c.Close(); et.Close() })
+	cfg := r.config(t, "master", false)
+	cfg.Retries = -1
+	sum := Run(context.Background(), cfg, []Target{{Name: "dropping", Client: c}})
+	k := sum.ECUs[0].Keys
+	if len(k) != 1 || k[0].Outcome != NoAnswer || k[0].Message != "LoadKey: no answer in time, not even late; not reported" {
+		out, _ := json.MarshalIndent(sum, "", " ")
+		t.Fatalf("summary:\n%s", out)
+	}
+	if rs := reports(r.audit(t), "result:", 1); len(rs) != 0 {
+		t.Errorf("reported %+v", rs)
+	}
+	if st, err := r.srv.Store.SlotState(context.Background(), kms.Slot{UID: baseUID, KeyID: she.MasterECUKey}); err != nil || st.Pending == nil || st.Injected != nil {
+		t.Errorf("KMS slot state %+v %v, want the issue pending", st, err)
+	}
+	if e.Engine().NVM().Slots[she.MasterECUKey].Counter != 1 {
+		t.Errorf("the key did not go in: the test proves nothing")
 	}
 }

@@ -8,6 +8,7 @@ const (
 	Refused    = "refused"    // the KMS gave no messages (refusal or unreachable)
 	Failed     = "failed"     // the ECU did not store the key, or its proof differed; reported as such
 	Unreported = "unreported" // the ECU's part succeeded but the report did not reach the KMS
+	NoAnswer   = "no answer"  // the ECU did not answer, not even late: nothing is reported
 	Verified   = "verified"   // key sync: the ECU's key gives the KMS's KeySyncValue
 	Mismatch   = "mismatch"   // key sync: it does not (or the ECU could not tell); reported as such
 )
@@ -31,13 +32,17 @@ type Totals struct {
 
 // ECUResult is one ECU's outcome.
 type ECUResult struct {
-	Name    string      `json:"name"`
-	UID     string      `json:"uid,omitempty"`
-	EcuID   string      `json:"ecu_id,omitempty"`
-	OK      bool        `json:"ok"`
-	Error   string      `json:"error,omitempty"` // why no key was tried
-	Seconds float64     `json:"seconds"`
-	Keys    []KeyResult `json:"keys,omitempty"`
+	Name    string  `json:"name"`
+	UID     string  `json:"uid,omitempty"`
+	EcuID   string  `json:"ecu_id,omitempty"`
+	OK      bool    `json:"ok"`
+	Error   string  `json:"error,omitempty"` // why no key was tried
+	Seconds float64 `json:"seconds"`
+	// LateAnswers counts answers that came after their request's P2 (and were used or
+	// discarded); DiscardedAnswers those that answered no pending request.
+	LateAnswers      int         `json:"late_answers,omitempty"`
+	DiscardedAnswers int         `json:"discarded_answers,omitempty"`
+	Keys             []KeyResult `json:"keys,omitempty"`
 }
 
 // KeyResult is one key's outcome on one ECU.

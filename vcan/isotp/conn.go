@@ -41,6 +41,7 @@ type config struct {
 	waitsBefore  int
 	waitInterval time.Duration
 	fcDelay      time.Duration
+	clock        Clock
 }
 
 // Option configures a Conn.
@@ -86,6 +87,11 @@ func WithWaitFrames(n int, interval time.Duration) Option {
 // last consecutive frame, and then stalls until N_Bs.
 func WithFlowControlDelay(d time.Duration) Option { return func(c *config) { c.fcDelay = d } }
 
+// WithClock makes the transport measure N_As, N_Bs and N_Cr, and pause STmin and flow control
+// delays, on clk (default: the system clock). A bus that keeps simulated time (a Hub with a bit
+// rate) still paces frames in its own time.
+func WithClock(clk Clock) Option { return func(c *config) { c.clock = clk } }
+
 // Conn is a user-space ISO-TP transport between txID (frames sent) and rxID (frames received)
 // over a CAN connection, which it owns.
 type Conn struct {
@@ -111,7 +117,7 @@ var _ Transport = (*Conn)(nil)
 func New(bus vcan.Conn, txID, rxID uint32, opts ...Option) *Conn {
 	c := &Conn{bus: bus, cfg: config{txID: txID, rxID: rxID, pad: true, padByte: defaultPadding,
 		wftMax: defaultWFTmax, timeoutAs: defaultTimeout, timeoutBs: defaultTimeout,
-		timeoutCr: defaultTimeout, maxLength: defaultMaxBytes},
+		timeoutCr: defaultTimeout, maxLength: defaultMaxBytes, clock: SystemClock},
 		fc: make(chan PDU, 4), inbox: make(chan received, 64), done: make(chan struct{})}
 	for _, o := range opts {
 		o(&c.cfg)
@@ -149,9 +155,12 @@ func (c *Conn) frame(data []byte) can.Frame {
 // sendFrame sends one frame within N_As.
 func (c *Conn) sendFrame(ctx context.Context, p PDU) error {
 	var buf [8]byte
-	ctx, cancel := context.WithTimeout(ctx, c.cfg.timeoutAs)
+	ctx, cancel := withTimeout(ctx, c.cfg.clock, c.cfg.timeoutAs)
 	defer cancel()
 	if err := c.bus.Send(ctx, c.frame(AppendPDU(buf[:0], p))); err != nil {
+		if timerFired(ctx) {
+			err = fmt.Errorf("N_As %v: %w", c.cfg.timeoutAs, context.DeadlineExceeded)
+		}
 		return fmt.Errorf("isotp: send %v frame: %w", p.Type, err)
 	}
 	return nil
@@ -183,7 +192,7 @@ func (c *Conn) Send(ctx context.Context, msg []byte) error {
 		stmin := STminDuration(fc.STmin)
 		for i := 0; len(cfs) > 0 && (fc.BlockSize == 0 || i < int(fc.BlockSize)); i++ {
 			if i > 0 && stmin > 0 {
-				if err := vcan.Wait(ctx, c.bus, stmin); err != nil {
+				if err := wait(ctx, c.bus, c.cfg.clock, stmin); err != nil {
 					return err
 				}
 			}
@@ -200,27 +209,28 @@ func (c *Conn) Send(ctx context.Context, msg []byte) error {
 // within N_Bs.
 func (c *Conn) awaitClearToSend(ctx context.Context) (PDU, error) {
 	for waits := 0; ; {
-		t := time.NewTimer(c.cfg.timeoutBs)
+		tctx, cancel := withTimeout(ctx, c.cfg.clock, c.cfg.timeoutBs)
+		var fc PDU
 		select {
-		case fc := <-c.fc:
-			t.Stop()
-			switch fc.Status {
-			case ContinueToSend:
-				return fc, nil
-			case Overflow:
-				return PDU{}, ErrOverflow
-			}
-			if waits++; waits > c.cfg.wftMax {
-				return PDU{}, fmt.Errorf("%w (%d)", ErrWaitLimit, c.cfg.wftMax)
-			}
-		case <-t.C:
-			return PDU{}, ErrTimeoutBs
-		case <-ctx.Done():
-			t.Stop()
-			return PDU{}, ctx.Err()
+		case fc = <-c.fc:
+		case <-tctx.Done():
 		case <-c.done:
-			t.Stop()
+			cancel()
 			return PDU{}, errClosed
+		}
+		cancel()
+		switch {
+		case timerFired(tctx):
+			return PDU{}, ErrTimeoutBs
+		case ctx.Err() != nil:
+			return PDU{}, ctx.Err()
+		case fc.Status == ContinueToSend:
+			return fc, nil
+		case fc.Status == Overflow:
+			return PDU{}, ErrOverflow
+		}
+		if waits++; waits > c.cfg.wftMax {
+			return PDU{}, fmt.Errorf("%w (%d)", ErrWaitLimit, c.cfg.wftMax)
 		}
 	}
 }
@@ -248,11 +258,12 @@ func (c *Conn) readLoop() {
 		cancel()
 	}()
 	r := Reassembler{MaxLength: c.cfg.maxLength, BlockSize: c.cfg.blockSize, STmin: c.cfg.stmin}
+	clk := c.cfg.clock
 	var crDeadline time.Time // N_Cr runs from the last frame the reassembler accepted
 	for {
 		rctx, rcancel := ctx, context.CancelFunc(func() {})
 		if r.Active() {
-			rctx, rcancel = context.WithDeadline(ctx, crDeadline)
+			rctx, rcancel = withTimeout(ctx, clk, crDeadline.Sub(clk.Now()))
 		}
 		f, err := c.bus.Receive(rctx)
 		rcancel()
@@ -260,7 +271,7 @@ func (c *Conn) readLoop() {
 			if ctx.Err() != nil || errors.Is(err, vcan.ErrClosed) {
 				return
 			}
-			if errors.Is(err, context.DeadlineExceeded) && r.Abort() {
+			if timerFired(rctx) && r.Abort() {
 				c.deliver(received{err: ErrTimeoutCr})
 			}
 			continue
@@ -279,7 +290,7 @@ func (c *Conn) readLoop() {
 			continue
 		}
 		st := r.Feed(data)
-		crDeadline = time.Now().Add(c.cfg.timeoutCr)
+		crDeadline = clk.Now().Add(c.cfg.timeoutCr)
 		if st.Err != nil {
 			c.deliver(received{err: st.Err})
 		}
@@ -295,7 +306,7 @@ func (c *Conn) readLoop() {
 // sendFlowControl sends fc after the configured delay, preceded by the configured WAIT frames when
 // it answers a first frame.
 func (c *Conn) sendFlowControl(ctx context.Context, fc PDU, first bool) {
-	if c.cfg.fcDelay > 0 && vcan.Wait(ctx, c.bus, c.cfg.fcDelay) != nil {
+	if c.cfg.fcDelay > 0 && wait(ctx, c.bus, c.cfg.clock, c.cfg.fcDelay) != nil {
 		return
 	}
 	if fc.Status == ContinueToSend && first {
@@ -303,7 +314,7 @@ func (c *Conn) sendFlowControl(ctx context.Context, fc PDU, first bool) {
 			if c.sendFrame(ctx, PDU{Type: FlowControl, Status: Wait}) != nil {
 				return
 			}
-			if vcan.Wait(ctx, c.bus, c.cfg.waitInterval) != nil {
+			if wait(ctx, c.bus, c.cfg.clock, c.cfg.waitInterval) != nil {
 				return
 			}
 		}

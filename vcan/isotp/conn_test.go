@@ -4,7 +4,9 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"sync"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"go.einride.tech/can"
@@ -195,32 +197,36 @@ func TestTransportOverflow(t *testing.T) {
 }
 
 func TestTransportTimeoutBs(t *testing.T) {
-	h := vcan.NewHub()
-	defer h.Close()
-	tester := New(h.Connect(vcan.ExactID(ecuID, false)), testerID, ecuID, WithTimeouts(time.Second, 50*time.Millisecond, time.Second))
-	defer tester.Close()
-	start := time.Now()
-	if err := tester.Send(ctxFor(t, 5*time.Second), seq(20)); !errors.Is(err, ErrTimeoutBs) {
-		t.Fatalf("nobody answers the first frame: %v", err)
-	}
-	if d := time.Since(start); d < 50*time.Millisecond {
-		t.Fatalf("gave up after %v", d)
-	}
+	synctest.Test(t, func(t *testing.T) {
+		h := vcan.NewHub()
+		defer h.Close()
+		tester := New(h.Connect(vcan.ExactID(ecuID, false)), testerID, ecuID, WithTimeouts(time.Second, 50*time.Millisecond, time.Second))
+		defer tester.Close()
+		start := time.Now()
+		if err := tester.Send(ctxFor(t, 5*time.Second), seq(20)); !errors.Is(err, ErrTimeoutBs) {
+			t.Fatalf("nobody answers the first frame: %v", err)
+		}
+		if d := time.Since(start); d != 50*time.Millisecond {
+			t.Fatalf("gave up after %v, want N_Bs = 50ms", d)
+		}
+	})
 }
 
 func TestTransportTimeoutCr(t *testing.T) {
-	h := vcan.NewHub()
-	tester, ecu, _ := pair(t, h, nil, []Option{WithTimeouts(time.Second, time.Second, 50*time.Millisecond)})
-	// 40 bytes: FF and CF1..CF5; the last CF is lost, so the receiver waits in vain.
-	h.Inject(vcan.Fault{Match: vcan.ExactID(testerID, false), Nth: 6, Action: vcan.Drop})
-	ctx := ctxFor(t, 5*time.Second)
-	if err := tester.Send(ctx, seq(40)); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := ecu.Receive(ctx); !errors.Is(err, ErrTimeoutCr) {
-		t.Fatalf("receive: %v, want ErrTimeoutCr", err)
-	}
-	exchange(t, tester, ecu, seq(40))
+	synctest.Test(t, func(t *testing.T) {
+		h := vcan.NewHub()
+		tester, ecu, _ := pair(t, h, nil, []Option{WithTimeouts(time.Second, time.Second, 50*time.Millisecond)})
+		// 40 bytes: FF and CF1..CF5; the last CF is lost, so the receiver waits in vain.
+		h.Inject(vcan.Fault{Match: vcan.ExactID(testerID, false), Nth: 6, Action: vcan.Drop})
+		ctx := ctxFor(t, 5*time.Second)
+		if err := tester.Send(ctx, seq(40)); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := ecu.Receive(ctx); !errors.Is(err, ErrTimeoutCr) {
+			t.Fatalf("receive: %v, want ErrTimeoutCr", err)
+		}
+		exchange(t, tester, ecu, seq(40))
+	})
 }
 
 func TestTransportWrongSequenceNumber(t *testing.T) {
@@ -274,4 +280,84 @@ func TestTransportExtendedIDs(t *testing.T) {
 	defer b.Close()
 	exchange(t, a, b, seq(100))
 	exchange(t, b, a, seq(3))
+}
+
+// manualClock is a Clock that moves only when the test says so.
+type manualClock struct {
+	mu     sync.Mutex
+	now    time.Time
+	timers []*manualTimer
+	armed  chan struct{} // signalled when a timer is set
+}
+
+type manualTimer struct {
+	at   time.Time
+	f    func()
+	done bool
+}
+
+func newManualClock() *manualClock {
+	return &manualClock{now: time.Unix(1000, 0), armed: make(chan struct{}, 100)}
+}
+
+func (c *manualClock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.now
+}
+
+func (c *manualClock) AfterFunc(d time.Duration, f func()) func() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	tm := &manualTimer{at: c.now.Add(d), f: f}
+	c.timers = append(c.timers, tm)
+	c.armed <- struct{}{}
+	return func() bool {
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		stopped := !tm.done
+		tm.done = true
+		return stopped
+	}
+}
+
+// Advance moves the clock by d and fires the timers that are due.
+func (c *manualClock) Advance(d time.Duration) {
+	c.mu.Lock()
+	c.now = c.now.Add(d)
+	var due []func()
+	for _, tm := range c.timers {
+		if !tm.done && !tm.at.After(c.now) {
+			tm.done = true
+			due = append(due, tm.f)
+		}
+	}
+	c.mu.Unlock()
+	for _, f := range due {
+		go f()
+	}
+}
+
+// TestTransportUsesItsClock: N_Bs runs on the injected clock: a sender whose flow control never
+// comes gives up when that clock has moved N_Bs on, and not before.
+func TestTransportUsesItsClock(t *testing.T) {
+	h := vcan.NewHub()
+	defer h.Close()
+	clk := newManualClock()
+	tester := New(h.Connect(vcan.ExactID(ecuID, false)), testerID, ecuID, WithClock(clk), WithTimeouts(time.Second, 200*time.Millisecond, time.Second))
+	defer tester.Close()
+	errc := make(chan error, 1)
+	go func() { errc <- tester.Send(context.Background(), seq(20)) }()
+	<-clk.armed // N_As of the first frame
+	<-clk.armed // N_Bs
+	clk.Advance(199 * time.Millisecond)
+	select {
+	case err := <-errc:
+		t.Fatalf("gave up before N_Bs on the clock: %v", err)
+	default:
+	}
+	clk.Advance(time.Millisecond)
+	if err := <-errc; !errors.Is(err, ErrTimeoutBs) {
+		t.Fatalf("send: %v, want ErrTimeoutBs", err)
+	}
 }

@@ -22,6 +22,7 @@ const (
 	canISOTPRecvFC  = 2   // CAN_ISOTP_RECV_FC: struct can_isotp_fc_options
 	canISOTPTxPad   = 0x004
 	canISOTPRxPad   = 0x008
+	canISOTPWaitTx  = 0x400 // CAN_ISOTP_WAIT_TX_DONE: write() returns once the PDU is sent
 	canEFFFlag      = 0x80000000
 	kernelMaxLength = 4095 // the kernel's default buffer without a larger CONFIG_CAN_ISOTP setting
 )
@@ -50,7 +51,8 @@ var _ Transport = (*KernelConn)(nil)
 
 // DialKernel opens a kernel ISO-TP socket on interface iface that sends with txID and receives
 // rxID. It understands the same options as New: padding, 29-bit IDs, the flow control this side
-// asks for (block size, STmin) and N_WFTmax; the kernel applies its own timeouts.
+// asks for (block size, STmin) and N_WFTmax; the kernel applies its own timeouts. Send waits for
+// the end of the transmission.
 func DialKernel(iface string, txID, rxID uint32, opts ...Option) (*KernelConn, error) {
 	cfg := config{pad: true, padByte: defaultPadding, wftMax: defaultWFTmax}
 	for _, o := range opts {
@@ -68,7 +70,7 @@ func DialKernel(iface string, txID, rxID uint32, opts ...Option) (*KernelConn, e
 		unix.Close(fd)
 		return nil, fmt.Errorf("isotp: %s: %w", what, err)
 	}
-	o := isotpOptions{}
+	o := isotpOptions{flags: canISOTPWaitTx}
 	if cfg.pad {
 		o.flags |= canISOTPTxPad | canISOTPRxPad
 		o.txPadContent, o.rxPadContent = cfg.padByte, cfg.padByte
@@ -117,7 +119,10 @@ func (k *KernelConn) deadline(ctx context.Context, set func(time.Time) error) (s
 	return func() { close(done); <-exited }, nil
 }
 
-// Send writes one message; the kernel segments it.
+// Send writes one message; the kernel segments it. Send returns once the kernel has put the last
+// frame on the bus (CAN_ISOTP_WAIT_TX_DONE), so that a UDS client counts P2 from the end of the
+// transmission, and returns the transmission's error (ECOMM: no flow control within N_Bs). While
+// the kernel sends, ctx cannot cut the call short: the kernel's N_Bs (1 s) bounds it.
 func (k *KernelConn) Send(ctx context.Context, msg []byte) error {
 	stop, err := k.deadline(ctx, k.f.SetWriteDeadline)
 	if err != nil {
