@@ -15,6 +15,7 @@ import (
 	"github.com/shekit/shekit/simulator/ecu"
 	"github.com/shekit/shekit/simulator/station"
 	"github.com/shekit/shekit/vcan"
+	"github.com/shekit/shekit/vcan/uds"
 )
 
 // memFleet starts n simulated ECUs (configured by simConfig) on a fresh in-memory bus and
@@ -30,8 +31,9 @@ func memFleet(n int, base ecu.Config) []station.Target {
 	var out []station.Target
 	for i := range n {
 		req, resp, _ := ecu.FleetIDs(i, n)
-		c, err := ecu.Dial(ecu.HubDialer(hub), req, resp)
+		t, err := ecu.Transport(ecu.HubDialer(hub), req, resp)
 		Expect(err).NotTo(HaveOccurred())
+		c := ecu.NewClient(t, uds.WithTiming(uds.DefaultP2, uds.DefaultP2Star, simMargin))
 		DeferCleanup(c.Close)
 		out = append(out, station.Target{Name: fmt.Sprintf("%#x:%#x", req, resp), Client: c})
 	}
