@@ -176,3 +176,33 @@ func TestKeyUpdateRacingDelete(t *testing.T) {
 		t.Logf("%d updates and %d deletes won", updates, races-updates)
 	})
 }
+
+// TestRegisterRacingRegister: two key creates that register one new device name at once through
+// two replicas never both register it: one answers 201, the other 400 1702 (the name is
+// registered), and the store holds one device of that name.
+func TestRegisterRacingRegister(t *testing.T) {
+	eachBackend(t, func(t *testing.T, b backend) {
+		loc := b.fresh(t)
+		a, other := newRigAt(t, b, loc, "ecdsa"), newRigAt(t, b, loc, "ecdsa")
+		w := a.world(t)
+		before := a.owned(t, "device", w.keyid)
+		for i := 0; i < races; i++ {
+			body := `{"mode":"create",` + w.auth() + `,"devicename":"twin` + fmt.Sprint(i) +
+				`","alias":"k","keytype":"AES","keyfilepath":"/tmp/key","commonkeyfilepath":"/f"}`
+			x, y := together(a, other, clm.PathKeyInfo, body, body)
+			if x.err != nil || y.err != nil {
+				t.Fatalf("device twin%d: %v, %v", i, x.err, y.err)
+			}
+			if x.status == 400 && x.code == 1702 {
+				x, y = y, x
+			}
+			if x.status != 201 || y.status != 400 || y.code != 1702 {
+				t.Fatalf("device twin%d: %d errorcode %v and %d errorcode %v; want one 201 and one 400 1702",
+					i, x.status, x.code, y.status, y.code)
+			}
+		}
+		if got := a.owned(t, "device", w.keyid); got != before+races {
+			t.Errorf("%d devices stored after %d registrations, want %d", got, races, before+races)
+		}
+	})
+}

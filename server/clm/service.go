@@ -181,7 +181,10 @@ func (s *Service) device(tx Tx, owner string, d deviceRequest, register bool) (*
 		rand.Read(key)
 		sum := sha256.Sum256([]byte(hex.EncodeToString(key)))
 		rec.KeyHash = sum[:]
-		if err := s.putDevice(tx, owner, rec); err != nil {
+		if err := s.putDevice(tx, owner, rec); errors.Is(err, ErrNameTaken) {
+			// registered meanwhile by a change that committed first
+			return nil, "", fail(codeDeviceName, "device name %q", d.name)
+		} else if err != nil {
 			return nil, "", err
 		}
 		if err := audit(tx, owner, "device-register", rec.DeviceID, 0, ""); err != nil {
