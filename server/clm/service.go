@@ -165,7 +165,14 @@ type deviceRequest struct {
 
 // device finds the request's device among the owner's, or registers it when the request names
 // no deviceid and register is set. It returns the device and, for a new one, its device key.
+// The owner's ID is held first (a change of its certificates or keys and its delete never
+// interleave: the delete waits for the changes under way, a change after it finds no ID, 1204).
 func (s *Service) device(tx Tx, owner string, d deviceRequest, register bool) (*deviceRecord, string, error) {
+	if ok, err := tx.Hold(kindID, owner); err != nil {
+		return nil, "", err
+	} else if !ok {
+		return nil, "", fail(codeIDNotFound, "keyid %q (deleted)", owner)
+	}
 	if d.id == "" {
 		if !register {
 			return nil, "", fail(codeRequired, "deviceid")

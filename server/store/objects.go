@@ -42,9 +42,9 @@ type execer interface {
 }
 
 // ensureDeviceNameIndex creates deviceNameIndex. A database of an earlier version that already
-// holds two devices of one owner and name cannot have it: the store then runs without it (the
-// CLM's lock on the owner's ID still serializes registrations) and says so in the log, once per
-// open, until the duplicates are removed.
+// holds two devices of one owner and name cannot have it: the store then runs without it and says so in the log, once per
+// open, until the duplicates are removed (two registrations of one name at once may then both
+// commit).
 func ensureDeviceNameIndex(ctx context.Context, db execer, savepoint bool) error {
 	if savepoint { // a failed statement otherwise aborts PostgreSQL's whole transaction
 		if _, err := db.ExecContext(ctx, `SAVEPOINT device_name_index`); err != nil {
@@ -131,6 +131,22 @@ func (t clmTx) Get(kind, id string) (clm.Object, bool, error) {
 		return o, false, nil
 	}
 	return o, err == nil, err
+}
+
+// Hold reports whether an object is stored; in a change, it keeps the object from being changed
+// or deleted until the change ends (a shared lock on PostgreSQL: changes that hold the same
+// object run side by side, one that locks it with Get waits for them all).
+func (t clmTx) Hold(kind, id string) (bool, error) {
+	q := stObjExists
+	if !t.read { // FOR SHARE fails in a read-only transaction
+		q = stObjHold
+	}
+	var one int
+	err := t.row(q, kind, id).Scan(&one)
+	if errors.Is(err, sql.ErrNoRows) {
+		return false, nil
+	}
+	return err == nil, err
 }
 
 // ByAlt reads an object by its second key, locked in a change as Get's.
