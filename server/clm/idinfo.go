@@ -45,8 +45,14 @@ func (s *Service) idInfo(ctx context.Context, req request) (answer, *Error) {
 
 // deleteID deletes an ID and revokes its valid certificates (in the CRL with the delete): no
 // certificate outlives the ID it was issued through. Its devices and symmetric keys stay stored,
-// unreachable.
+// unreachable. The ID is locked first: every change of its certificates holds it, so the
+// delete waits for those under way and sees what they stored.
 func (s *Service) deleteID(tx Tx, keyid string) error {
+	if _, ok, err := tx.Get(kindID, keyid); err != nil {
+		return err
+	} else if !ok {
+		return fail(codeIDNotFound, "keyid %q (deleted)", keyid)
+	}
 	certs, err := tx.Owned(kindCert, keyid)
 	if err != nil {
 		return err

@@ -176,3 +176,95 @@ func TestKeyUpdateRacingDelete(t *testing.T) {
 		t.Logf("%d updates and %d deletes won", updates, races-updates)
 	})
 }
+
+// TestRegisterRacingRegister: two key creates that register one new device name at once through
+// two replicas never both register it: one answers 201, the other 400 1702 (the name is
+// registered), and the store holds one device of that name.
+func TestRegisterRacingRegister(t *testing.T) {
+	eachBackend(t, func(t *testing.T, b backend) {
+		loc := b.fresh(t)
+		a, other := newRigAt(t, b, loc, "ecdsa"), newRigAt(t, b, loc, "ecdsa")
+		w := a.world(t)
+		before := a.owned(t, "device", w.keyid)
+		for i := 0; i < races; i++ {
+			body := `{"mode":"create",` + w.auth() + `,"devicename":"twin` + fmt.Sprint(i) +
+				`","alias":"k","keytype":"AES","keyfilepath":"/tmp/key","commonkeyfilepath":"/f"}`
+			x, y := together(a, other, clm.PathKeyInfo, body, body)
+			if x.err != nil || y.err != nil {
+				t.Fatalf("device twin%d: %v, %v", i, x.err, y.err)
+			}
+			if x.status == 400 && x.code == 1702 {
+				x, y = y, x
+			}
+			if x.status != 201 || y.status != 400 || y.code != 1702 {
+				t.Fatalf("device twin%d: %d errorcode %v and %d errorcode %v; want one 201 and one 400 1702",
+					i, x.status, x.code, y.status, y.code)
+			}
+		}
+		if got := a.owned(t, "device", w.keyid); got != before+races {
+			t.Errorf("%d devices stored after %d registrations, want %d", got, races, before+races)
+		}
+	})
+}
+
+// TestDeleteIDRacingCertChanges: an ID's delete sent at once with updates and a create of its
+// certificates through another replica never leaves one of its certificates valid: after the
+// delete, every certificate stored for the ID is in the CRL, and a change that answered 201 or
+// 200 committed before the delete (its certificate is in the CRL too).
+func TestDeleteIDRacingCertChanges(t *testing.T) {
+	eachBackend(t, func(t *testing.T, b backend) {
+		loc := b.fresh(t)
+		a, other := newRigAt(t, b, loc, "ecdsa"), newRigAt(t, b, loc, "ecdsa")
+		changed := 0
+		for round := 0; round < races; round++ {
+			w := a.world(t)
+			update := func(c string) string {
+				return `{"mode":"update",` + w.auth() + `,` + w.dev() + `,"keynumber":"` + c + `","catype":"ca1","passphrase":"p","filepath":"/k"}`
+			}
+			create := `{"mode":"create",` + w.auth() + `,` + w.dev() +
+				`,"certmode":"client","catype":"ca1","clientsubject":"/CN=edge","keyfilepath":"/tmp/key","cafilepath":"/c","clientfilepath":"/k"}`
+			// the certificates that stay valid unless revoked: the raced ones until replaced
+			valid := []string{a.serialOf(t, w, w.cert1), a.serialOf(t, w, w.cert2)}
+			var start, done sync.WaitGroup
+			outs := make([]outcome, 4)
+			send := func(r *rig, path, body string, o *outcome) {
+				defer done.Done()
+				start.Wait()
+				o.status, o.answer, o.err = r.post(path, body)
+			}
+			start.Add(1)
+			done.Add(len(outs))
+			go send(a, clm.PathIDInfo, `{"mode":"delete",`+w.auth()+`}`, &outs[0])
+			go send(other, clm.PathCredInfo, update(w.cert1), &outs[1])
+			go send(other, clm.PathCredInfo, update(w.cert2), &outs[2])
+			go send(other, clm.PathCredInfo, create, &outs[3])
+			start.Done()
+			done.Wait()
+			stored := 2
+			for i, o := range outs {
+				if o.err != nil || o.status >= 500 || (i == 0 && o.status != 200) {
+					t.Fatalf("round %d, request %d: %d %v %v", round, i, o.status, o.answer, o.err)
+				}
+				if i == 0 || o.status/100 != 2 {
+					continue
+				}
+				changed++
+				stored++
+				if i < 3 {
+					valid[i-1] = "" // updated: superseded, not revoked
+				}
+				valid = append(valid, o.answer["clientserial"].(string))
+			}
+			l := a.crl(t)
+			for _, serial := range valid {
+				if serial != "" && !lists(l, serial) {
+					t.Errorf("round %d: certificate %s of the deleted ID is not in the CRL", round, serial)
+				}
+			}
+			if got := a.owned(t, "cert", w.keyid); got != stored {
+				t.Errorf("round %d: %d certificates stored for the ID, want %d (2 and %d changes answered)", round, got, stored, stored-2)
+			}
+		}
+		t.Logf("%d of %d certificate changes committed before the delete", changed, 3*races)
+	})
+}

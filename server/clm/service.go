@@ -165,7 +165,14 @@ type deviceRequest struct {
 
 // device finds the request's device among the owner's, or registers it when the request names
 // no deviceid and register is set. It returns the device and, for a new one, its device key.
+// The owner's ID is held first (a change of its certificates or keys and its delete never
+// interleave: the delete waits for the changes under way, a change after it finds no ID, 1204).
 func (s *Service) device(tx Tx, owner string, d deviceRequest, register bool) (*deviceRecord, string, error) {
+	if ok, err := tx.Hold(kindID, owner); err != nil {
+		return nil, "", err
+	} else if !ok {
+		return nil, "", fail(codeIDNotFound, "keyid %q (deleted)", owner)
+	}
 	if d.id == "" {
 		if !register {
 			return nil, "", fail(codeRequired, "deviceid")
@@ -181,7 +188,10 @@ func (s *Service) device(tx Tx, owner string, d deviceRequest, register bool) (*
 		rand.Read(key)
 		sum := sha256.Sum256([]byte(hex.EncodeToString(key)))
 		rec.KeyHash = sum[:]
-		if err := s.putDevice(tx, owner, rec); err != nil {
+		if err := s.putDevice(tx, owner, rec); errors.Is(err, ErrNameTaken) {
+			// registered meanwhile by a change that committed first
+			return nil, "", fail(codeDeviceName, "device name %q", d.name)
+		} else if err != nil {
 			return nil, "", err
 		}
 		if err := audit(tx, owner, "device-register", rec.DeviceID, 0, ""); err != nil {

@@ -1,6 +1,14 @@
 package clm
 
-import "context"
+import (
+	"context"
+	"errors"
+)
+
+// ErrNameTaken is what Put and Insert return (wrapped) when the store refuses a device whose
+// owner and name (its Alt) another stored device has: a store keeps a device's Alt unique, so that
+// two registrations of one name at once cannot both commit.
+var ErrNameTaken = errors.New("clm: device name taken")
 
 // Object is one stored CLM record: an ID (password), a device, a certificate, a symmetric key or
 // the CA. Value is the record, sealed by the CLM; Alt is a second key to find it by (a
@@ -14,6 +22,12 @@ type Object struct {
 type Tx interface {
 	Get(kind, id string) (Object, bool, error)
 	ByAlt(kind, alt string) (Object, bool, error)
+	// Hold reports whether an object is stored and, in a change, keeps it from being changed or
+	// deleted until the change ends; changes holding one object may run side by side, one that
+	// reads it with Get waits for them.
+	Hold(kind, id string) (bool, error)
+	// Put stores o, replacing the object of its kind and ID; ErrNameTaken for a device whose
+	// Alt another device has.
 	Put(o Object) error
 	// Insert stores o unless an object of its kind and ID is stored (by this or any other
 	// transaction: one that commits first wins), and reports whether it did.

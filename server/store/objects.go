@@ -4,6 +4,12 @@ import (
 	"context"
 	"database/sql"
 	"errors"
+	"fmt"
+	"log/slog"
+
+	"github.com/jackc/pgx/v5/pgconn"
+	"modernc.org/sqlite"
+	sqlite3 "modernc.org/sqlite/lib"
 
 	"github.com/shekit/shekit/server/clm"
 )
@@ -24,6 +30,60 @@ CREATE TABLE IF NOT EXISTS clm_seq (
 	name  TEXT PRIMARY KEY,
 	value BIGINT NOT NULL
 );`
+
+// deviceNameIndex keeps a device's owner and name (its alt) unique: of two registrations of one
+// name at once, the second to commit is refused (clm.ErrNameTaken). The other kinds' alts are
+// not unique (an ID's tenant, a key's device) or unique by construction (a serial).
+const deviceNameIndex = `CREATE UNIQUE INDEX IF NOT EXISTS clm_objects_device_name ON clm_objects (alt) WHERE kind = 'device'`
+
+// execer runs a statement: a database or a transaction.
+type execer interface {
+	ExecContext(ctx context.Context, q string, args ...any) (sql.Result, error)
+}
+
+// ensureDeviceNameIndex creates deviceNameIndex. A database of an earlier version that already
+// holds two devices of one owner and name cannot have it: the store then runs without it and says so in the log, once per
+// open, until the duplicates are removed (two registrations of one name at once may then both
+// commit).
+func ensureDeviceNameIndex(ctx context.Context, db execer, savepoint bool) error {
+	if savepoint { // a failed statement otherwise aborts PostgreSQL's whole transaction
+		if _, err := db.ExecContext(ctx, `SAVEPOINT device_name_index`); err != nil {
+			return fmt.Errorf("store: device name index: %w", err)
+		}
+	}
+	_, err := db.ExecContext(ctx, deviceNameIndex)
+	if err == nil || !uniqueViolation(err) {
+		if err != nil {
+			return fmt.Errorf("store: device name index: %w", err)
+		}
+		return nil
+	}
+	slog.Warn("store: two devices share an owner and name; device names are not kept unique until they are removed", "err", err)
+	if savepoint {
+		if _, err := db.ExecContext(ctx, `ROLLBACK TO SAVEPOINT device_name_index`); err != nil {
+			return fmt.Errorf("store: device name index: %w", err)
+		}
+	}
+	return nil
+}
+
+// uniqueViolation reports whether err is a database's refusal of a duplicate key.
+func uniqueViolation(err error) bool {
+	var pg *pgconn.PgError
+	if errors.As(err, &pg) {
+		return pg.Code == "23505"
+	}
+	var lite *sqlite.Error
+	return errors.As(err, &lite) && lite.Code() == sqlite3.SQLITE_CONSTRAINT_UNIQUE
+}
+
+// nameTaken returns clm.ErrNameTaken for a device's unique violation, else err.
+func nameTaken(kind string, err error) error {
+	if err != nil && kind == "device" && uniqueViolation(err) {
+		return fmt.Errorf("%w: %v", clm.ErrNameTaken, err)
+	}
+	return err
+}
 
 var _ clm.Store = (*Store)(nil)
 
@@ -73,6 +133,22 @@ func (t clmTx) Get(kind, id string) (clm.Object, bool, error) {
 	return o, err == nil, err
 }
 
+// Hold reports whether an object is stored; in a change, it keeps the object from being changed
+// or deleted until the change ends (a shared lock on PostgreSQL: changes that hold the same
+// object run side by side, one that locks it with Get waits for them all).
+func (t clmTx) Hold(kind, id string) (bool, error) {
+	q := stObjExists
+	if !t.read { // FOR SHARE fails in a read-only transaction
+		q = stObjHold
+	}
+	var one int
+	err := t.row(q, kind, id).Scan(&one)
+	if errors.Is(err, sql.ErrNoRows) {
+		return false, nil
+	}
+	return err == nil, err
+}
+
 // ByAlt reads an object by its second key, locked in a change as Get's.
 func (t clmTx) ByAlt(kind, alt string) (clm.Object, bool, error) {
 	o := clm.Object{Kind: kind, Alt: alt}
@@ -94,7 +170,7 @@ func (t clmTx) Put(o clm.Object) error {
 		return errReadOnly
 	}
 	_, err := t.s.exec(t.tx, stObjPut, o.Kind, o.ID, o.Alt, o.Owner, o.Value)
-	return err
+	return nameTaken(o.Kind, err)
 }
 
 // Insert stores o unless an object of its kind and ID is stored, and reports whether it did.
@@ -104,7 +180,7 @@ func (t clmTx) Insert(o clm.Object) (bool, error) {
 	}
 	res, err := t.s.exec(t.tx, stObjAdd, o.Kind, o.ID, o.Alt, o.Owner, o.Value)
 	if err != nil {
-		return false, err
+		return false, nameTaken(o.Kind, err)
 	}
 	n, err := res.RowsAffected()
 	return n == 1, err

@@ -81,6 +81,9 @@ func OpenPostgres(ctx context.Context, url string) (*Store, error) {
 	if err == nil {
 		_, err = tx.ExecContext(ctx, d.schema())
 		if err == nil {
+			err = ensureDeviceNameIndex(ctx, tx, true)
+		}
+		if err == nil {
 			err = tx.Commit()
 		} else {
 			tx.Rollback()

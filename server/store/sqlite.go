@@ -115,6 +115,10 @@ func OpenSQLite(path string) (*Store, error) {
 		w.Close()
 		return nil, fmt.Errorf("store: update schema: %w", err)
 	}
+	if err := ensureDeviceNameIndex(context.Background(), w, false); err != nil {
+		w.Close()
+		return nil, err
+	}
 	r, err := sql.Open("sqlite", "file:"+path+"?_pragma=busy_timeout(10000)&_pragma=journal_mode(WAL)&mode=ro")
 	if err != nil {
 		w.Close()

@@ -25,6 +25,8 @@ const (
 	stObjByAlt
 	stObjGetLocked
 	stObjByAltLocked
+	stObjExists
+	stObjHold
 	stObjPut
 	stObjAdd
 	stObjDel
@@ -37,7 +39,8 @@ const (
 
 // portable are the store's statements in a portable form: ? placeholders, MAX2 for the greater
 // of two values, LOCKED for a row lock until the transaction ends (FOR UPDATE on PostgreSQL,
-// nothing on SQLite, whose one writer already excludes every other change). A dialect writes
+// nothing on SQLite, whose one writer already excludes every other change), SHARED for a shared
+// one (FOR SHARE; nothing on SQLite). A dialect writes
 // them for its database.
 var portable = [statementCount]string{
 	stSlot: `SELECT last_counter, pending_counter, pending_type, pending_phase, injected_counter, injected_phase, sync_pending
@@ -69,6 +72,9 @@ var portable = [statementCount]string{
 	// same object waits for it to end, then reads what it committed (no lost update).
 	stObjGetLocked:   `SELECT owner, alt, value FROM clm_objects WHERE kind = ? AND id = ? LOCKED`,
 	stObjByAltLocked: `SELECT id, owner, value FROM clm_objects WHERE kind = ? AND alt = ? LOCKED`,
+	stObjExists:      `SELECT 1 FROM clm_objects WHERE kind = ? AND id = ?`,
+	// A change that must not outlive an object (a certificate's ID) holds it with a shared lock.
+	stObjHold: `SELECT 1 FROM clm_objects WHERE kind = ? AND id = ? SHARED`,
 	stObjPut: `INSERT INTO clm_objects (kind, id, alt, owner, value) VALUES (?, ?, ?, ?, ?)
 			ON CONFLICT (kind, id) DO UPDATE SET alt = excluded.alt, owner = excluded.owner, value = excluded.value`,
 	stObjAdd: `INSERT INTO clm_objects (kind, id, alt, owner, value) VALUES (?, ?, ?, ?, ?)
@@ -103,10 +109,10 @@ type sqliteDialect struct{}
 func (sqliteDialect) schema() string { return sqliteSchema + clmSchema + sqliteMigrations }
 
 func (sqliteDialect) write(q string) string {
-	return strings.ReplaceAll(strings.ReplaceAll(q, "MAX2(", "max("), " LOCKED", "")
+	return strings.NewReplacer("MAX2(", "max(", " LOCKED", "", " SHARED", "").Replace(q)
 }
 
-// postgresDialect is PostgreSQL's: $n placeholders, GREATEST, FOR UPDATE, BYTEA, and the schema
+// postgresDialect is PostgreSQL's: $n placeholders, GREATEST, FOR UPDATE, FOR SHARE, BYTEA, and the schema
 // created under an advisory lock (servers starting together).
 type postgresDialect struct{}
 
@@ -115,7 +121,7 @@ func (postgresDialect) schema() string {
 }
 
 func (postgresDialect) write(q string) string {
-	return dollarPlaceholders(strings.ReplaceAll(strings.ReplaceAll(q, "MAX2(", "GREATEST("), " LOCKED", " FOR UPDATE"))
+	return dollarPlaceholders(strings.NewReplacer("MAX2(", "GREATEST(", " LOCKED", " FOR UPDATE", " SHARED", " FOR SHARE").Replace(q))
 }
 
 // dollarPlaceholders rewrites ? placeholders as $1, $2, … (none of the statements has a ? in a
