@@ -4,7 +4,9 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
+	mrand "math/rand/v2"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -34,8 +36,35 @@ func randomBytes(n int) []byte {
 	return b
 }
 
-// freshCluster is a ClusterID no run has used.
-func freshCluster() (c [8]byte) {
+// typeCluster is a SecOC cluster of the configured EcuType's ECUs: one of CONF_CLUSTER_IDS drawn
+// at random, or without them a random ClusterID (a KMS that takes any cluster).
+func typeCluster() [8]byte {
+	if n := len(confKeys.clusters); n > 0 {
+		return confKeys.clusters[mrand.IntN(n)]
+	}
+	return randomCluster()
+}
+
+// otherTypeCluster is a SecOC cluster of the configured EcuType's ECUs other than c.
+func otherTypeCluster(c [8]byte) [8]byte {
+	for {
+		if o := typeCluster(); o != c {
+			return o
+		}
+	}
+}
+
+// foreignCluster is a random ClusterID that is none of CONF_CLUSTER_IDS.
+func foreignCluster() [8]byte {
+	for {
+		if c := randomCluster(); !slices.Contains(confKeys.clusters, c) {
+			return c
+		}
+	}
+}
+
+// randomCluster is a ClusterID from crypto/rand.
+func randomCluster() (c [8]byte) {
 	rand.Read(c[:])
 	return c
 }
@@ -106,7 +135,7 @@ var _ = suite("kms", "KMS supplier API", func() {
 
 	It("issues an EcuMasterKey update authorized by the initial master key, flags 01101, counter 1", func() {
 		uid := freshUID()
-		o := opened(provision(kmswire.EcuMasterKey, "1", ecuIDOf(freshCluster(), uid), nil), initialMaster())
+		o := opened(provision(kmswire.EcuMasterKey, "1", ecuIDOf(typeCluster(), uid), nil), initialMaster())
 		Expect(o.UID).To(Equal(uid))
 		Expect(o.KeyID).To(Equal(she.MasterECUKey))
 		Expect(o.AuthID).To(Equal(she.MasterECUKey))
@@ -138,7 +167,7 @@ var _ = suite("kms", "KMS supplier API", func() {
 
 	It("issues SupplierSymmKey (D) and SecOCKey (4..C) updates as MAC keys, flags 01111, authorized by the master key", func() {
 		uid := freshUID()
-		id := ecuIDOf(freshCluster(), uid)
+		id := ecuIDOf(typeCluster(), uid)
 		o := opened(provision(kmswire.SupplierSymmKey, "D", id, nil), initialMaster())
 		Expect([]any{o.KeyID, o.AuthID, o.Flags.String()}).To(Equal([]any{she.Key10, she.MasterECUKey, "01111"}))
 		for k := 4; k <= 0xC; k++ {
@@ -148,7 +177,7 @@ var _ = suite("kms", "KMS supplier API", func() {
 	})
 
 	It("allocates a greater counter for each update of a slot, and max(last+1, Counter) for SecOC keys", func() {
-		id := ecuIDOf(freshCluster(), freshUID())
+		id := ecuIDOf(typeCluster(), freshUID())
 		var last uint32
 		for range 3 {
 			o := opened(provision(kmswire.EcuMasterKey, "1", id, nil), initialMaster())
@@ -161,7 +190,7 @@ var _ = suite("kms", "KMS supplier API", func() {
 
 	It("moves the authorizing master key on only when the master key's injection is reported Success", func() {
 		uid := freshUID()
-		id := ecuIDOf(freshCluster(), uid)
+		id := ecuIDOf(typeCluster(), uid)
 		first := opened(provision(kmswire.EcuMasterKey, "1", id, nil), initialMaster())
 		By("a superseding POST: only the last issue counts")
 		second := opened(provision(kmswire.EcuMasterKey, "1", id, nil), initialMaster())
@@ -179,17 +208,44 @@ var _ = suite("kms", "KMS supplier API", func() {
 	})
 
 	It("gives every ECU of one cluster the same SecOC key, and other clusters another", func() {
-		cluster := freshCluster()
+		cluster := typeCluster()
 		a := opened(provision(kmswire.SecOCKey, "6", ecuIDOf(cluster, freshUID()), nil), initialMaster())
 		b := opened(provision(kmswire.SecOCKey, "6", ecuIDOf(cluster, freshUID()), nil), initialMaster())
-		c := opened(provision(kmswire.SecOCKey, "6", ecuIDOf(freshCluster(), freshUID()), nil), initialMaster())
+		c := opened(provision(kmswire.SecOCKey, "6", ecuIDOf(otherTypeCluster(cluster), freshUID()), nil), initialMaster())
 		Expect(a.NewKey).To(Equal(b.NewKey))
 		Expect(a.NewKey).NotTo(Equal(c.NewKey))
 	})
 
+	It("refuses a SecOC key for a cluster the EcuType's ECUs do not belong to, and issues it for one they do", func() {
+		if len(confKeys.clusters) == 0 {
+			Skip("not tested: CONF_CLUSTER_IDS (the SecOC clusters the EcuType's ECUs belong to) is not set")
+		}
+		uid, outside := freshUID(), foreignCluster()
+		status, env := api.send(http.MethodPost, kmswire.PathProvisioning, refusedRequest("4", ecuIDOf(outside, uid)))
+		api.rec.keptContract(false) // a documented ResultReason: the contract's enumeration
+		Expect(status).To(Equal(http.StatusOK), "a refusal is answered with HTTP 200")
+		Expect(env.ResultStatus).To(Equal("OperationFailed"), "a SecOC key of ClusterID %X, which CONF_CLUSTER_IDS does not list", outside)
+		Expect(env.ResultReason).NotTo(BeEmpty(), "a refusal names its ResultReason")
+		Expect(env.Records).To(BeNil(), "a refusal carries no key")
+		v := vectorByID("cluster-not-allowed-for-ecutype")
+		want := strings.NewReplacer("1112131415161718", strings.ToUpper(hex.EncodeToString(outside[:])),
+			"EcuType 0001", "EcuType "+strings.ToUpper(conf.EcuType)).Replace(v.Expect.ResultMessage)
+		if env.ResultReason == v.Expect.ResultReason {
+			Expect(env.ResultMessage).To(Equal(want), "the message of %s, to the character", v.Expect.ResultReason)
+		} else {
+			Expect(env.ResultMessage).NotTo(BeEmpty(), "a refusal carries a ResultMessage")
+			observe("a SecOC key for a cluster the EcuType does not list: the KMS answered %s %q where the reference answers %s %q",
+				env.ResultReason, env.ResultMessage, v.Expect.ResultReason, want)
+		}
+		By("the same request in a cluster of CONF_CLUSTER_IDS is served")
+		inside := typeCluster()
+		o := opened(provision(kmswire.SecOCKey, "4", ecuIDOf(inside, uid), nil), initialMaster())
+		Expect([]any{o.UID, o.KeyID}).To(Equal([]any{uid, she.Key1}), "SecOC KeyID 4 is slot KEY_1")
+	})
+
 	It("answers a SecOC request's Challenge with KeySyncValue = CMAC(new key, Challenge)", func() {
 		challenge := "00112233445566778899aabbccddeeff"
-		rec := provision(kmswire.SecOCKey, "7", ecuIDOf(freshCluster(), freshUID()), map[string]string{"Challenge": challenge})
+		rec := provision(kmswire.SecOCKey, "7", ecuIDOf(typeCluster(), freshUID()), map[string]string{"Challenge": challenge})
 		o := opened(rec, initialMaster())
 		msg, _ := hex.DecodeString(challenge)
 		Expect(rec.KeySyncValue).To(Equal(cmacHex(o.NewKey[:], msg)))
@@ -197,7 +253,7 @@ var _ = suite("kms", "KMS supplier API", func() {
 
 	It("syncs an injected key: a fresh Challenge each time, CMAC for MAC keys and the GET_ID MAC for the master key", func() {
 		uid := freshUID()
-		id := ecuIDOf(freshCluster(), uid)
+		id := ecuIDOf(typeCluster(), uid)
 		master := opened(provision(kmswire.EcuMasterKey, "1", id, nil), initialMaster())
 		put(kmswire.PathProvisioning, kmswire.EcuMasterKey, "1", id, "Success")
 		secoc := opened(provision(kmswire.SecOCKey, "8", id, nil), master.NewKey)
@@ -222,7 +278,7 @@ var _ = suite("kms", "KMS supplier API", func() {
 	})
 
 	It("keeps its state across a restart: counters go on and the injected master key still authorizes", func() {
-		id := ecuIDOf(freshCluster(), freshUID())
+		id := ecuIDOf(typeCluster(), freshUID())
 		master := opened(provision(kmswire.EcuMasterKey, "1", id, nil), initialMaster())
 		put(kmswire.PathProvisioning, kmswire.EcuMasterKey, "1", id, "Success")
 		secoc := opened(provision(kmswire.SecOCKey, "5", id, nil), master.NewKey)
@@ -235,7 +291,7 @@ var _ = suite("kms", "KMS supplier API", func() {
 	})
 
 	It("authorizes the updates after an OperationFailed master key with the old master key, with new greater counters", func() {
-		id := ecuIDOf(freshCluster(), freshUID())
+		id := ecuIDOf(typeCluster(), freshUID())
 		old := opened(provision(kmswire.EcuMasterKey, "1", id, nil), initialMaster())
 		put(kmswire.PathProvisioning, kmswire.EcuMasterKey, "1", id, "Success")
 		failed := opened(provision(kmswire.EcuMasterKey, "1", id, nil), old.NewKey)
@@ -267,7 +323,7 @@ var _ = suite("kms", "KMS supplier API", func() {
 			Expect(err == nil && len(typ) == 2).To(BeTrue(), "CONF_RESTRICTED_ECU_TYPE: want 4 hex digits")
 			copy(uid[:2], typ)
 			r := v
-			r.Body = requestBody(refusedRequest(k, strings.ToUpper(ecuIDOf(freshCluster(), uid))))
+			r.Body = requestBody(refusedRequest(k, strings.ToUpper(ecuIDOf(typeCluster(), uid))))
 			r.Expect.ResultMessage = strings.NewReplacer("KeyID:5", "KeyID:"+k, "EcuType 0001", "EcuType "+strings.ToUpper(conf.RestrictedEcuType)).
 				Replace(v.Expect.ResultMessage)
 			r.replay(api.rec, api.url, api.token, replayOptions{tolerate: true, strict: conf.Strict, answers: func() { api.rec.keptContract(true) }})
@@ -308,7 +364,7 @@ var _ = suite("kms", "KMS supplier API", func() {
 			other, err := hex.DecodeString(conf.OtherEcuType + conf.OtherSupplierID)
 			Expect(err == nil && len(other) == 4).To(BeTrue(), "CONF_OTHER_ECU_TYPE, CONF_OTHER_SUPPLIER_ID: want 4 hex digits each")
 			copy(uid[:4], other)
-			ecuID := strings.ToUpper(ecuIDOf(freshCluster(), uid))
+			ecuID := strings.ToUpper(ecuIDOf(typeCluster(), uid))
 			var vecBody map[string]string
 			Expect(json.Unmarshal(v.Body, &vecBody)).To(Succeed())
 			v.Expect.ResultMessage = strings.NewReplacer(vecBody["EcuID"], ecuID, "supplier 0001", "supplier "+strings.ToUpper(conf.SupplierID)).
@@ -321,7 +377,7 @@ var _ = suite("kms", "KMS supplier API", func() {
 
 		It("serves the configured supplier's own ECUs with its token", func() {
 			o := opened(secured.ok(http.MethodPost, kmswire.PathProvisioning, map[string]string{
-				"ProvisioningType": "SupplierSymmKey", "KeyID": "D", "EcuID": ecuIDOf(freshCluster(), freshUID())}), initialMaster())
+				"ProvisioningType": "SupplierSymmKey", "KeyID": "D", "EcuID": ecuIDOf(typeCluster(), freshUID())}), initialMaster())
 			Expect(o.KeyID).To(Equal(she.Key10))
 		})
 	})

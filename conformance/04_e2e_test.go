@@ -59,13 +59,13 @@ func fleetUnderTest() []station.Target {
 }
 
 // stationConfig is the station as the suite runs it: against the KMS under test through the
-// contract-checking recorder, in a cluster of its own.
+// contract-checking recorder, in a SecOC cluster of the configured EcuType (typeCluster).
 func stationConfig(api *kmsAPI, types string) station.Config {
 	keys, err := station.ParseKeys(types)
 	Expect(err).NotTo(HaveOccurred())
 	key := confKeys.securityKey
 	return station.Config{KMS: &station.KMS{URL: api.url, Token: api.token, HTTP: &http.Client{Transport: api.rec}},
-		Keys: keys, Sync: true, ClusterID: freshCluster(), Model: [4]byte{0, 0, 0, 1},
+		Keys: keys, Sync: true, ClusterID: typeCluster(), Model: [4]byte{0, 0, 0, 1},
 		SupplierSecretKey: conf.SupplierKey, SecurityKey: &key, Parallel: 16}
 }
 

@@ -274,7 +274,7 @@ func targetEcuID(vectorID string) string {
 	uid := freshUID()
 	copy(uid[:2], typ[:])
 	copy(uid[2:4], sup[:])
-	return strings.ToUpper(kmswire.EcuID{ClusterID: freshCluster(), Model: id.Model, UID: uid}.String())
+	return strings.ToUpper(kmswire.EcuID{ClusterID: typeCluster(), Model: id.Model, UID: uid}.String())
 }
 
 // targetSecret is the configured supplier's counterpart of a vector's SupplierSecretKey s: the

@@ -21,13 +21,14 @@ import (
 
 // suiteRegistryJSON is the registry of the in-process reference KMS: the demo registry (the same
 // suppliers, EcuTypes and secrets), each supplier with a bearer token, and EcuType 0002 of 001D,
-// which allows only KeyIDs 1, D and 4, for the registry-restriction test. Like the demo registry,
-// every EcuType takes SecOC keys of any cluster (the suite draws ClusterIDs at random). The demo
-// registry of `go run ./server` is unchanged.
+// which allows only KeyIDs 1, D and 4, for the registry-restriction test. EcuType 0001 of 001D
+// belongs to two SecOC clusters only (suiteClusterIDs, for the cluster-restriction test); the
+// other EcuTypes take SecOC keys of any cluster. The demo registry of `go run ./server` is
+// unchanged.
 const suiteRegistryJSON = `{"suppliers": [
  {"id": "001D", "name": "Demo supplier 001D", "phase": "Dev", "secretKey": "1d1d1d1d1d1d1d1d1d1d1d1d1d1d1d1d",
   "token": "suite-token-001d", "ecuTypes": [
-   {"type": "0001", "keyIds": ["1", "D", "4", "5", "6", "7", "8", "9", "A", "B", "C"], "clusters": ["*"]},
+   {"type": "0001", "keyIds": ["1", "D", "4", "5", "6", "7", "8", "9", "A", "B", "C"], "clusters": ["5EC0C1A5E0000001", "5EC0C1A5E0000002"]},
    {"type": "0002", "keyIds": ["1", "D", "4"], "clusters": ["*"]}]},
  {"id": "0001", "name": "Demo supplier 0001", "phase": "Dev", "secretKey": "01010101010101010101010101010101",
   "token": "suite-token-0001", "ecuTypes": [
@@ -40,6 +41,7 @@ const (
 	suiteRefusedKeyIDs = "5,6,7,8,9,A,B,C"
 	suiteOtherSupplier = "0001"
 	suiteOtherEcuType  = "0003"
+	suiteClusterIDs    = "5EC0C1A5E0000001,5EC0C1A5E0000002"
 )
 
 // suiteRegistry parses suiteRegistryJSON.
@@ -48,8 +50,12 @@ func suiteRegistry() (*kms.Registry, error) {
 }
 
 // inProcessKMSDefaults fills the settings the in-process reference KMS answers to: the
-// restricted EcuType and its refused KeyIDs, and the second supplier.
+// restricted EcuType and its refused KeyIDs, the second supplier, and, when the suites act as
+// EcuType 0001 of 001D (the default), its SecOC clusters.
 func (c *Config) inProcessKMSDefaults() {
+	if c.ClusterIDs == "" && strings.EqualFold(c.SupplierID, "001D") && c.EcuType == "0001" {
+		c.ClusterIDs = suiteClusterIDs
+	}
 	if c.RefusedKeyIDs == "" {
 		c.RestrictedEcuType, c.RefusedKeyIDs = suiteRestricted, suiteRefusedKeyIDs
 	}

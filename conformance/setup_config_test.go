@@ -36,6 +36,19 @@ func TestLoadConfig(t *testing.T) {
 	if _, err := bad.decode(); err == nil || !strings.Contains(err.Error(), "CONF_SECURITY_KEY") {
 		t.Errorf("bad security key: %v", err)
 	}
+	good := c
+	good.ClusterIDs = "0102030405060708, 1112131415161718"
+	if k, err := good.decode(); err != nil || len(k.clusters) != 2 || k.clusters[1] != [8]byte{0x11, 0x12, 0x13, 0x14, 0x15, 0x16, 0x17, 0x18} {
+		t.Errorf("CONF_CLUSTER_IDS=%s: decoded %x, %v", good.ClusterIDs, k.clusters, err)
+	}
+	for _, ids := range []string{"0102030405060708", "0102030405060708,01020304050607", "0102030405060708,zz02030405060708",
+		"0102030405060708,0102030405060708", "0102030405060708,"} {
+		bad := c
+		bad.ClusterIDs = ids
+		if _, err := bad.decode(); err == nil || !strings.Contains(err.Error(), "CONF_CLUSTER_IDS") {
+			t.Errorf("CONF_CLUSTER_IDS=%s: error %v, want one naming CONF_CLUSTER_IDS", ids, err)
+		}
+	}
 	if d := c.describe(); d["CONF_KMS_URL"] != "http://from-file" || d["CONF_SUPPLIER_SECRET_KEY"] != "[redacted]" || d["CONF_KMS_TOKEN"] != "" {
 		t.Errorf("describe: %v", d)
 	}

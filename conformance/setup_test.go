@@ -52,6 +52,7 @@ type Config struct {
 	RefusedKeyIDs     string `yaml:"refused_key_ids" env:"CONF_REFUSED_KEY_IDS"`         // the KeyIDs it refuses, comma-separated
 	OtherSupplierID   string `yaml:"other_supplier_id" env:"CONF_OTHER_SUPPLIER_ID"`     // another registered supplier (authentication tests)
 	OtherEcuType      string `yaml:"other_ecu_type" env:"CONF_OTHER_ECU_TYPE"`           // an EcuType of that supplier
+	ClusterIDs        string `yaml:"cluster_ids" env:"CONF_CLUSTER_IDS"`                 // the SecOC clusters of the EcuType's ECUs, comma-separated
 	// Self-test hooks: they make the in-process reference targets misbehave on purpose, so that a
 	// run can show the suites notice. Never set them against a real target.
 	SimFault     string `yaml:"sim_fault" env:"CONF_SIM_FAULT"`             // a fault flag for every simulated ECU (see simFaults)
@@ -146,6 +147,7 @@ type decoded struct {
 	securityKey   [16]byte  // SecurityAccess
 	initialMaster [16]byte  // the KMS's initial master key of the EcuType
 	masterKey     *[16]byte // a real ECU's MASTER_ECU_KEY, when configured
+	clusters      [][8]byte // the EcuType's SecOC clusters (CONF_CLUSTER_IDS); none: any
 }
 
 // decode checks and decodes the hex values.
@@ -169,7 +171,32 @@ func (c *Config) decode() (decoded, error) {
 		}
 		d.masterKey = (*[16]byte)(b)
 	}
-	return d, nil
+	var err error
+	d.clusters, err = parseClusterIDs(c.ClusterIDs)
+	return d, err
+}
+
+// parseClusterIDs reads CONF_CLUSTER_IDS: empty, or at least two distinct ClusterIDs of 16 hex
+// digits, comma-separated (the cluster test needs two clusters of the EcuType).
+func parseClusterIDs(s string) ([][8]byte, error) {
+	if strings.TrimSpace(s) == "" {
+		return nil, nil
+	}
+	var out [][8]byte
+	for _, f := range strings.Split(s, ",") {
+		b, err := hex.DecodeString(strings.TrimSpace(f))
+		if err != nil || len(b) != 8 {
+			return nil, fmt.Errorf("CONF_CLUSTER_IDS: %q is not a ClusterID (16 hex digits)", strings.TrimSpace(f))
+		}
+		if slices.Contains(out, [8]byte(b)) {
+			return nil, fmt.Errorf("CONF_CLUSTER_IDS: ClusterID %s given twice", strings.TrimSpace(f))
+		}
+		out = append(out, [8]byte(b))
+	}
+	if len(out) < 2 {
+		return nil, errors.New("CONF_CLUSTER_IDS: want at least two ClusterIDs of the EcuType, comma-separated (the cluster key test compares two clusters)")
+	}
+	return out, nil
 }
 
 // secrets are the configured values no output may show.
@@ -239,6 +266,9 @@ func suite(name, text string, body func()) bool {
 var _ = BeforeSuite(func() {
 	var err error
 	if conf, err = loadConfig(); err == nil {
+		if conf.KMSURL == "" {
+			conf.inProcessKMSDefaults()
+		}
 		confKeys, err = conf.decode()
 	}
 	if err != nil {
@@ -246,7 +276,6 @@ var _ = BeforeSuite(func() {
 	}
 	targets.securedKMSURL, targets.securedToken = conf.KMSURL, conf.KMSToken
 	if conf.KMSURL == "" {
-		conf.inProcessKMSDefaults()
 		startSecuredKMS()
 	}
 	if conf.KMSURL != "" && conf.CLMURL != "" {

@@ -99,25 +99,30 @@ func TestKMSSuiteReruns(t *testing.T) {
 	}
 }
 
-// otherRegistry has supplier 00AB, with EcuType 0042, its own SupplierSecretKey, token and a
-// non-zero initial master key, and EcuType 0043 that allows only KeyIDs 1 and D; and supplier
-// 00AC with EcuType 0044: nothing of the demo registry. Every EcuType takes any cluster.
+// otherRegistry has supplier 00AB, with EcuType 0042, its own SupplierSecretKey, token, a
+// non-zero initial master key and two SecOC clusters (otherClusterIDs), and EcuType 0043 that
+// allows only KeyIDs 1 and D; and supplier 00AC with EcuType 0044: nothing of the demo registry.
+// EcuTypes 0043 and 0044 take any cluster.
 const otherRegistry = `{"suppliers": [{"id": "00AB", "name": "Other supplier", "phase": "Prod",
 	"secretKey": "a0b1c2d3e4f5061728394a5b6c7d8e9f", "token": "token-00ab", "ecuTypes": [{"type": "0042",
 	"keyIds": ["1", "D", "4", "5", "6", "7", "8", "9", "A", "B", "C"], "initialMasterKey": "42424242424242424242424242424242",
-	"clusters": ["*"]}, {"type": "0043", "keyIds": ["1", "D"], "clusters": ["*"]}]},
+	"clusters": ["00AB004200000001", "00AB004200000002"]}, {"type": "0043", "keyIds": ["1", "D"], "clusters": ["*"]}]},
 	{"id": "00AC", "name": "Third supplier", "phase": "Dev", "secretKey": "acacacacacacacacacacacacacacacac", "token": "token-00ac",
 	"ecuTypes": [{"type": "0044", "keyIds": ["1", "D", "4"], "clusters": ["*"]}]}]}`
 
+// otherClusterIDs are the SecOC clusters of EcuType 0042 of otherRegistry.
+const otherClusterIDs = "00ab004200000001, 00AB004200000002"
+
 // TestKMSSuiteOtherSupplier: the kms suite passes against a KMS whose registry knows only another
 // supplier, configured through CONF_SUPPLIER_ID, CONF_ECU_TYPE, CONF_SUPPLIER_SECRET_KEY and
-// CONF_INITIAL_MASTER_KEY.
+// CONF_INITIAL_MASTER_KEY, with its own SecOC clusters (CONF_CLUSTER_IDS).
 func TestKMSSuiteOtherSupplier(t *testing.T) {
 	t.Parallel()
 	env := kmsTarget(kmsTargetOptions{registry: otherRegistry})(t)
 	bad, _, out := runKMSSuite(t, "", append(env, "CONF_SUPPLIER_ID=00AB", "CONF_ECU_TYPE=0042", "CONF_KMS_TOKEN=token-00ab",
 		"CONF_SUPPLIER_SECRET_KEY=a0b1c2d3e4f5061728394a5b6c7d8e9f", "CONF_INITIAL_MASTER_KEY=42424242424242424242424242424242",
-		"CONF_RESTRICTED_ECU_TYPE=0043", "CONF_REFUSED_KEY_IDS=4,5,6,7,8,9,a,b,c", "CONF_OTHER_SUPPLIER_ID=00AC", "CONF_OTHER_ECU_TYPE=0044")...)
+		"CONF_RESTRICTED_ECU_TYPE=0043", "CONF_REFUSED_KEY_IDS=4,5,6,7,8,9,a,b,c", "CONF_OTHER_SUPPLIER_ID=00AC", "CONF_OTHER_ECU_TYPE=0044",
+		"CONF_CLUSTER_IDS="+otherClusterIDs)...)
 	if len(bad) > 0 {
 		t.Fatalf("%v\n%s", bad, out)
 	}
@@ -191,13 +196,13 @@ func fmtField(body map[string]any, name string) string {
 }
 
 // TestKMSSuiteNamesMissingSettings: against a KMS configured with its URL only, the tests that
-// need a restart command, a registry restriction or a token do not pass silently: each is skipped
+// need a restart command, a registry restriction, the EcuType's clusters or a token do not pass silently: each is skipped
 // with a message naming the setting it needs, and CONF_CERTIFIED=1 fails the run.
 func TestKMSSuiteNamesMissingSettings(t *testing.T) {
 	t.Parallel()
 	url := startTarget(t, nil, nil)
 	want := map[string]string{tRestart: "CONF_KMS_RESTART", tNotAllowed: "CONF_REFUSED_KEY_IDS", tNoToken: "CONF_KMS_TOKEN",
-		tWrongToken: "CONF_KMS_TOKEN", tOtherECU: "CONF_KMS_TOKEN"}
+		tWrongToken: "CONF_KMS_TOKEN", tOtherECU: "CONF_KMS_TOKEN", tForeignCluster: "CONF_CLUSTER_IDS"}
 	res, out, _ := runSuites(t, "CONF_SUITES=kms", "CONF_KMS_URL="+url)
 	for part, setting := range want {
 		found := false

@@ -99,7 +99,8 @@ func kmsTarget(o kmsTargetOptions) func(t *testing.T) []string {
 		return append([]string{"CONF_KMS_URL=" + proxy.URL, "CONF_CLM_URL=" + proxy.URL, "CONF_KMS_TOKEN=" + suiteToken,
 			fmt.Sprintf("CONF_KMS_RESTART=%s=%s '%s'", postProcessEnv, restart.URL, os.Args[0]),
 			"CONF_RESTRICTED_ECU_TYPE=" + suiteRestricted, "CONF_REFUSED_KEY_IDS=" + suiteRefusedKeyIDs,
-			"CONF_OTHER_SUPPLIER_ID=" + suiteOtherSupplier, "CONF_OTHER_ECU_TYPE=" + suiteOtherEcuType}, o.env...)
+			"CONF_OTHER_SUPPLIER_ID=" + suiteOtherSupplier, "CONF_OTHER_ECU_TYPE=" + suiteOtherEcuType,
+			"CONF_CLUSTER_IDS=" + suiteClusterIDs}, o.env...)
 	}
 }
 
@@ -231,17 +232,18 @@ func refuses(reason string, change func(x *kmsExchange)) func(*kmsExchange) {
 
 // Test names the teeth rows refer to (parts of them).
 const (
-	tMasterIssue = "KMS supplier API / issues an EcuMasterKey update"
-	tChallenge   = "KMS supplier API / answers a SecOC request's Challenge"
-	tSync        = "KMS supplier API / syncs an injected key"
-	tCounters    = "KMS supplier API / allocates a greater counter"
-	tMovesOn     = "KMS supplier API / moves the authorizing master key on only"
-	tRestart     = "KMS supplier API / keeps its state across a restart"
-	tOpFailed    = "KMS supplier API / authorizes the updates after an OperationFailed master key"
-	tNotAllowed  = "KMS supplier API / refuses the KeyIDs the registry does not allow"
-	tNoToken     = "KMS supplier API / bearer authentication / answers a request without a token"
-	tWrongToken  = "KMS supplier API / bearer authentication / answers a request with a wrong token"
-	tOtherECU    = "KMS supplier API / bearer authentication / refuses to act on an ECU"
+	tMasterIssue    = "KMS supplier API / issues an EcuMasterKey update"
+	tChallenge      = "KMS supplier API / answers a SecOC request's Challenge"
+	tSync           = "KMS supplier API / syncs an injected key"
+	tCounters       = "KMS supplier API / allocates a greater counter"
+	tMovesOn        = "KMS supplier API / moves the authorizing master key on only"
+	tRestart        = "KMS supplier API / keeps its state across a restart"
+	tOpFailed       = "KMS supplier API / authorizes the updates after an OperationFailed master key"
+	tNotAllowed     = "KMS supplier API / refuses the KeyIDs the registry does not allow"
+	tNoToken        = "KMS supplier API / bearer authentication / answers a request without a token"
+	tWrongToken     = "KMS supplier API / bearer authentication / answers a request with a wrong token"
+	tOtherECU       = "KMS supplier API / bearer authentication / refuses to act on an ECU"
+	tForeignCluster = "KMS supplier API / refuses a SecOC key for a cluster the EcuType's ECUs do not belong to"
 )
 
 // tMessage is the name of the message replay of vector id.
@@ -351,6 +353,9 @@ var kmsTeeth = []tooth{
 	{name: "KeyIDs the EcuType refuses accepted", kind: faulty, caught: []string{tNotAllowed},
 		target: kmsTarget(kmsTargetOptions{registry: strings.Replace(suiteRegistryJSON, `"type": "0002", "keyIds": ["1", "D", "4"]`,
 			`"type": "0002", "keyIds": ["1", "D", "4", "5", "6", "7", "8", "9", "A", "B", "C"]`, 1)})},
+	{name: "a SecOC key issued for a cluster the EcuType does not list", kind: faulty, caught: []string{tForeignCluster},
+		target: kmsTarget(kmsTargetOptions{registry: strings.Replace(suiteRegistryJSON,
+			`"clusters": ["5EC0C1A5E0000001", "5EC0C1A5E0000002"]`, `"clusters": ["*"]`, 1)})},
 
 	// Faults of the answers' form.
 	{name: "wrong message spelling (registered)", kind: faulty, caught: []string{tMessage("doc-supplier-secret-key")},
