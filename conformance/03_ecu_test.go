@@ -102,19 +102,21 @@ func configuredECUs() []ecuAddr {
 	return out
 }
 
-// dialECU connects to the ECU at a on the configured interface.
+// dialECU connects to the ECU at a on the configured interface, its client adding
+// CONF_TIMING_MARGIN to P2 and P2*.
 func dialECU(a ecuAddr) *ecu.Client {
-	var c *ecu.Client
+	var t isotp.Transport
 	var err error
 	if conf.KernelISOTP {
-		var k *isotp.KernelConn
-		if k, err = ecu.KernelTransport(conf.CAN, a.request, a.response); err == nil {
-			c = ecu.NewClient(k)
-		}
+		t, err = ecu.KernelTransport(conf.CAN, a.request, a.response)
 	} else {
-		c, err = ecu.Dial(func(filters ...vcan.Filter) (vcan.Conn, error) {
+		t, err = ecu.Transport(func(filters ...vcan.Filter) (vcan.Conn, error) {
 			return vcan.DialSocketCAN(context.Background(), conf.CAN, filters...)
 		}, a.request, a.response)
+	}
+	var c *ecu.Client
+	if err == nil {
+		c = ecu.NewClient(t, uds.WithTiming(uds.DefaultP2, uds.DefaultP2Star, confKeys.timingMargin))
 	}
 	if err != nil {
 		harnessFail("CONF_CAN=%s: %v", conf.CAN, err)

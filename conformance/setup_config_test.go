@@ -5,6 +5,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 )
 
 // TestLoadConfig: the YAML file fills the configuration, variables win over it, defaults fill
@@ -47,6 +48,20 @@ func TestLoadConfig(t *testing.T) {
 		bad.ClusterIDs = ids
 		if _, err := bad.decode(); err == nil || !strings.Contains(err.Error(), "CONF_CLUSTER_IDS") {
 			t.Errorf("CONF_CLUSTER_IDS=%s: error %v, want one naming CONF_CLUSTER_IDS", ids, err)
+		}
+	}
+	if k, err := c.decode(); err != nil || k.timingMargin != 50*time.Millisecond {
+		t.Errorf("CONF_TIMING_MARGIN unset: %v, %v; want 50ms", k.timingMargin, err)
+	}
+	good.TimingMargin = "1s"
+	if k, err := good.decode(); err != nil || k.timingMargin != time.Second {
+		t.Errorf("CONF_TIMING_MARGIN=1s: %v, %v", k.timingMargin, err)
+	}
+	for _, m := range []string{"fast", "-1ms", "2m", "50"} {
+		bad := c
+		bad.TimingMargin = m
+		if _, err := bad.decode(); err == nil || !strings.Contains(err.Error(), "CONF_TIMING_MARGIN") {
+			t.Errorf("CONF_TIMING_MARGIN=%s: error %v, want one naming CONF_TIMING_MARGIN", m, err)
 		}
 	}
 	if d := c.describe(); d["CONF_KMS_URL"] != "http://from-file" || d["CONF_SUPPLIER_SECRET_KEY"] != "[redacted]" || d["CONF_KMS_TOKEN"] != "" {

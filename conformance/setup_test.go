@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 
 	. "github.com/onsi/ginkgo/v2"
 	"go.yaml.in/yaml/v3"
@@ -32,6 +33,7 @@ type Config struct {
 	CAN           string `yaml:"can" env:"CONF_CAN"`                                 // mem (simulated ECUs in-process) or an interface such as vcan0
 	ECUIDs        string `yaml:"ecu_ids" env:"CONF_ECU_IDS"`                         // on an interface: the ECUs' request:response IDs, comma-separated
 	KernelISOTP   bool   `yaml:"kernel_isotp" env:"CONF_KERNEL_ISOTP"`               // on an interface: the kernel's ISO-TP instead of ours
+	TimingMargin  string `yaml:"timing_margin" env:"CONF_TIMING_MARGIN"`             // on an interface: what the tester adds to P2 and P2* (default 50ms)
 	Profile       string `yaml:"profile" env:"CONF_PROFILE"`                         // SHE profile of the ECUs: autosar or csec
 	SecurityKey   string `yaml:"security_key" env:"CONF_SECURITY_KEY"`               // SecurityAccess key of the ECUs (32 hex digits)
 	MasterKey     string `yaml:"master_key" env:"CONF_ECU_MASTER_KEY"`               // a real ECU's current MASTER_ECU_KEY (empty: factory state, all-zero)
@@ -148,6 +150,7 @@ type decoded struct {
 	initialMaster [16]byte  // the KMS's initial master key of the EcuType
 	masterKey     *[16]byte // a real ECU's MASTER_ECU_KEY, when configured
 	clusters      [][8]byte // the EcuType's SecOC clusters (CONF_CLUSTER_IDS); none: any
+	timingMargin  time.Duration
 }
 
 // decode checks and decodes the hex values.
@@ -170,6 +173,14 @@ func (c *Config) decode() (decoded, error) {
 			return d, errors.New("CONF_ECU_MASTER_KEY: want 32 hex digits")
 		}
 		d.masterKey = (*[16]byte)(b)
+	}
+	d.timingMargin = 50 * time.Millisecond
+	if c.TimingMargin != "" {
+		m, err := time.ParseDuration(c.TimingMargin)
+		if err != nil || m < 0 || m > time.Minute {
+			return d, fmt.Errorf("CONF_TIMING_MARGIN: %q is not a duration from 0 to 1m (e.g. 50ms)", c.TimingMargin)
+		}
+		d.timingMargin = m
 	}
 	var err error
 	d.clusters, err = parseClusterIDs(c.ClusterIDs)
