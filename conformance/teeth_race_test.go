@@ -9,6 +9,6 @@ import "testing"
 func skipUnderRace(t *testing.T) {
 	t.Helper()
 	if raceDetector {
-		t.Skip("teeth tables run without -race: make test-host runs them apart (go test -run 'Teeth' ./conformance)")
+		t.Skip("teeth tables run without -race: make test-host runs them apart (see the Makefile's test-host)")
 	}
 }

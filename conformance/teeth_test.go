@@ -52,6 +52,7 @@ func runFocused(t *testing.T, focus string, env ...string) (report.Results, []by
 // as a child process) against simulated ECUs started with each fault flag and against a KMS
 // whose error message was altered, and requires each run to fail, on the test named here.
 func TestSuitesCatchFaults(t *testing.T) {
+	skipUnderRace(t)
 	if os.Getenv("CONF_SIM_FAULT") != "" || os.Getenv("CONF_SIM_ALTER_MESSAGE") != "" {
 		t.Skip("a child run of this test")
 	}
