@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"crypto/x509"
@@ -26,36 +25,25 @@ import (
 // returns their URLs once all listen.
 func startServersTogether(t *testing.T, n int, dir string, extra ...string) []string {
 	t.Helper()
-	var cmds []*exec.Cmd
-	var outs []io.Reader
-	var errs []*bytes.Buffer
+	type launched struct {
+		cmd    *exec.Cmd
+		out    io.Reader
+		stderr *bytes.Buffer
+	}
+	var all []launched
 	t.Cleanup(func() {
-		for _, c := range cmds {
-			c.Process.Kill()
-			c.Wait()
+		for _, l := range all {
+			l.cmd.Process.Kill()
+			l.cmd.Wait()
 		}
 	})
 	for range n {
-		cmd := exec.Command(os.Args[0], "-test.run=^$")
-		cmd.Env = append(os.Environ(), serveEnv+"=-listen 127.0.0.1:0 -data "+dir+" "+strings.Join(extra, " "))
-		out, err := cmd.StdoutPipe()
-		if err != nil {
-			t.Fatal(err)
-		}
-		var stderr bytes.Buffer
-		cmd.Stderr = &stderr
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
-		cmds, outs, errs = append(cmds, cmd), append(outs, out), append(errs, &stderr)
+		cmd, out, stderr := launchServer(t, dir, extra...)
+		all = append(all, launched{cmd, out, stderr})
 	}
 	var urls []string
-	for i, out := range outs {
-		line, err := bufio.NewReader(out).ReadString('\n')
-		if err != nil {
-			t.Fatalf("server %d did not start: %v\n%s", i, err, errs[i].String())
-		}
-		urls = append(urls, strings.Fields(strings.TrimPrefix(line, "listening on "))[0])
+	for _, l := range all {
+		urls = append(urls, serverURL(t, l.cmd, l.out, l.stderr))
 	}
 	return urls
 }

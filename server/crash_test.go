@@ -7,6 +7,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"io"
 	"math/rand/v2"
 	"os"
 	"os/exec"
@@ -41,23 +42,38 @@ func TestMain(m *testing.M) {
 // with its URL.
 func startServer(t *testing.T, dir string, extra ...string) (*exec.Cmd, string) {
 	t.Helper()
+	cmd, out, stderr := launchServer(t, dir, extra...)
+	return cmd, serverURL(t, cmd, out, stderr)
+}
+
+// launchServer starts the server on dir (with extra arguments) as a child process, without
+// waiting for it to listen: its standard output and error are returned for serverURL.
+func launchServer(t *testing.T, dir string, extra ...string) (*exec.Cmd, io.Reader, *bytes.Buffer) {
+	t.Helper()
 	cmd := exec.Command(os.Args[0], "-test.run=^$")
 	cmd.Env = append(os.Environ(), serveEnv+"=-listen 127.0.0.1:0 -data "+dir+" "+strings.Join(extra, " "))
 	out, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)
 	}
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
+	stderr := &bytes.Buffer{}
+	cmd.Stderr = stderr
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
+	return cmd, out, stderr
+}
+
+// serverURL waits for a launched server's "listening on" line and returns its URL; a server
+// that exits first fails the test with what it said.
+func serverURL(t *testing.T, cmd *exec.Cmd, out io.Reader, stderr *bytes.Buffer) string {
+	t.Helper()
 	line, err := bufio.NewReader(out).ReadString('\n')
 	if err != nil {
 		cmd.Process.Kill()
 		t.Fatalf("server did not start: %v\n%s", err, stderr.String())
 	}
-	return cmd, strings.Fields(strings.TrimPrefix(line, "listening on "))[0]
+	return strings.Fields(strings.TrimPrefix(line, "listening on "))[0]
 }
 
 // answered is one counter a client received.
