@@ -261,6 +261,17 @@ func harnessFail(format string, args ...any) {
 	Fail(report.HarnessPrefix+fmt.Sprintf(format, args...), 1)
 }
 
+// notApplicable ends the current test as not-applicable: the target's declaration says the
+// feature it checks is absent. A certification run accepts it; it is never a plain skip.
+func notApplicable(format string, args ...any) {
+	Skip(report.NotApplicablePrefix+fmt.Sprintf(format, args...), 1)
+}
+
+// selfTest labels a test that checks the kit itself (our model, our simulator's fault flags, our
+// audit log, a factory-state ECU only the simulator gives): it runs in make test and make run,
+// never in a certification run against someone else's target.
+var selfTest = Label("self-test")
+
 // suite declares a suite's top container: its specs carry the suite's label and are skipped when
 // CONF_SUITES leaves the suite out.
 func suite(name, text string, body func()) bool {

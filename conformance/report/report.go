@@ -14,19 +14,26 @@ import (
 	"go.yaml.in/yaml/v3"
 )
 
-// Outcome is one test's result: pass, fail, skip or error (the harness itself failed).
+// Outcome is one test's result: pass, fail, skip, not-applicable (the target declares the
+// feature absent) or error (the harness itself failed).
 type Outcome string
 
-// The four outcomes.
+// The five outcomes.
 const (
-	Pass  Outcome = "pass"
-	Fail  Outcome = "fail"
-	Skip  Outcome = "skip"
-	Error Outcome = "error"
+	Pass          Outcome = "pass"
+	Fail          Outcome = "fail"
+	Skip          Outcome = "skip"
+	NotApplicable Outcome = "not-applicable"
+	Error         Outcome = "error"
 )
 
 // Outcomes lists every outcome in report order.
-var Outcomes = []Outcome{Pass, Fail, Skip, Error}
+var Outcomes = []Outcome{Pass, Fail, Skip, NotApplicable, Error}
+
+// NotApplicablePrefix starts the skip message of a test that does not apply to the target (its
+// declaration says the feature the test checks is absent): such a test's outcome is
+// not-applicable, not skip.
+const NotApplicablePrefix = "not-applicable: "
 
 // HarnessPrefix starts the failure message of a failure that is the harness's own (setup could not
 // start a server, a CAN interface is missing...): such a test's outcome is error, not fail.
@@ -50,7 +57,7 @@ type Test struct {
 	Suite     string   `yaml:"suite"`               // the spec's first label among the suite names given to Build (else "other")
 	Name      string   `yaml:"name"`                // container texts and the It text joined by " / "
 	Section   string   `yaml:"section,omitempty"`   // from the section map given to Build, keyed by Name
-	Outcome   Outcome  `yaml:"outcome"`             // pass, fail, skip or error
+	Outcome   Outcome  `yaml:"outcome"`             // pass, fail, skip, not-applicable or error
 	Duration  float64  `yaml:"seconds"`             // run time in seconds
 	Message   string   `yaml:"message,omitempty"`   // failure message (redacted) or skip reason
 	Location  string   `yaml:"location,omitempty"`  // file:line of the failure
@@ -171,7 +178,12 @@ func outcomeOf(s types.SpecReport) Outcome {
 	switch s.State {
 	case types.SpecStatePassed:
 		return Pass
-	case types.SpecStateSkipped, types.SpecStatePending:
+	case types.SpecStateSkipped:
+		if strings.HasPrefix(s.Failure.Message, NotApplicablePrefix) {
+			return NotApplicable
+		}
+		return Skip
+	case types.SpecStatePending:
 		return Skip
 	case types.SpecStateFailed:
 		if strings.HasPrefix(s.Failure.Message, HarnessPrefix) {

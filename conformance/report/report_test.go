@@ -52,6 +52,7 @@ func testReport() types.Report {
 			harness,
 			spec(nil, "skipped one", []string{"clm"}, types.SpecStateSkipped, "no CLM server"),
 			spec(nil, "pending one", []string{"vectors"}, types.SpecStatePending, ""),
+			spec(nil, "absent feature", []string{"kms"}, types.SpecStateSkipped, NotApplicablePrefix+"declared without Phase"),
 			spec(nil, "<script>alert(1)</script> & co", nil, types.SpecStatePanicked, "Test Panicked"),
 			spec(nil, "interrupted", []string{"e2e"}, types.SpecStateInterrupted, "interrupted by user"),
 			spec(nil, "aborted", []string{"e2e"}, types.SpecStateAborted, "aborted"),
@@ -88,6 +89,7 @@ func TestBuildOutcomes(t *testing.T) {
 		{"ecu", "ECU / talks CAN", Error},
 		{"clm", "skipped one", Skip},
 		{"vectors", "pending one", Skip},
+		{"kms", "absent feature", NotApplicable},
 		{"other", "<script>alert(1)</script> & co", Error},
 		{"e2e", "interrupted", Error},
 		{"e2e", "aborted", Error},
@@ -103,7 +105,7 @@ func TestBuildOutcomes(t *testing.T) {
 			t.Errorf("test %d = %q/%q/%s, want %q/%q/%s", i, g.Suite, g.Name, g.Outcome, w.suite, w.name, w.out)
 		}
 	}
-	wantTotals := map[Outcome]int{Pass: 1, Fail: 1, Skip: 2, Error: 6}
+	wantTotals := map[Outcome]int{Pass: 1, Fail: 1, Skip: 2, NotApplicable: 1, Error: 6}
 	if !reflect.DeepEqual(res.Totals, wantTotals) {
 		t.Errorf("totals = %v, want %v", res.Totals, wantTotals)
 	}
@@ -131,7 +133,7 @@ func TestBuildEmptyTotalsAndFailed(t *testing.T) {
 	res := Build(types.Report{SpecReports: types.SpecReports{
 		spec(nil, "ok", []string{"kms"}, types.SpecStatePassed, ""),
 	}}, suites, nil, nil, nil)
-	want := map[Outcome]int{Pass: 1, Fail: 0, Skip: 0, Error: 0}
+	want := map[Outcome]int{Pass: 1, Fail: 0, Skip: 0, NotApplicable: 0, Error: 0}
 	if !reflect.DeepEqual(res.Totals, want) {
 		t.Errorf("totals = %v, want %v", res.Totals, want)
 	}
@@ -162,7 +164,7 @@ func TestBuildExchanges(t *testing.T) {
 			t.Errorf("exchange lacks %s: %q", good, ex[0])
 		}
 	}
-	if m := res.Tests[9].Message; strings.Contains(m, "abcd1234") || !strings.Contains(m, "cannot start server") {
+	if m := res.Tests[10].Message; strings.Contains(m, "abcd1234") || !strings.Contains(m, "cannot start server") {
 		t.Errorf("setup message = %q", m)
 	}
 	wantCfg := map[string]string{"url": "http://kms", "token": Redacted, "note": "uses " + Redacted}
