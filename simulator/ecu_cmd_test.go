@@ -38,7 +38,8 @@ func TestECUCommandsRunUntilStopped(t *testing.T) {
 		t.Fatalf("bus log: %v", err)
 	}
 	out, errOut, code = runFor(t, 100*time.Millisecond, "ecu", "--can", "mem", "--uid", "000300010000000000000000000002",
-		"--profile", "csec", "--store", dir, "--fault-slow-nvm", "10ms")
+		"--profile", "csec", "--store", dir, "--fault-slow-nvm", "10ms",
+		"--padding", "none", "--seed-length", "4", "--relock-same-session", "--rng-init-at-boot")
 	if code != 0 || !strings.Contains(out, "ECU 000300010000000000000000000002 listening on mem: request 0x7e0, response 0x7e8") {
 		t.Fatalf("ecu: exit %d, %s%s", code, out, errOut)
 	}
@@ -61,6 +62,9 @@ func TestECUCommandBadInput(t *testing.T) {
 		{[]string{"ecu", "--bogus"}, 2, "bogus"},
 		{[]string{"ecu", "--initial-master-key", "zz"}, 2, "--initial-master-key"},
 		{[]string{"ecu", "stray"}, 2, "unexpected argument"},
+		{[]string{"ecu", "--padding", "1cc"}, 2, "--padding"},
+		{[]string{"ecu", "--seed-length", "33"}, 2, "--seed-length"},
+		{[]string{"ecu", "--seed-length", "0"}, 2, "--seed-length"},
 		{[]string{"fleet", "--count", "0"}, 2, "--count"},
 		{[]string{"ecu", "--can", "mem", "--kernel-isotp"}, 1, "--kernel-isotp"},
 		{[]string{"ecu", "--can", "nosuchcan0"}, 1, "nosuchcan0"},

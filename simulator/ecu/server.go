@@ -58,7 +58,7 @@ func (e *ECU) sessionControl(req []byte) []byte {
 	default:
 		return uds.Negative(req[0], uds.SubFunctionNotSupported)
 	}
-	if s != e.session {
+	if s != e.session || e.cfg.RelockSameSession {
 		e.unlocked, e.seed = false, nil // security is per session
 	}
 	e.session = s
@@ -67,20 +67,14 @@ func (e *ECU) sessionControl(req []byte) []byte {
 	return uds.Positive(req[0], s, byte(p2>>8), byte(p2), byte(p2Star>>8), byte(p2Star))
 }
 
-// reset handles ECUReset hardReset (01): a power cycle, answered before it happens. Other reset
-// types are not supported; softReset (03) only exists in the extended session.
+// reset handles ECUReset hardReset (01), in every session: a power cycle, answered before it
+// happens. Every other reset type, softReset (03) included, is not supported (0x12) in every
+// session.
 func (e *ECU) reset(req []byte) []byte {
 	if len(req) != 2 {
 		return uds.Negative(req[0], uds.IncorrectMessageLengthOrInvalidFormat)
 	}
-	switch req[1] &^ uds.SuppressPositiveResponse {
-	case 0x01:
-	case 0x03:
-		if e.session != uds.ExtendedSession {
-			return uds.Negative(req[0], uds.SubFunctionNotSupportedInActiveSession)
-		}
-		return uds.Negative(req[0], uds.SubFunctionNotSupported)
-	default:
+	if req[1]&^uds.SuppressPositiveResponse != 0x01 {
 		return uds.Negative(req[0], uds.SubFunctionNotSupported)
 	}
 	if erc := e.engine.PowerCycle(); erc == she.Busy {
@@ -107,9 +101,9 @@ func (e *ECU) securityAccess(req []byte, now time.Time) []byte {
 			return uds.Negative(sid, uds.RequiredTimeDelayNotExpired)
 		}
 		if e.unlocked {
-			return uds.Positive(sid, append([]byte{sub}, make([]byte, 16)...)...)
+			return uds.Positive(sid, append([]byte{sub}, make([]byte, e.cfg.SeedLength)...)...)
 		}
-		e.seed = randomSeed()
+		e.seed = randomSeed(e.cfg.SeedLength)
 		return uds.Positive(sid, append([]byte{sub}, e.seed...)...)
 	case 0x02: // sendKey
 		if e.seed == nil {
