@@ -9,6 +9,7 @@ import (
 
 	"github.com/shekit/shekit/simulator/she"
 	"github.com/shekit/shekit/vcan"
+	"github.com/shekit/shekit/vcan/isotp"
 	"github.com/shekit/shekit/vcan/uds"
 )
 
@@ -85,6 +86,27 @@ func TestWrongKeyUsesUpTheSeed(t *testing.T) {
 				t.Fatalf("key %d: %v, want %v", i, nrc, want)
 			}
 		}
+	})
+}
+
+// TestSendKeyLength: a key of the wrong length is 0x13 whether or not a seed is pending (ISO
+// 14229-1 checks the length before the sequence), and neither uses up the seed nor counts as a
+// wrong key.
+func TestSendKeyLength(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		c := newRig(t, Config{UID: she.UID{1}, MaxAttempts: 1}).client
+		do(t, c, 0x10, 0x03)
+		if nrc := nrcOf(t, c, 0x27, 0x02, 0x01); nrc != uds.IncorrectMessageLengthOrInvalidFormat {
+			t.Fatalf("short key, no seed: %v, want 0x13", nrc)
+		}
+		seed := do(t, c, 0x27, 0x01)[2:]
+		k := independentCMAC(DefaultSecurityKey, seed)
+		for _, bad := range [][]byte{k[:15], append(k[:], 0)} {
+			if nrc := nrcOf(t, c, append([]byte{0x27, 0x02}, bad...)...); nrc != uds.IncorrectMessageLengthOrInvalidFormat {
+				t.Fatalf("key of %d bytes: %v, want 0x13", len(bad), nrc)
+			}
+		}
+		do(t, c, append([]byte{0x27, 0x02}, k[:]...)...) // the seed still stands, no attempt counted
 	})
 }
 
@@ -176,12 +198,13 @@ func TestPadding(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		for _, tc := range []struct {
 			padding Padding
-			want    []byte // the positive answer to 10 03, as its single frame
+			want    []byte         // the positive answer to 10 03, as its single frame
+			client  []isotp.Option // the tester's padding: the ECU reads any
 		}{
-			{Padding{}, []byte{0x06, 0x50, 0x03, 0x00, 0x32, 0x01, 0xF4, 0xCC}},
-			{PadWith(0x55), []byte{0x06, 0x50, 0x03, 0x00, 0x32, 0x01, 0xF4, 0x55}},
-			{PadWith(0x00), []byte{0x06, 0x50, 0x03, 0x00, 0x32, 0x01, 0xF4, 0x00}},
-			{NoPadding, []byte{0x06, 0x50, 0x03, 0x00, 0x32, 0x01, 0xF4}},
+			{Padding{}, []byte{0x06, 0x50, 0x03, 0x00, 0x32, 0x01, 0xF4, 0xCC}, nil},
+			{PadWith(0x55), []byte{0x06, 0x50, 0x03, 0x00, 0x32, 0x01, 0xF4, 0x55}, []isotp.Option{isotp.WithoutPadding()}},
+			{PadWith(0x00), []byte{0x06, 0x50, 0x03, 0x00, 0x32, 0x01, 0xF4, 0x00}, []isotp.Option{isotp.WithPadding(0xAA)}},
+			{NoPadding, []byte{0x06, 0x50, 0x03, 0x00, 0x32, 0x01, 0xF4}, []isotp.Option{isotp.WithoutPadding()}},
 		} {
 			h := vcan.NewHub()
 			tap := h.Connect(vcan.ExactID(DefaultResponseID, false))
@@ -189,7 +212,7 @@ func TestPadding(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			c, err := Dial(HubDialer(h), DefaultRequestID, DefaultResponseID)
+			c, err := Dial(HubDialer(h), DefaultRequestID, DefaultResponseID, tc.client...)
 			if err != nil {
 				t.Fatal(err)
 			}

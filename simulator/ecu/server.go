@@ -105,12 +105,12 @@ func (e *ECU) securityAccess(req []byte, now time.Time) []byte {
 		}
 		e.seed = randomSeed(e.cfg.SeedLength)
 		return uds.Positive(sid, append([]byte{sub}, e.seed...)...)
-	case 0x02: // sendKey
-		if e.seed == nil {
-			return uds.Negative(sid, uds.RequestSequenceError)
-		}
+	case 0x02: // sendKey: a key of the wrong length neither uses up the seed nor counts
 		if len(req) != 2+16 {
 			return uds.Negative(sid, uds.IncorrectMessageLengthOrInvalidFormat)
+		}
+		if e.seed == nil {
+			return uds.Negative(sid, uds.RequestSequenceError)
 		}
 		want := she.CMAC(*e.cfg.SecurityKey, e.seed)
 		e.seed = nil
