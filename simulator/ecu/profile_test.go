@@ -58,6 +58,33 @@ func TestSoftResetIsNotSupportedInAnySession(t *testing.T) {
 	})
 }
 
+// TestSubFunctionBeforeLength: for 0x10, 0x11 and 0x3E an unsupported sub-function is 0x12 even
+// when the request is also too long (ISO 14229-1 checks the sub-function first); too short, or
+// only too long, is 0x13.
+func TestSubFunctionBeforeLength(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		c := newRig(t, Config{UID: she.UID{1}}).client
+		for _, tc := range []struct {
+			req  []byte
+			want uds.NRC
+		}{
+			{[]byte{0x10, 0x04, 0x00}, uds.SubFunctionNotSupported},
+			{[]byte{0x11, 0x03, 0x00}, uds.SubFunctionNotSupported},
+			{[]byte{0x3E, 0x01, 0x00}, uds.SubFunctionNotSupported},
+			{[]byte{0x10}, uds.IncorrectMessageLengthOrInvalidFormat},
+			{[]byte{0x11}, uds.IncorrectMessageLengthOrInvalidFormat},
+			{[]byte{0x3E}, uds.IncorrectMessageLengthOrInvalidFormat},
+			{[]byte{0x10, 0x03, 0x00}, uds.IncorrectMessageLengthOrInvalidFormat},
+			{[]byte{0x11, 0x01, 0x00}, uds.IncorrectMessageLengthOrInvalidFormat},
+			{[]byte{0x3E, 0x00, 0x00}, uds.IncorrectMessageLengthOrInvalidFormat},
+		} {
+			if nrc := nrcOf(t, c, tc.req...); nrc != tc.want {
+				t.Errorf("% x: NRC %v, want %v", tc.req, nrc, tc.want)
+			}
+		}
+	})
+}
+
 // TestWrongKeyUsesUpTheSeed: after a wrong key (0x35) a second key without a new seed is 0x24;
 // a correct key after a new seed unlocks and resets the count.
 func TestWrongKeyUsesUpTheSeed(t *testing.T) {

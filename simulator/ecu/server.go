@@ -48,16 +48,28 @@ func (e *ECU) Handle(req []byte, pending func()) []byte {
 	return resp
 }
 
-func (e *ECU) sessionControl(req []byte) []byte {
-	if len(req) != 2 {
+// subFunctionRequest checks a request of a service whose only parameter is its sub-function, in
+// ISO 14229-1's order: too short (0x13), sub-function not in supported (0x12), longer than two
+// bytes (0x13). It returns the negative response, or nil.
+func subFunctionRequest(req []byte, supported func(sub byte) bool) []byte {
+	switch {
+	case len(req) < 2:
+		return uds.Negative(req[0], uds.IncorrectMessageLengthOrInvalidFormat)
+	case !supported(req[1] &^ uds.SuppressPositiveResponse):
+		return uds.Negative(req[0], uds.SubFunctionNotSupported)
+	case len(req) != 2:
 		return uds.Negative(req[0], uds.IncorrectMessageLengthOrInvalidFormat)
 	}
-	s := req[1] &^ uds.SuppressPositiveResponse
-	switch s {
-	case uds.DefaultSession, uds.ProgrammingSession, uds.ExtendedSession:
-	default:
-		return uds.Negative(req[0], uds.SubFunctionNotSupported)
+	return nil
+}
+
+func (e *ECU) sessionControl(req []byte) []byte {
+	if nr := subFunctionRequest(req, func(s byte) bool {
+		return s == uds.DefaultSession || s == uds.ProgrammingSession || s == uds.ExtendedSession
+	}); nr != nil {
+		return nr
 	}
+	s := req[1] &^ uds.SuppressPositiveResponse
 	if s != e.session || e.cfg.RelockSameSession {
 		e.unlocked, e.seed = false, nil // security is per session
 	}
@@ -71,11 +83,8 @@ func (e *ECU) sessionControl(req []byte) []byte {
 // happens. Every other reset type, softReset (03) included, is not supported (0x12) in every
 // session.
 func (e *ECU) reset(req []byte) []byte {
-	if len(req) != 2 {
-		return uds.Negative(req[0], uds.IncorrectMessageLengthOrInvalidFormat)
-	}
-	if req[1]&^uds.SuppressPositiveResponse != 0x01 {
-		return uds.Negative(req[0], uds.SubFunctionNotSupported)
+	if nr := subFunctionRequest(req, func(t byte) bool { return t == 0x01 }); nr != nil {
+		return nr
 	}
 	if erc := e.engine.PowerCycle(); erc == she.Busy {
 		return uds.Negative(req[0], uds.ConditionsNotCorrect)
@@ -155,11 +164,8 @@ func (e *ECU) readData(req []byte) []byte {
 }
 
 func (e *ECU) testerPresent(req []byte) []byte {
-	if len(req) != 2 {
-		return uds.Negative(req[0], uds.IncorrectMessageLengthOrInvalidFormat)
-	}
-	if req[1]&^uds.SuppressPositiveResponse != 0 {
-		return uds.Negative(req[0], uds.SubFunctionNotSupported)
+	if nr := subFunctionRequest(req, func(sub byte) bool { return sub == 0x00 }); nr != nil {
+		return nr
 	}
 	return uds.Positive(req[0], 0x00)
 }
