@@ -339,8 +339,9 @@ type syncVerdict struct {
 }
 
 // checkGetID runs GET_ID with the sync's challenge. With the SREG the KMS assumed (0x1E) the
-// station compares the MAC itself; with another SREG (RND_INIT set at boot, say) it cannot, and
-// the KMS checks the MAC over the SREG the ECU returned when the report carries the answer.
+// station compares the MAC itself and reports Success with an empty message; with another SREG
+// (RND_INIT set at boot, say) it cannot, and its Success report carries the ECU's answer, whose
+// MAC the KMS checks over the SREG the ECU returned.
 func checkGetID(ctx context.Context, cfg *Config, c *ecu.Client, id kms.EcuID, challenge, want [16]byte) (v syncVerdict) {
 	res, err := step(ctx, cfg, func(ctx context.Context) (ecu.GetIDResult, error) { return c.GetID(ctx, challenge) })
 	switch {
@@ -354,12 +355,10 @@ func checkGetID(ctx context.Context, cfg *Config, c *ecu.Client, id kms.EcuID, c
 		v.failure = fmt.Sprintf("GetID: UID %x, want %x", res.UID, id.UID)
 	case res.SREG == kms.SyncSREG && subtle.ConstantTimeCompare(res.MAC[:], want[:]) != 1:
 		v.failure = fmt.Sprintf("GetID: MAC mismatch: ECU %x, KMS %x (SREG %#02x)", res.MAC, want, byte(res.SREG))
-	default:
+	case res.SREG != kms.SyncSREG:
 		v.sreg = res.SREG
 		v.answer = kms.GetIDAnswer{Challenge: challenge, SREG: res.SREG, MAC: res.MAC}.String()
-		if res.SREG != kms.SyncSREG {
-			v.note = fmt.Sprintf("GetID SREG %#02x: the MAC checked by the KMS", byte(res.SREG))
-		}
+		v.note = fmt.Sprintf("GetID SREG %#02x: the MAC checked by the KMS", byte(res.SREG))
 	}
 	return v
 }

@@ -159,6 +159,12 @@ func TestProvisionsEveryKeyAndSyncs(t *testing.T) {
 	if got := len(r.audit(t)) - before; got != 33*4 {
 		t.Errorf("second run: %d audit entries, want 132 (issue, report, sync issue, sync report per key)", got)
 	}
+	// SREG 0x1E: the station compared GetID's MAC itself and reported Success with no message.
+	for _, e := range reports(r.audit(t), "sync-result", 1) {
+		if e.Outcome != "Success" || e.Message != "" {
+			t.Errorf("master sync report %+v", e)
+		}
+	}
 }
 
 // reports returns the audit entries of slot id whose action starts with action ("issue:",
