@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"flag"
 	"os"
 	"path/filepath"
 	"strings"
@@ -11,6 +12,7 @@ import (
 
 	"go.einride.tech/can"
 
+	"github.com/shekit/shekit/simulator/ecu"
 	"github.com/shekit/shekit/vcan"
 )
 
@@ -73,6 +75,28 @@ func TestECUCommandBadInput(t *testing.T) {
 		if code != tc.code || strings.Count(errOut, "\n") != 1 || !strings.Contains(errOut, tc.want) {
 			t.Errorf("%v: exit %d, stderr %q, stdout %q; want exit %d and one line mentioning %s", tc.args, code, errOut, out, tc.code, tc.want)
 		}
+	}
+}
+
+// TestECUFlagsLegalVariants: the legal-variant flags reach the ECU's configuration.
+func TestECUFlagsLegalVariants(t *testing.T) {
+	fs := flag.NewFlagSet("ecu", flag.ContinueOnError)
+	var f ecuFlags
+	f.register(fs, false)
+	if err := fs.Parse([]string{"--padding", "none", "--seed-length", "4", "--relock-same-session", "--rng-init-at-boot"}); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := f.config()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Padding != ecu.NoPadding || cfg.SeedLength != 4 || !cfg.RelockSameSession || !cfg.RNGInitAtBoot {
+		t.Fatalf("config %+v", cfg)
+	}
+	var d ecuFlags
+	d.register(flag.NewFlagSet("ecu", flag.ContinueOnError), false)
+	if cfg, err = d.config(); err != nil || cfg.Padding != ecu.PadWith(0xCC) || cfg.SeedLength != 16 || cfg.RelockSameSession || cfg.RNGInitAtBoot {
+		t.Fatalf("defaults: %+v, %v", cfg, err)
 	}
 }
 

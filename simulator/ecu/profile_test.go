@@ -306,3 +306,20 @@ func TestRNGInitAtBoot(t *testing.T) {
 		}
 	})
 }
+
+// TestAnnouncedTiming: the 0x10 answer announces the configured P2 (ms) and P2* (10 ms units), and
+// the client takes them from StartSession.
+func TestAnnouncedTiming(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		c := newRig(t, Config{UID: she.UID{1}, P2: 80 * time.Millisecond, P2Star: 3 * time.Second}).client
+		if resp := do(t, c, 0x10, 0x03); !bytes.Equal(resp, []byte{0x50, 0x03, 0x00, 0x50, 0x01, 0x2C}) {
+			t.Fatalf("announced % x, want 50 03 00 50 01 2c", resp)
+		}
+		if err := c.StartSession(ctxFor(t), uds.ExtendedSession); err != nil {
+			t.Fatal(err)
+		}
+		if p2, p2s := c.Timing(); p2 != 80*time.Millisecond || p2s != 3*time.Second {
+			t.Fatalf("client timing P2 %v, P2* %v", p2, p2s)
+		}
+	})
+}
