@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"slices"
 
 	"github.com/shekit/shekit/vcan/uds"
 )
@@ -219,6 +220,9 @@ const (
 )
 
 func (l Layout) encode(header []byte, v Values, mode encodeMode) ([]byte, error) {
+	if mode == encodeUpToERC {
+		l = l[:slices.IndexFunc(l, func(it Item) bool { return it.Kind == FieldItem && it.Field == "ERC" })+1]
+	}
 	vals := map[string][]byte{}
 	for _, it := range l {
 		if it.Kind != FieldItem {
@@ -241,9 +245,6 @@ func (l Layout) encode(header []byte, v Values, mode encodeMode) ([]byte, error)
 	out := bytes.Clone(header)
 	for _, it := range l {
 		out = append(out, it.bytes(vals)...)
-		if mode == encodeUpToERC && it.Kind == FieldItem && it.Field == "ERC" {
-			break
-		}
 	}
 	return out, nil
 }
@@ -339,4 +340,21 @@ func (l Layout) check(b []byte, vals map[string][]byte) error {
 		}
 	}
 	return nil
+}
+
+// StepFor returns the operation and step whose request header req carries (server side); steps
+// that several operations share are found under the first in OpNames order.
+func (p *Profile) StepFor(req []byte) (*Operation, *Step, bool) {
+	for _, name := range OpNames {
+		op := p.Operations[name]
+		if op == nil {
+			continue
+		}
+		for _, st := range op.Steps {
+			if st.MatchesRequest(req) {
+				return op, st, true
+			}
+		}
+	}
+	return nil, nil, false
 }

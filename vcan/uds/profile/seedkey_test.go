@@ -1,0 +1,76 @@
+package profile
+
+import (
+	"bytes"
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+func testCommand(script string, input SeedInput, timeout time.Duration) *SeedKeyCommand {
+	return &SeedKeyCommand{Path: filepath.Join("testdata", script), Input: input, Timeout: timeout, KeyLength: 3}
+}
+
+func TestSeedKeyCommand(t *testing.T) {
+	ctx := context.Background()
+	for _, in := range []SeedInput{SeedArgument, SeedStdin} {
+		key, err := testCommand("reverse.sh", in, time.Minute).Key(ctx, []byte{0x0A, 0x0B, 0xFC})
+		if err != nil || !bytes.Equal(key, []byte{0xFC, 0x0B, 0x0A}) {
+			t.Fatalf("%s: Key = % X, %v, want FC 0B 0A", in, key, err)
+		}
+	}
+	for _, tt := range []struct{ script, want string }{
+		{"fail.sh", "seed/key command fail.sh: exit status 3: level 7 is not supported"},
+		{"short.sh", "seed/key command short.sh: a 2-byte key, want 3"},
+		{"nothex.sh", "seed/key command nothex.sh: standard output is not a key in hex"},
+		{"missing.sh", "seed/key command missing.sh: fork/exec testdata/missing.sh: no such file or directory"},
+	} {
+		_, err := testCommand(tt.script, SeedArgument, time.Minute).Key(ctx, []byte{1, 2, 3})
+		if err == nil || err.Error() != tt.want {
+			t.Errorf("%s: %v, want %s", tt.script, err, tt.want)
+		}
+	}
+}
+
+// A command that never answers is killed at its time limit (the script sleeps ten minutes).
+func TestSeedKeyCommandTimeLimit(t *testing.T) {
+	_, err := testCommand("sleep.sh", SeedArgument, 100*time.Millisecond).Key(context.Background(), []byte{1})
+	if err == nil || err.Error() != "seed/key command sleep.sh: no key within 100ms" {
+		t.Fatalf("Key = %v, want the time limit", err)
+	}
+}
+
+// A profile file's relative command is relative to the file's directory.
+func TestFileProfileCommandPath(t *testing.T) {
+	dir := t.TempDir()
+	src := strings.Replace(base, "algorithm: aes-cmac\n  key: \"000102030405060708090A0B0C0D0E0F\"",
+		"algorithm: external\n  key_length: 3\n  seed_input: stdin\n  command: [./reverse.sh]", 1)
+	if err := os.WriteFile(filepath.Join(dir, "p.yaml"), []byte(src), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	script, err := os.ReadFile("testdata/reverse.sh")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "reverse.sh"), script, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	p, err := Find(filepath.Join(dir, "p.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := p.SeedKeyCommand()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if c.Path != filepath.Join(dir, "reverse.sh") {
+		t.Fatalf("Path = %s", c.Path)
+	}
+	if key, err := c.Key(context.Background(), []byte{1, 2, 3}); err != nil || !bytes.Equal(key, []byte{3, 2, 1}) {
+		t.Fatalf("Key = % X, %v", key, err)
+	}
+}
