@@ -43,6 +43,33 @@ func TestSeedKeyCommandTimeLimit(t *testing.T) {
 	}
 }
 
+// The built-in extended-seedkey profile runs its embedded script; key by hand:
+// ((seed[i] ^ 5A C3 96 3C[i%4]) + i) & 0xFF.
+func TestBuiltinExternalSeedKey(t *testing.T) {
+	p, err := Find("extended-seedkey")
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := p.SeedKeyCommand()
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := filepath.Dir(c.Path)
+	key, err := c.Key(context.Background(), []byte{0x00, 0x01, 0x02, 0x03})
+	if err != nil || !bytes.Equal(key, []byte{0x5A, 0xC3, 0x96, 0x42}) {
+		t.Fatalf("Key = % X, %v, want 5A C3 96 42", key, err)
+	}
+	if err := c.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(dir); !os.IsNotExist(err) {
+		t.Fatalf("Close left %s: %v", dir, err)
+	}
+	if _, err := Default().SeedKeyCommand(); err == nil || !strings.Contains(err.Error(), "not an external command") {
+		t.Fatalf("SeedKeyCommand of an aes-cmac profile: %v", err)
+	}
+}
+
 // A profile file's relative command is relative to the file's directory.
 func TestFileProfileCommandPath(t *testing.T) {
 	dir := t.TempDir()
