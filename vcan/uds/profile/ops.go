@@ -184,10 +184,13 @@ func (p *parser) sequence(n *yaml.Node, path string, steps []*Step) error {
 		case st.Service == RequestDownload && (i+1 == len(steps) || steps[i+1].Service != TransferData):
 			return p.errf(n.Content[i], field, "request-download must be followed by transfer-data")
 		}
+		if st.Service == TransferData && len(st.Request) == 0 {
+			return p.errf(n.Content[i], field+".request", "transfer-data carries the record: want a request layout")
+		}
 		if st.Service == RequestDownload {
 			st.MemorySize = steps[i+1].Request.Size()
 			if st.SizeBytes < 4 && st.MemorySize >= 1<<(8*st.SizeBytes) {
-				return p.errf(n.Content[i], field+".size_bytes", "%d bytes cannot count the %d bytes of the transfer", st.SizeBytes, st.MemorySize)
+				return p.errf(n.Content[i], field+".size_bytes", "%d cannot count the %d bytes of the transfer", st.SizeBytes, st.MemorySize)
 			}
 		}
 	}

@@ -2,6 +2,9 @@ package profile
 
 import (
 	"errors"
+	"io/fs"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 )
@@ -50,6 +53,12 @@ func TestParseBase(t *testing.T) {
 		p.Errors.NRC[0x0B] != 0x72 || len(p.Operations) != 2 || p.Operations[LoadKey].Steps[0].ID != 0xFD10 {
 		t.Fatalf("parsed %+v", p)
 	}
+}
+
+// keyCheck is a KeyCheck operation with the given layouts.
+func keyCheck(request, response string) string {
+	return "  KeyCheck:\n    session: extended\n    steps:\n      - service: routine-start\n        rid: 0xFD20\n" +
+		"        request: " + request + "\n        response: " + response + "\n"
 }
 
 func TestParseRefusesMistakes(t *testing.T) {
@@ -143,6 +152,34 @@ func TestParseRefusesMistakes(t *testing.T) {
 			"t.yaml:28: operations.LoadKey.steps[0]: transfer-data must follow request-download"},
 		{"same header, other layout", "response: [ERC, M4, M5]\n", "response: [ERC, M4, M5]\n  GenerateMAC:\n    session: extended\n    steps:\n      - service: routine-start\n        rid: 0xFD10\n        request: [KeyID, Message]\n        response: [ERC, MAC]\n",
 			"t.yaml:32: operations.GenerateMAC.steps[0]: sends the request header of LoadKey.steps[0] (31 01 FD 10) but differs from it"},
+		{"key check that neither verifies nor computes", "response: [ERC, M4, M5]\n", "response: [ERC, M4, M5]\n" + keyCheck("[KeyID, Message]", "[ERC]"),
+			"t.yaml:32: operations.KeyCheck: a key check brings back either Status (the ECU verified a MAC) or MAC (the ECU computed one)"},
+		{"key check without the MAC to verify", "response: [ERC, M4, M5]\n", "response: [ERC, M4, M5]\n" + keyCheck("[KeyID, Message]", "[ERC, Status]"),
+			"t.yaml:32: operations.KeyCheck: a key check that brings back Status sends the MAC to verify"},
+		{"key check without a KeyID", "response: [ERC, M4, M5]\n", "response: [ERC, M4, M5]\n" + keyCheck("[Challenge]", "[ERC, MAC]"),
+			"t.yaml:32: operations.KeyCheck: no request carries KeyID"},
+		{"key check sending a MAC and getting one", "response: [ERC, M4, M5]\n", "response: [ERC, M4, M5]\n" + keyCheck("[KeyID, Message, MAC]", "[ERC, MAC]"),
+			"t.yaml:32: operations.KeyCheck: a key check that brings back a MAC does not send one"},
+		{"download without transfer", "response: [ERC, M4, M5]\n", "response: [ERC, M4, M5]\n" + "  GetID:\n    session: extended\n    steps:\n      - {service: request-download, address: 0x1000}\n      - {service: routine-start, rid: 0x0202, request: [Challenge], response: [ERC, UID, SREG, MAC]}\n",
+			"t.yaml:35: operations.GetID.steps[0]: request-download must be followed by transfer-data"},
+		{"download size too small", "response: [ERC, M4, M5]\n", "response: [ERC, M4, M5]\n" + "  GetID:\n    session: extended\n    steps:\n      - {service: request-download, address: 0x1000, size_bytes: 1, address_bytes: 2}\n      - {service: transfer-data, request: [Challenge, {const: \"" + strings.Repeat("00", 240) + "\"}]}\n",
+			"t.yaml:35: operations.GetID.steps[0].size_bytes: 1 cannot count the 256 bytes of the transfer"},
+		{"transfer-data without a record", "response: [ERC, M4, M5]\n", "response: [ERC, M4, M5]\n" + "  GetID:\n    session: extended\n    steps:\n      - {service: request-download, address: 0x1000}\n      - {service: transfer-data}\n      - {service: request-transfer-exit, request: [Challenge], response: [ERC, UID, SREG, MAC]}\n",
+			"t.yaml:36: operations.GetID.steps[1].request: transfer-data carries the record: want a request layout"},
+		{"download address too long", "response: [ERC, M4, M5]\n", "response: [ERC, M4, M5]\n" + "  GetID:\n    session: extended\n    steps:\n      - {service: request-download, address: 0x10000, address_bytes: 2}\n",
+			"t.yaml:35: operations.GetID.steps[0].address: 0x10000 is out of range 0..0xffff (address_bytes 2)"},
+		{"download with a layout", "response: [ERC, M4, M5]\n", "response: [ERC, M4, M5]\n" + "  GetID:\n    session: extended\n    steps:\n      - {service: request-download, address: 0x1000, request: [Challenge]}\n",
+			"t.yaml:35: operations.GetID.steps[0]: request-download's request and answer are ISO 14229's; the record goes in transfer-data"},
+		{"extended functional ID without its address", "mode: normal\n  request_id: 0x7E0", "mode: extended\n  tester_address: 0xF1\n  ecu_address: 0x40\n  functional_id: 0x6F1\n  request_id: 0x7E0",
+			"t.yaml:4: addressing.functional_address: extended addressing needs functional_id and functional_address together"},
+		{"key of an external command", "algorithm: aes-cmac", "algorithm: external\n  command: [./x.sh]",
+			"t.yaml:14: security.key: not used by an external command (it keeps its secrets)"},
+		{"security type", "    security: false", "    security: 0",
+			"t.yaml:20: operations.ReadUID.security: want true or false, got integer 0"},
+		{"no operations", "    session: default", "    session: 0x80",
+			"t.yaml:19: operations.ReadUID.session: 0x80 is out of range 0x01..0x7F"},
+		{"steps not a list", "    steps:\n      - service: read-did\n        did: 0xFD00\n        response: [UID]", "    steps: read-did",
+			`t.yaml:21: operations.ReadUID.steps: want a non-empty list, got "read-did"`},
 		{"not YAML", "version: 1", "version: [1", "t.yaml:1: not YAML: yaml: line 1: did not find expected ',' or ']'"},
 		{"two documents", "version: 1", "version: 1\n---\nversion: 1\n---", "t.yaml:2: a second YAML document: want one profile per file"},
 	}
@@ -161,5 +198,32 @@ func TestParseRefusesMistakes(t *testing.T) {
 				t.Fatalf("Parse error\n%s\nwant\n%s", err, tt.want)
 			}
 		})
+	}
+}
+
+func TestLoadNamesTheFile(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "bad.yaml")
+	if err := os.WriteFile(path, []byte(strings.Replace(base, "p2: 50ms", "p2: 0ms", 1)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	_, err := Find(path)
+	if want := path + ":10: link.p2: 0ms is out of range 1ms..1m5.535s"; err == nil || err.Error() != want {
+		t.Fatalf("Find = %v, want %s", err, want)
+	}
+	if _, err := Find(filepath.Join(t.TempDir(), "none.yaml")); !errors.Is(err, fs.ErrNotExist) {
+		t.Fatalf("Find(missing file) = %v", err)
+	}
+}
+
+func TestParseSecurityNone(t *testing.T) {
+	src := strings.Replace(base, "algorithm: aes-cmac\n  key: \"000102030405060708090A0B0C0D0E0F\"", "algorithm: none", 1)
+	p, err := Parse("t.yaml", []byte(src))
+	if err != nil || p.Operations[LoadKey].Security {
+		t.Fatalf("algorithm none: %v, %v; want LoadKey without SecurityAccess", p, err)
+	}
+	src = strings.Replace(src, "    session: extended\n", "    session: extended\n    security: true\n", 1)
+	_, err = Parse("t.yaml", []byte(src))
+	if want := "t.yaml:26: operations.LoadKey.security: needs SecurityAccess, but security.algorithm is none"; err == nil || err.Error() != want {
+		t.Fatalf("Parse = %v, want %s", err, want)
 	}
 }
