@@ -15,6 +15,7 @@ var ERCNames = []string{
 	"ERC_NO_DEBUGGING", "ERC_BUSY", "ERC_MEMORY_FAILURE", "ERC_GENERAL_ERROR",
 }
 
+// String returns the ERC's SHE name, e.g. ERC_KEY_INVALID.
 func (e ERC) String() string {
 	if int(e) < len(ERCNames) {
 		return ERCNames[e]

@@ -74,6 +74,7 @@ type cappedBuffer struct {
 	overflow bool
 }
 
+// Write keeps what fits and reports every byte written, so the command is never blocked.
 func (b *cappedBuffer) Write(p []byte) (int, error) {
 	room := maxOutput - b.Len()
 	if len(p) > room {

@@ -19,6 +19,7 @@ type Error struct {
 	Msg   string
 }
 
+// Error returns "FILE:LINE: FIELD: MESSAGE".
 func (e *Error) Error() string {
 	if e.Field == "" {
 		return fmt.Sprintf("%s:%d: %s", e.File, e.Line, e.Msg)
