@@ -19,7 +19,7 @@ func TestDefaultProfileIsTheSimulators(t *testing.T) {
 	}
 	l := p.Link
 	if l.FD || l.TxDL != 8 || !l.Pad || l.PadByte != 0xCC || l.BlockSize != 0 || l.STmin != 0 ||
-		l.NAs != time.Second || l.NBs != time.Second || l.NCr != time.Second || l.P2 != uds.DefaultP2 || l.P2Star != uds.DefaultP2Star {
+		l.NAs != time.Second || l.NBs != time.Second || l.NCr != time.Second || l.P2 != uds.DefaultP2 || l.P2Star != uds.DefaultP2Star || l.S3 != 5*time.Second {
 		t.Errorf("link %+v", l)
 	}
 	s := p.Security

@@ -36,6 +36,7 @@
 //	  n_cr: 1000ms
 //	  p2: 50ms                   # as DiagnosticSessionControl announces them:
 //	  p2_star: 5000ms            #   P2 in ms up to 65535ms, P2* in 10 ms up to 655350ms
+//	  s3: 5s                     # a non-default session ends after this long without a request
 //	security:                    # optional; absent: algorithm none
 //	  algorithm: aes-cmac        # none | aes-cmac | external
 //	  level: 0x01                # requestSeed sub-function (odd); sendKey is level+1

@@ -221,7 +221,7 @@ var fdLengths = []uint64{8, 12, 16, 20, 24, 32, 48, 64}
 func (p *parser) link(n *yaml.Node) (Link, error) {
 	var l Link
 	o, err := p.object(orEmpty(n), "link", "can", "tx_dl", "brs", "padding", "min_frame_length",
-		"block_size", "st_min", "n_as", "n_bs", "n_cr", "p2", "p2_star")
+		"block_size", "st_min", "n_as", "n_bs", "n_cr", "p2", "p2_star", "s3")
 	if err != nil {
 		return l, err
 	}
@@ -255,6 +255,9 @@ func (p *parser) link(n *yaml.Node) (Link, error) {
 		return l, err
 	}
 	if l.P2Star, err = o.duration("p2_star", 5000*time.Millisecond, 10*time.Millisecond, 655350*time.Millisecond); err != nil {
+		return l, err
+	}
+	if l.S3, err = o.duration("s3", 5*time.Second, 100*time.Millisecond, time.Hour); err != nil {
 		return l, err
 	}
 	if l.P2%time.Millisecond != 0 || l.P2Star%(10*time.Millisecond) != 0 {

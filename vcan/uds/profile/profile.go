@@ -70,6 +70,8 @@ type Link struct {
 	STmin          time.Duration
 	NAs, NBs, NCr  time.Duration
 	P2, P2Star     time.Duration
+	// S3 is how long a non-default session lasts without a request (ISO 14229-2 S3server).
+	S3 time.Duration
 }
 
 // Algorithm is a SecurityAccess seed/key algorithm.

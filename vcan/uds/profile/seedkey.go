@@ -11,6 +11,8 @@ import (
 	"path/filepath"
 	"strings"
 	"time"
+
+	"github.com/shekit/shekit/simulator/she"
 )
 
 // SeedKeyCommand runs an external seed/key command: the program gets the seed in hex (upper
@@ -133,4 +135,27 @@ func firstLine(s string) string {
 		return ""
 	}
 	return ": " + s
+}
+
+// KeyFunc computes the SecurityAccess key for a seed.
+type KeyFunc func(ctx context.Context, seed []byte) ([]byte, error)
+
+// SeedKey returns the profile's seed/key algorithm as a function, and a function to call once it
+// is no longer needed (it removes a built-in script's temporary copy). Algorithm none has none.
+func (p *Profile) SeedKey() (KeyFunc, func() error, error) {
+	switch p.Security.Algorithm {
+	case AlgorithmAESCMAC:
+		key := [16]byte(p.Security.Key)
+		return func(_ context.Context, seed []byte) ([]byte, error) {
+			k := she.CMAC(key, seed)
+			return k[:], nil
+		}, func() error { return nil }, nil
+	case AlgorithmExternal:
+		c, err := p.SeedKeyCommand()
+		if err != nil {
+			return nil, nil, err
+		}
+		return c.Key, c.Close, nil
+	}
+	return nil, nil, fmt.Errorf("profile %s: no SecurityAccess (algorithm %s)", p.Name, p.Security.Algorithm)
 }

@@ -101,3 +101,31 @@ func TestFileProfileCommandPath(t *testing.T) {
 		t.Fatalf("Key = % X, %v", key, err)
 	}
 }
+
+// aes-cmac: RFC 4493's example 2 (key 2b7e1516…, a 16-byte message); external: the built-in script.
+func TestSeedKeyFunc(t *testing.T) {
+	p := Default()
+	p.Security.Key = unhex(t, "2b7e151628aed2a6abf7158809cf4f3c")
+	key, done, err := p.SeedKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer done()
+	got, err := key(context.Background(), unhex(t, "6bc1bee22e409f96e93d7e117393172a"))
+	if want := unhex(t, "070a16b46b4d4144f79bdd9dd04a287c"); err != nil || !bytes.Equal(got, want) {
+		t.Fatalf("aes-cmac key = % X, %v, want % X", got, err, want)
+	}
+	ext, _ := Find("extended-seedkey")
+	key, done, err = ext.SeedKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer done()
+	if got, err := key(context.Background(), []byte{0xFF, 0xFF, 0xFF, 0xFF}); err != nil || !bytes.Equal(got, []byte{0xA5, 0x3D, 0x6B, 0xC6}) {
+		t.Fatalf("external key = % X, %v, want A5 3D 6B C6", got, err)
+	}
+	none := mustParse(t, didProfile)
+	if _, _, err := none.SeedKey(); err == nil {
+		t.Fatal("SeedKey of a profile without SecurityAccess succeeded")
+	}
+}
