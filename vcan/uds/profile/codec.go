@@ -343,7 +343,9 @@ func (l Layout) check(b []byte, vals map[string][]byte) error {
 }
 
 // StepFor returns the operation and step whose request header req carries (server side); steps
-// that several operations share are found under the first in OpNames order.
+// that several operations share are found under the first in OpNames order. TransferData and
+// RequestTransferExit belong to the download in progress, which the server keeps track of: for
+// them StepFor returns the first operation that has such a step.
 func (p *Profile) StepFor(req []byte) (*Operation, *Step, bool) {
 	for _, name := range OpNames {
 		op := p.Operations[name]

@@ -96,5 +96,6 @@
 // and the ECU's maxNumberOfBlockLength must let it through in one TransferData.
 // request-transfer-exit follows transfer-data. Steps of different operations that send the same
 // request header must be the same step, in the same session and security: a server tells
-// operations apart by the header alone (the default profile's KeyCheck is its VerifyMAC).
+// operations apart by the header alone (the default profile's KeyCheck is its VerifyMAC), except
+// transfer-data and request-transfer-exit, which belong to the request-download before them.
 package profile

@@ -279,7 +279,8 @@ func (p *parser) keyCheck(at *yaml.Node, path string, sent, back map[string]stri
 }
 
 // sharedHeaders: steps of different operations that send the same request header must be the
-// same step (a server tells operations apart by the header only).
+// same step (a server tells operations apart by the header only). TransferData and
+// RequestTransferExit are told apart by the RequestDownload that came before them.
 func (p *parser) sharedHeaders(o *object, ops map[OpName]*Operation) error {
 	type at struct {
 		op   OpName
@@ -293,20 +294,43 @@ func (p *parser) sharedHeaders(o *object, ops map[OpName]*Operation) error {
 			continue
 		}
 		for i, st := range op.Steps {
+			if st.Service == TransferData || st.Service == RequestTransferExit {
+				continue // they belong to the request-download before them
+			}
 			key := string(st.requestHeader())
 			prev, dup := seen[key]
 			if !dup {
 				seen[key] = at{name, i, st}
 				continue
 			}
-			if prev.op != name && (!sameLayout(prev.step.Request, st.Request) || !sameLayout(prev.step.Response, st.Response) ||
-				ops[prev.op].Session != op.Session || ops[prev.op].Security != op.Security) {
+			if prev.op != name && !sameSteps(ops[prev.op], prev.i, op, i) {
 				return p.errf(o.key[string(name)], fmt.Sprintf("operations.%s.steps[%d]", name, i),
 					"sends the request header of %s.steps[%d] (% X) but differs from it", prev.op, prev.i, st.requestHeader())
 			}
 		}
 	}
 	return nil
+}
+
+// sameSteps reports whether step i of a and step j of b are the same to a server: session and
+// security, and the layouts of the step (for a download, of its transfer and exit too).
+func sameSteps(a *Operation, i int, b *Operation, j int) bool {
+	x, y := chain(a.Steps, i), chain(b.Steps, j)
+	return a.Session == b.Session && a.Security == b.Security &&
+		slices.EqualFunc(x, y, func(s, t *Step) bool {
+			return s.Service == t.Service && sameLayout(s.Request, t.Request) && sameLayout(s.Response, t.Response)
+		})
+}
+
+// chain is step i, with the transfer and exit after it when it is a request-download.
+func chain(steps []*Step, i int) []*Step {
+	end := i + 1
+	if steps[i].Service == RequestDownload {
+		for end < len(steps) && (steps[end].Service == TransferData || steps[end].Service == RequestTransferExit) {
+			end++
+		}
+	}
+	return steps[i:end]
 }
 
 func sameLayout(a, b Layout) bool {

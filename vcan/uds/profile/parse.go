@@ -2,6 +2,8 @@ package profile
 
 import (
 	"bytes"
+	"errors"
+	"io"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -32,7 +34,9 @@ func Parse(file string, data []byte) (*Profile, error) {
 	p := &parser{file: file}
 	var doc yaml.Node
 	dec := yaml.NewDecoder(bytes.NewReader(data))
-	if err := dec.Decode(&doc); err != nil {
+	if err := dec.Decode(&doc); errors.Is(err, io.EOF) {
+		return nil, &Error{File: file, Line: 1, Msg: "empty file"}
+	} else if err != nil {
 		return nil, &Error{File: file, Line: yamlErrorLine(err), Msg: fmt.Sprintf("not YAML: %v", err)}
 	}
 	var extra yaml.Node
@@ -118,7 +122,7 @@ var addressingKeys = map[AddressingMode][]string{
 	Normal:      {"id_bits", "request_id", "response_id", "functional_id"},
 	NormalFixed: {"id_bits", "tester_address", "ecu_address", "functional_address"},
 	Extended:    {"id_bits", "request_id", "response_id", "functional_id", "tester_address", "ecu_address", "functional_address"},
-	Mixed:       {"id_bits", "request_id", "response_id", "functional_id", "tester_address", "ecu_address", "functional_address", "address_extension"},
+	// Mixed: per id_bits, below.
 }
 
 func (p *parser) addressing(n *yaml.Node) (Addressing, error) {
@@ -126,6 +130,9 @@ func (p *parser) addressing(n *yaml.Node) (Addressing, error) {
 	all := []string{"mode", "id_bits", "request_id", "response_id", "functional_id", "tester_address", "ecu_address", "functional_address", "address_extension"}
 	o, err := p.object(n, "addressing", all...)
 	if err != nil {
+		return a, err
+	}
+	if err := o.require("mode"); err != nil {
 		return a, err
 	}
 	mode, err := o.enum("mode", "", string(Normal), string(NormalFixed), string(Extended), string(Mixed))

@@ -180,6 +180,10 @@ func TestParseRefusesMistakes(t *testing.T) {
 			"t.yaml:19: operations.ReadUID.session: 0x80 is out of range 0x01..0x7F"},
 		{"steps not a list", "    steps:\n      - service: read-did\n        did: 0xFD00\n        response: [UID]", "    steps: read-did",
 			`t.yaml:21: operations.ReadUID.steps: want a non-empty list, got "read-did"`},
+		{"no addressing mode", "  mode: normal\n", "", "t.yaml:4: addressing.mode: missing"},
+		{"empty file", base, "", "t.yaml:1: empty file"},
+		{"only a comment", base, "# nothing\n", "t.yaml:1: empty file"},
+		{"alias", "can: classic", "can: &c classic\n  brs: *c", "t.yaml:9: link.brs: want true or false, got an alias"},
 		{"not YAML", "version: 1", "version: [1", "t.yaml:1: not YAML: yaml: line 1: did not find expected ',' or ']'"},
 		{"two documents", "version: 1", "version: 1\n---\nversion: 1\n---", "t.yaml:2: a second YAML document: want one profile per file"},
 	}
@@ -224,6 +228,30 @@ func TestParseSecurityNone(t *testing.T) {
 	src = strings.Replace(src, "    session: extended\n", "    session: extended\n    security: true\n", 1)
 	_, err = Parse("t.yaml", []byte(src))
 	if want := "t.yaml:26: operations.LoadKey.security: needs SecurityAccess, but security.algorithm is none"; err == nil || err.Error() != want {
+		t.Fatalf("Parse = %v, want %s", err, want)
+	}
+}
+
+// Two downloads share TransferData's header; their RequestDownloads tell them apart.
+func TestParseTwoDownloads(t *testing.T) {
+	src := downloadProfile + `  GetID:
+    session: programming
+    steps:
+      - {service: request-download, address: 0x00FD2000, size_bytes: 2}
+      - {service: transfer-data, request: [Challenge]}
+      - {service: request-transfer-exit, response: [ERC, UID, SREG, MAC]}
+`
+	p, err := Parse("t.yaml", []byte(src))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := p.Operations[GetID].Steps[0].MemorySize; got != 16 {
+		t.Fatalf("GetID's download announces %d bytes, want 16", got)
+	}
+	src = strings.Replace(src, "0x00FD2000", "0x00FD1000", 1)
+	src = strings.Replace(src, "request: [Challenge]}", "request: [Challenge, {const: \""+strings.Repeat("00", 48)+"\"}]}", 1)
+	want := "t.yaml:15: operations.GetID.steps[0]: sends the request header of LoadKey.steps[0] (34 00 24 00 FD 10 00 00 40) but differs from it"
+	if _, err := Parse("t.yaml", []byte(src)); err == nil || err.Error() != want {
 		t.Fatalf("Parse = %v, want %s", err, want)
 	}
 }
