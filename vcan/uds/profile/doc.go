@@ -19,7 +19,7 @@
 //	  request_id: 0x7E0          # normal, extended, 11-bit mixed: physical request and
 //	  response_id: 0x7E8         #   response CAN IDs
 //	  functional_id: 0x7DF       #   optional functional request ID
-//	  tester_address: 0xF1      # normal-fixed, 29-bit mixed: source/target addresses;
+//	  tester_address: 0xF1       # normal-fixed, 29-bit mixed: source/target addresses;
 //	  ecu_address: 0x10          #   extended: the ECU's address leads each request frame,
 //	  functional_address: 0x33   #   the tester's each answer; functional target (optional)
 //	  address_extension: 0x00    # mixed: the first byte of every frame
