@@ -228,7 +228,7 @@ func (l Layout) encode(header []byte, v Values, mode encodeMode) ([]byte, error)
 		if it.Kind != FieldItem {
 			continue
 		}
-		size := fieldSizes[it.Field]
+		size := it.size()
 		if mode == encodeZeroFill && it.Field != "ERC" {
 			vals[it.Field] = make([]byte, size)
 			continue
@@ -257,25 +257,13 @@ func (it Item) bytes(vals map[string][]byte) []byte {
 	case ConstItem:
 		return it.Const
 	case LengthItem:
-		return appendUint(nil, it.count(), it.Size)
+		return appendUint(nil, it.count, it.Size)
 	}
 	var over [][]byte
 	for _, f := range it.Over {
 		over = append(over, vals[f])
 	}
 	return binary.BigEndian.AppendUint16(nil, CRC16(over...))
-}
-
-// count is a length item's value: the covered fields' size in bytes or bits.
-func (it Item) count() uint64 {
-	n := uint64(0)
-	for _, f := range it.Over {
-		n += uint64(fieldSizes[f])
-	}
-	if it.Bits {
-		n *= 8
-	}
-	return n
 }
 
 // decode reads msg: header, then the layout. errs, on the tester side, says how an answer with a

@@ -132,6 +132,31 @@ func TestLayoutConstLengthCRC(t *testing.T) {
 	}
 }
 
+// A 64-byte message with its length in bits before it, as SHE's CMD_GENERATE_MAC takes it.
+func TestSizedMessage(t *testing.T) {
+	p := mustParse(t, strings.Replace(didProfile, "operations:\n", `operations:
+  GenerateMAC:
+    session: extended
+    steps:
+      - service: routine-start
+        rid: 0x0E40
+        request: [KeyID, {length: [Message], size: 2, unit: bits}, {field: Message, size: 64}]
+        response: [ERC, MAC]
+`, 1))
+	st := p.Operations[GenerateMAC].Steps[0]
+	if st.Request.FieldSize("Message") != 64 || st.Request.Size() != 67 {
+		t.Fatalf("Message %d bytes, request %d", st.Request.FieldSize("Message"), st.Request.Size())
+	}
+	msg := seq(0, 64)
+	req, err := st.EncodeRequest(Values{"KeyID": {0x04}, "Message": msg})
+	if want := append(unhex(t, "31 01 0E 40 04 02 00"), msg...); err != nil || !bytes.Equal(req, want) {
+		t.Fatalf("request % X, %v, want % X", req, err, want)
+	}
+	if _, err := st.EncodeRequest(Values{"KeyID": {0x04}, "Message": seq(0, 16)}); !errors.Is(err, ErrLength) {
+		t.Fatalf("a 16-byte message: %v, want ErrLength", err)
+	}
+}
+
 const downloadProfile = `version: 1
 name: download-test
 addressing: {mode: normal, request_id: 0x700, response_id: 0x708}

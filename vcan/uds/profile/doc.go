@@ -71,6 +71,7 @@
 //
 //   - a field: M1 (16 bytes), M2 (32), M3 (16), M4 (32), M5 (16), ERC (1), UID (15), SREG (1),
 //     Challenge (16), MAC (16), KeyID (1), Message (16), Status (1: 00 verified, 01 mismatch);
+//   - {field: Message, size: 64}: a message of another size (1..1024 bytes; Message only);
 //   - {const: 0x01} or {const: "01 02"}: constant bytes;
 //   - {length: [M1, M2, M3], size: 2, unit: bytes}: the fields' length, big-endian (unit bits
 //     counts bits);

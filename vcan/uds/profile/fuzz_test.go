@@ -35,7 +35,7 @@ func filled(l Layout) Values {
 	v := Values{}
 	for _, it := range l {
 		if it.Kind == FieldItem {
-			v[it.Field] = seq(byte(len(it.Field)), FieldSize(it.Field))
+			v[it.Field] = seq(byte(len(it.Field)), l.FieldSize(it.Field))
 		}
 	}
 	if _, ok := v["ERC"]; ok {

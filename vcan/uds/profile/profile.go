@@ -194,8 +194,11 @@ type Item struct {
 	Field string   // FieldItem
 	Const []byte   // ConstItem
 	Over  []string // LengthItem, CRCItem: the fields covered
-	Size  int      // LengthItem: 1, 2 or 4 bytes, big-endian
-	Bits  bool     // LengthItem: counts bits rather than bytes
+	// Size is a LengthItem's width (1..4 bytes, big-endian), or a FieldItem's declared size
+	// (Message only; 0: the field's usual size).
+	Size  int
+	Bits  bool   // LengthItem: counts bits rather than bytes
+	count uint64 // LengthItem: its value, from the sizes of the fields it covers
 	node  *yaml.Node
 }
 
@@ -206,8 +209,19 @@ var fieldSizes = map[string]int{
 	"KeyID": 1, "Message": 16, "Status": 1,
 }
 
-// FieldSize returns a field's size in bytes, 0 for an unknown field.
+// FieldSize returns a field's usual size in bytes, 0 for an unknown field. A layout may declare
+// another size for Message (see Layout.FieldSize).
 func FieldSize(name string) int { return fieldSizes[name] }
+
+// FieldSize returns the size of a field in this layout, 0 when the layout does not have it.
+func (l Layout) FieldSize(name string) int {
+	for _, it := range l {
+		if it.Kind == FieldItem && it.Field == name {
+			return it.size()
+		}
+	}
+	return 0
+}
 
 // Size returns the layout's length in bytes.
 func (l Layout) Size() int {
@@ -221,6 +235,9 @@ func (l Layout) Size() int {
 func (it Item) size() int {
 	switch it.Kind {
 	case FieldItem:
+		if it.Size > 0 {
+			return it.Size
+		}
 		return fieldSizes[it.Field]
 	case ConstItem:
 		return len(it.Const)

@@ -130,6 +130,11 @@ func (p *parser) layout(n *yaml.Node, path string) (Layout, error) {
 		l = append(l, it)
 	}
 	seen := map[string]bool{}
+	for i := range l {
+		if l[i].Kind == LengthItem {
+			l[i].count = l.count(l[i])
+		}
+	}
 	for i, it := range l {
 		field := fmt.Sprintf("%s[%d]", path, i)
 		if it.Kind == FieldItem {
@@ -138,8 +143,8 @@ func (p *parser) layout(n *yaml.Node, path string) (Layout, error) {
 			}
 			seen[it.Field] = true
 		}
-		if it.Kind == LengthItem && it.Size < 4 && it.count() >= 1<<(8*it.Size) {
-			return nil, p.errf(it.node, field, "length over %s is %d: more than %d byte(s) hold", strings.Join(it.Over, ", "), it.count(), it.Size)
+		if it.Kind == LengthItem && it.Size < 4 && it.count >= 1<<(8*it.Size) {
+			return nil, p.errf(it.node, field, "length over %s is %d: more than %d byte(s) hold", strings.Join(it.Over, ", "), it.count, it.Size)
 		}
 		for _, f := range it.Over {
 			if !slices.ContainsFunc(l, func(x Item) bool { return x.Kind == FieldItem && x.Field == f }) {
@@ -151,6 +156,18 @@ func (p *parser) layout(n *yaml.Node, path string) (Layout, error) {
 		return nil, p.errf(n, path, "%d bytes: more than an ISO-TP message holds with its header", l.Size())
 	}
 	return l, nil
+}
+
+// count is the value of length item it: the size of the fields it covers, in bytes or bits.
+func (l Layout) count(it Item) uint64 {
+	n := uint64(0)
+	for _, f := range it.Over {
+		n += uint64(l.FieldSize(f))
+	}
+	if it.Bits {
+		n *= 8
+	}
+	return n
 }
 
 func (it Item) kindName() string {
@@ -170,13 +187,15 @@ func (p *parser) item(n *yaml.Node, path string) (Item, error) {
 		return it, nil
 	}
 	if n.Kind != yaml.MappingNode {
-		return it, p.errf(n, path, "want a field name or a mapping with const, length or crc16, got %s", kindName(n))
+		return it, p.errf(n, path, "want a field name or a mapping with field, const, length or crc16, got %s", kindName(n))
 	}
-	o, err := p.object(n, path, "const", "length", "crc16", "size", "unit")
+	o, err := p.object(n, path, "field", "const", "length", "crc16", "size", "unit")
 	if err != nil {
 		return it, err
 	}
 	switch {
+	case o.has("field") && !o.has("const") && !o.has("length") && !o.has("crc16") && !o.has("unit"):
+		return p.sizedField(o, it, path)
 	case o.has("const") && len(o.keys) == 1:
 		it.Kind = ConstItem
 		c := o.keys["const"]
@@ -205,7 +224,24 @@ func (p *parser) item(n *yaml.Node, path string) (Item, error) {
 		it.Bits = unit == "bits"
 		return it, err
 	}
-	return it, p.errf(n, path, "want exactly one of const, length (with size and unit) or crc16")
+	return it, p.errf(n, path, "want exactly one of field (with size), const, length (with size and unit) or crc16")
+}
+
+// sizedField reads {field: Message, size: N}: a message of another size than 16 bytes.
+func (p *parser) sizedField(o *object, it Item, path string) (Item, error) {
+	name, err := o.str("field", "")
+	if err != nil {
+		return it, err
+	}
+	if name != "Message" {
+		return it, p.errf(o.keys["field"], path+".field", "%q: only Message has a declared size (write other fields by name)", name)
+	}
+	if err := o.require("size"); err != nil {
+		return it, err
+	}
+	size, err := o.uint("size", 0, 1, 1024, "1..1024")
+	it.Kind, it.Field, it.Size = FieldItem, name, int(size)
+	return it, err
 }
 
 func (p *parser) overFields(n *yaml.Node, path string) ([]string, error) {
