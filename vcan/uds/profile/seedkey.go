@@ -3,6 +3,7 @@ package profile
 import (
 	"bytes"
 	"context"
+	"crypto/aes"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -12,7 +13,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/shekit/shekit/simulator/she"
+	"github.com/aead/cmac"
 )
 
 // SeedKeyCommand runs an external seed/key command: the program gets the seed in hex (upper
@@ -145,10 +146,12 @@ type KeyFunc func(ctx context.Context, seed []byte) ([]byte, error)
 func (p *Profile) SeedKey() (KeyFunc, func() error, error) {
 	switch p.Security.Algorithm {
 	case AlgorithmAESCMAC:
-		key := [16]byte(p.Security.Key)
+		block, err := aes.NewCipher(p.Security.Key)
+		if err != nil {
+			return nil, nil, fmt.Errorf("profile %s: security key: %w", p.Name, err)
+		}
 		return func(_ context.Context, seed []byte) ([]byte, error) {
-			k := she.CMAC(key, seed)
-			return k[:], nil
+			return cmac.Sum(seed, block, block.BlockSize())
 		}, func() error { return nil }, nil
 	case AlgorithmExternal:
 		c, err := p.SeedKeyCommand()
