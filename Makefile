@@ -15,6 +15,7 @@ FUZZ_TARGETS = \
 	./server/clm:FuzzCLMRequest \
 	./vcan:FuzzParseLogLine \
 	./vcan/isotp:FuzzISOTPReassembly \
+	./vcan/doip:FuzzParse \
 	./vectors:FuzzParse
 
 .PHONY: run test test-host test-vm bench fuzz lint generate
