@@ -38,6 +38,14 @@ type silentTarget struct{}
 
 func (silentTarget) Forward(context.Context, []byte, func([]byte)) error { return nil }
 
+// eagerTarget answers before Forward returns: the answer must still follow the ACK.
+type eagerTarget struct{}
+
+func (eagerTarget) Forward(_ context.Context, req []byte, answer func([]byte)) error {
+	answer([]byte{req[0] + 0x40})
+	return nil
+}
+
 func diag(source, target uint16, data ...byte) doip.DiagnosticMessage {
 	return doip.DiagnosticMessage{SourceAddress: source, TargetAddress: target, Data: data}
 }
@@ -56,7 +64,7 @@ func nack(source, target uint16, code doip.DiagnosticCode) doip.DiagnosticNACK {
 // target that does not answer is ACKed all the same.
 func TestDiagnosticMessageRules(t *testing.T) {
 	r := newRig(t, entity.Config{}, map[uint16]entity.Target{0x1001: entity.Handler(fakeECU),
-		0x1002: refusing{}, 0x1003: silentTarget{}})
+		0x1002: refusing{}, 0x1003: silentTarget{}, 0x1004: eagerTarget{}})
 	w := r.dialRaw(t)
 	w.activate(0x0E00, 0x1000)
 
@@ -82,6 +90,9 @@ func TestDiagnosticMessageRules(t *testing.T) {
 	w.expect(nack(0x1002, 0x0E00, doip.DiagnosticTargetUnreachable))
 	w.send(diag(0x0E00, 0x1003, 0x10, 0x03))
 	w.expect(ack(0x1003, 0x0E00))
+	w.send(diag(0x0E00, 0x1004, 0x22))
+	w.expect(ack(0x1004, 0x0E00))
+	w.expect(diag(0x1004, 0x0E00, 0x62))
 	w.send(diag(0x0E00, 0x1001, 0x3E, 0x00)) // the socket is still open and in step
 	w.expect(ack(0x1001, 0x0E00))
 	w.expect(diag(0x1001, 0x0E00, 0x7E, 0x00))
