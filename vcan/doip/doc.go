@@ -6,5 +6,10 @@
 // type and the payload length. ParseHeader and CheckLength make the standard's checks in its
 // order, each failure with its generic NACK code (NACKCodeOf): incorrect pattern (wrong inverse,
 // a version other than 0x02 or 0x03, or 0xFF on anything but a vehicle identification request),
-// unknown payload type, message too large, out of memory, invalid payload length.
+// unknown payload type, message too large, out of memory, invalid payload length. ReadMessage
+// reads a TCP stream by the header's length, never by parsing, so that messages that arrive in
+// one segment (an ACK and its answer) stay apart.
+//
+// Addresses: testers use logical addresses 0x0E00-0x0FFF (external test equipment); the
+// simulated ECUs 0x1001 and up behind a gateway at 0x1000.
 package doip
