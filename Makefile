@@ -16,6 +16,7 @@ FUZZ_TARGETS = \
 	./vcan:FuzzParseLogLine \
 	./vcan/isotp:FuzzISOTPReassembly \
 	./vcan/doip:FuzzParse \
+	./vcan/doip/entity:FuzzEntityInput \
 	./vectors:FuzzParse
 
 .PHONY: run test test-host test-vm bench fuzz lint generate
