@@ -44,6 +44,16 @@ var eid = [6]byte{0x02, 0, 0, 0, 0x10, 0}
 // serve starts e on loopback TCP (TLS when tlsCfg is set) and UDP and returns their addresses.
 func serve(t *testing.T, e *entity.Entity, tlsCfg *tls.Config) (tcp, udp string) {
 	t.Helper()
+	return serveOn(t, e, tlsCfg)
+}
+
+func serveB(b *testing.B, e *entity.Entity) string {
+	tcp, _ := serveOn(b, e, nil)
+	return tcp
+}
+
+func serveOn(t testing.TB, e *entity.Entity, tlsCfg *tls.Config) (tcp, udp string) {
+	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
