@@ -20,6 +20,7 @@ func (c NACKCode) ClosesSocket() bool {
 	return c == NACKIncorrectPattern || c == NACKInvalidPayloadLength
 }
 
+// String names the code as ISO 13400-2 does.
 func (c NACKCode) String() string {
 	switch c {
 	case NACKIncorrectPattern:
@@ -77,6 +78,7 @@ func (c ActivationCode) ClosesSocket() bool {
 	return c <= ActivationTLSRequired
 }
 
+// String names the code as ISO 13400-2 does.
 func (c ActivationCode) String() string {
 	switch c {
 	case ActivationUnknownSource:
@@ -119,6 +121,7 @@ const (
 	DiagnosticTransportError    DiagnosticCode = 0x08
 )
 
+// String names the code as ISO 13400-2 does.
 func (c DiagnosticCode) String() string {
 	switch c {
 	case DiagnosticInvalidSource:

@@ -152,6 +152,7 @@ func CheckLength(h Header) error {
 	return fmt.Errorf("%w: %d bytes for payload type %#04x", ErrInvalidPayloadLength, h.Length, uint16(h.Type))
 }
 
+// String names the payload type.
 func (t PayloadType) String() string {
 	if name, ok := payloadNames[t]; ok {
 		return name

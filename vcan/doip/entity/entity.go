@@ -137,13 +137,15 @@ func (e *Entity) target(addr uint16) Target {
 }
 
 // Serve accepts testers on ln (TCP_DATA, port 13400; a tls.Listener for port 3496) until ctx
-// ends, then closes ln and every socket it accepted and returns nil. It may run on several
-// listeners at once.
+// ends, then closes ln and every socket it accepted and returns nil; when ln fails, it closes
+// those sockets too and returns the error. It may run on several listeners at once.
 func (e *Entity) Serve(ctx context.Context, ln net.Listener) error {
 	stop := context.AfterFunc(ctx, func() { ln.Close() })
 	defer stop()
 	var wg sync.WaitGroup
 	defer wg.Wait()
+	ctx, cancel := context.WithCancel(ctx) // ends the sockets when Serve returns, before the Wait
+	defer cancel()
 	for {
 		nc, err := ln.Accept()
 		if err != nil {

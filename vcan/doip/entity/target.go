@@ -29,8 +29,10 @@ type ForwardError struct {
 	Err  error
 }
 
+// Error says which code refused the request and why.
 func (e *ForwardError) Error() string { return fmt.Sprintf("doip entity: %v: %v", e.Code, e.Err) }
 
+// Unwrap returns the cause.
 func (e *ForwardError) Unwrap() error { return e.Err }
 
 // HandlerFunc answers one UDS request, as a simulated ECU's Handle does: pending sends a response
@@ -54,6 +56,7 @@ type handlerJob struct {
 	answer func([]byte)
 }
 
+// Forward queues req for the handler and returns at once.
 func (t *handlerTarget) Forward(_ context.Context, req []byte, answer func([]byte)) error {
 	t.mu.Lock()
 	defer t.mu.Unlock()
@@ -100,6 +103,7 @@ type transportTarget struct {
 	answer atomic.Pointer[func([]byte)]
 }
 
+// Forward sends req onto the transport; its answers go to answer from now on.
 func (tt *transportTarget) Forward(ctx context.Context, req []byte, answer func([]byte)) error {
 	tt.answer.Store(&answer)
 	if err := tt.t.Send(ctx, req); err != nil {

@@ -62,6 +62,7 @@ func (c *Config) defaults() {
 // ActivationError is a routing activation the entity denied.
 type ActivationError struct{ Code doip.ActivationCode }
 
+// Error names the denial.
 func (e *ActivationError) Error() string { return fmt.Sprintf("%v: %v", ErrActivationDenied, e.Code) }
 
 // Unwrap makes errors.Is(err, ErrActivationDenied) hold.
@@ -75,6 +76,7 @@ type NACKError struct {
 	NACK    doip.NACKCode
 }
 
+// Error names the refusal.
 func (e *NACKError) Error() string {
 	if e.Generic {
 		return fmt.Sprintf("doip tester: generic NACK: %v", e.NACK)
