@@ -19,7 +19,8 @@ type Target interface {
 	// NACK 0x06, or the code of a *ForwardError). The target answers through answer, from any
 	// goroutine, as many times as it has answers (each response pending 7F xx 78 is one): each
 	// call becomes one diagnostic message to the tester. Answers given before Forward returns are
-	// sent after the acknowledgement.
+	// sent after the acknowledgement. A target may also have a method MaxRequestLength() int:
+	// longer requests are refused with NACK 0x04 without being forwarded.
 	Forward(ctx context.Context, req []byte, answer func(resp []byte)) error
 }
 

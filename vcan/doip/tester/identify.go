@@ -17,9 +17,9 @@ type Answer struct {
 
 // Request sends req over UDP to addr (host:port, a broadcast address to reach every entity) in
 // version (0xFF lets the entity choose, on vehicle identification requests) and collects the
-// answers until wait has passed, ctx ends, or max answers have come (max 0: no limit). Datagrams
+// answers until wait has passed, ctx ends, or limit answers have come (limit 0: no limit). Datagrams
 // that are not DoIP messages are ignored.
-func Request(ctx context.Context, addr string, version byte, req doip.Payload, wait time.Duration, max int) ([]Answer, error) {
+func Request(ctx context.Context, addr string, version byte, req doip.Payload, wait time.Duration, limit int) ([]Answer, error) {
 	to, err := net.ResolveUDPAddr("udp", addr)
 	if err != nil {
 		return nil, fmt.Errorf("doip tester: %w", err)
@@ -37,7 +37,7 @@ func Request(ctx context.Context, addr string, version byte, req doip.Payload, w
 	pc.SetReadDeadline(time.Now().Add(wait))
 	var answers []Answer
 	buf := make([]byte, 64<<10)
-	for max <= 0 || len(answers) < max {
+	for limit <= 0 || len(answers) < limit {
 		n, from, err := pc.ReadFromUDP(buf)
 		if err != nil {
 			break // the wait is over
@@ -59,12 +59,12 @@ type Vehicle struct {
 }
 
 // Identify sends a vehicle identification request (req: plain, by EID or by VIN; nil for plain)
-// in version 0xFF to addr and returns the entities that answer within wait (or the first max).
-func Identify(ctx context.Context, addr string, req doip.Payload, wait time.Duration, max int) ([]Vehicle, error) {
+// in version 0xFF to addr and returns the entities that answer within wait (or the first limit).
+func Identify(ctx context.Context, addr string, req doip.Payload, wait time.Duration, limit int) ([]Vehicle, error) {
 	if req == nil {
 		req = doip.VehicleIdentificationRequest{}
 	}
-	answers, err := Request(ctx, addr, doip.VersionDefault, req, wait, max)
+	answers, err := Request(ctx, addr, doip.VersionDefault, req, wait, limit)
 	if err != nil {
 		return nil, err
 	}
