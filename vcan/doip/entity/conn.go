@@ -40,13 +40,12 @@ type conn struct {
 	version   byte        // the version of the tester's last message, for unsolicited messages
 	stopTimer func() bool // the running inactivity timer
 
-	holdMu  sync.Mutex // diagnostic answers: held while a request awaits its ACK
-	holding bool
-	held    []doip.Message
+	routesMu sync.Mutex
+	routes   map[uint16]*route // by target address
 }
 
 func newConn(ctx context.Context, e *Entity, nc net.Conn) *conn {
-	c := &conn{e: e, nc: nc, alive: make(chan uint16, 1), version: e.cfg.Version}
+	c := &conn{e: e, nc: nc, alive: make(chan uint16, 1), version: e.cfg.Version, routes: map[uint16]*route{}}
 	c.ctx, c.cancel = context.WithCancel(ctx)
 	context.AfterFunc(c.ctx, func() { nc.Close() })
 	return c
@@ -117,8 +116,8 @@ func (c *conn) next() error {
 	if err != nil {
 		return err
 	}
-	defer c.e.release(h.Length)
 	p, err := doip.ParsePayload(h, payload)
+	c.e.release(h.Length) // what is kept longer (a diagnostic message's data) reserves its own
 	if err != nil {
 		return err
 	}
@@ -204,9 +203,9 @@ func (c *conn) write(m doip.Message) {
 }
 
 // diagnostic routes a diagnostic message: NACK 0x02 (and close) from a source address not active
-// on this socket, NACK 0x03 to an unknown target, 0x04 over the target's size, the target's
-// refusal (0x06 unless it names another code); otherwise the ACK, then the target's answers, each
-// its own diagnostic message.
+// on this socket, NACK 0x03 to an unknown target, 0x04 over the target's size, 0x05 when the
+// memory budget cannot hold it while it waits (other sockets took the memory since its header
+// was checked); otherwise it goes to the target's route, which forwards and acknowledges it.
 func (c *conn) diagnostic(m doip.DiagnosticMessage, version byte) error {
 	nack := func(code doip.DiagnosticCode) {
 		c.write(doip.Message{Version: version, Payload: doip.DiagnosticNACK{SourceAddress: m.TargetAddress,
@@ -225,58 +224,24 @@ func (c *conn) diagnostic(m doip.DiagnosticMessage, version byte) error {
 		nack(doip.DiagnosticMessageTooLarge)
 		return nil
 	}
-	c.hold()
-	err := t.Forward(c.ctx, slices.Clone(m.Data), c.answerer(m.TargetAddress, m.SourceAddress, version))
-	if err != nil {
-		code := doip.DiagnosticTargetUnreachable
-		var fe *ForwardError
-		if errors.As(err, &fe) {
-			code = fe.Code
-		}
-		c.e.cfg.Logger.Info("doip entity: diagnostic message not forwarded", "target", m.TargetAddress, "code", code, "err", err)
-		nack(code)
-	} else {
-		c.write(doip.Message{Version: version, Payload: doip.DiagnosticACK{SourceAddress: m.TargetAddress,
-			TargetAddress: m.SourceAddress, Code: doip.DiagnosticACKCode}})
+	if !c.e.reserve(uint32(len(m.Data))) {
+		nack(doip.DiagnosticOutOfMemory)
+		return nil
 	}
-	c.flush()
+	c.route(m.TargetAddress).push(t, forwardJob{data: slices.Clone(m.Data), tester: m.SourceAddress, version: version})
 	return nil
 }
 
-// hold keeps the answers a target gives before its request is acknowledged.
-func (c *conn) hold() {
-	c.holdMu.Lock()
-	defer c.holdMu.Unlock()
-	c.holding = true
-}
-
-// flush sends the held answers and stops holding.
-func (c *conn) flush() {
-	c.holdMu.Lock()
-	defer c.holdMu.Unlock()
-	for _, m := range c.held {
-		c.write(m)
+// route returns the socket's route to the target at addr.
+func (c *conn) route(addr uint16) *route {
+	c.routesMu.Lock()
+	defer c.routesMu.Unlock()
+	r := c.routes[addr]
+	if r == nil {
+		r = &route{c: c, target: addr}
+		c.routes[addr] = r
 	}
-	c.held, c.holding = nil, false
-}
-
-// answerer returns the function a target answers through: each answer becomes one diagnostic
-// message from the target to the tester, in the request's protocol version.
-func (c *conn) answerer(target, tester uint16, version byte) func([]byte) {
-	return func(resp []byte) {
-		if len(resp) == 0 {
-			return
-		}
-		m := doip.Message{Version: version, Payload: doip.DiagnosticMessage{SourceAddress: target,
-			TargetAddress: tester, Data: slices.Clone(resp)}}
-		c.holdMu.Lock()
-		defer c.holdMu.Unlock()
-		if c.holding {
-			c.held = append(c.held, m)
-			return
-		}
-		c.write(m)
-	}
+	return r
 }
 
 // aliveCheck asks the tester on c whether it is still there: true when it answers with its

@@ -170,3 +170,40 @@ func TestGenericHeaderNACK(t *testing.T) {
 		w.expectClosed()
 	})
 }
+
+// blockingTarget takes each request only when the test releases it, and never answers.
+type blockingTarget struct{ release chan struct{} }
+
+func (b blockingTarget) Forward(ctx context.Context, _ []byte, _ func([]byte)) error {
+	select {
+	case <-b.release:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// TestRoutesRunSideBySide: a target slow to take its request holds up neither the requests to
+// other targets nor their answers; its own are acknowledged in order once it takes them. Requests
+// waiting for it count against the memory budget: beyond it, generic NACK 0x03.
+func TestRoutesRunSideBySide(t *testing.T) {
+	slow := blockingTarget{release: make(chan struct{})}
+	r := newRig(t, entity.Config{MaxDataSize: 64, MemoryBudget: 72},
+		map[uint16]entity.Target{0x1001: entity.Handler(fakeECU), 0x1009: slow})
+	w := r.dialRaw(t)
+	w.activate(0x0E00, 0x1000)
+	w.send(diag(0x0E00, 0x1009, make([]byte, 30)...)) // taken by the route, which waits on the target
+	w.send(diag(0x0E00, 0x1009, make([]byte, 30)...)) // queued: 60 bytes held
+	w.send(diag(0x0E00, 0x1009, make([]byte, 10)...)) // 60 + 14 > 72: the header check refuses it
+	w.expect(doip.GenericNACK{Code: doip.NACKOutOfMemory})
+	w.send(diag(0x0E00, 0x1001, 0x10, 0x03))
+	w.expect(ack(0x1001, 0x0E00))
+	w.expect(diag(0x1001, 0x0E00, 0x50, 0x03, 0x00, 0x32, 0x01, 0xF4))
+	slow.release <- struct{}{}
+	w.expect(ack(0x1009, 0x0E00))
+	slow.release <- struct{}{}
+	w.expect(ack(0x1009, 0x0E00))
+	w.send(diag(0x0E00, 0x1009, make([]byte, 60)...)) // the budget is free again
+	slow.release <- struct{}{}
+	w.expect(ack(0x1009, 0x0E00))
+}

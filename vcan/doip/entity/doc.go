@@ -33,7 +33,9 @@
 //     ACK; a suppressed positive response (3E 80) gets the ACK alone. ACK and NACK carry source =
 //     the addressed node and target = the tester; everything is sent in the version of the
 //     tester's message. Behind a gateway a request is ACKed once forwarded, whether or not the ECU
-//     answers (the tester's P2 then runs out).
+//     answers (the tester's P2 then runs out). Each target has its own queue per socket: requests
+//     to one target are forwarded and acknowledged in order, and a target slow to take a request
+//     holds up no other; requests waiting count against MemoryBudget.
 //   - Timers: T_TCP_Initial_Inactivity (2 s) from the socket's opening until routing activation,
 //     T_TCP_General_Inactivity (5 min) restarted by every message once routing is active; when
 //     one runs out the socket is closed. They run on Config.Clock, so tests need no wall clock.

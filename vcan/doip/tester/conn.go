@@ -90,9 +90,7 @@ type Conn struct {
 	nc     net.Conn
 	entity uint16
 
-	wmu    sync.Mutex // one write at a time
-	sendMu sync.Mutex // one diagnostic message awaiting its acknowledge at a time
-	acks   chan doip.Payload
+	wmu sync.Mutex // one write at a time
 
 	mu      sync.Mutex
 	inboxes map[uint16]*Transport
@@ -115,7 +113,7 @@ func Dial(ctx context.Context, addr string, cfg Config) (*Conn, error) {
 	if err != nil {
 		return nil, fmt.Errorf("doip tester: dial %s: %w", addr, err)
 	}
-	c := &Conn{cfg: cfg, nc: nc, acks: make(chan doip.Payload, 1), inboxes: map[uint16]*Transport{}, done: make(chan struct{})}
+	c := &Conn{cfg: cfg, nc: nc, inboxes: map[uint16]*Transport{}, done: make(chan struct{})}
 	if err := c.activate(ctx); err != nil {
 		nc.Close()
 		return nil, err
@@ -192,8 +190,8 @@ func (c *Conn) write(m doip.Message) error {
 	return nil
 }
 
-// readLoop reads the stream by the headers' lengths: diagnostic messages go to their target's
-// transport, acknowledges to the sender waiting for them, alive checks are answered.
+// readLoop reads the stream by the headers' lengths: diagnostic messages and their acknowledges
+// go to their target's transport, a generic NACK to every transport, alive checks are answered.
 func (c *Conn) readLoop() {
 	for {
 		m, err := doip.ReadMessage(c.nc, c.cfg.MaxDataSize)
@@ -209,16 +207,41 @@ func (c *Conn) readLoop() {
 			if p.TargetAddress == c.cfg.SourceAddress {
 				c.deliver(p.SourceAddress, p.Data)
 			}
-		case doip.DiagnosticACK, doip.DiagnosticNACK, doip.GenericNACK:
-			select {
-			case c.acks <- p:
-			default: // nobody waits: stale
+		case doip.DiagnosticACK:
+			if p.TargetAddress == c.cfg.SourceAddress {
+				c.acknowledge(p.SourceAddress, p)
 			}
+		case doip.DiagnosticNACK:
+			if p.TargetAddress == c.cfg.SourceAddress {
+				c.acknowledge(p.SourceAddress, p)
+			}
+		case doip.GenericNACK: // it names no address: every sender waiting hears it
+			c.mu.Lock()
+			for addr := range c.inboxes {
+				c.acknowledgeLocked(addr, p)
+			}
+			c.mu.Unlock()
 		case doip.AliveCheckRequest:
 			if err := c.write(doip.Message{Version: m.Version, Payload: doip.AliveCheckResponse{SourceAddress: c.cfg.SourceAddress}}); err != nil {
 				c.end(fmt.Errorf("%w: %w", ErrClosed, err))
 				return
 			}
+		}
+	}
+}
+
+// acknowledge passes an acknowledge to the transport of target, if its sender waits for one.
+func (c *Conn) acknowledge(target uint16, p doip.Payload) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.acknowledgeLocked(target, p)
+}
+
+func (c *Conn) acknowledgeLocked(target uint16, p doip.Payload) {
+	if t := c.inboxes[target]; t != nil {
+		select {
+		case t.acks <- p:
+		default: // nobody waits: stale
 		}
 	}
 }

@@ -303,3 +303,47 @@ func TestManyTesters(t *testing.T) {
 		t.Error(err)
 	}
 }
+
+// gate takes a request only once released, and says when one has arrived.
+type gate struct{ entered, release chan struct{} }
+
+func (g gate) Forward(ctx context.Context, _ []byte, _ func([]byte)) error {
+	g.entered <- struct{}{}
+	select {
+	case <-g.release:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// TestTransportsSendSideBySide: while one target has not taken its request (its Send waits for
+// the ACK), a transport to another target on the same connection gets through.
+func TestTransportsSendSideBySide(t *testing.T) {
+	g := gate{entered: make(chan struct{}, 1), release: make(chan struct{})}
+	e := entity.New(entity.Config{})
+	e.Register(0x1001, g)
+	e.Register(0x1002, entity.Handler(func(req []byte, _ func()) []byte { return []byte{0x7E, 0x00} }))
+	addr, _ := serve(t, e, nil)
+	ctx := ctxFor(t)
+	conn, err := tester.Dial(ctx, addr, tester.Config{ACKTimeout: patience})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	slow := make(chan error, 1)
+	go func() { slow <- conn.Transport(0x1001).Send(ctx, []byte{0x3E, 0x80}) }()
+	<-g.entered
+	if err := uds.NewClient(conn.Transport(0x1002), roomy).TesterPresent(ctx, false); err != nil {
+		t.Fatalf("the other target: %v", err)
+	}
+	select {
+	case err := <-slow:
+		t.Fatalf("acknowledged before its target took it: %v", err)
+	default:
+	}
+	close(g.release)
+	if err := <-slow; err != nil {
+		t.Fatalf("the slow target: %v", err)
+	}
+}

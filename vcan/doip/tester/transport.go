@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
 
 	"github.com/shekit/shekit/vcan/doip"
 	"github.com/shekit/shekit/vcan/isotp"
@@ -14,6 +15,8 @@ type Transport struct {
 	c      *Conn
 	target uint16
 	inbox  chan []byte
+	acks   chan doip.Payload // the acknowledges of its diagnostic messages
+	sendMu sync.Mutex        // one message awaiting its acknowledge at a time
 	closed chan struct{}
 }
 
@@ -22,7 +25,7 @@ var _ isotp.Transport = (*Transport)(nil)
 // Transport returns the transport to the node at the logical address target (replacing an
 // earlier one to the same address: messages then go to the new one).
 func (c *Conn) Transport(target uint16) *Transport {
-	t := &Transport{c: c, target: target, inbox: make(chan []byte, 64), closed: make(chan struct{})}
+	t := &Transport{c: c, target: target, inbox: make(chan []byte, 64), acks: make(chan doip.Payload, 1), closed: make(chan struct{})}
 	c.mu.Lock()
 	c.inboxes[target] = t
 	c.mu.Unlock()
@@ -31,16 +34,18 @@ func (c *Conn) Transport(target uint16) *Transport {
 
 // Send sends msg as one diagnostic message and returns once the entity has acknowledged it (so
 // that a UDS client's P2 starts after the acknowledge). A refusal is a *NACKError; no
-// acknowledge within the ACK timeout is ErrNoACK.
+// acknowledge within the ACK timeout is ErrNoACK. Transports to different targets send side by
+// side; an acknowledge carries the target's address, so each waits for its own (a generic NACK,
+// which carries none, fails every Send waiting).
 func (t *Transport) Send(ctx context.Context, msg []byte) error {
 	if len(msg) == 0 {
 		return errors.New("doip tester: empty diagnostic message")
 	}
 	c := t.c
-	c.sendMu.Lock()
-	defer c.sendMu.Unlock()
-	for len(c.acks) > 0 {
-		<-c.acks
+	t.sendMu.Lock()
+	defer t.sendMu.Unlock()
+	for len(t.acks) > 0 {
+		<-t.acks
 	}
 	m := doip.Message{Version: c.cfg.Version, Payload: doip.DiagnosticMessage{SourceAddress: c.cfg.SourceAddress,
 		TargetAddress: t.target, Data: msg}}
@@ -52,16 +57,12 @@ func (t *Transport) Send(ctx context.Context, msg []byte) error {
 	defer stop()
 	for {
 		select {
-		case p := <-c.acks:
+		case p := <-t.acks:
 			switch p := p.(type) {
 			case doip.DiagnosticACK:
-				if p.SourceAddress == t.target && p.TargetAddress == c.cfg.SourceAddress {
-					return nil
-				}
+				return nil
 			case doip.DiagnosticNACK:
-				if p.SourceAddress == t.target && p.TargetAddress == c.cfg.SourceAddress {
-					return &NACKError{Code: p.Code}
-				}
+				return &NACKError{Code: p.Code}
 			case doip.GenericNACK:
 				return &NACKError{Generic: true, NACK: p.Code}
 			}
