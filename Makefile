@@ -15,6 +15,8 @@ FUZZ_TARGETS = \
 	./server/clm:FuzzCLMRequest \
 	./vcan:FuzzParseLogLine \
 	./vcan/isotp:FuzzISOTPReassembly \
+	./vcan/doip:FuzzParse \
+	./vcan/doip/entity:FuzzEntityInput \
 	./vectors:FuzzParse
 
 .PHONY: run test test-host test-vm bench fuzz lint generate
@@ -30,9 +32,10 @@ run:
 test: test-host test-vm
 
 ## test-host: every unit test and every Ginkgo suite, with the race detector, on this machine; then
-## the teeth tables (a whole suite run per row), which skip under -race, without it.
+## the teeth tables (a whole suite run per row), which skip under -race, without it. The DoIP
+## interop test needs Debian's python3-scapy and python3-cryptography and fails without them here.
 test-host:
-	$(GO) test -race -count=1 ./...
+	SHEKIT_REQUIRE_SCAPY=1 $(GO) test -race -count=1 ./...
 	$(GO) test -count=1 -run '^(TestTeethTable|TestCLMTeeth|TestSuitesCatchFaults)$$' ./conformance
 
 ## test-vm: the tests that need vcan0, vcan1 and CAN_ISOTP, inside a throwaway VM whose kernel has

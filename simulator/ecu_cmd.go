@@ -20,6 +20,7 @@ import (
 type ecuFlags struct {
 	can, uid, tx, rx, store, profile, securityKey, log string
 	initialMaster, padding                             string
+	doip, announce, logicalAddress                     string
 	txID, rxID                                         uint32
 	count, seedLength                                  int
 	noSecurity, kernelISOTP                            bool
@@ -41,11 +42,14 @@ func (f *ecuFlags) register(fs *flag.FlagSet, fleet bool) {
 	fs.StringVar(&f.padding, "padding", "cc", "ISO-TP padding byte in hex, or none")
 	fs.BoolVar(&f.rngInitAtBoot, "rng-init-at-boot", false, "run CMD_INIT_RNG at every power-on (SREG RND_INIT set)")
 	fs.StringVar(&f.log, "log", "", "write the bus traffic to this file in candump's log format")
+	fs.StringVar(&f.doip, "doip", "", "also serve over DoIP (ISO 13400-2) on HOST:PORT, TCP and UDP: an entity that forwards to the ECUs on the bus")
+	fs.StringVar(&f.announce, "announce", "", "with --doip: send vehicle announcements to this UDP HOST:PORT (default: none)")
 	if fleet {
 		fs.IntVar(&f.count, "count", 2, "number of ECUs (IDs: 0x7E0+i/0x7E8+i up to 8, else 29-bit 0x18000000|i<<4 and |0x8)")
 	} else {
 		fs.StringVar(&f.tx, "tx", "0x7E8", "CAN ID the ECU answers with")
 		fs.StringVar(&f.rx, "rx", "0x7E0", "CAN ID the ECU listens to")
+		fs.StringVar(&f.logicalAddress, "logical-address", "0x1001", "with --doip: the ECU's DoIP logical address")
 	}
 	fs.BoolVar(&f.faults.WrongProof, "fault-wrong-proof", false, "fault: LoadKey answers a wrong M5")
 	fs.BoolVar(&f.faults.NoCounterCheck, "fault-no-counter-check", false, "fault: the SHE does not check counters")
@@ -95,6 +99,11 @@ func (f *ecuFlags) config() (ecu.Config, error) {
 	}
 	if f.seedLength < 1 || f.seedLength > ecu.MaxSeedLength {
 		return cfg, fmt.Errorf("--seed-length: want 1 to %d", ecu.MaxSeedLength)
+	}
+	if f.logicalAddress != "" {
+		if _, err := parseLogicalAddress(f.logicalAddress); err != nil {
+			return cfg, err
+		}
 	}
 	k := [16]byte(key)
 	cfg = ecu.Config{UID: uid, Profile: profile, StoreDir: f.store, SecurityKey: &k,
@@ -197,11 +206,30 @@ func serveECUs(ctx context.Context, name string, f *ecuFlags, cfg ecu.Config, st
 			return err
 		}
 		fmt.Fprintf(stdout, "ECU %s listening on %s: request %#x, response %#x\n", cfg.UID, f.can, rx, tx)
+		if f.doip != "" {
+			addr, err := parseLogicalAddress(f.logicalAddress)
+			if err != nil {
+				return err
+			}
+			wait, err := serveDoIP(ctx, f, addr, cfg.UID, []doipRoute{{addr, rx, tx}}, open, stdout)
+			if err != nil {
+				return err
+			}
+			defer wait()
+		}
 		return e.Serve(ctx)
 	}
 	fleet, err := ecu.StartFleetOn(ctx, open, cfg, f.count)
 	if err != nil {
 		return err
+	}
+	if f.doip != "" {
+		wait, err := serveDoIP(ctx, f, doipGatewayAddress, cfg.UID, fleetRoutes(f.count), open, stdout)
+		if err != nil {
+			fleet.Stop()
+			return err
+		}
+		defer wait()
 	}
 	req, resp, _ := ecu.FleetIDs(0, f.count)
 	fmt.Fprintf(stdout, "%d ECUs listening on %s (first: UID %s, request %#x, response %#x)\n",

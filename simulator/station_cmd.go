@@ -20,6 +20,7 @@ import (
 // stationFlags are the station command's flags.
 type stationFlags struct {
 	kms, token, can, types, cluster, model, secret, phase, securityKey, summary, uid string
+	doip, discover                                                                   string
 	ecus                                                                             listFlag
 	fleet, parallel, retries                                                         int
 	sync, noSecurity, kernelISOTP                                                    bool
@@ -52,15 +53,21 @@ func (f *stationFlags) register(fs *flag.FlagSet) {
 	fs.IntVar(&f.retries, "retries", 1, "tries again after a failure that may pass (no answer, NRC 0x21 or 0x72), with new messages")
 	fs.DurationVar(&f.timeout, "timeout", 30*time.Second, "bound on each request to the KMS or an ECU")
 	fs.StringVar(&f.summary, "summary", "-", "where to write the JSON summary (- for standard output)")
+	fs.StringVar(&f.doip, "doip", "", "reach the ECUs over DoIP through the entity at HOST:PORT (or discover: the first to answer vehicle identification); --ecu then takes logical addresses, --fleet N means 0x1001+i")
+	fs.StringVar(&f.discover, "discover", "255.255.255.255:13400", "with --doip discover: where the vehicle identification request goes")
 }
 
 // ecuAddr is one --ecu.
 type ecuAddr struct {
-	tx, rx uint32
+	tx, rx  uint32
+	logical uint16 // with --doip
 }
 
 // addresses turns --ecu and --fleet into the ECUs to work on.
 func (f *stationFlags) addresses() ([]ecuAddr, error) {
+	if f.doip != "" {
+		return f.doipAddresses()
+	}
 	var out []ecuAddr
 	for _, e := range f.ecus {
 		tx, rx, ok := strings.Cut(e, ":")
@@ -75,11 +82,11 @@ func (f *stationFlags) addresses() ([]ecuAddr, error) {
 		if err != nil {
 			return nil, err
 		}
-		out = append(out, ecuAddr{t, r})
+		out = append(out, ecuAddr{tx: t, rx: r})
 	}
 	for i := range f.fleet {
 		req, resp, _ := ecu.FleetIDs(i, f.fleet)
-		out = append(out, ecuAddr{req, resp})
+		out = append(out, ecuAddr{tx: req, rx: resp})
 	}
 	if len(out) == 0 {
 		return nil, errors.New("no ECU: give --ecu TX:RX or --fleet N")
@@ -159,6 +166,9 @@ func runStation(ctx context.Context, args []string, stdout, stderr io.Writer) in
 	if err == nil && fs.NArg() > 0 {
 		err = fmt.Errorf("unexpected argument %q", fs.Arg(0))
 	}
+	if err == nil && f.doip != "" && f.kernelISOTP {
+		err = errors.New("--kernel-isotp is for CAN, not --doip")
+	}
 	if err == nil && f.can == "mem" && f.kernelISOTP {
 		err = errors.New("--kernel-isotp needs a CAN interface, not mem")
 	}
@@ -200,6 +210,9 @@ func runStation(ctx context.Context, args []string, stdout, stderr io.Writer) in
 
 // dialTargets connects to each ECU: on --can mem, a fleet started here first.
 func dialTargets(ctx context.Context, f *stationFlags, addrs []ecuAddr) ([]station.Target, func(), error) {
+	if f.doip != "" {
+		return dialDoIP(ctx, f, addrs)
+	}
 	var closers []func()
 	stop := func() {
 		for i := len(closers) - 1; i >= 0; i-- {
