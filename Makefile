@@ -33,8 +33,10 @@ test: test-host test-vm
 
 ## test-host: every unit test and every Ginkgo suite, with the race detector, on this machine; then
 ## the teeth tables (a whole suite run per row), which skip under -race, without it. The DoIP
-## interop test needs Debian's python3-scapy and python3-cryptography and fails without them here.
+## interop test needs Debian's python3-scapy and python3-cryptography and fails without them here
+## (vcan/vm-test-deps.sh installs them, as root, with the VM tests' other peers).
 test-host:
+	@$(CURDIR)/vcan/vm-test-deps.sh
 	SHEKIT_REQUIRE_SCAPY=1 $(GO) test -race -count=1 ./...
 	$(GO) test -count=1 -run '^(TestTeethTable|TestCLMTeeth|TestSuitesCatchFaults)$$' ./conformance
 

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# vm-test-deps.sh: install (as root, idempotently) the peers that the tests run inside
-# vcan/run-in-vm.sh talk to on vcan0: can-utils, and python3 with scapy and cryptography (the VM
-# sees the host's files). run-in-vm.sh installs what the VM itself needs. Without root it lists
+# vm-test-deps.sh: install (as root, idempotently) the third-party peers the tests talk to:
+# can-utils and python3 with scapy and cryptography, for the tests inside vcan/run-in-vm.sh on
+# vcan0 (the VM sees the host's files) and for the DoIP interop test on the host. run-in-vm.sh installs what the VM itself needs. Without root it lists
 # what is missing and exits 1.
 set -euo pipefail
 
