@@ -14,19 +14,34 @@ import (
 	"go.einride.tech/can"
 )
 
-// LogLine is one line of a candump log: "(seconds.micros) iface ID#DATA".
+// LogLine is one line of a candump log: "(seconds.micros) iface ID#DATA", or for a CAN FD frame
+// "(seconds.micros) iface ID##<flags>DATA".
 type LogLine struct {
 	Time      time.Duration // since the epoch, or since the capture started
 	Interface string
-	Frame     can.Frame
+	Frame     can.Frame // the frame when it is classic CAN
+	Wire      Frame     // the frame, classic or CAN FD (ParseLogLine sets it for both)
 }
 
+// CAN FD flags of a candump record: the hex digit after "##" (linux/can.h's canfd_frame.flags).
+const (
+	logFlagBRS = 0x1 // CANFD_BRS
+	logFlagESI = 0x2 // CANFD_ESI
+	logFlagFDF = 0x4 // CANFD_FDF, which newer kernels set on every CAN FD frame
+)
+
 // FormatLogLine writes l in candump's log format (candump -l, read by canplayer): the ID as 3 hex
-// digits for 11-bit and 8 for 29-bit frames, the data in uppercase hex, R for a remote frame.
+// digits for 11-bit and 8 for 29-bit frames, the data in uppercase hex, R for a remote frame. A
+// CAN FD frame (l.Wire with FD set; l.Frame is then ignored) is written ID##<flags>DATA, flags
+// being one hex digit: 1 for BRS, 2 for ESI (as candump writes them without CANFD_FDF).
 func FormatLogLine(l LogLine) string {
 	var b strings.Builder
 	us := l.Time.Microseconds()
 	fmt.Fprintf(&b, "(%d.%06d) %s ", us/1e6, us%1e6, l.Interface)
+	if l.Wire.FD {
+		formatFDRecord(&b, l.Wire)
+		return b.String()
+	}
 	if l.Frame.IsExtended {
 		fmt.Fprintf(&b, "%08X#", l.Frame.ID)
 	} else {
@@ -43,8 +58,27 @@ func FormatLogLine(l LogLine) string {
 	return b.String()
 }
 
+// formatFDRecord writes the ID##<flags>DATA record of a CAN FD frame.
+func formatFDRecord(b *strings.Builder, f Frame) {
+	if f.Extended {
+		fmt.Fprintf(b, "%08X##", f.ID)
+	} else {
+		fmt.Fprintf(b, "%03X##", f.ID)
+	}
+	flags := 0
+	if f.BRS {
+		flags |= logFlagBRS
+	}
+	if f.ESI {
+		flags |= logFlagESI
+	}
+	fmt.Fprintf(b, "%X", flags)
+	b.WriteString(strings.ToUpper(hex.EncodeToString(f.Data[:f.Length])))
+}
+
 // ParseLogLine reads one line of a candump log. It accepts what FormatLogLine writes and what
-// candump -l writes for classic CAN frames.
+// candump -l writes for classic CAN frames and CAN FD frames (ID##<flags>DATA, flags a hex digit
+// of BRS 1, ESI 2 and FDF 4; the data one of CAN FD's lengths).
 func ParseLogLine(s string) (LogLine, error) {
 	var l LogLine
 	fields := strings.Fields(s)
@@ -67,9 +101,6 @@ func ParseLogLine(s string) (LogLine, error) {
 	if !ok {
 		return l, fmt.Errorf("vcan: log line %q: no # in %s", s, fields[2])
 	}
-	if strings.HasPrefix(data, "#") {
-		return l, fmt.Errorf("vcan: log line %q: CAN FD frames are not supported", s)
-	}
 	v, err := strconv.ParseUint(id, 16, 32)
 	switch {
 	case err != nil:
@@ -81,6 +112,9 @@ func ParseLogLine(s string) (LogLine, error) {
 		return l, fmt.Errorf("vcan: log line %q: ID %q is neither 3 nor 8 hex digits", s, id)
 	}
 	l.Frame.ID = uint32(v)
+	if fd, ok := strings.CutPrefix(data, "#"); ok {
+		return parseFDRecord(s, l, fd)
+	}
 	if strings.HasPrefix(data, "R") {
 		l.Frame.IsRemote = true
 		if n := data[1:]; n != "" {
@@ -100,6 +134,30 @@ func ParseLogLine(s string) (LogLine, error) {
 	if err := l.Frame.Validate(); err != nil {
 		return l, fmt.Errorf("vcan: log line %q: %w", s, err)
 	}
+	l.Wire = FromClassic(l.Frame)
+	return l, nil
+}
+
+// parseFDRecord reads the <flags>DATA of a CAN FD record into l, whose Frame holds the ID.
+func parseFDRecord(s string, l LogLine, rec string) (LogLine, error) {
+	if rec == "" {
+		return l, fmt.Errorf("vcan: log line %q: CAN FD record without flags", s)
+	}
+	flags, err := strconv.ParseUint(rec[:1], 16, 4)
+	if err != nil {
+		return l, fmt.Errorf("vcan: log line %q: bad CAN FD flags %q", s, rec[:1])
+	}
+	b, err := hex.DecodeString(rec[1:])
+	if err != nil || !ValidFDLength(len(b)) {
+		return l, fmt.Errorf("vcan: log line %q: bad CAN FD data %q (0-8, 12, 16, 20, 24, 32, 48 or 64 bytes)", s, rec[1:])
+	}
+	f := Frame{ID: l.Frame.ID, Extended: l.Frame.IsExtended, FD: true, Length: uint8(len(b)),
+		BRS: flags&logFlagBRS != 0, ESI: flags&logFlagESI != 0}
+	copy(f.Data[:], b)
+	if err := f.Validate(); err != nil {
+		return l, fmt.Errorf("vcan: log line %q: %w", s, err)
+	}
+	l.Frame, l.Wire = can.Frame{}, f
 	return l, nil
 }
 
@@ -115,12 +173,19 @@ func NewLogWriter(w io.Writer, iface string) *LogWriter {
 	return &LogWriter{w: bufio.NewWriter(w), iface: iface}
 }
 
-// Write logs one frame at time t.
+// Write logs one classic frame at time t.
 func (lw *LogWriter) Write(t time.Duration, f can.Frame) error {
+	return lw.WriteFrame(t, FromClassic(f))
+}
+
+// WriteFrame logs one frame, classic or CAN FD, at time t.
+func (lw *LogWriter) WriteFrame(t time.Duration, f Frame) error {
 	if lw.err != nil {
 		return lw.err
 	}
-	_, lw.err = lw.w.WriteString(FormatLogLine(LogLine{Time: t, Interface: lw.iface, Frame: f}) + "\n")
+	l := LogLine{Time: t, Interface: lw.iface, Wire: f}
+	l.Frame, _ = f.Classic()
+	_, lw.err = lw.w.WriteString(FormatLogLine(l) + "\n")
 	return lw.err
 }
 
@@ -134,11 +199,18 @@ func (lw *LogWriter) Flush() error {
 
 // Capture logs every frame conn receives until ctx ends or conn closes, then flushes. A hub's
 // Node stamps frames with the hub's time; any other Conn with the time since Capture started.
+// A FrameConn's CAN FD frames are logged too.
 func Capture(ctx context.Context, conn Conn, lw *LogWriter) error {
 	start := time.Now()
 	receive := func(ctx context.Context) (TimedFrame, error) {
 		f, err := conn.Receive(ctx)
-		return TimedFrame{Time: time.Since(start), Frame: f}, err
+		return TimedFrame{Time: time.Since(start), Wire: FromClassic(f)}, err
+	}
+	if fc, ok := conn.(FrameConn); ok {
+		receive = func(ctx context.Context) (TimedFrame, error) {
+			f, err := fc.ReceiveFrame(ctx)
+			return TimedFrame{Time: time.Since(start), Wire: f}, err
+		}
 	}
 	if node, ok := conn.(*Node); ok {
 		receive = node.ReceiveTimed
@@ -154,7 +226,7 @@ func Capture(ctx context.Context, conn Conn, lw *LogWriter) error {
 			}
 			return err
 		}
-		if err := lw.Write(tf.Time, tf.Frame); err != nil {
+		if err := lw.WriteFrame(tf.Time, tf.Wire); err != nil {
 			return err
 		}
 	}
@@ -180,7 +252,7 @@ func ReadLog(r io.Reader) ([]LogLine, error) {
 
 // Replay sends the logged frames on conn. Paced, it waits the logged time between two frames
 // before sending the second (as canplayer does; through conn's Waiter when it has one);
-// otherwise it sends them back to back.
+// otherwise it sends them back to back. CAN FD frames need a FrameConn.
 func Replay(ctx context.Context, conn Conn, lines []LogLine, paced bool) error {
 	for i, l := range lines {
 		if paced && i > 0 {
@@ -190,9 +262,21 @@ func Replay(ctx context.Context, conn Conn, lines []LogLine, paced bool) error {
 				}
 			}
 		}
-		if err := conn.Send(ctx, l.Frame); err != nil {
+		if err := replayOne(ctx, conn, l); err != nil {
 			return fmt.Errorf("replay frame %d: %w", i+1, err)
 		}
 	}
 	return nil
+}
+
+// replayOne sends one logged frame.
+func replayOne(ctx context.Context, conn Conn, l LogLine) error {
+	if !l.Wire.FD {
+		return conn.Send(ctx, l.Frame)
+	}
+	fc, ok := conn.(FrameConn)
+	if !ok {
+		return fmt.Errorf("vcan: a CAN FD frame on a connection without CAN FD (%T)", conn)
+	}
+	return fc.SendFrame(ctx, l.Wire)
 }

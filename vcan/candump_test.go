@@ -25,6 +25,7 @@ func TestParseCandumpLines(t *testing.T) {
 		{"(1.000000) vcan0 123#R", LogLine{Time: time.Second, Interface: "vcan0", Frame: can.Frame{ID: 0x123, IsRemote: true}}},
 		{"(1.000000) vcan0 123#R3", LogLine{Time: time.Second, Interface: "vcan0", Frame: can.Frame{ID: 0x123, IsRemote: true, Length: 3}}},
 	} {
+		tc.want.Wire = FromClassic(tc.want.Frame)
 		got, err := ParseLogLine(tc.line)
 		if err != nil || got != tc.want {
 			t.Errorf("%s: got %+v, %v", tc.line, got, err)
@@ -37,13 +38,119 @@ func TestParseCandumpLines(t *testing.T) {
 	for _, bad := range []string{
 		"", "(1.0) vcan0 123#00", "1.000000 vcan0 123#00", "(1.000000) vcan0 12#00", "(1.000000) vcan0 123#0",
 		"(1.000000) vcan0 123#000102030405060708", "(1.000000) vcan0 123", "(1.000000) vcan0 800#00",
-		"(1.000000) vcan0 123##100", "(1.000000) vcan0 123#R9", "(x.000000) vcan0 123#00", "(1.000000) vcan0 2000000000#00",
+		"(1.000000) vcan0 123#R9", "(x.000000) vcan0 123#00", "(1.000000) vcan0 2000000000#00",
 	} {
 		if l, err := ParseLogLine(bad); err == nil {
 			t.Errorf("%q parsed as %+v", bad, l)
 		}
 	}
 }
+
+// TestParseCandumpFDLines reads CAN FD records as candump -l writes them (ID##<flags>DATA; the
+// flags a hex digit of BRS 1, ESI 2, and FDF 4 that newer kernels set on every FD frame) and
+// writes them back without FDF.
+func TestParseCandumpFDLines(t *testing.T) {
+	fd := func(id uint32, ext, brs, esi bool, data ...byte) Frame {
+		f := Frame{ID: id, Extended: ext, FD: true, BRS: brs, ESI: esi, Length: uint8(len(data))}
+		copy(f.Data[:], data)
+		return f
+	}
+	twelve := []byte{0x10, 0x0B, 0x31, 0x01, 0xFD, 0x10, 0xAA, 0xBB, 0xCC, 0xDD, 0xEE, 0xFF}
+	sixtyFour := make([]byte, 64)
+	for i := range sixtyFour {
+		sixtyFour[i] = byte(i)
+	}
+	hex64 := "000102030405060708090A0B0C0D0E0F101112131415161718191A1B1C1D1E1F" +
+		"202122232425262728292A2B2C2D2E2F303132333435363738393A3B3C3D3E3F"
+	for _, tc := range []struct {
+		line, back string
+		want       Frame
+	}{
+		{"(1.000000) vcan0 123##100", "", fd(0x123, false, true, false, 0x00)},
+		{"(1.000000) vcan0 123##0", "", fd(0x123, false, false, false)},
+		{"(1.000000) vcan0 7E0##3100B3101FD10AABBCCDDEEFF", "", fd(0x7E0, false, true, true, twelve...)},
+		{"(0.000405) vcan0 18DA00F1##1" + hex64, "", fd(0x18DA00F1, true, true, false, sixtyFour...)},
+		// FDF (4) is dropped: BRS|FDF is written back as BRS.
+		{"(1.000000) vcan0 7E8##50322FD00", "(1.000000) vcan0 7E8##10322FD00", fd(0x7E8, false, true, false, 0x03, 0x22, 0xFD, 0x00)},
+		{"(1.000000) vcan0 7E8##40011223344556677", "(1.000000) vcan0 7E8##00011223344556677", fd(0x7E8, false, false, false, 0, 0x11, 0x22, 0x33, 0x44, 0x55, 0x66, 0x77)},
+	} {
+		got, err := ParseLogLine(tc.line)
+		if err != nil || got.Wire != tc.want || got.Frame != (can.Frame{}) || got.Interface != "vcan0" {
+			t.Errorf("%s: got %+v, %v", tc.line, got.Wire, err)
+			continue
+		}
+		if tc.back == "" {
+			tc.back = tc.line
+		}
+		if out := FormatLogLine(got); out != tc.back {
+			t.Errorf("formatted back as %q, want %q", out, tc.back)
+		}
+	}
+	for _, bad := range []string{
+		"(1.000000) vcan0 123##", "(1.000000) vcan0 123##G00", "(1.000000) vcan0 123##1000102030405060708",
+		"(1.000000) vcan0 123##1" + hex64 + "00", "(1.000000) vcan0 123##10", "(1.000000) vcan0 123##R",
+		"(1.000000) vcan0 800##100", "(1.000000) vcan0 123###100",
+	} {
+		if l, err := ParseLogLine(bad); err == nil {
+			t.Errorf("%q parsed as %+v", bad, l.Wire)
+		}
+	}
+}
+
+// TestCaptureAndReplayFD: a capture of CAN FD frames on a hub with a data bit rate reads back as
+// the frames sent, and replays on a FrameConn; a Conn without CAN FD refuses to replay them.
+func TestCaptureAndReplayFD(t *testing.T) {
+	h := NewHub(WithBitRate(500000, WorstCaseStuffing), WithDataBitRate(2000000))
+	defer h.Close()
+	sender, tap := h.Connect(), h.Connect()
+	ctx := context.Background()
+	sent := []Frame{{ID: 0x7E0, FD: true, BRS: true, Length: 64}, FromClassic(frame(0x7E8, 0x30, 0, 0)),
+		{ID: 0x18DA00F1, Extended: true, FD: true, Length: 12, Data: [64]byte{0x00, 0x0A}}}
+	for i := range sent[0].Data {
+		sent[0].Data[i] = byte(255 - i)
+	}
+	for _, f := range sent {
+		if err := sender.SendFrame(ctx, f); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var log bytes.Buffer
+	cctx, cancel := context.WithTimeout(ctx, 50*time.Millisecond)
+	defer cancel()
+	if err := Capture(cctx, tap, NewLogWriter(&log, "vcan0")); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(log.String(), "(0.000405) vcan0 7E0##1FFFEFD") {
+		t.Fatalf("no FD record of the 64-byte frame at 405 µs in:\n%s", log.String())
+	}
+	lines, err := ReadLog(&log)
+	if err != nil || len(lines) != 3 {
+		t.Fatalf("%d lines, %v", len(lines), err)
+	}
+	for i, l := range lines {
+		if l.Wire != sent[i] {
+			t.Fatalf("line %d: %+v", i, l.Wire)
+		}
+	}
+	h2 := NewHub(WithBitRate(500000, WorstCaseStuffing), WithDataBitRate(2000000))
+	defer h2.Close()
+	player, listener := h2.Connect(), h2.Connect()
+	if err := Replay(ctx, player, lines, false); err != nil {
+		t.Fatal(err)
+	}
+	for i := range lines {
+		tf, err := listener.ReceiveTimed(ctx)
+		if err != nil || tf.Wire != sent[i] || i == 0 && tf.Time != 405500*time.Nanosecond {
+			t.Fatalf("replayed frame %d: %+v at %v, %v", i, tf.Wire, tf.Time, err)
+		}
+	}
+	if err := Replay(ctx, classicOnly{player}, lines, false); err == nil || !strings.Contains(err.Error(), "CAN FD") {
+		t.Fatalf("replay of FD frames on a classic Conn: %v", err)
+	}
+}
+
+// classicOnly hides a node's CAN FD methods.
+type classicOnly struct{ Conn }
 
 func TestCaptureAndReplay(t *testing.T) {
 	h := NewHub(WithBitRate(500000, WorstCaseStuffing))
@@ -114,6 +221,8 @@ func FuzzParseLogLine(f *testing.F) {
 	f.Add("(1436509052.249713) vcan0 044#2A366C2BBA62F0")
 	f.Add("(0.000270) can0 18DA00F1#0322FD00")
 	f.Add("(1.000000) vcan0 123#R3")
+	f.Add("(1.000000) vcan0 7E0##3100B3101FD10AABBCCDDEEFF")
+	f.Add("(1.000000) vcan0 18DA00F1##50322FD00")
 	f.Fuzz(func(t *testing.T, line string) {
 		l, err := ParseLogLine(line)
 		if err != nil {

@@ -3,8 +3,11 @@
 // fault hooks) and SocketCAN ([DialSocketCAN], Linux), plus what every CAN tool needs around them:
 // frame bit lengths for timing ([FrameBits]) and candump's log format ([LogWriter], [ParseLogLine]).
 //
-// Frames are go.einride.tech/can's can.Frame: a 16-byte value with an 11- or 29-bit ID and up to
-// 8 data bytes (classic CAN). The layers above import downward only: vcan ← vcan/isotp ← vcan/uds.
+// Classic frames are go.einride.tech/can's can.Frame: a 16-byte value with an 11- or 29-bit ID
+// and up to 8 data bytes, which [Conn] carries. CAN FD frames (up to 64 bytes, with the bit rate
+// switch) are [Frame]s, which a [FrameConn] carries too: the hub's nodes, and SocketCAN. The hub's
+// bit-rate model times them with a nominal and a data bit rate ([FDFrameBits]). The layers above
+// import downward only: vcan ← vcan/isotp ← vcan/uds.
 package vcan
 
 import (
@@ -56,12 +59,12 @@ func (f Filter) Match(frame can.Frame) bool {
 }
 
 // matchAny reports whether frame matches one of filters; no filters match everything.
-func matchAny(filters []Filter, frame can.Frame) bool {
+func matchAny(filters []Filter, frame Frame) bool {
 	if len(filters) == 0 {
 		return true
 	}
 	for _, f := range filters {
-		if f.Match(frame) {
+		if f.MatchFrame(frame) {
 			return true
 		}
 	}

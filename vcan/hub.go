@@ -13,7 +13,8 @@ import (
 // bit rate, time since the hub started otherwise.
 type TimedFrame struct {
 	Time  time.Duration
-	Frame can.Frame
+	Frame can.Frame // the frame when it is classic CAN; zero for a CAN FD frame
+	Wire  Frame     // the frame as the bus carried it, classic or CAN FD
 }
 
 // FaultAction is what a Fault does to the frame it hits.
@@ -49,6 +50,7 @@ type Hub struct {
 	exact    map[idKey][]*Node // nodes with an exact-ID filter, by that ID
 	broad    []*Node           // nodes with any other filter, or none
 	bitRate  int
+	dataRate int // CAN FD data phase, for frames with BRS; 0: the nominal rate
 	stuffing Stuffing
 	busFree  time.Duration // simulated time at which the bus is next idle
 	faults   []*faultState
@@ -83,6 +85,13 @@ type HubOption func(*Hub)
 // high-speed CAN), counting stuff bits as s says.
 func WithBitRate(bitRate int, s Stuffing) HubOption {
 	return func(h *Hub) { h.bitRate, h.stuffing = bitRate, s }
+}
+
+// WithDataBitRate sets the data phase bit rate of CAN FD frames with the bit rate switch (BRS),
+// 2000000 for the usual 2 Mbit/s; it needs WithBitRate, the nominal (arbitration) rate. Without
+// it CAN FD frames run at the nominal rate throughout.
+func WithDataBitRate(dataRate int) HubOption {
+	return func(h *Hub) { h.dataRate = dataRate }
 }
 
 // NewHub returns an empty bus.
@@ -171,7 +180,7 @@ func (h *Hub) Close() error {
 }
 
 // send puts frame on the bus for its sender.
-func (h *Hub) send(from *Node, frame can.Frame) error {
+func (h *Hub) send(from *Node, frame Frame) error {
 	h.mu.Lock()
 	if h.closed {
 		h.mu.Unlock()
@@ -181,28 +190,29 @@ func (h *Hub) send(from *Node, frame can.Frame) error {
 	if h.bitRate > 0 {
 		from.mu.Lock()
 		start := max(h.busFree, from.now)
-		at = start + FrameTime(frame, h.stuffing, h.bitRate)
+		at = start + FDFrameTime(frame, h.stuffing, h.bitRate, h.dataRate)
 		h.busFree, from.now = at, at
 		from.mu.Unlock()
 	} else {
 		at = time.Since(h.start)
 	}
 	action, delay, hit := h.fault(frame)
-	tf := TimedFrame{Time: at, Frame: frame}
+	tf := TimedFrame{Time: at, Wire: frame}
 	copies := 1
 	switch {
 	case !hit:
 	case action == Drop:
 		copies = 0
 	case action == Corrupt:
-		tf.Frame.Data[0] ^= 0x80
+		tf.Wire.Data[0] ^= 0x80
 	case action == Duplicate:
 		copies = 2
 	case action == Delay:
 		tf.Time += delay
 	}
+	tf.Frame, _ = tf.Wire.Classic()
 	var receivers []*Node
-	for _, n := range h.exact[idKey{frame.ID, frame.IsExtended}] {
+	for _, n := range h.exact[idKey{frame.ID, frame.Extended}] {
 		if n != from {
 			receivers = append(receivers, n)
 		}
@@ -233,10 +243,10 @@ func deliver(receivers []*Node, tf TimedFrame, copies int) {
 
 // fault counts frame against every armed fault it matches and returns the action of the first
 // one it hits. Faults that reach their count are disarmed.
-func (h *Hub) fault(frame can.Frame) (action FaultAction, delay time.Duration, hit bool) {
+func (h *Hub) fault(frame Frame) (action FaultAction, delay time.Duration, hit bool) {
 	armed := h.faults[:0]
 	for _, f := range h.faults {
-		if f.Match.Match(frame) {
+		if f.Match.MatchFrame(frame) {
 			f.seen++
 			if f.seen == f.Nth {
 				if !hit {
@@ -252,7 +262,7 @@ func (h *Hub) fault(frame can.Frame) (action FaultAction, delay time.Duration, h
 	return action, delay, hit
 }
 
-// Node is one connection to a Hub. It implements Conn and Waiter.
+// Node is one connection to a Hub. It implements FrameConn and Waiter.
 type Node struct {
 	hub     *Hub
 	filters []Filter
@@ -267,12 +277,24 @@ type Node struct {
 }
 
 var (
-	_ Conn   = (*Node)(nil)
-	_ Waiter = (*Node)(nil)
+	_ FrameConn = (*Node)(nil)
+	_ Waiter    = (*Node)(nil)
 )
 
-// Send puts f on the bus. It does not block: the hub queues the frame for every receiver.
+// Send puts the classic frame f on the bus. It does not block: the hub queues the frame for every
+// receiver.
 func (n *Node) Send(ctx context.Context, f can.Frame) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if err := f.Validate(); err != nil {
+		return err
+	}
+	return n.SendFrame(ctx, FromClassic(f))
+}
+
+// SendFrame puts f, classic or CAN FD, on the bus. It does not block.
+func (n *Node) SendFrame(ctx context.Context, f Frame) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
@@ -288,13 +310,23 @@ func (n *Node) Send(ctx context.Context, f can.Frame) error {
 	return n.hub.send(n, f)
 }
 
-// Receive returns the next frame.
+// Receive returns the next classic frame; CAN FD frames are skipped.
 func (n *Node) Receive(ctx context.Context) (can.Frame, error) {
-	tf, err := n.ReceiveTimed(ctx)
-	return tf.Frame, err
+	for {
+		tf, err := n.ReceiveTimed(ctx)
+		if err != nil || !tf.Wire.FD {
+			return tf.Frame, err
+		}
+	}
 }
 
-// ReceiveTimed returns the next frame with the time it finished on the bus.
+// ReceiveFrame returns the next frame, classic or CAN FD.
+func (n *Node) ReceiveFrame(ctx context.Context) (Frame, error) {
+	tf, err := n.ReceiveTimed(ctx)
+	return tf.Wire, err
+}
+
+// ReceiveTimed returns the next frame, classic or CAN FD, with the time it finished on the bus.
 func (n *Node) ReceiveTimed(ctx context.Context) (TimedFrame, error) {
 	for {
 		n.mu.Lock()

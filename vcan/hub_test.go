@@ -185,3 +185,50 @@ func TestReceiveHonoursContext(t *testing.T) {
 		t.Fatalf("Send with a canceled context: %v", err)
 	}
 }
+
+// TestHubCarriesCANFD: a CAN FD frame reaches the nodes whose filters match, through ReceiveFrame;
+// Receive, the classic interface, skips it (as a SocketCAN socket without CAN_RAW_FD_FRAMES);
+// with 500 kbit/s nominal and 2 Mbit/s data the 64-byte frame takes 405.5 µs (33 nominal and 679
+// data bit times at worst, TestFDWorstCaseFrameBits) and a classic 8-byte frame after it 270 µs.
+func TestHubCarriesCANFD(t *testing.T) {
+	h := NewHub(WithBitRate(500000, WorstCaseStuffing), WithDataBitRate(2000000))
+	defer h.Close()
+	a, b, c := h.Connect(), h.Connect(ExactID(0x7E0, false)), h.Connect(ExactID(0x7E8, false))
+	ctx := context.Background()
+	fd := Frame{ID: 0x7E0, FD: true, BRS: true, Length: 64}
+	for i := range fd.Data {
+		fd.Data[i] = byte(i)
+	}
+	if err := a.SendFrame(ctx, fd); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.Send(ctx, frame(0x7E0, 1, 2, 3, 4, 5, 6, 7, 8)); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.SendFrame(ctx, Frame{ID: 0x7E0, FD: true, Length: 13}); err == nil {
+		t.Fatal("sent a CAN FD frame of 13 bytes")
+	}
+	tf, err := b.ReceiveTimed(ctx)
+	if err != nil || tf.Wire != fd || tf.Time != 405500*time.Nanosecond || tf.Frame != (can.Frame{}) {
+		t.Fatalf("FD frame: %+v at %v, %v", tf.Wire, tf.Time, err)
+	}
+	tf, err = b.ReceiveTimed(ctx)
+	if err != nil || tf.Frame != frame(0x7E0, 1, 2, 3, 4, 5, 6, 7, 8) || tf.Wire.FD || tf.Time != 675500*time.Nanosecond {
+		t.Fatalf("classic frame: %+v at %v, %v", tf.Frame, tf.Time, err)
+	}
+	if f, err := receiveWithin(t, c, 20*time.Millisecond); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("filtered node got %v", f)
+	}
+	// The classic interface skips the FD frame.
+	d := h.Connect()
+	a.SendFrame(ctx, fd)
+	a.Send(ctx, frame(0x123, 9))
+	if f, err := receiveWithin(t, d, time.Second); err != nil || f != frame(0x123, 9) {
+		t.Fatalf("classic Receive: %v %v", f, err)
+	}
+	e := h.Connect()
+	a.SendFrame(ctx, fd)
+	if f, err := e.ReceiveFrame(ctx); err != nil || f != fd {
+		t.Fatalf("ReceiveFrame: %+v %v", f, err)
+	}
+}

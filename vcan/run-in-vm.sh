@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # run-in-vm.sh COMMAND [ARGS...]: run COMMAND inside a throwaway QEMU VM whose kernel has CAN, with
-# vcan0 and vcan1 up, and return its exit code. For hosts whose kernel has no CAN (WSL, containers,
+# vcan0 and vcan1 up (CAN FD MTU, 72), and return its exit code. For hosts whose kernel has no CAN (WSL, containers,
 # CI machines): the VM sees the host's file system read-only with a throwaway writable layer on
 # top, in the same working directory and environment, so it also serves as
 #
@@ -22,7 +22,7 @@ if [ $# -eq 0 ]; then
 fi
 
 cache=${SHEKIT_VM_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/shekit-vm}
-layout=2 # the version of the initramfs below: bump it when /init or the module list changes
+layout=3 # the version of the initramfs below: bump it when /init or the module list changes
 modules="can can-raw can-bcm can-gw can-isotp can-j1939 vcan vxcan virtio_pci virtio_console 9pnet_virtio 9p overlay"
 
 die() {
@@ -63,12 +63,15 @@ if [ ! -s "$cache/kernel" ] || [ ! -s "$(cat "$cache/kernel")/initrd.$layout" ];
 	dpkg-deb -x "$dl"/"$pkg"_*.deb "$dl/x"
 	version=$(ls "$dl/x/lib/modules")
 	dir="$cache/$version"
-	rm -rf "$dir" && mkdir -p "$dir/initrd/bin" "$dir/initrd/lib/modules"
+	# Only the staging directory is replaced: the initrds of other layouts (other checkouts) and a
+	# vmlinux that a running VM may be reading stay.
+	rm -rf "$dir/initrd" && mkdir -p "$dir/initrd/bin" "$dir/initrd/lib/modules"
 	vmlinuz=$(ls "$dl"/x/boot/vmlinuz-*)
 	offset=$(LC_ALL=C grep -obUaP '\xfd7zXZ\x00' "$vmlinuz" | head -n 1 | cut -d: -f1 || true)
 	[ -n "$offset" ] || die "no xz stream in $vmlinuz"
-	tail -c +$((offset + 1)) "$vmlinuz" | xz -dc >"$dir/vmlinux" 2>/dev/null || true # trailing data after the stream
-	[ "$(head -c 4 "$dir/vmlinux" | od -An -tx1 | tr -d ' ')" = 7f454c46 ] || die "could not extract vmlinux from $vmlinuz"
+	tail -c +$((offset + 1)) "$vmlinuz" | xz -dc >"$dir/vmlinux.new" 2>/dev/null || true # trailing data after the stream
+	[ "$(head -c 4 "$dir/vmlinux.new" | od -An -tx1 | tr -d ' ')" = 7f454c46 ] || die "could not extract vmlinux from $vmlinuz"
+	mv "$dir/vmlinux.new" "$dir/vmlinux"
 	# Modules in dependency order, each after what it depends on (from the .ko's modinfo).
 	kmods="$dl/x/lib/modules/$version/kernel"
 	declare -A path=() done=()
@@ -113,7 +116,7 @@ mount -t devpts devpts /root/dev/pts
 mount -t tmpfs shm /root/dev/shm
 ip link set lo up multicast on
 ip route add 224.0.0.0/4 dev lo 2>/dev/null
-for i in 0 1; do ip link add dev vcan$i type vcan && ip link set vcan$i up; done
+for i in 0 1; do ip link add dev vcan$i type vcan && ip link set vcan$i mtu 72 && ip link set vcan$i up; done
 out=$(ls /dev/vport*p1 | head -n 1)
 chroot /root /bin/bash "$run/cmd" >"$out" 2>&1 </dev/null
 echo $? >"/root$run/rc"

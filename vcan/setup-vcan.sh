@@ -1,7 +1,9 @@
 #!/bin/sh
 # setup-vcan.sh [IFACE...]: load the vcan module and bring up virtual CAN interfaces (vcan0 when
-# none are named). Idempotent: interfaces that exist are only set up. Needs root (or CAP_NET_ADMIN)
-# and a kernel with CAN; on a kernel without it, it says so in one line and exits 1.
+# none are named) with the CAN FD MTU (72 bytes), so that they carry classic and CAN FD frames.
+# Idempotent: interfaces that exist are only set up (one with another MTU is taken down to change
+# it). Needs root (or CAP_NET_ADMIN) and a kernel with CAN; on a kernel without it, it says so in
+# one line and exits 1.
 set -eu
 
 [ "$#" -gt 0 ] || set -- vcan0
@@ -19,6 +21,10 @@ for iface in "$@"; do
 	if ! ip link show "$iface" >/dev/null 2>&1; then
 		ip link add dev "$iface" type vcan
 	fi
+	if [ "$(cat "/sys/class/net/$iface/mtu")" != 72 ]; then
+		ip link set down "$iface"
+		ip link set "$iface" mtu 72
+	fi
 	ip link set up "$iface"
-	echo "setup-vcan: $iface is up"
+	echo "setup-vcan: $iface is up (CAN FD)"
 done

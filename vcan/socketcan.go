@@ -59,7 +59,7 @@ func (s *SocketConn) read() {
 			continue
 		}
 		f := r.Frame()
-		if !matchAny(s.filters, f) {
+		if !matchAny(s.filters, FromClassic(f)) {
 			continue
 		}
 		select {

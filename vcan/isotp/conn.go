@@ -7,8 +7,6 @@ import (
 	"sync"
 	"time"
 
-	"go.einride.tech/can"
-
 	"github.com/shekit/shekit/vcan"
 )
 
@@ -18,6 +16,7 @@ var (
 	ErrWaitLimit    = errors.New("isotp: more flow control WAIT frames than N_WFTmax")
 	ErrOverflow     = errors.New("isotp: receiver answered flow control OVERFLOW")
 	ErrMessageSize  = errors.New("isotp: message length not supported")
+	ErrNoCANFD      = errors.New("isotp: CAN FD configured on a connection without CAN FD (not a vcan.FrameConn)")
 	errClosed       = errors.New("isotp: transport closed")
 	defaultTimeout  = time.Second
 	defaultPadding  = byte(0xCC)
@@ -42,10 +41,22 @@ type config struct {
 	waitInterval time.Duration
 	fcDelay      time.Duration
 	clock        Clock
+	txDL         int  // CAN FD: the longest frame sent (TX_DL); 0 for classic CAN
+	brs          bool // CAN FD: frames switch to the data bit rate
 }
 
 // Option configures a Conn.
 type Option func(*config)
+
+// WithCANFD sends CAN FD frames of up to txDL data bytes (TX_DL: 8, 12, 16, 20, 24, 32, 48 or
+// 64; other values count as the next valid one down), with the bit rate switch when brs is set,
+// and receives CAN FD frames as well as classic ones, of any length the sender chose (RX_DL is
+// learned from each first frame). The bus must be a vcan.FrameConn. Frames longer than 8 bytes
+// are always padded to the next CAN FD length, with the padding byte (0xCC by default) even
+// WithoutPadding, which then only leaves frames of up to 8 bytes unpadded.
+func WithCANFD(txDL int, brs bool) Option {
+	return func(c *config) { c.txDL, c.brs = ValidTxDL(txDL), brs }
+}
 
 // WithPadding pads every frame to 8 bytes with b (the default pads with 0xCC).
 func WithPadding(b byte) Option { return func(c *config) { c.pad, c.padByte = true, b } }
@@ -93,7 +104,7 @@ func WithFlowControlDelay(d time.Duration) Option { return func(c *config) { c.f
 func WithClock(clk Clock) Option { return func(c *config) { c.clock = clk } }
 
 // Conn is a user-space ISO-TP transport between txID (frames sent) and rxID (frames received)
-// over a CAN connection, which it owns.
+// over a CAN connection, which it owns: classic CAN, or CAN FD (WithCANFD).
 type Conn struct {
 	bus vcan.Conn
 	cfg config
@@ -138,26 +149,42 @@ func (c *Conn) Close() error {
 	return err
 }
 
-// frame builds a CAN frame carrying data, padded as configured.
-func (c *Conn) frame(data []byte) can.Frame {
-	f := can.Frame{ID: c.cfg.txID, IsExtended: c.cfg.extended}
+// frame builds a CAN frame carrying data, padded as configured; on CAN FD, beyond 8 bytes, to the
+// next CAN FD length.
+func (c *Conn) frame(data []byte) vcan.Frame {
+	f := vcan.Frame{ID: c.cfg.txID, Extended: c.cfg.extended, FD: c.cfg.txDL > 0, BRS: c.cfg.brs && c.cfg.txDL > 0}
 	n := copy(f.Data[:], data)
 	f.Length = uint8(n)
-	if c.cfg.pad {
-		for i := n; i < 8; i++ {
-			f.Data[i] = c.cfg.padByte
-		}
+	if c.cfg.pad && n < 8 {
 		f.Length = 8
+	} else if n > 8 {
+		f.Length = uint8(vcan.PadFDLength(n))
+	}
+	for i := n; i < int(f.Length); i++ {
+		f.Data[i] = c.cfg.padByte
 	}
 	return f
 }
 
+// send puts f on the bus: through SendFrame on CAN FD, Send on classic CAN.
+func (c *Conn) send(ctx context.Context, f vcan.Frame) error {
+	if !f.FD {
+		cf, _ := f.Classic()
+		return c.bus.Send(ctx, cf)
+	}
+	fc, ok := c.bus.(vcan.FrameConn)
+	if !ok {
+		return ErrNoCANFD
+	}
+	return fc.SendFrame(ctx, f)
+}
+
 // sendFrame sends one frame within N_As.
 func (c *Conn) sendFrame(ctx context.Context, p PDU) error {
-	var buf [8]byte
+	var buf [vcan.MaxFDLength]byte
 	ctx, cancel := withTimeout(ctx, c.cfg.clock, c.cfg.timeoutAs)
 	defer cancel()
-	if err := c.bus.Send(ctx, c.frame(AppendPDU(buf[:0], p))); err != nil {
+	if err := c.send(ctx, c.frame(AppendPDU(buf[:0], p))); err != nil {
 		if timerFired(ctx) {
 			err = fmt.Errorf("N_As %v: %w", c.cfg.timeoutAs, context.DeadlineExceeded)
 		}
@@ -174,7 +201,7 @@ func (c *Conn) Send(ctx context.Context, msg []byte) error {
 	}
 	c.sendMu.Lock()
 	defer c.sendMu.Unlock()
-	pdus := Segment(msg)
+	pdus := SegmentFD(msg, max(c.cfg.txDL, 8), 0)
 	if len(pdus) == 1 {
 		return c.sendFrame(ctx, pdus[0])
 	}
@@ -259,13 +286,14 @@ func (c *Conn) readLoop() {
 	}()
 	r := Reassembler{MaxLength: c.cfg.maxLength, BlockSize: c.cfg.blockSize, STmin: c.cfg.stmin}
 	clk := c.cfg.clock
+	receive := c.receiver()
 	var crDeadline time.Time // N_Cr runs from the last frame the reassembler accepted
 	for {
 		rctx, rcancel := ctx, context.CancelFunc(func() {})
 		if r.Active() {
 			rctx, rcancel = withTimeout(ctx, clk, crDeadline.Sub(clk.Now()))
 		}
-		f, err := c.bus.Receive(rctx)
+		f, err := receive(rctx)
 		rcancel()
 		if err != nil {
 			if ctx.Err() != nil || errors.Is(err, vcan.ErrClosed) {
@@ -276,10 +304,10 @@ func (c *Conn) readLoop() {
 			}
 			continue
 		}
-		if f.ID != c.cfg.rxID || f.IsExtended != c.cfg.extended || f.IsRemote {
+		if f.ID != c.cfg.rxID || f.Extended != c.cfg.extended || f.Remote {
 			continue
 		}
-		data := f.Data[:f.Length]
+		data := f.Payload()
 		if len(data) > 0 && PDUType(data[0]>>4) == FlowControl {
 			if p, _, err := ParsePDU(data); err == nil {
 				select {
@@ -300,6 +328,18 @@ func (c *Conn) readLoop() {
 		if st.Message != nil {
 			c.deliver(received{msg: st.Message})
 		}
+	}
+}
+
+// receiver returns how readLoop receives frames: CAN FD frames too when the transport is configured
+// for CAN FD and the bus carries them, classic frames only otherwise.
+func (c *Conn) receiver() func(context.Context) (vcan.Frame, error) {
+	if fc, ok := c.bus.(vcan.FrameConn); ok && c.cfg.txDL > 0 {
+		return fc.ReceiveFrame
+	}
+	return func(ctx context.Context) (vcan.Frame, error) {
+		f, err := c.bus.Receive(ctx)
+		return vcan.FromClassic(f), err
 	}
 }
 

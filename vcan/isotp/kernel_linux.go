@@ -17,9 +17,12 @@ import (
 // Socket options of the kernel's CAN_ISOTP protocol (include/uapi/linux/can/isotp.h), defined here
 // because golang.org/x/sys does not carry them.
 const (
-	solCANISOTP     = 106 // SOL_CAN_BASE + CAN_ISOTP
-	canISOTPOpts    = 1   // CAN_ISOTP_OPTS: struct can_isotp_options
-	canISOTPRecvFC  = 2   // CAN_ISOTP_RECV_FC: struct can_isotp_fc_options
+	solCANISOTP     = 106  // SOL_CAN_BASE + CAN_ISOTP
+	canISOTPOpts    = 1    // CAN_ISOTP_OPTS: struct can_isotp_options
+	canISOTPRecvFC  = 2    // CAN_ISOTP_RECV_FC: struct can_isotp_fc_options
+	canISOTPLLOpts  = 5    // CAN_ISOTP_LL_OPTS: struct can_isotp_ll_options
+	canFDMTU        = 72   // CANFD_MTU: sizeof(struct canfd_frame)
+	canFDBRS        = 0x01 // CANFD_BRS
 	canISOTPTxPad   = 0x004
 	canISOTPRxPad   = 0x008
 	canISOTPWaitTx  = 0x400 // CAN_ISOTP_WAIT_TX_DONE: write() returns once the PDU is sent
@@ -42,6 +45,11 @@ type fcOptions struct {
 	bs, stmin, wftmax uint8
 }
 
+// llOptions is struct can_isotp_ll_options: the link layer, CAN (mtu 16) or CAN FD (72).
+type llOptions struct {
+	mtu, txDL, txFlags uint8
+}
+
 // KernelConn is an ISO-TP transport through the Linux kernel's CAN_ISOTP socket.
 type KernelConn struct {
 	f *os.File
@@ -51,8 +59,10 @@ var _ Transport = (*KernelConn)(nil)
 
 // DialKernel opens a kernel ISO-TP socket on interface iface that sends with txID and receives
 // rxID. It understands the same options as New: padding, 29-bit IDs, the flow control this side
-// asks for (block size, STmin) and N_WFTmax; the kernel applies its own timeouts. Send waits for
-// the end of the transmission.
+// asks for (block size, STmin), N_WFTmax, and CAN FD (WithCANFD: CAN_ISOTP_LL_OPTS with mtu 72,
+// tx_dl and the BRS flag; the interface needs the CAN FD MTU, and the kernel's socket then takes
+// only CAN FD frames); the kernel applies its own timeouts. Send waits for the end of the
+// transmission.
 func DialKernel(iface string, txID, rxID uint32, opts ...Option) (*KernelConn, error) {
 	cfg := config{pad: true, padByte: defaultPadding, wftMax: defaultWFTmax}
 	for _, o := range opts {
@@ -82,10 +92,22 @@ func DialKernel(iface string, txID, rxID uint32, opts ...Option) (*KernelConn, e
 	if err := setsockopt(fd, canISOTPRecvFC, unsafe.Pointer(&fc), unsafe.Sizeof(fc)); err != nil {
 		return fail("set flow control options", err)
 	}
+	if cfg.txDL > 0 {
+		ll := llOptions{mtu: canFDMTU, txDL: uint8(cfg.txDL)}
+		if cfg.brs {
+			ll.txFlags = canFDBRS
+		}
+		if err := setsockopt(fd, canISOTPLLOpts, unsafe.Pointer(&ll), unsafe.Sizeof(ll)); err != nil {
+			return fail("set CAN FD link layer options", err)
+		}
+	}
 	if cfg.extended {
 		txID, rxID = txID|canEFFFlag, rxID|canEFFFlag
 	}
 	if err := unix.Bind(fd, &unix.SockaddrCAN{Ifindex: ifi.Index, TxID: txID, RxID: rxID}); err != nil {
+		if cfg.txDL > 0 && errors.Is(err, unix.EINVAL) {
+			return fail(fmt.Sprintf("bind (CAN FD needs %s's MTU at 72, vcan/setup-vcan.sh sets it)", iface), err)
+		}
 		return fail("bind", err)
 	}
 	return &KernelConn{f: os.NewFile(uintptr(fd), "isotp:"+iface)}, nil

@@ -95,7 +95,9 @@ func TestKernelInterop(t *testing.T) {
 						got <- m
 					}()
 					if err := send(ctx, msg); err != nil {
-						t.Fatalf("send: %v", err)
+						close(done)
+						frames := <-seen
+						t.Fatalf("send: %v; %d frames, the bus's last: %v", err, len(frames), frames[max(0, len(frames)-6):])
 					}
 					if err := <-errs; err != nil {
 						close(done)

@@ -23,14 +23,20 @@ func Abandoned(err error) bool {
 
 // Reassembler is the receiving side of ISO-TP as a pure state machine: it is fed the frames that
 // arrive and answers with completed messages, the flow control frames to send, and errors for
-// messages it abandons (ISO 15765-2 9.8: unexpected arrival of N_PDUs).
+// messages it abandons (ISO 15765-2 9.8: unexpected arrival of N_PDUs). It takes classic CAN and
+// CAN FD frames alike: a first frame's length is the sender's TX_DL, which becomes RX_DL for the
+// message; a consecutive frame longer than RX_DL, or shorter while more than it could carry
+// remains (only the last may be shorter), is ignored (ISO 15765-2:2016; Linux's CAN_ISOTP does
+// the same).
 type Reassembler struct {
-	MaxLength uint32 // longest message accepted; longer first frames get FC OVERFLOW, longer single frames are dropped
-	BlockSize uint8  // BS advertised in flow control (0: no further flow control)
-	STmin     uint8  // STmin advertised in flow control
+	MaxLength    uint32 // longest message accepted; longer first frames get FC OVERFLOW, longer single frames are dropped
+	BlockSize    uint8  // BS advertised in flow control (0: no further flow control)
+	STmin        uint8  // STmin advertised in flow control
+	AddressBytes int    // 1 when every frame starts with an address byte (extended, mixed addressing)
 
 	active  bool
 	length  uint32
+	rxDL    int // the first frame's CAN_DL
 	buf     []byte
 	nextSN  uint8
 	inBlock int
@@ -56,13 +62,13 @@ func (r *Reassembler) Abort() bool {
 }
 
 func (r *Reassembler) reset() {
-	r.active, r.length, r.buf, r.nextSN, r.inBlock = false, 0, nil, 0, 0
+	r.active, r.length, r.rxDL, r.buf, r.nextSN, r.inBlock = false, 0, 0, nil, 0, 0
 }
 
 // Feed processes the data of one received frame. Flow control frames and invalid frames are
 // ignored (a flow control belongs to the sending side).
 func (r *Reassembler) Feed(data []byte) Step {
-	p, _, err := ParsePDU(data)
+	p, _, err := ParsePDUAt(data, r.AddressBytes)
 	if err != nil {
 		return Step{}
 	}
@@ -92,13 +98,13 @@ func (r *Reassembler) Feed(data []byte) Step {
 			}
 			return st
 		}
-		r.active, r.length, r.nextSN, r.inBlock = true, p.Length, 1, 0
+		r.active, r.length, r.rxDL, r.nextSN, r.inBlock = true, p.Length, len(data), 1, 0
 		r.buf = make([]byte, 0, p.Length)
 		r.buf = append(r.buf, p.Data...)
 		st.FlowControl = r.clearToSend()
 	case ConsecutiveFrame:
-		if !r.active {
-			return st // not expected: ignored
+		if !r.active || !r.fitsRxDL(len(data)) {
+			return st // not expected, or not of the message's frame length: ignored
 		}
 		if p.SN != r.nextSN {
 			st.Err = fmt.Errorf("%w: got %d, want %d", ErrSequence, p.SN, r.nextSN)
@@ -120,6 +126,13 @@ func (r *Reassembler) Feed(data []byte) Step {
 		}
 	}
 	return st
+}
+
+// fitsRxDL reports whether a consecutive frame of canDL bytes belongs to the message: RX_DL long,
+// or shorter when it is the last.
+func (r *Reassembler) fitsRxDL(canDL int) bool {
+	remaining := int(r.length) - len(r.buf)
+	return canDL == r.rxDL || canDL < r.rxDL && remaining <= canDL-1-r.AddressBytes
 }
 
 func (r *Reassembler) clearToSend() *PDU {

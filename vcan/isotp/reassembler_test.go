@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"errors"
 	"testing"
+
+	"github.com/shekit/shekit/vcan"
 )
 
 func feedAll(r *Reassembler, pdus []PDU) (msgs [][]byte, fcs []PDU, errs []error) {
@@ -134,13 +136,17 @@ func TestReassemblerUnexpectedPDUs(t *testing.T) {
 }
 
 // FuzzISOTPReassembly feeds the reassembler a segmented message interleaved with arbitrary
-// frames. It must never panic; every message it completes has the length its first frame
-// announced and is within MaxLength; a message fed intact after the noise comes out whole.
+// frames, on classic CAN (dl 8 or less) or CAN FD (dl above 8: frames of up to dl bytes, the
+// message segmented with TX_DL dl). It must never panic; every message it completes is within
+// MaxLength; a message fed intact after the noise comes out whole.
 func FuzzISOTPReassembly(f *testing.F) {
-	f.Add([]byte{0x10, 0x14, 1, 2, 3, 4, 5, 6, 0x21, 7, 8, 9, 10, 11, 12, 13}, uint16(40), uint8(0), uint16(300))
-	f.Add([]byte{0x03, 0x22, 0xFD, 0x00, 0x30, 0, 0, 0x21, 1}, uint16(9), uint8(2), uint16(4095))
-	f.Add([]byte{0x10, 0x00, 0x00, 0x00, 0x10, 0x00, 1, 2, 0x21}, uint16(4096), uint8(1), uint16(5000))
-	f.Fuzz(func(t *testing.T, noise []byte, msgLen uint16, bs uint8, maxLen uint16) {
+	f.Add([]byte{0x10, 0x14, 1, 2, 3, 4, 5, 6, 0x21, 7, 8, 9, 10, 11, 12, 13}, uint16(40), uint8(0), uint16(300), uint8(8))
+	f.Add([]byte{0x03, 0x22, 0xFD, 0x00, 0x30, 0, 0, 0x21, 1}, uint16(9), uint8(2), uint16(4095), uint8(8))
+	f.Add([]byte{0x10, 0x00, 0x00, 0x00, 0x10, 0x00, 1, 2, 0x21}, uint16(4096), uint8(1), uint16(5000), uint8(8))
+	f.Add([]byte{0x0B, 0x00, 0x0A, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 0x0B, 0x10, 0x0B, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10}, uint16(64), uint8(0), uint16(4095), uint8(64))
+	f.Add([]byte{0x0F, 0x10, 0x40, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 0x07, 0x21, 1, 2, 3, 4, 5, 6}, uint16(200), uint8(3), uint16(4095), uint8(16))
+	f.Fuzz(func(t *testing.T, noise []byte, msgLen uint16, bs uint8, maxLen uint16, dl uint8) {
+		txDL := ValidTxDL(int(dl))
 		r := Reassembler{MaxLength: uint32(maxLen), BlockSize: bs}
 		check := func(st Step) {
 			if st.Message != nil && uint32(len(st.Message)) > r.MaxLength {
@@ -151,7 +157,7 @@ func FuzzISOTPReassembly(f *testing.F) {
 			}
 		}
 		for len(noise) > 0 {
-			n := min(len(noise), 1+int(noise[0])%8)
+			n := min(len(noise), 1+int(noise[0])%txDL)
 			check(r.Feed(noise[:n]))
 			noise = noise[n:]
 		}
@@ -160,8 +166,12 @@ func FuzzISOTPReassembly(f *testing.F) {
 		}
 		msg := seq(int(msgLen))
 		var got []byte
-		for _, p := range Segment(msg) {
-			st := r.Feed(AppendPDU(nil, p))
+		for _, p := range SegmentFD(msg, txDL, 0) {
+			frame := AppendPDU(nil, p)
+			for len(frame) > 8 && !vcan.ValidFDLength(len(frame)) { // padded as a CAN FD sender does
+				frame = append(frame, 0xCC)
+			}
+			st := r.Feed(frame)
 			check(st)
 			if st.Message != nil {
 				got = st.Message
