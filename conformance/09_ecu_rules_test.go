@@ -2,6 +2,7 @@ package conformance_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strconv"
 	"strings"
@@ -184,6 +185,20 @@ func (u *ecuUnderTest) probeRoutine(ctx context.Context) error {
 	return err
 }
 
+// hardReset requests ECUReset hardReset (01), requires its positive answer, and waits for the ECU
+// to answer again: a request to a rebooting ECU may time out (three tries, each with the client's
+// wait for the late answer).
+func (u *ecuUnderTest) hardReset(ctx context.Context) {
+	ExpectWithOffset(1, u.Reset(ctx, 0x01)).To(Succeed(), "ECUReset hardReset")
+	var err error
+	for range 3 {
+		if _, err = u.ReadDID(ctx, ecu.DIDUID); !errors.Is(err, uds.ErrTimeout) {
+			break
+		}
+	}
+	ExpectWithOffset(1, err).NotTo(HaveOccurred(), "reading the UID after ECUReset")
+}
+
 // unlock unlocks SecurityAccess level 01 in the current session.
 func (u *ecuUnderTest) unlock(ctx context.Context) {
 	ExpectWithOffset(1, u.sendKey(ctx, securityKeyFor(u.freshSeed(ctx)))).To(Succeed(), "SecurityAccess with the right key")
@@ -243,7 +258,7 @@ var _ = suite("ecu", "ECU: SHE through UDS", func() {
 		}
 		delayed("right after NRC 0x36")
 		By("the delay survives ECUReset")
-		Expect(u.Reset(ctx, 0x01)).To(Succeed())
+		u.hardReset(ctx)
 		delayed("after ECUReset")
 		By("three quarters into the delay")
 		time.Sleep(time.Until(sent.Add(decl.lockout * 3 / 4)))
@@ -253,6 +268,96 @@ var _ = suite("ecu", "ECU: SHE through UDS", func() {
 		Expect(u.StartSession(ctx, uds.ExtendedSession)).To(Succeed(), "S3 may have ended the session during the delay")
 		u.unlock(ctx)
 		Expect(u.probeRoutine(ctx)).To(Succeed(), "a routine once unlocked")
+	})
+
+	It("refuses routines in the default and programming sessions (NRC 0x7F) and while locked (NRC 0x33); a change to another session locks", func() {
+		u := newECUUnderTest(ecu.Config{})
+		Expect(u.StartSession(ctx, uds.DefaultSession)).To(Succeed())
+		expectNRC(u.probeRoutine(ctx), uds.ServiceNotSupportedInActiveSession)
+		Expect(u.StartSession(ctx, uds.ProgrammingSession)).To(Succeed())
+		expectNRC(u.probeRoutine(ctx), uds.ServiceNotSupportedInActiveSession)
+		By("unlocked in the programming session: still NRC 0x7F")
+		u.unlock(ctx)
+		expectNRC(u.probeRoutine(ctx), uds.ServiceNotSupportedInActiveSession)
+		By("programming → extended: locked")
+		Expect(u.StartSession(ctx, uds.ExtendedSession)).To(Succeed())
+		expectNRC(u.probeRoutine(ctx), uds.SecurityAccessDenied)
+		u.unlock(ctx)
+		Expect(u.probeRoutine(ctx)).To(Succeed(), "a routine once unlocked")
+		By("extended → default → extended: locked")
+		Expect(u.StartSession(ctx, uds.DefaultSession)).To(Succeed())
+		expectNRC(u.probeRoutine(ctx), uds.ServiceNotSupportedInActiveSession)
+		Expect(u.StartSession(ctx, uds.ExtendedSession)).To(Succeed())
+		expectNRC(u.probeRoutine(ctx), uds.SecurityAccessDenied)
+		By("extended → programming → extended: locked")
+		u.unlock(ctx)
+		Expect(u.StartSession(ctx, uds.ProgrammingSession)).To(Succeed())
+		Expect(u.StartSession(ctx, uds.ExtendedSession)).To(Succeed())
+		expectNRC(u.probeRoutine(ctx), uds.SecurityAccessDenied)
+		By("the extended session requested again while in it: either keeps the unlock or locks")
+		u.unlock(ctx)
+		Expect(u.StartSession(ctx, uds.ExtendedSession)).To(Succeed())
+		if err := u.probeRoutine(ctx); err == nil {
+			observe("requesting the extended session while in it keeps SecurityAccess unlocked")
+		} else {
+			expectNRC(err, uds.SecurityAccessDenied)
+			observe("requesting the extended session while in it locks SecurityAccess")
+		}
+	})
+
+	It("leaves the old key in use after a refused update: counter not greater, wrong M3, another authorizing key", func() {
+		u, uid := prepared(ctx)
+		id := she.KeyID(0xC)
+		k1 := randomKey()
+		c := u.nextCounter(id)
+		u.loadOK(ctx, u.update(uid, id, k1, c, she.KeyUsage))
+		u.expectHolds(ctx, id, k1)
+		By("a counter not greater than the slot's")
+		res := u.load(ctx, u.update(uid, id, randomKey(), c, she.KeyUsage))
+		Expect(res.ERC).To(Equal(she.KeyUpdateError))
+		u.expectHolds(ctx, id, k1)
+		By("a wrong M3, with a far greater counter")
+		m := u.update(uid, id, randomKey(), c+100, she.KeyUsage)
+		m.M3[0] ^= 0x01
+		res = u.load(ctx, m)
+		Expect(res.ERC).To(Equal(she.KeyUpdateError))
+		u.expectHolds(ctx, id, k1)
+		By("authorized by another key than the master key")
+		res = u.load(ctx, u.updateBy(uid, id, she.MasterECUKey, randomKey(), randomKey(), c+200, she.KeyUsage))
+		Expect(res.ERC).To(Equal(she.KeyUpdateError))
+		u.expectHolds(ctx, id, k1)
+		By("an update authorized by the old key itself, with the counter after the old one, is taken: key and counter stayed")
+		k2 := randomKey()
+		u.loadOK(ctx, u.updateBy(uid, id, id, k1, k2, c+1, she.KeyUsage))
+		u.expectHolds(ctx, id, k2)
+	})
+
+	It("answers ECUReset hardReset, then is in the default session, locked, its RAM key empty; other reset types NRC 0x12", func() {
+		u, uid := prepared(ctx)
+		p, err := she.ProfileByName(conf.Profile)
+		Expect(err).NotTo(HaveOccurred())
+		auth, ka, kr := she.KeyID(0xD), randomKey(), randomKey()
+		u.loadOK(ctx, u.update(uid, auth, ka, u.nextCounter(auth), she.KeyUsage))
+		u.loadOK(ctx, u.updateBy(uid, p.RAMKey, auth, ka, kr, u.nextCounter(p.RAMKey), 0))
+		u.expectHolds(ctx, p.RAMKey, kr)
+		By("softReset and other types: NRC 0x12")
+		for _, t := range []byte{0x02, 0x03, 0x04, 0x05} {
+			expectNRC(u.Reset(ctx, t), uds.SubFunctionNotSupported)
+		}
+		By("hardReset: answered")
+		u.hardReset(ctx)
+		expectNRC(u.probeRoutine(ctx), uds.ServiceNotSupportedInActiveSession)
+		Expect(u.StartSession(ctx, uds.ExtendedSession)).To(Succeed())
+		expectNRC(u.probeRoutine(ctx), uds.SecurityAccessDenied)
+		u.unlock(ctx)
+		By("the RAM key is gone, the non-volatile key stays, secure boot ran again")
+		erc, _, err := u.GenerateMAC(ctx, p.RAMKey, randomKey())
+		Expect(err).NotTo(HaveOccurred())
+		Expect(erc).To(Equal(she.KeyEmpty), "GenerateMAC with the RAM key after a power cycle")
+		u.expectHolds(ctx, auth, ka)
+		sreg, err := u.Status(ctx)
+		Expect(err).NotTo(HaveOccurred())
+		Expect(sreg&(she.StatusBootFinished|she.StatusBootOK)).To(Equal(she.StatusBootFinished|she.StatusBootOK), "SREG %#02x", byte(sreg))
 	})
 })
 
