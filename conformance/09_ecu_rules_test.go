@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"testing"
 	"time"
 
 	. "github.com/onsi/ginkgo/v2"
@@ -680,4 +681,41 @@ func replayable(spec udsScenario, sc scenario) string {
 		return "it loads a MASTER_ECU_KEY, and the ECU's declared one is empty (CONF_ECU_MASTER_KEY), which the suite could not put back"
 	}
 	return ""
+}
+
+// TestECUDeclaration: the ECU's declared values, their defaults on an interface and in-process,
+// and bad values refused with the variable's name.
+func TestECUDeclaration(t *testing.T) {
+	d, err := (&Config{CAN: "vcan0"}).ecuDeclaration()
+	if want := (ecuDeclaration{maxAttempts: 3, lockout: 10 * time.Second, seedLength: 16}); err != nil || d != want {
+		t.Errorf("defaults on an interface: %+v, %v; want %+v", d, err, want)
+	}
+	if _, ok := d.sacrificialSlot(); ok {
+		t.Error("a sacrificial slot on an interface that declares none")
+	}
+	d, err = (&Config{CAN: "mem"}).ecuDeclaration()
+	if id, ok := d.sacrificialSlot(); err != nil || !ok || id != 9 || d.lockout != simLockout {
+		t.Errorf("in-process: %+v, %v; want slot 9 and a %v delay", d, err, simLockout)
+	}
+	c := Config{CAN: "can0", ECUMaxAttempts: 5, ECULockout: "30s", ECUSeedLength: 4, ECUSacrificialKey: "0xD"}
+	d, err = c.ecuDeclaration()
+	if want := (ecuDeclaration{maxAttempts: 5, lockout: 30 * time.Second, seedLength: 4, sacrificial: 0xD}); err != nil || d != want {
+		t.Errorf("declared %+v: %+v, %v; want %+v", c, d, err, want)
+	}
+	for _, bad := range []struct {
+		c    Config
+		want string
+	}{
+		{Config{ECUMaxAttempts: -1}, "CONF_ECU_MAX_ATTEMPTS"},
+		{Config{ECULockout: "10"}, "CONF_ECU_LOCKOUT"},
+		{Config{ECULockout: "-1s"}, "CONF_ECU_LOCKOUT"},
+		{Config{ECUSeedLength: 33}, "CONF_ECU_SEED_LENGTH"},
+		{Config{ECUSacrificialKey: "1"}, "CONF_ECU_SACRIFICIAL_KEY_ID"},
+		{Config{ECUSacrificialKey: "E"}, "CONF_ECU_SACRIFICIAL_KEY_ID"},
+		{Config{ECUSacrificialKey: "KEY_6"}, "CONF_ECU_SACRIFICIAL_KEY_ID"},
+	} {
+		if _, err := bad.c.ecuDeclaration(); err == nil || !strings.Contains(err.Error(), bad.want) {
+			t.Errorf("%+v: error %v, want one naming %s", bad.c, err, bad.want)
+		}
+	}
 }
