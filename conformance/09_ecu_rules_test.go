@@ -201,6 +201,13 @@ func (u *ecuUnderTest) hardReset(ctx context.Context) {
 	ExpectWithOffset(1, err).NotTo(HaveOccurred(), "reading the UID after ECUReset")
 }
 
+// lockedExtendedSession enters the extended session from the default one, so that SecurityAccess
+// is locked whatever an earlier test left (a change to another session locks).
+func (u *ecuUnderTest) lockedExtendedSession(ctx context.Context) {
+	ExpectWithOffset(1, u.StartSession(ctx, uds.DefaultSession)).To(Succeed())
+	ExpectWithOffset(1, u.StartSession(ctx, uds.ExtendedSession)).To(Succeed())
+}
+
 // unlock unlocks SecurityAccess level 01 in the current session.
 func (u *ecuUnderTest) unlock(ctx context.Context) {
 	ExpectWithOffset(1, u.sendKey(ctx, securityKeyFor(u.freshSeed(ctx)))).To(Succeed(), "SecurityAccess with the right key")
@@ -216,7 +223,7 @@ var _ = suite("ecu", "ECU: SHE through UDS", func() {
 
 	It("answers a wrong SecurityAccess key with NRC 0x35 and uses the seed up (NRC 0x24); a new seed and the right key unlock; a seed while unlocked is all-zero", func() {
 		u := newECUUnderTest(ecu.Config{})
-		Expect(u.StartSession(ctx, uds.ExtendedSession)).To(Succeed())
+		u.lockedExtendedSession(ctx)
 		seed := u.freshSeed(ctx)
 		expectNRC(u.sendKey(ctx, wrongKeyFor(seed)), uds.InvalidKey)
 		By("the seed is used up: its right key now answers NRC 0x24")
@@ -235,7 +242,7 @@ var _ = suite("ecu", "ECU: SHE through UDS", func() {
 	It("answers NRC 0x36 on the declared number of wrong keys in a row and NRC 0x37 to seed requests for the declared delay, ECUReset included; then unlocks", func() {
 		u := newECUUnderTest(ecu.Config{})
 		decl := confKeys.ecu
-		Expect(u.StartSession(ctx, uds.ExtendedSession)).To(Succeed())
+		u.lockedExtendedSession(ctx)
 		var sent, answered time.Time
 		for i := 1; i <= decl.maxAttempts; i++ {
 			seed := u.freshSeed(ctx)
