@@ -479,7 +479,7 @@ type udsReplay struct {
 	where string
 }
 
-// newUDSReplay prepares the replay of sc on u, whose master key is the scenario's empty one.
+// newUDSReplay prepares the replay of sc on u, whose master key stands for the scenario's empty one.
 func newUDSReplay(u *ecuUnderTest, uid she.UID, profile she.Profile, sc scenario) *udsReplay {
 	r := &udsReplay{u: u, uid: uid, keys: map[[16]byte][16]byte{}, base: map[she.KeyID]uint32{},
 		slots: map[she.KeyID]she.KeyID{}}
@@ -651,6 +651,22 @@ var _ = suite("ecu", "ECU: SHE through UDS", func() {
 		Expect(err).NotTo(HaveOccurred())
 		profile, err := she.ProfileByName(conf.Profile)
 		Expect(err).NotTo(HaveOccurred())
+		// A simulated ECU is fresh for each scenario; a real one is prepared once (fewer exchanges
+		// on a busy bus) and gets its declared master key back after each scenario and at the end.
+		var shared *ecuUnderTest
+		var sharedUID she.UID
+		ecuFor := func(spec udsScenario) (*ecuUnderTest, she.UID) {
+			switch {
+			case conf.CAN == "mem" && spec.emptyFirst:
+				return preparedAsIs(ctx)
+			case conf.CAN == "mem":
+				return prepared(ctx)
+			case shared == nil:
+				shared, sharedUID = prepared(ctx)
+				shared.restoreMasterAfter(sharedUID)
+			}
+			return shared, sharedUID
+		}
 		replayed := 0
 		for _, rec := range f.Records {
 			spec, ok := udsScenarios[rec.ID]
@@ -668,16 +684,7 @@ var _ = suite("ecu", "ECU: SHE through UDS", func() {
 				continue
 			}
 			By("scenario " + rec.ID)
-			var u *ecuUnderTest
-			var uid she.UID
-			if spec.emptyFirst {
-				u, uid = preparedAsIs(ctx)
-			} else {
-				u, uid = prepared(ctx)
-			}
-			if loadsMaster(sc) {
-				u.restoreMasterAfter(uid)
-			}
+			u, uid := ecuFor(spec)
 			r := newUDSReplay(u, uid, profile, sc)
 			r.where = "scenario " + rec.ID + ", factory keys"
 			r.factory(ctx, sc)
