@@ -238,6 +238,13 @@ var _ = suite("ecu", "ECU: SHE through UDS", func() {
 		Expect(err).NotTo(HaveOccurred())
 		Expect(zero).To(Equal(make([]byte, confKeys.ecu.seedLength)))
 		Expect(u.probeRoutine(ctx)).To(Succeed(), "still unlocked after a seed request")
+		By("the right key reset the attempts: declared attempts less one wrong keys again are each NRC 0x35")
+		u.lockedExtendedSession(ctx)
+		for i := 1; i < confKeys.ecu.maxAttempts; i++ {
+			expectNRC(u.sendKey(ctx, wrongKeyFor(u.freshSeed(ctx))), uds.InvalidKey)
+		}
+		u.unlock(ctx)
+		Expect(u.probeRoutine(ctx)).To(Succeed(), "a routine once unlocked")
 	})
 
 	It("answers NRC 0x36 on the declared number of wrong keys in a row and NRC 0x37 to seed requests for the declared delay, ECUReset included; then unlocks", func() {
