@@ -287,7 +287,7 @@ var _ = suite("ecu", "ECU: SHE through UDS", func() {
 		u.loadOK(ctx, u.update(uid, she.Key1, randomKey(), u.nextCounter(), she.KeyUsage))
 	})
 
-	It("answers the OEM document's MasterECUKey example with the document's M4 and M5", func() {
+	It("answers the OEM document's MasterECUKey example with the document's M4 and M5", selfTest, func() { // a simulated factory-state ECU
 		if conf.CAN != "mem" {
 			Skip("needs an ECU with the document's UID in the factory state: a simulated one (CONF_CAN=mem)")
 		}
@@ -355,8 +355,8 @@ var _ = suite("ecu", "ECU: SHE through UDS", func() {
 	})
 
 	It("refuses updates of a write-protected key with ERC_KEY_WRITE_PROTECTED", func() {
-		if conf.CAN != "mem" && !conf.Destructive {
-			Skip("write protection is forever: set CONF_ECU_DESTRUCTIVE=1 to spend slot KEY_6 of a real ECU on it")
+		if conf.CAN != "mem" && conf.SacrificialKeyID == "" {
+			notApplicable("write protection is forever: ecu.sacrificial_key_id (CONF_ECU_SACRIFICIAL_KEY_ID) 9 lets the test spend slot KEY_6 of the ECU")
 		}
 		u, uid := prepared(ctx)
 		c := u.nextCounter()
