@@ -44,7 +44,7 @@ func TestConformance(t *testing.T) {
 	if !onTerminal(os.Stdout) {
 		reporterConfig.NoColor = true // no ANSI codes in a CI log or a file
 	}
-	if certifying, _ := conf.targets(); len(certifying) > 0 && confErr == nil {
+	if certifying, _ := conf.targets(); len(certifying) > 0 {
 		suiteConfig.LabelFilter = certificationFilter(certifying, suiteConfig.LabelFilter)
 	}
 	if conf.Focus != "" {
@@ -226,6 +226,7 @@ func printSummary(res report.Results, dir string) {
 func listTests(res report.Results) {
 	w := bufio.NewWriter(os.Stdout)
 	defer w.Flush()
+	fmt.Fprintln(w) // after Ginkgo's own line
 	for _, target := range append(slices.Clone(report.Targets), report.SelfTest) {
 		for _, t := range res.Tests {
 			if t.Target == target && !(t.Outcome == report.Skip && t.Message == "") { // not filtered out

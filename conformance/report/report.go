@@ -86,7 +86,7 @@ type Test struct {
 	Target    string   `yaml:"target"`              // kms, clm, ecu, station or self-test (TargetOf its labels); setup for a suite-level node
 	Name      string   `yaml:"name"`                // container texts and the It text joined by " / "
 	Section   string   `yaml:"section,omitempty"`   // from the section map given to Build, keyed by Name
-	Rule      string   `yaml:"rule,omitempty"`      // one line saying what the rule is, set by the caller
+	Rule      string   `yaml:"rule,omitempty"`      // of a failed test: one line saying what the rule is (the It text; the caller may refine it)
 	Outcome   Outcome  `yaml:"outcome"`             // pass, fail, skip, not-applicable or error
 	Duration  float64  `yaml:"seconds"`             // run time in seconds
 	Message   string   `yaml:"message,omitempty"`   // failure message (redacted) or skip reason
@@ -177,6 +177,7 @@ func Build(r types.Report, suites []string, section func(name string) string, co
 			t.Message = red.String(strings.TrimPrefix(s.Failure.Message, NotApplicablePrefix))
 		case Fail, Error:
 			t.Message = red.String(failureMessage(s))
+			t.Rule = s.LeafNodeText // the suites name each test by the rule it checks
 			if l := s.Failure.Location; l.FileName != "" {
 				t.Location = fmt.Sprintf("%s:%d", l.FileName, l.LineNumber)
 			}

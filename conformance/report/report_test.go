@@ -127,6 +127,9 @@ func TestBuildOutcomes(t *testing.T) {
 	if m := res.Tests[9].Message; m != "declared without Phase" {
 		t.Errorf("not-applicable message = %q", m)
 	}
+	if failed.Rule != "rejects bad MAC" || passed.Rule != "" {
+		t.Errorf("rules %q, %q; want the failed test's It text, none for a pass", failed.Rule, passed.Rule)
+	}
 	if l := failed.Location; l != "/src/kms_test.go:42" {
 		t.Errorf("location = %q", l)
 	}
