@@ -1,6 +1,7 @@
 // Package conformance holds the kit's Ginkgo suites, modelled on the OCI distribution-spec
-// conformance suite: this file runs them and writes the reports, setup_test.go reads the
-// configuration (CONF_* variables or a YAML file), and each numbered file is one suite:
+// conformance suite: this file runs them and writes the reports (a verdict per target),
+// setup_test.go and declaration_test.go read the configuration (a declaration file and CONF_*
+// variables), cli_test.go the binary's flags, and each numbered file is one suite:
 //
 //	01 kms      the KMS supplier API: endpoints, rules, state transitions, documented messages
 //	02 clm      the CLM WebAPI: every mode, format and error code, openssl interop
@@ -8,7 +9,8 @@
 //	04 e2e      station, KMS and a fleet of ECUs: provisioning, sync, failure reporting
 //	05–08       the vectors suite: every vector file against the model and the reference server
 //
-// conformance.yaml maps each test to the section of the document it checks.
+// conformance.yaml maps each test to the section of the document it checks and counts the tests
+// of each target (kms, clm, ecu, station) and the self-tests.
 package conformance_test
 
 import (
