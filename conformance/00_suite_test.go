@@ -137,6 +137,9 @@ var _ = ReportAfterSuite("reports", func(r types.Report) {
 	if len(certifying) > 0 {
 		res = res.Only(certifying, focused)
 	} else {
+		if focused {
+			res = res.Only(append(slices.Clone(report.Targets), report.SelfTest, ""), true)
+		}
 		verdictTargets = targetsRun(res)
 	}
 	res.Verdicts = report.Verdicts(res, verdictTargets, cov.Targets)

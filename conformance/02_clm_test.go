@@ -145,7 +145,7 @@ var _ = suite("clm", "CLM WebAPI", func() {
 		Expect(caOnly["cacert"]).To(Equal(pemOut["cacert"]))
 	})
 
-	It("gets, updates and revokes a certificate; the CRL lists the revoked serial (openssl crl)", func() {
+	It("gets, updates and revokes a certificate (CredInfo get, update, revoke)", func() {
 		name := clmFresh("dev-crl")
 		out := post(clmwire.PathCredInfo, `{"mode":"create",`+auth+`,"devicename":"`+name+`","certmode":"client","catype":"ca1",`+
 			`"clientsubject":"/CN=crl","keyfilepath":"/tmp/key","cafilepath":"/c.pem","clientfilepath":"/k.pem"}`, 201)
@@ -155,8 +155,20 @@ var _ = suite("clm", "CLM WebAPI", func() {
 		Expect(got["clientcert"]).To(Equal(out["clientcert"]))
 		upd := post(clmwire.PathCredInfo, `{"mode":"update",`+auth+`,`+dev+`,"keynumber":"`+number+`","catype":"ca1","certtype":"pem","passphrase":"pass","filepath":"/k.pem","newfilepath":"/k2.pem"}`, 200)
 		Expect(upd["clientserial"]).NotTo(Equal(out["clientserial"]))
-		serial := upd["clientserial"].(string)
 		post(clmwire.PathCredInfo, `{"mode":"revoke",`+auth+`,`+dev+`,"keynumber":"`+upd["clientkeynumber"].(string)+`","catype":"ca1"}`, 200)
+		c.answersKeptContract()
+	})
+
+	It("publishes a revoked certificate's serial in its CA's CRL (openssl crl)", func() {
+		if !conf.CLMCRL {
+			notApplicable("clm.features.crl (CONF_CLM_CRL), the CRL endpoint GET /SWCLM/v10/crl/{catype}, is not declared")
+		}
+		name := clmFresh("dev-crl")
+		out := post(clmwire.PathCredInfo, `{"mode":"create",`+auth+`,"devicename":"`+name+`","certmode":"client","catype":"ca1",`+
+			`"clientsubject":"/CN=crl","keyfilepath":"/tmp/key","cafilepath":"/c.pem","clientfilepath":"/k.pem"}`, 201)
+		dev := fmt.Sprintf(`"deviceid":%q,"devicename":%q`, out["deviceid"], name)
+		serial := out["clientserial"].(string)
+		post(clmwire.PathCredInfo, `{"mode":"revoke",`+auth+`,`+dev+`,"keynumber":"`+out["clientkeynumber"].(string)+`","catype":"ca1"}`, 200)
 
 		req, err := http.NewRequest("GET", c.url+strings.Replace(clmwire.PathCRL, "{catype}", "ca1", 1), nil)
 		Expect(err).NotTo(HaveOccurred())

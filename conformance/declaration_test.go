@@ -28,8 +28,9 @@ const declarationVersion = 1
 
 // decodeDeclaration reads a declaration (YAML) into c: every key must be a field of Config's
 // decl tags (or a section holding some), version must be 1; an error names the file and line. A
-// list is taken for a comma-separated field.
-func decodeDeclaration(name string, data []byte, c *Config) error {
+// list is taken for a comma-separated field. given (if not nil) gets the path of every field the
+// declaration sets.
+func decodeDeclaration(name string, data []byte, c *Config, given map[string]bool) error {
 	var root yaml.Node
 	if err := yaml.Unmarshal(data, &root); err != nil {
 		return fmt.Errorf("declaration %s: %w", name, err)
@@ -62,6 +63,9 @@ func decodeDeclaration(name string, data []byte, c *Config) error {
 			case isField:
 				if err := decodeField(val, f); err != nil {
 					return fmt.Errorf("declaration %s, line %d: %s: %v", name, val.Line, path, err)
+				}
+				if given != nil {
+					given[path] = true
 				}
 			case isSection(fields, path) && val.Kind != yaml.ScalarNode:
 				if err := walk(val, path+"."); err != nil {
@@ -132,10 +136,11 @@ func fieldsUnder(fields map[string]reflect.Value, prefix string) []string {
 }
 
 // referenceFill gives each section without an endpoint of its own (kms and clm without url, ecu
-// without can) the in-process reference's declaration for what it leaves out; station.fleet too.
-func (c *Config) referenceFill() error {
+// without can) the in-process reference's declaration for the fields neither the declaration nor
+// the environment gives (given: their paths); station.fleet too.
+func (c *Config) referenceFill(given map[string]bool) error {
 	var r Config
-	if err := decodeDeclaration("reference.yaml", referenceYAML, &r); err != nil {
+	if err := decodeDeclaration("reference.yaml", referenceYAML, &r, nil); err != nil {
 		return err
 	}
 	sameSupplier := (c.SupplierID == "" || strings.EqualFold(c.SupplierID, r.SupplierID)) && (c.EcuType == "" || c.EcuType == r.EcuType)
@@ -144,7 +149,7 @@ func (c *Config) referenceFill() error {
 	for i := range v.NumField() {
 		path := v.Type().Field(i).Tag.Get("decl")
 		section, _, _ := strings.Cut(path, ".")
-		if !fill[section+"."] || !v.Field(i).IsZero() {
+		if !fill[section+"."] || given[path] || !v.Field(i).IsZero() {
 			continue
 		}
 		if path == "kms.cluster_ids" && !sameSupplier {

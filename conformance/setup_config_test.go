@@ -167,6 +167,14 @@ func TestReferenceDeclaration(t *testing.T) {
 	if k, err := c.decode(); err != nil || k.securityKey != ecu.DefaultSecurityKey {
 		t.Errorf("security key %x, %v; want the simulator's", k.securityKey, err)
 	}
+	if !c.CLMCRL {
+		t.Error("in-process: clm.features.crl not declared")
+	}
+	// A feature the environment declares absent stays absent in-process.
+	t.Setenv("CONF_CLM_CRL", "0")
+	if c, err := loadConfigFrom(""); err != nil || c.CLMCRL {
+		t.Errorf("CONF_CLM_CRL=0: crl %v, %v; want false", c.CLMCRL, err)
+	}
 	// Another supplier in-process: the reference's clusters are not its EcuType's.
 	t.Setenv("CONF_SUPPLIER_ID", "0001")
 	t.Setenv("CONF_ECU_TYPE", "0003")

@@ -53,13 +53,16 @@ type Config struct {
 	ClusterIDs        string `decl:"kms.cluster_ids" env:"CONF_CLUSTER_IDS"`                 // the SecOC clusters of the EcuType's ECUs, comma-separated
 	CLMURL            string `decl:"clm.url" env:"CONF_CLM_URL"`                             // a CLM to test; empty: the reference, in-process
 	CLMLicense        string `decl:"clm.license" env:"CONF_CLM_LICENSE" secret:"true"`       // its license key
-	CAN               string `decl:"ecu.can" env:"CONF_CAN"`                                 // mem (simulated ECUs in-process) or an interface such as vcan0
-	ECUIDs            string `decl:"ecu.ids" env:"CONF_ECU_IDS"`                             // on an interface: the ECUs' request:response IDs, comma-separated
-	KernelISOTP       bool   `decl:"ecu.kernel_isotp" env:"CONF_KERNEL_ISOTP"`               // on an interface: the kernel's ISO-TP instead of ours
-	TimingMargin      string `decl:"ecu.timing_margin" env:"CONF_TIMING_MARGIN"`             // on an interface: what the tester adds to P2 and P2* (default 50ms)
-	Profile           string `decl:"ecu.profile" env:"CONF_PROFILE"`                         // SHE profile of the ECUs: autosar or csec
-	SecurityKey       string `decl:"ecu.security_key" env:"CONF_SECURITY_KEY" secret:"true"` // SecurityAccess key of the ECUs (32 hex digits)
-	MasterKey         string `decl:"ecu.master_key" env:"CONF_ECU_MASTER_KEY" secret:"true"` // a real ECU's current MASTER_ECU_KEY (empty: factory state, all-zero)
+	// CLMCRL declares the CRL endpoint (GET /SWCLM/v10/crl/{catype}), which the CLM document does
+	// not have; without it the CRL test is not-applicable.
+	CLMCRL       bool   `decl:"clm.features.crl" env:"CONF_CLM_CRL"`
+	CAN          string `decl:"ecu.can" env:"CONF_CAN"`                                 // mem (simulated ECUs in-process) or an interface such as vcan0
+	ECUIDs       string `decl:"ecu.ids" env:"CONF_ECU_IDS"`                             // on an interface: the ECUs' request:response IDs, comma-separated
+	KernelISOTP  bool   `decl:"ecu.kernel_isotp" env:"CONF_KERNEL_ISOTP"`               // on an interface: the kernel's ISO-TP instead of ours
+	TimingMargin string `decl:"ecu.timing_margin" env:"CONF_TIMING_MARGIN"`             // on an interface: what the tester adds to P2 and P2* (default 50ms)
+	Profile      string `decl:"ecu.profile" env:"CONF_PROFILE"`                         // SHE profile of the ECUs: autosar or csec
+	SecurityKey  string `decl:"ecu.security_key" env:"CONF_SECURITY_KEY" secret:"true"` // SecurityAccess key of the ECUs (32 hex digits)
+	MasterKey    string `decl:"ecu.master_key" env:"CONF_ECU_MASTER_KEY" secret:"true"` // a real ECU's current MASTER_ECU_KEY (empty: factory state, all-zero)
 	// SacrificialKeyID is the key slot of a real ECU the write-protection test may spend (it stays
 	// write-protected forever): 9 (KEY_6), the only one the test uses; absent, the test is not-applicable.
 	SacrificialKeyID string `decl:"ecu.sacrificial_key_id" env:"CONF_ECU_SACRIFICIAL_KEY_ID"`
@@ -100,19 +103,20 @@ func loadConfig() (Config, error) { return loadConfigFrom(os.Getenv("CONF_FILE")
 // URL (or, for the ECUs, a CAN interface) takes the in-process reference's declaration.
 func loadConfigFrom(file string) (Config, error) {
 	var c Config
+	given := map[string]bool{} // the declaration paths the file or the environment sets
 	if file != "" {
 		b, err := os.ReadFile(file)
 		if err != nil {
 			return c, fmt.Errorf("declaration: %w", err)
 		}
-		if err := decodeDeclaration(file, b, &c); err != nil {
+		if err := decodeDeclaration(file, b, &c, given); err != nil {
 			return c, err
 		}
 	}
-	if err := c.fromEnv(); err != nil {
+	if err := c.fromEnv(given); err != nil {
 		return c, err
 	}
-	if err := c.referenceFill(); err != nil {
+	if err := c.referenceFill(given); err != nil {
 		return c, err
 	}
 	if c.Destructive && c.SacrificialKeyID == "" {
@@ -143,14 +147,17 @@ func loadConfigFrom(file string) (Config, error) {
 	return c, nil
 }
 
-// fromEnv sets every field whose variable is set.
-func (c *Config) fromEnv() error {
+// fromEnv sets every field whose variable is set, and notes its declaration path in given.
+func (c *Config) fromEnv(given map[string]bool) error {
 	v := reflect.ValueOf(c).Elem()
 	for i := range v.NumField() {
 		name := v.Type().Field(i).Tag.Get("env")
 		s, ok := os.LookupEnv(name)
 		if !ok {
 			continue
+		}
+		if path := v.Type().Field(i).Tag.Get("decl"); path != "" {
+			given[path] = true
 		}
 		switch f := v.Field(i); f.Kind() {
 		case reflect.String:

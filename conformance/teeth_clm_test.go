@@ -129,7 +129,7 @@ func clmTarget(before, after clmRewrite) func(t *testing.T) string {
 const (
 	clmTestID       = "CLM WebAPI / issues, lists, checks and deletes an ID and its password (IDInfo create, GET, auth, delete)"
 	clmTestCerts    = "CLM WebAPI / issues certificates in pem, der and p12 that openssl verifies and opens, and a CA-only answer"
-	clmTestCRL      = "CLM WebAPI / gets, updates and revokes a certificate; the CRL lists the revoked serial (openssl crl)"
+	clmTestCRL      = "CLM WebAPI / publishes a revoked certificate's serial in its CA's CRL (openssl crl)"
 	clmTestKeys     = "CLM WebAPI / issues, gets, updates and deletes AES-128, AES-256 and TWINE keys (KeyInfo)"
 	clmTestUpdate   = "CLM WebAPI / answers errorcode 1306 for a certificate an update replaced (get, revoke, update, by keynumber and serial); the new one keeps its subject"
 	clmTestSubject  = "CLM WebAPI / issues certificates whose subject is the request's clientsubject, attribute by attribute (pem and der)"
