@@ -491,10 +491,11 @@ func (tooth clmTooth) focus() string {
 	return strings.Join(its, "|")
 }
 
-// runCLMSuite runs the clm suite against url (runFocused), with the CONF_* settings env.
+// runCLMSuite runs the clm suite against url (runFocused), with the CONF_* settings env; the
+// targets are reference servers, so they declare the CRL endpoint (CONF_CLM_CRL=1).
 func runCLMSuite(t *testing.T, url, focus string, env []string) (report.Results, []byte, error) {
 	t.Helper()
-	return runFocused(t, focus, append([]string{"CONF_SUITES=clm", "CONF_CLM_URL=" + url}, env...)...)
+	return runFocused(t, focus, append([]string{"CONF_SUITES=clm", "CONF_CLM_URL=" + url, "CONF_CLM_CRL=1"}, env...)...)
 }
 
 // TestCLMTeeth runs the clm suite (this test binary, as a child process) against every target of
