@@ -196,6 +196,8 @@ func TestCertificationNeedsDeclaredFields(t *testing.T) {
 		{"kms", strings.Replace(full, "  supplier_secret_key: a0b1c2d3e4f5061728394a5b6c7d8e9f\n", "", 1), "kms.supplier_secret_key (CONF_SUPPLIER_SECRET_KEY)"},
 		{"clm", strings.Replace(full, "  license: l1cense\n", "", 1), "clm.license (CONF_CLM_LICENSE) is required to certify target clm"},
 		{"ecu", full, "ecu.can (CONF_CAN) is mem"},
+		{"station", full + "ecu:\n  can: vcan0\n  security_key: 5348452d6b69742064656d6f206b6579\n", "ecu.ids (CONF_ECU_IDS) is required to certify target station"},
+		{"station", full + "ecu:\n  can: vcan0\n  ids: [\"0x7E0:0x7E8\"]\n  security_key: 5348452d6b69742064656d6f206b6579\n", ""},
 		{"kms", full + "  auth: bearer\n", ""}, // under clm: a field of no section
 	} {
 		f := filepath.Join(dir, "decl.yaml")
