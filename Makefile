@@ -28,7 +28,8 @@ FUZZ_TARGETS = \
 ## $(REPORT)/. The entry point is the vendor binary's (TestConformance).
 ## CONF_* variables point the suites elsewhere (README, "Conformance against your own server or ECU").
 run:
-	CONF_REPORT_DIR=$${CONF_REPORT_DIR:-$(CURDIR)/$(REPORT)} $(GO) test -count=1 -v -run '^TestConformance$$' ./conformance -args -ginkgo.succinct
+	CONF_REPORT_DIR=$${CONF_REPORT_DIR:-$(CURDIR)/$(REPORT)} $(GO) test -count=1 -v \
+		-ldflags "-X $(KIT_PKG).version=$(VERSION) -X $(KIT_PKG).commit=$(COMMIT)" -run '^TestConformance$$' ./conformance -args -ginkgo.succinct
 
 ## conformance: bin/shekit-conformance, the conformance suites as one static binary for vendors
 ## (no Go toolchain, no source tree: contracts, vectors and the declaration template embedded);
