@@ -43,7 +43,8 @@ conformance:
 test: test-host test-vm
 
 ## test-host: every unit test and every Ginkgo suite, with the race detector, on this machine; then
-## the teeth tables (a whole suite run per row), which skip under -race, without it.
+## the teeth tables (a whole suite run per row) and the vendor binary's tests, which skip under -race,
+## without it.
 test-host:
 	$(GO) test -race -count=1 ./...
 	$(GO) test -count=1 -run '^(TestTeethTable|TestCLMTeeth|TestSuitesCatchFaults|TestVendorBinary|TestVendorBinaryCertifiesReference)$$' ./conformance
