@@ -17,6 +17,7 @@ var serverImporters = map[string]string{
 	"kms_setup_test.go":        "the in-process reference's registry, restarts and bearer-authenticated second server",
 	"vectors_selftest_test.go": "self-tests: the vectors against fresh reference servers",
 	"targets_test.go":          "teeth: reference servers behind rewriting proxies, as targets",
+	"mtls_target_test.go":      "a reference server with mutual TLS, as a target",
 	"teeth_table_test.go":      "teeth: the KMS teeth table's targets",
 	"teeth_clm_test.go":        "teeth: the CLM teeth table's targets",
 }
