@@ -4,6 +4,9 @@ GO        ?= go
 REPORT    ?= report
 FUZZTIME  ?= 30s
 BENCHTIME ?= 1s
+VERSION   ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
+COMMIT    ?= $(shell git rev-parse --short HEAD 2>/dev/null || echo unknown)
+KIT_PKG    = github.com/shekit/shekit/conformance_test
 
 # Fuzz targets as package:Target.
 FUZZ_TARGETS = \
@@ -19,26 +22,36 @@ FUZZ_TARGETS = \
 	./vcan/doip/entity:FuzzEntityInput \
 	./vectors:FuzzParse
 
-.PHONY: run test test-host test-vm bench fuzz lint generate
+.PHONY: run conformance test test-host test-vm bench fuzz lint generate
 
 ## run: the main job on the embedded default (the reference server in-process, simulated ECUs on
-## the in-memory bus, provisioned through the station): every conformance suite, reports in $(REPORT)/.
+## the in-memory bus, provisioned through the station, as conformance/reference.yaml declares):
+## every conformance test, every target and the self-tests, a verdict line per target, reports in
+## $(REPORT)/. The entry point is the vendor binary's (TestConformance).
 ## CONF_* variables point the suites elsewhere (README, "Conformance against your own server or ECU").
 run:
-	CONF_REPORT_DIR=$${CONF_REPORT_DIR:-$(CURDIR)/$(REPORT)} $(GO) test -count=1 -v -run '^TestConformance$$' ./conformance -args -ginkgo.succinct
+	CONF_REPORT_DIR=$${CONF_REPORT_DIR:-$(CURDIR)/$(REPORT)} $(GO) test -count=1 -v \
+		-ldflags "-X $(KIT_PKG).version=$(VERSION) -X $(KIT_PKG).commit=$(COMMIT)" -run '^TestConformance$$' ./conformance -args -ginkgo.succinct
+
+## conformance: bin/shekit-conformance, the conformance suites as one static binary for vendors
+## (no Go toolchain, no source tree: contracts, vectors and the declaration template embedded);
+## README, "Certify your KMS or CLM". Test binaries carry no VCS stamp: the version is -X's.
+conformance:
+	CGO_ENABLED=0 $(GO) test -c -trimpath -ldflags "-X $(KIT_PKG).version=$(VERSION) -X $(KIT_PKG).commit=$(COMMIT)" \
+		-o bin/shekit-conformance ./conformance
 
 ## test: every unit test and every Ginkgo suite with the race detector, then the tests that need
 ## a real kernel's CAN, inside a throwaway VM (test-vm).
 test: test-host test-vm
 
 ## test-host: every unit test and every Ginkgo suite, with the race detector, on this machine; then
-## the teeth tables (a whole suite run per row), which skip under -race, without it. The DoIP
-## interop test needs Debian's python3-scapy and python3-cryptography and fails without them here
-## (vcan/vm-test-deps.sh installs them, as root, with the VM tests' other peers).
+## the teeth tables (a whole suite run per row) and the vendor binary's tests, which skip under -race,
+## without it. The DoIP interop test needs Debian's python3-scapy and python3-cryptography and fails
+## without them here (vcan/vm-test-deps.sh installs them, as root, with the VM tests' other peers).
 test-host:
 	@$(CURDIR)/vcan/vm-test-deps.sh
 	SHEKIT_REQUIRE_SCAPY=1 $(GO) test -race -count=1 ./...
-	$(GO) test -count=1 -run '^(TestTeethTable|TestCLMTeeth|TestSuitesCatchFaults)$$' ./conformance
+	$(GO) test -count=1 -run '^(TestTeethTable|TestCLMTeeth|TestSuitesCatchFaults|TestVendorBinary|TestVendorBinaryCertifiesReference|TestKMSCertificationOverMutualTLS)$$' ./conformance
 
 ## test-vm: the tests that need vcan0, vcan1 and CAN_ISOTP, inside a throwaway VM whose kernel has
 ## them (vcan/run-in-vm.sh; Linux x86-64; as root it installs QEMU, can-utils and scapy). There no

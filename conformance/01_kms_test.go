@@ -218,7 +218,7 @@ var _ = suite("kms", "KMS supplier API", func() {
 
 	It("refuses a SecOC key for a cluster the EcuType's ECUs do not belong to, and issues it for one they do", func() {
 		if len(confKeys.clusters) == 0 {
-			Skip("not tested: CONF_CLUSTER_IDS (the SecOC clusters the EcuType's ECUs belong to) is not set")
+			notApplicable("kms.cluster_ids (CONF_CLUSTER_IDS), the SecOC clusters the EcuType's ECUs belong to, is not declared")
 		}
 		uid, outside := freshUID(), foreignCluster()
 		status, env := api.send(http.MethodPost, kmswire.PathProvisioning, refusedRequest("4", ecuIDOf(outside, uid)))
@@ -313,7 +313,7 @@ var _ = suite("kms", "KMS supplier API", func() {
 
 	It("refuses the KeyIDs the registry does not allow for an EcuType with KEYID_NOT_ALLOWED", func() {
 		if conf.RefusedKeyIDs == "" || conf.RestrictedEcuType == "" {
-			Skip("not tested: CONF_RESTRICTED_ECU_TYPE and CONF_REFUSED_KEY_IDS (an EcuType of the supplier and KeyIDs it refuses) are not set")
+			notApplicable("kms.restricted_ecu_type and kms.refused_key_ids (CONF_RESTRICTED_ECU_TYPE, CONF_REFUSED_KEY_IDS), an EcuType of the supplier and KeyIDs it refuses, are not declared")
 		}
 		v := vectorByID("keyid-not-allowed-for-ecutype")
 		for _, k := range strings.Split(conf.RefusedKeyIDs, ",") {
@@ -334,7 +334,7 @@ var _ = suite("kms", "KMS supplier API", func() {
 		var secured *kmsAPI
 		BeforeEach(func() {
 			if targets.securedToken == "" {
-				Skip("not tested: CONF_KMS_TOKEN (the supplier's bearer token) is not set")
+				notApplicable("kms.token (CONF_KMS_TOKEN), the supplier's bearer token, is not declared")
 			}
 			secured = &kmsAPI{url: targets.securedKMSURL, token: targets.securedToken, rec: api.rec}
 		})
@@ -357,7 +357,7 @@ var _ = suite("kms", "KMS supplier API", func() {
 
 		It("refuses to act on an ECU whose UID carries another supplier's SupplierID with FORBIDDEN", func() {
 			if conf.OtherSupplierID == "" || conf.OtherEcuType == "" {
-				Skip("not tested: CONF_OTHER_SUPPLIER_ID and CONF_OTHER_ECU_TYPE (another registered supplier) are not set")
+				notApplicable("kms.other_supplier (CONF_OTHER_SUPPLIER_ID, CONF_OTHER_ECU_TYPE), another registered supplier, is not declared")
 			}
 			v := vectorByID("forbidden-other-suppliers-ecu")
 			uid := freshUID()

@@ -18,7 +18,7 @@ import (
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
 
-	"github.com/shekit/shekit/server/clm"
+	"github.com/shekit/shekit/openapi/clmwire"
 	"github.com/shekit/shekit/vectors"
 )
 
@@ -58,7 +58,7 @@ var _ = suite("clm", "CLM WebAPI", func() {
 	var auth string
 	BeforeAll(func() {
 		c = newCLMTarget()
-		id := c.ok(clm.PathIDInfo, `{"mode":"create","tenantid":"conformance","alias":"`+clmFresh("suite")+`"}`)
+		id := c.ok(clmwire.PathIDInfo, `{"mode":"create","tenantid":"conformance","alias":"`+clmFresh("suite")+`"}`)
 		auth = fmt.Sprintf(`"keyid":%q,"key":%q`, id["keyid"], id["key"])
 	})
 	// post sends a request that must succeed with the given HTTP status and returns its answer.
@@ -71,17 +71,17 @@ var _ = suite("clm", "CLM WebAPI", func() {
 	}
 
 	It("issues, lists, checks and deletes an ID and its password (IDInfo create, GET, auth, delete)", func() {
-		out := post(clm.PathIDInfo, `{"mode":"create","tenantid":"conformance","alias":"`+clmFresh("DemoKey1")+`"}`, 201)
+		out := post(clmwire.PathIDInfo, `{"mode":"create","tenantid":"conformance","alias":"`+clmFresh("DemoKey1")+`"}`, 201)
 		hasFields(out, "errorcode", "keyid", "key", "alias", "expiration")
 		Expect(out["keyid"]).To(MatchRegexp(`^\d{10}$`))
 		idAuth := fmt.Sprintf(`"keyid":%q,"key":%q`, out["keyid"], out["key"])
-		got, list := c.call("GET", clm.PathIDInfo+"?keyid="+out["keyid"].(string), "")
+		got, list := c.call("GET", clmwire.PathIDInfo+"?keyid="+out["keyid"].(string), "")
 		Expect(got).To(Equal(200))
 		Expect(list["keyinfo"]).To(HaveLen(1))
 		hasFields(list["keyinfo"].([]any)[0].(map[string]any), "keyid", "key", "alias", "tenantid", "expiration")
-		hasFields(post(clm.PathIDInfo, `{"mode":"auth",`+idAuth+`}`, 200), "errorcode", "keyid")
-		hasFields(post(clm.PathIDInfo, `{"mode":"delete",`+idAuth+`}`, 200), "errorcode", "keyid")
-		got, out = c.call("POST", clm.PathIDInfo, `{"mode":"auth",`+idAuth+`}`)
+		hasFields(post(clmwire.PathIDInfo, `{"mode":"auth",`+idAuth+`}`, 200), "errorcode", "keyid")
+		hasFields(post(clmwire.PathIDInfo, `{"mode":"delete",`+idAuth+`}`, 200), "errorcode", "keyid")
+		got, out = c.call("POST", clmwire.PathIDInfo, `{"mode":"auth",`+idAuth+`}`)
 		Expect([]any{got, out["errorcode"]}).To(Equal([]any{404, float64(1204)}), "a deleted ID no longer authenticates")
 	})
 
@@ -92,10 +92,10 @@ var _ = suite("clm", "CLM WebAPI", func() {
 		}{
 			{"without license key", func(clmClient) func(*http.Request) { return func(*http.Request) {} }},
 			{"with another user than secureware-clm", func(c clmClient) func(*http.Request) {
-				return func(r *http.Request) { r.SetBasicAuth("not-"+clm.LicenseUser, c.license) }
+				return func(r *http.Request) { r.SetBasicAuth("not-"+clmwire.LicenseUser, c.license) }
 			}},
 			{"with a wrong license key", func(c clmClient) func(*http.Request) {
-				return func(r *http.Request) { r.SetBasicAuth(clm.LicenseUser, "not-"+c.license) }
+				return func(r *http.Request) { r.SetBasicAuth(clmwire.LicenseUser, "not-"+c.license) }
 			}},
 		} {
 			It("refuses every API "+lc.name+" with errorcode 1201 (HTTP 403, or 401 with a Basic challenge) and changes nothing", func() {
@@ -105,7 +105,7 @@ var _ = suite("clm", "CLM WebAPI", func() {
 	})
 
 	It("answers SystemStatus", func() {
-		got, out := c.call("GET", clm.PathSystemStatus, "")
+		got, out := c.call("GET", clmwire.PathSystemStatus, "")
 		Expect(got).To(Equal(200))
 		hasFields(out, "errorcode")
 		Expect(out["errorcode"]).To(BeEquivalentTo(0))
@@ -119,7 +119,7 @@ var _ = suite("clm", "CLM WebAPI", func() {
 			return p
 		}
 		create := func(format string) map[string]any {
-			return post(clm.PathCredInfo, `{"mode":"create",`+auth+`,"devicename":"`+clmFresh("dev-"+format)+`","certmode":"client","catype":"ca1",`+
+			return post(clmwire.PathCredInfo, `{"mode":"create",`+auth+`,"devicename":"`+clmFresh("dev-"+format)+`","certmode":"client","catype":"ca1",`+
 				`"clientsubject":"/C=JP/O=NEC/CN=AP1-`+format+`","keyfilepath":"/tmp/key","cafilepath":"/c.pem","clientfilepath":"/k.pem",`+
 				`"clientcerttype":"`+format+`","passphrase":"p12-secret"}`, 201)
 		}
@@ -140,27 +140,39 @@ var _ = suite("clm", "CLM WebAPI", func() {
 		Expect(err).NotTo(HaveOccurred())
 		Expect(openssl("pkcs12", "-info", "-nokeys", "-in", write("client.p12", string(p12)), "-passin", "pass:p12-secret")).To(ContainSubstring("AP1-p12"))
 
-		caOnly := post(clm.PathCredInfo, `{"mode":"create",`+auth+`,"devicename":"`+clmFresh("dev-ca")+`","certmode":"caonly","catype":"CA","keyfilepath":"/tmp/key","cafilepath":"/c.pem"}`, 201)
+		caOnly := post(clmwire.PathCredInfo, `{"mode":"create",`+auth+`,"devicename":"`+clmFresh("dev-ca")+`","certmode":"caonly","catype":"CA","keyfilepath":"/tmp/key","cafilepath":"/c.pem"}`, 201)
 		Expect(caOnly).NotTo(HaveKey("clientcert"))
 		Expect(caOnly["cacert"]).To(Equal(pemOut["cacert"]))
 	})
 
-	It("gets, updates and revokes a certificate; the CRL lists the revoked serial (openssl crl)", func() {
+	It("gets, updates and revokes a certificate (CredInfo get, update, revoke)", func() {
 		name := clmFresh("dev-crl")
-		out := post(clm.PathCredInfo, `{"mode":"create",`+auth+`,"devicename":"`+name+`","certmode":"client","catype":"ca1",`+
+		out := post(clmwire.PathCredInfo, `{"mode":"create",`+auth+`,"devicename":"`+name+`","certmode":"client","catype":"ca1",`+
 			`"clientsubject":"/CN=crl","keyfilepath":"/tmp/key","cafilepath":"/c.pem","clientfilepath":"/k.pem"}`, 201)
 		dev := fmt.Sprintf(`"deviceid":%q,"devicename":%q`, out["deviceid"], name)
 		number := out["clientkeynumber"].(string)
-		got := post(clm.PathCredInfo, `{"mode":"get",`+auth+`,`+dev+`,"keynumber":"`+number+`","catype":"ca1","certtype":"pem","filepath":"/k.pem"}`, 200)
+		got := post(clmwire.PathCredInfo, `{"mode":"get",`+auth+`,`+dev+`,"keynumber":"`+number+`","catype":"ca1","certtype":"pem","filepath":"/k.pem"}`, 200)
 		Expect(got["clientcert"]).To(Equal(out["clientcert"]))
-		upd := post(clm.PathCredInfo, `{"mode":"update",`+auth+`,`+dev+`,"keynumber":"`+number+`","catype":"ca1","certtype":"pem","passphrase":"pass","filepath":"/k.pem","newfilepath":"/k2.pem"}`, 200)
+		upd := post(clmwire.PathCredInfo, `{"mode":"update",`+auth+`,`+dev+`,"keynumber":"`+number+`","catype":"ca1","certtype":"pem","passphrase":"pass","filepath":"/k.pem","newfilepath":"/k2.pem"}`, 200)
 		Expect(upd["clientserial"]).NotTo(Equal(out["clientserial"]))
-		serial := upd["clientserial"].(string)
-		post(clm.PathCredInfo, `{"mode":"revoke",`+auth+`,`+dev+`,"keynumber":"`+upd["clientkeynumber"].(string)+`","catype":"ca1"}`, 200)
+		post(clmwire.PathCredInfo, `{"mode":"revoke",`+auth+`,`+dev+`,"keynumber":"`+upd["clientkeynumber"].(string)+`","catype":"ca1"}`, 200)
+		c.answersKeptContract()
+	})
 
-		req, err := http.NewRequest("GET", c.url+strings.Replace(clm.PathCRL, "{catype}", "ca1", 1), nil)
+	It("publishes a revoked certificate's serial in its CA's CRL (openssl crl)", func() {
+		if !conf.CLMCRL {
+			notApplicable("clm.features.crl (CONF_CLM_CRL), the CRL endpoint GET /SWCLM/v10/crl/{catype}, is not declared")
+		}
+		name := clmFresh("dev-crl")
+		out := post(clmwire.PathCredInfo, `{"mode":"create",`+auth+`,"devicename":"`+name+`","certmode":"client","catype":"ca1",`+
+			`"clientsubject":"/CN=crl","keyfilepath":"/tmp/key","cafilepath":"/c.pem","clientfilepath":"/k.pem"}`, 201)
+		dev := fmt.Sprintf(`"deviceid":%q,"devicename":%q`, out["deviceid"], name)
+		serial := out["clientserial"].(string)
+		post(clmwire.PathCredInfo, `{"mode":"revoke",`+auth+`,`+dev+`,"keynumber":"`+out["clientkeynumber"].(string)+`","catype":"ca1"}`, 200)
+
+		req, err := http.NewRequest("GET", c.url+strings.Replace(clmwire.PathCRL, "{catype}", "ca1", 1), nil)
 		Expect(err).NotTo(HaveOccurred())
-		req.SetBasicAuth(clm.LicenseUser, c.license)
+		req.SetBasicAuth(clmwire.LicenseUser, c.license)
 		resp, err := (&http.Client{Transport: c.rt}).Do(req)
 		Expect(err).NotTo(HaveOccurred())
 		crl, _ := io.ReadAll(resp.Body)
@@ -182,29 +194,29 @@ var _ = suite("clm", "CLM WebAPI", func() {
 			bytes       int
 		}{{"AES", "128", 16}, {"AES", "256", 32}, {"TWINE", "80", 10}, {"TWINE", "128", 16}} {
 			name := clmFresh("dev-" + k.typ + k.length)
-			out := post(clm.PathKeyInfo, `{"mode":"create",`+auth+`,"devicename":"`+name+`","alias":"k","keytype":"`+k.typ+`","keylength":"`+k.length+
+			out := post(clmwire.PathKeyInfo, `{"mode":"create",`+auth+`,"devicename":"`+name+`","alias":"k","keytype":"`+k.typ+`","keylength":"`+k.length+
 				`","keyfilepath":"/tmp/key","commonkeyfilepath":"/f"}`, 201)
 			hasFields(out, "errorcode", "alias", "expiration", "deviceid", "devicekey", "keynumber", "commonkey")
 			key, err := base64.StdEncoding.DecodeString(out["commonkey"].(string))
 			Expect(err).NotTo(HaveOccurred())
 			Expect(key).To(HaveLen(k.bytes), "%s-%s", k.typ, k.length)
 			dev := fmt.Sprintf(`"deviceid":%q,"devicename":%q`, out["deviceid"], name)
-			got := post(clm.PathKeyInfo, `{"mode":"get",`+auth+`,`+dev+`,"devicekey":"`+out["devicekey"].(string)+`","keynumber":"`+out["keynumber"].(string)+`","filepath":"/f"}`, 200)
+			got := post(clmwire.PathKeyInfo, `{"mode":"get",`+auth+`,`+dev+`,"devicekey":"`+out["devicekey"].(string)+`","keynumber":"`+out["keynumber"].(string)+`","filepath":"/f"}`, 200)
 			Expect(got["commonkey"]).To(Equal(out["commonkey"]))
-			upd := post(clm.PathKeyInfo, `{"mode":"update",`+auth+`,`+dev+`,"keynumber":"`+out["keynumber"].(string)+`","filepath":"/f","keylength":"`+k.length+`","newfilepath":"/g"}`, 200)
+			upd := post(clmwire.PathKeyInfo, `{"mode":"update",`+auth+`,`+dev+`,"keynumber":"`+out["keynumber"].(string)+`","filepath":"/f","keylength":"`+k.length+`","newfilepath":"/g"}`, 200)
 			Expect(upd["commonkey"]).NotTo(Equal(out["commonkey"]))
-			post(clm.PathKeyInfo, `{"mode":"delete",`+auth+`,`+dev+`,"keynumber":"`+upd["keynumber"].(string)+`","filepath":"/f","commonkey":"`+upd["commonkey"].(string)+`"}`, 200)
+			post(clmwire.PathKeyInfo, `{"mode":"delete",`+auth+`,`+dev+`,"keynumber":"`+upd["keynumber"].(string)+`","filepath":"/f","commonkey":"`+upd["commonkey"].(string)+`"}`, 200)
 		}
 	})
 
 	It("answers errorcode 1306 for a certificate an update replaced (get, revoke, update, by keynumber and serial); the new one keeps its subject", func() {
 		name := clmFresh("dev-upd")
 		subject := "/C=JP/O=NEC/OU=update/CN=" + name
-		out := post(clm.PathCredInfo, `{"mode":"create",`+auth+`,"devicename":"`+name+`","certmode":"client","catype":"ca1",`+
+		out := post(clmwire.PathCredInfo, `{"mode":"create",`+auth+`,"devicename":"`+name+`","certmode":"client","catype":"ca1",`+
 			`"clientsubject":"`+subject+`","keyfilepath":"/tmp/key","cafilepath":"/c.pem","clientfilepath":"/k.pem"}`, 201)
 		dev := fmt.Sprintf(`"deviceid":%q,"devicename":%q`, out["deviceid"], name)
 		old, oldSerial := out["clientkeynumber"].(string), out["clientserial"].(string)
-		upd := post(clm.PathCredInfo, `{"mode":"update",`+auth+`,`+dev+`,"keynumber":"`+old+`","catype":"ca1","passphrase":"pass","filepath":"/k.pem","newfilepath":"/k2.pem"}`, 200)
+		upd := post(clmwire.PathCredInfo, `{"mode":"update",`+auth+`,`+dev+`,"keynumber":"`+old+`","catype":"ca1","passphrase":"pass","filepath":"/k.pem","newfilepath":"/k2.pem"}`, 200)
 		Expect(upd["clientkeynumber"]).NotTo(Equal(old), "the updated certificate has a keynumber of its own")
 		Expect(upd["clientserial"]).NotTo(Equal(oldSerial), "the updated certificate has a serial of its own")
 		expectSubject(upd["clientcert"].(string), "pem", subject)
@@ -214,10 +226,10 @@ var _ = suite("clm", "CLM WebAPI", func() {
 			`{"mode":"update",` + auth + `,` + dev + `,"keynumber":"` + old + `","catype":"ca1","passphrase":"pass","filepath":"/k.pem","newfilepath":"/k3.pem"}`,
 			`{"mode":"revoke",` + auth + `,` + dev + `,"keynumber":"` + old + `","catype":"ca1"}`,
 		} {
-			status, out := c.call("POST", clm.PathCredInfo, req)
+			status, out := c.call("POST", clmwire.PathCredInfo, req)
 			expectRefused(status, out, "the replaced certificate: "+req, 1306)
 		}
-		got := post(clm.PathCredInfo, `{"mode":"get",`+auth+`,`+dev+`,"keynumber":"`+upd["clientkeynumber"].(string)+`","catype":"ca1","filepath":"/k2.pem"}`, 200)
+		got := post(clmwire.PathCredInfo, `{"mode":"get",`+auth+`,`+dev+`,"keynumber":"`+upd["clientkeynumber"].(string)+`","catype":"ca1","filepath":"/k2.pem"}`, 200)
 		Expect(got["clientcert"]).To(Equal(upd["clientcert"]), "the new certificate is the valid one")
 		c.answersKeptContract()
 	})
@@ -225,18 +237,18 @@ var _ = suite("clm", "CLM WebAPI", func() {
 	It("takes an existing certificate as the update (newkeynumber): the answer is that certificate and the old one answers 1306", func() {
 		name := clmFresh("dev-adopt")
 		create := func(device string) map[string]any {
-			return post(clm.PathCredInfo, `{"mode":"create",`+auth+`,`+device+`,"certmode":"client","catype":"ca1",`+
+			return post(clmwire.PathCredInfo, `{"mode":"create",`+auth+`,`+device+`,"certmode":"client","catype":"ca1",`+
 				`"clientsubject":"/CN=`+name+`","keyfilepath":"/tmp/key","cafilepath":"/c.pem","clientfilepath":"/k.pem"}`, 201)
 		}
 		old := create(fmt.Sprintf(`"devicename":%q`, name))
 		dev := fmt.Sprintf(`"deviceid":%q,"devicename":%q`, old["deviceid"], name)
 		next := create(dev)
-		upd := post(clm.PathCredInfo, `{"mode":"update",`+auth+`,`+dev+`,"keynumber":"`+old["clientkeynumber"].(string)+`","newkeynumber":"`+
+		upd := post(clmwire.PathCredInfo, `{"mode":"update",`+auth+`,`+dev+`,"keynumber":"`+old["clientkeynumber"].(string)+`","newkeynumber":"`+
 			next["clientkeynumber"].(string)+`","catype":"ca1","filepath":"/k.pem","newfilepath":"/k2.pem"}`, 200)
 		Expect(upd["clientkeynumber"]).To(Equal(next["clientkeynumber"]), "the update is the certificate newkeynumber names")
 		Expect(upd["clientserial"]).To(Equal(next["clientserial"]))
 		Expect(upd["clientcert"]).To(Equal(next["clientcert"]))
-		status, out := c.call("POST", clm.PathCredInfo, `{"mode":"get",`+auth+`,`+dev+`,"keynumber":"`+old["clientkeynumber"].(string)+`","catype":"ca1","filepath":"/k.pem"}`)
+		status, out := c.call("POST", clmwire.PathCredInfo, `{"mode":"get",`+auth+`,`+dev+`,"keynumber":"`+old["clientkeynumber"].(string)+`","catype":"ca1","filepath":"/k.pem"}`)
 		expectRefused(status, out, "the replaced certificate", 1306)
 		c.answersKeptContract()
 	})
@@ -247,10 +259,10 @@ var _ = suite("clm", "CLM WebAPI", func() {
 			bytes         int
 		}{{"AES", "128", "256", 32}, {"TWINE", "80", "128", 16}} {
 			name := clmFresh("dev-relength")
-			out := post(clm.PathKeyInfo, `{"mode":"create",`+auth+`,"devicename":"`+name+`","alias":"k","keytype":"`+k.typ+`","keylength":"`+k.from+
+			out := post(clmwire.PathKeyInfo, `{"mode":"create",`+auth+`,"devicename":"`+name+`","alias":"k","keytype":"`+k.typ+`","keylength":"`+k.from+
 				`","keyfilepath":"/tmp/key","commonkeyfilepath":"/f"}`, 201)
 			dev := fmt.Sprintf(`"deviceid":%q,"devicename":%q`, out["deviceid"], name)
-			upd := post(clm.PathKeyInfo, `{"mode":"update",`+auth+`,`+dev+`,"keynumber":"`+out["keynumber"].(string)+`","filepath":"/f","keylength":"`+k.to+`","newfilepath":"/g"}`, 200)
+			upd := post(clmwire.PathKeyInfo, `{"mode":"update",`+auth+`,`+dev+`,"keynumber":"`+out["keynumber"].(string)+`","filepath":"/f","keylength":"`+k.to+`","newfilepath":"/g"}`, 200)
 			key, err := base64.StdEncoding.DecodeString(upd["commonkey"].(string))
 			Expect(err).NotTo(HaveOccurred())
 			Expect(key).To(HaveLen(k.bytes), "%s %s bits updated to %s", k.typ, k.from, k.to)
@@ -261,7 +273,7 @@ var _ = suite("clm", "CLM WebAPI", func() {
 		for _, format := range []string{"pem", "der"} {
 			name := clmFresh("dev-subject-" + format)
 			subject := "/C=JP/ST=Tokyo/L=Minato-ku/O=NEC/OU=" + clmFresh("unit") + "/CN=" + name
-			out := post(clm.PathCredInfo, `{"mode":"create",`+auth+`,"devicename":"`+name+`","certmode":"client","catype":"ca1",`+
+			out := post(clmwire.PathCredInfo, `{"mode":"create",`+auth+`,"devicename":"`+name+`","certmode":"client","catype":"ca1",`+
 				`"clientsubject":"`+subject+`","keyfilepath":"/tmp/key","cafilepath":"/c.pem","clientfilepath":"/k","clientcerttype":"`+format+`"}`, 201)
 			expectSubject(out["clientcert"].(string), format, subject)
 		}
@@ -269,19 +281,19 @@ var _ = suite("clm", "CLM WebAPI", func() {
 
 	It("gives expiration in milliseconds since 1970 as a string: IDs and keys expire after now, within 1000 years, and keep it", func() {
 		now := time.Now()
-		id := post(clm.PathIDInfo, `{"mode":"create","tenantid":"conformance","alias":"`+clmFresh("expiry")+`"}`, 201)
+		id := post(clmwire.PathIDInfo, `{"mode":"create","tenantid":"conformance","alias":"`+clmFresh("expiry")+`"}`, 201)
 		expectMillis("IDInfo create", id["expiration"], now)
-		got, list := c.call("GET", clm.PathIDInfo+"?keyid="+id["keyid"].(string), "")
+		got, list := c.call("GET", clmwire.PathIDInfo+"?keyid="+id["keyid"].(string), "")
 		Expect(got).To(Equal(200))
 		Expect(list["keyinfo"]).To(HaveLen(1))
 		Expect(list["keyinfo"].([]any)[0].(map[string]any)["expiration"]).To(Equal(id["expiration"]), "IDInfo GET gives the expiration IDInfo create gave")
 		name := clmFresh("dev-expiry")
-		key := post(clm.PathKeyInfo, `{"mode":"create",`+auth+`,"devicename":"`+name+`","alias":"k","keytype":"AES","keyfilepath":"/tmp/key","commonkeyfilepath":"/f"}`, 201)
+		key := post(clmwire.PathKeyInfo, `{"mode":"create",`+auth+`,"devicename":"`+name+`","alias":"k","keytype":"AES","keyfilepath":"/tmp/key","commonkeyfilepath":"/f"}`, 201)
 		expectMillis("KeyInfo create", key["expiration"], now)
 		dev := fmt.Sprintf(`"deviceid":%q,"devicename":%q`, key["deviceid"], name)
-		get := post(clm.PathKeyInfo, `{"mode":"get",`+auth+`,`+dev+`,"keynumber":"`+key["keynumber"].(string)+`","filepath":"/f"}`, 200)
+		get := post(clmwire.PathKeyInfo, `{"mode":"get",`+auth+`,`+dev+`,"keynumber":"`+key["keynumber"].(string)+`","filepath":"/f"}`, 200)
 		Expect(get["expiration"]).To(Equal(key["expiration"]), "KeyInfo get gives the expiration KeyInfo create gave")
-		upd := post(clm.PathKeyInfo, `{"mode":"update",`+auth+`,`+dev+`,"keynumber":"`+key["keynumber"].(string)+`","filepath":"/f","newfilepath":"/g"}`, 200)
+		upd := post(clmwire.PathKeyInfo, `{"mode":"update",`+auth+`,`+dev+`,"keynumber":"`+key["keynumber"].(string)+`","filepath":"/f","newfilepath":"/g"}`, 200)
 		expectMillis("KeyInfo update", upd["expiration"], now)
 	})
 
@@ -292,10 +304,10 @@ var _ = suite("clm", "CLM WebAPI", func() {
 	It("takes every parameter at the maximum length the document gives it", func() {
 		pad := func(s string, n int) string { return s + strings.Repeat("x", n-len(s)) }
 		path := "/" + strings.Repeat("p", 1023)
-		post(clm.PathCredInfo, `{"mode":"create",`+auth+`,"devicename":"`+pad(clmFresh("dev-max"), 256)+`","certmode":"client","catype":"ca1",`+
+		post(clmwire.PathCredInfo, `{"mode":"create",`+auth+`,"devicename":"`+pad(clmFresh("dev-max"), 256)+`","certmode":"client","catype":"ca1",`+
 			`"clientsubject":"/CN=max","keyfilepath":"/tmp/key","cafilepath":"`+path+`","clientfilepath":"`+path+`","passphrase":"`+strings.Repeat("s", 128)+`",`+
 			`"ext_data":{"`+strings.Repeat("n", 128)+`":"`+strings.Repeat("v", 256)+`"}}`, 201)
-		post(clm.PathKeyInfo, `{"mode":"create",`+auth+`,"devicename":"`+pad(clmFresh("dev-max"), 256)+`","alias":"`+strings.Repeat("a", 64)+`",`+
+		post(clmwire.PathKeyInfo, `{"mode":"create",`+auth+`,"devicename":"`+pad(clmFresh("dev-max"), 256)+`","alias":"`+strings.Repeat("a", 64)+`",`+
 			`"keytype":"AES","keyfilepath":"/tmp/key","commonkeyfilepath":"`+path+`"}`, 201)
 	})
 
@@ -341,10 +353,10 @@ func refuseLicense(c clmClient, auth string, authorize func(*http.Request)) {
 	keyReq := `{"mode":"create",` + auth + `,"devicename":"` + keyDev + `","alias":"k","keytype":"AES","keyfilepath":"/tmp/key","commonkeyfilepath":"/f"}`
 	var statuses []int
 	for _, req := range []struct{ method, path, body string }{
-		{"GET", clm.PathIDInfo, ""},
-		{"POST", clm.PathIDInfo, `{"mode":"create","tenantid":"conformance","alias":"` + alias + `"}`},
-		{"POST", clm.PathCredInfo, certReq},
-		{"POST", clm.PathKeyInfo, keyReq},
+		{"GET", clmwire.PathIDInfo, ""},
+		{"POST", clmwire.PathIDInfo, `{"mode":"create","tenantid":"conformance","alias":"` + alias + `"}`},
+		{"POST", clmwire.PathCredInfo, certReq},
+		{"POST", clmwire.PathKeyInfo, keyReq},
 	} {
 		what := req.method + " " + req.path
 		status, header, out := bad.exchange(req.method, req.path, req.body)
@@ -359,14 +371,14 @@ func refuseLicense(c clmClient, auth string, authorize func(*http.Request)) {
 		}
 	}
 	observe("a request without a valid license is refused with HTTP %v", statuses)
-	got, list := c.call("GET", clm.PathIDInfo, "")
+	got, list := c.call("GET", clmwire.PathIDInfo, "")
 	ExpectWithOffset(1, got).To(Equal(http.StatusOK))
 	infos, _ := list["keyinfo"].([]any)
 	for _, info := range infos {
 		ExpectWithOffset(1, info).NotTo(HaveKeyWithValue("alias", alias), "a refused IDInfo create issued an ID")
 	}
-	c.ok(clm.PathCredInfo, certReq) // a refused create registered no device: its name is free (else 1702)
-	c.ok(clm.PathKeyInfo, keyReq)
+	c.ok(clmwire.PathCredInfo, certReq) // a refused create registered no device: its name is free (else 1702)
+	c.ok(clmwire.PathKeyInfo, keyReq)
 	c.answersKeptContract()
 }
 
@@ -426,31 +438,31 @@ func expectMillis(what string, v any, now time.Time) {
 // is its choice (the document does not order its checks): an observation.
 func checkTenancy(c clmClient) {
 	a := newCLMWorld(c)
-	b := c.ok(clm.PathIDInfo, `{"mode":"create","tenantid":"`+clmFresh("tenant")+`","alias":"`+clmFresh("b")+`"}`)
+	b := c.ok(clmwire.PathIDInfo, `{"mode":"create","tenantid":"`+clmFresh("tenant")+`","alias":"`+clmFresh("b")+`"}`)
 	asB := map[string]any{"keyid": b["keyid"], "key": b["key"]}
 	certCodes, keyCodes := []int{1301, 1303, 1706}, []int{1501, 1503, 1706}
 	for _, tc := range []struct {
 		what, path, body string
 		codes            []int
 	}{
-		{"another ID gets the certificate", clm.PathCredInfo, clmBody(a.certGet(), asB), certCodes},
-		{"another ID gets the certificate by serial", clm.PathCredInfo, clmBody(a.certGet(), asB, map[string]any{"keynumber": nil, "certserial": a.certSerial}), certCodes},
-		{"another ID updates the certificate", clm.PathCredInfo, clmBody(a.certGet(), asB, map[string]any{"mode": "update", "passphrase": "p", "newfilepath": "/k2"}), certCodes},
-		{"another ID revokes the certificate", clm.PathCredInfo, clmBody(a.certGet(), asB, map[string]any{"mode": "revoke", "filepath": nil}), certCodes},
-		{"another ID gets the key", clm.PathKeyInfo, clmBody(a.keyGet(), asB), keyCodes},
-		{"another ID updates the key", clm.PathKeyInfo, clmBody(a.keyGet(), asB, map[string]any{"mode": "update", "newfilepath": "/g"}), keyCodes},
-		{"another ID deletes the key, naming its commonkey", clm.PathKeyInfo, clmBody(a.keyGet(), asB, map[string]any{"mode": "delete", "commonkey": a.commonkey}), keyCodes},
-		{"another ID makes a key for the device", clm.PathKeyInfo, clmBody(a.keyCreate(), asB, map[string]any{"deviceid": a.device, "devicename": a.name}), []int{1706, 1701}},
-		{"another ID's password authenticates the ID", clm.PathIDInfo, clmBody(map[string]any{"mode": "auth", "keyid": a.keyid, "key": b["key"]}), []int{1201}},
-		{"another ID's password deletes the ID", clm.PathIDInfo, clmBody(map[string]any{"mode": "delete", "keyid": a.keyid, "key": b["key"]}), []int{1201}},
+		{"another ID gets the certificate", clmwire.PathCredInfo, clmBody(a.certGet(), asB), certCodes},
+		{"another ID gets the certificate by serial", clmwire.PathCredInfo, clmBody(a.certGet(), asB, map[string]any{"keynumber": nil, "certserial": a.certSerial}), certCodes},
+		{"another ID updates the certificate", clmwire.PathCredInfo, clmBody(a.certGet(), asB, map[string]any{"mode": "update", "passphrase": "p", "newfilepath": "/k2"}), certCodes},
+		{"another ID revokes the certificate", clmwire.PathCredInfo, clmBody(a.certGet(), asB, map[string]any{"mode": "revoke", "filepath": nil}), certCodes},
+		{"another ID gets the key", clmwire.PathKeyInfo, clmBody(a.keyGet(), asB), keyCodes},
+		{"another ID updates the key", clmwire.PathKeyInfo, clmBody(a.keyGet(), asB, map[string]any{"mode": "update", "newfilepath": "/g"}), keyCodes},
+		{"another ID deletes the key, naming its commonkey", clmwire.PathKeyInfo, clmBody(a.keyGet(), asB, map[string]any{"mode": "delete", "commonkey": a.commonkey}), keyCodes},
+		{"another ID makes a key for the device", clmwire.PathKeyInfo, clmBody(a.keyCreate(), asB, map[string]any{"deviceid": a.device, "devicename": a.name}), []int{1706, 1701}},
+		{"another ID's password authenticates the ID", clmwire.PathIDInfo, clmBody(map[string]any{"mode": "auth", "keyid": a.keyid, "key": b["key"]}), []int{1201}},
+		{"another ID's password deletes the ID", clmwire.PathIDInfo, clmBody(map[string]any{"mode": "delete", "keyid": a.keyid, "key": b["key"]}), []int{1201}},
 	} {
 		status, out := c.call("POST", tc.path, tc.body)
 		expectRefused(status, out, "tenancy: "+tc.what, tc.codes...)
 	}
-	got := c.ok(clm.PathCredInfo, clmBody(a.certGet()))
+	got := c.ok(clmwire.PathCredInfo, clmBody(a.certGet()))
 	ExpectWithOffset(1, got["clientserial"]).To(Equal(a.certSerial), "the ID's certificate is still its own, valid")
-	key := c.ok(clm.PathKeyInfo, clmBody(a.keyGet()))
+	key := c.ok(clmwire.PathKeyInfo, clmBody(a.keyGet()))
 	ExpectWithOffset(1, key["commonkey"]).To(Equal(a.commonkey), "the ID's key is still its own, unchanged")
-	c.ok(clm.PathIDInfo, clmBody(map[string]any{"mode": "auth", "keyid": a.keyid, "key": a.password}))
+	c.ok(clmwire.PathIDInfo, clmBody(map[string]any{"mode": "auth", "keyid": a.keyid, "key": a.password}))
 	c.answersKeptContract()
 }

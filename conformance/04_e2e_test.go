@@ -133,7 +133,7 @@ var _ = suite("e2e", "End to end: station, KMS and ECUs", func() {
 		api.rec.keptContract(false)
 	})
 
-	It("reports an ECU's wrong proof to the KMS as OperationFailed, saying what differed", func() {
+	It("reports an ECU's wrong proof to the KMS as OperationFailed, saying what differed", selfTest, func() { // a simulated faulty ECU; the reference's audit log
 		if conf.CAN != "mem" {
 			Skip("needs a simulated ECU with a fault (CONF_CAN=mem)")
 		}
@@ -161,7 +161,7 @@ var _ = suite("e2e", "End to end: station, KMS and ECUs", func() {
 		Expect(found).To(BeTrue(), "no report of the failed injection in the KMS's audit log")
 	})
 
-	It("names an ECU that does not answer and goes on with the others", func() {
+	It("names an ECU that does not answer and goes on with the others", selfTest, func() { // a simulated silent ECU
 		if conf.CAN != "mem" {
 			Skip("needs a simulated silent ECU (CONF_CAN=mem)")
 		}

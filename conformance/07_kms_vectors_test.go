@@ -2,37 +2,18 @@ package conformance_test
 
 import (
 	"bytes"
-	"context"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"net/http"
-	"net/http/httptest"
 	"slices"
 	"strings"
 
-	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
 
 	"github.com/shekit/shekit/openapi"
 	"github.com/shekit/shekit/openapi/kmswire"
-	"github.com/shekit/shekit/server/kms"
-	"github.com/shekit/shekit/server/reference"
-	"github.com/shekit/shekit/vectors"
 )
-
-func init() {
-	vectorRunners["kms_error"] = runKMSError
-	vectorRunners["sp800_108_counter_cmac_aes128"] = func(_ *vectors.File, r vectors.Record) {
-		var v struct {
-			KI    hexBytes `json:"ki"`
-			Fixed hexBytes `json:"fixed_input_data"`
-			KO    hexBytes `json:"ko"`
-		}
-		Expect(r.Decode(&v)).To(Succeed())
-		Expect(kms.CounterKDF(v.KI.block16(), v.Fixed)).To(Equal(v.KO.block16()))
-	}
-}
 
 // kmsRequest is a request of a kms_error vector.
 type kmsRequest struct {
@@ -142,35 +123,6 @@ func (v kmsErrorVector) replay(tr http.RoundTripper, url, token string, o replay
 		}
 	}
 	Expect(got).To(Equal(want), "HTTP status and envelope, to the character: %s", body)
-}
-
-// runKMSError replays a kms_error vector against a fresh in-process reference server with the
-// vector's registry and authentication.
-func runKMSError(f *vectors.File, r vectors.Record) {
-	var v kmsErrorVector
-	Expect(r.Decode(&v)).To(Succeed())
-	cfg := reference.Config{DataDir: GinkgoT().TempDir(), Auth: kms.Auth(v.Auth), CLMKeys: "ecdsa"}
-	if v.Registry != "" {
-		var regs map[string]json.RawMessage
-		Expect(json.Unmarshal(f.Sections["registries"], &regs)).To(Succeed())
-		Expect(regs).To(HaveKey(v.Registry))
-		reg, err := kms.ParseRegistry(regs[v.Registry], "json")
-		Expect(err).NotTo(HaveOccurred())
-		cfg.Registry = reg
-	}
-	srv, err := reference.New(context.Background(), cfg)
-	Expect(err).NotTo(HaveOccurred())
-	DeferCleanup(srv.Close)
-	ts := httptest.NewServer(srv.Handler())
-	DeferCleanup(ts.Close)
-	spec, err := openapi.KMS() // the reference keeps the contract as written
-	Expect(err).NotTo(HaveOccurred())
-	tr := &openapi.Transport{Spec: spec}
-	v.replay(tr, ts.URL, "", replayOptions{strict: true, answers: func() {
-		for _, vi := range tr.Violations() {
-			Expect(vi.Request).To(BeTrue(), vi.String())
-		}
-	}})
 }
 
 // The demo registry the vectors' EcuIDs and secrets belong to: (EcuType, SupplierID) pairs, the

@@ -2,25 +2,20 @@ package conformance_test
 
 import (
 	"bytes"
-	"context"
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"net/http"
-	"net/http/httptest"
 	"strings"
+	"sync"
 
-	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
 
 	"github.com/shekit/shekit/openapi"
-	"github.com/shekit/shekit/server/clm"
-	"github.com/shekit/shekit/server/reference"
+	"github.com/shekit/shekit/openapi/clmwire"
 	"github.com/shekit/shekit/vectors"
 )
-
-func init() { vectorRunners["clm_errorcode"] = runCLMErrorcode }
 
 // clmContract is openapi/clm.yaml as a CLM under test must keep it: fields the contract does not
 // name are allowed unless CONF_STRICT.
@@ -39,14 +34,6 @@ type clmClient struct {
 	rt           http.RoundTripper   // tr, or a recorder around it
 	rec          *recorder           // that recorder, for a client of the CLM under test
 	authorize    func(*http.Request) // license-key authentication (nil: user secureware-clm, password license)
-}
-
-// newCLMClient is a client of a fresh in-process reference server.
-func newCLMClient(url string) clmClient {
-	spec, err := openapi.CLM() // the reference keeps the contract as written
-	Expect(err).NotTo(HaveOccurred())
-	tr := &openapi.Transport{Spec: spec}
-	return clmClient{url: url, license: reference.DemoLicense, tr: tr, rt: tr}
 }
 
 // newCLMTarget is a client of the CLM under test, recording exchanges for the report.
@@ -83,7 +70,7 @@ func (c clmClient) exchange(method, path, body string) (int, http.Header, map[st
 	if c.authorize != nil {
 		c.authorize(req)
 	} else {
-		req.SetBasicAuth(clm.LicenseUser, c.license)
+		req.SetBasicAuth(clmwire.LicenseUser, c.license)
 	}
 	req.Header.Set("Content-Type", "application/json")
 	_, contractErr := c.tr.Spec.CheckRequest(req, []byte(body))
@@ -125,132 +112,105 @@ type clmWorld struct {
 }
 
 func newCLMWorld(c clmClient) clmWorld {
-	id := c.ok(clm.PathIDInfo, `{"mode":"create","tenantid":"t","alias":"`+clmFresh("a")+`"}`)
+	id := c.ok(clmwire.PathIDInfo, `{"mode":"create","tenantid":"t","alias":"`+clmFresh("a")+`"}`)
 	w := clmWorld{auth: `"keyid":"` + id["keyid"].(string) + `","key":"` + id["key"].(string) + `"`, name: clmFresh("edge"),
 		keyid: id["keyid"].(string), password: id["key"].(string)}
 	cert := func(dev string) map[string]any {
-		return c.ok(clm.PathCredInfo, `{"mode":"create",`+w.auth+`,`+dev+`,"certmode":"client","catype":"ca1","clientsubject":"/CN=x","keyfilepath":"/tmp/key","cafilepath":"/c","clientfilepath":"/k"}`)
+		return c.ok(clmwire.PathCredInfo, `{"mode":"create",`+w.auth+`,`+dev+`,"certmode":"client","catype":"ca1","clientsubject":"/CN=x","keyfilepath":"/tmp/key","cafilepath":"/c","clientfilepath":"/k"}`)
 	}
 	first := cert(`"devicename":"` + w.name + `"`)
 	w.device = first["deviceid"].(string)
 	w.dev = `"deviceid":"` + w.device + `","devicename":"` + w.name + `"`
 	second := cert(w.dev)
 	w.revoked, w.cert, w.certSerial = first["clientkeynumber"].(string), second["clientkeynumber"].(string), second["clientserial"].(string)
-	c.ok(clm.PathCredInfo, `{"mode":"revoke",`+w.auth+`,`+w.dev+`,"keynumber":"`+w.revoked+`","catype":"ca1"}`)
+	c.ok(clmwire.PathCredInfo, `{"mode":"revoke",`+w.auth+`,`+w.dev+`,"keynumber":"`+w.revoked+`","catype":"ca1"}`)
 	key := func(keyType string) map[string]any {
-		return c.ok(clm.PathKeyInfo, `{"mode":"create",`+w.auth+`,`+w.dev+`,"alias":"k","keytype":"`+keyType+`","keyfilepath":"/tmp/key","commonkeyfilepath":"/f"}`)
+		return c.ok(clmwire.PathKeyInfo, `{"mode":"create",`+w.auth+`,`+w.dev+`,"alias":"k","keytype":"`+keyType+`","keyfilepath":"/tmp/key","commonkeyfilepath":"/f"}`)
 	}
 	w.updated = key("AES")["keynumber"].(string)
 	valid := key("AES")
 	w.key, w.commonkey, w.secret = valid["keynumber"].(string), valid["commonkey"].(string), ""
 	w.twine = key("TWINE")["keynumber"].(string)
-	c.ok(clm.PathKeyInfo, `{"mode":"update",`+w.auth+`,`+w.dev+`,"keynumber":"`+w.updated+`","newkeynumber":"`+w.key+`","filepath":"/f"}`)
+	c.ok(clmwire.PathKeyInfo, `{"mode":"update",`+w.auth+`,`+w.dev+`,"keynumber":"`+w.updated+`","newkeynumber":"`+w.key+`","filepath":"/f"}`)
 	return w
 }
 
 // otherDevice registers another device of w's ID and returns its deviceid and name.
 func (w clmWorld) otherDevice(c clmClient) (string, string) {
 	name := clmFresh("other")
-	other := c.ok(clm.PathKeyInfo, `{"mode":"create",`+w.auth+`,"devicename":"`+name+`","alias":"k","keytype":"AES","keyfilepath":"/tmp/key","commonkeyfilepath":"/f"}`)
+	other := c.ok(clmwire.PathKeyInfo, `{"mode":"create",`+w.auth+`,"devicename":"`+name+`","alias":"k","keytype":"AES","keyfilepath":"/tmp/key","commonkeyfilepath":"/f"}`)
 	return other["deviceid"].(string), name
 }
 
 // clmProvokers send, for each errorcode reachable through the API, a request that must be
 // answered with it.
 var clmProvokers = map[int]func(c clmClient, w clmWorld) (string, string, string){
-	1101: func(c clmClient, w clmWorld) (string, string, string) { return "POST", clm.PathIDInfo, `{"mode":` },
+	1101: func(c clmClient, w clmWorld) (string, string, string) { return "POST", clmwire.PathIDInfo, `{"mode":` },
 	1102: func(c clmClient, w clmWorld) (string, string, string) {
-		return "POST", clm.PathIDInfo, `{"tenantid":"t"}`
+		return "POST", clmwire.PathIDInfo, `{"tenantid":"t"}`
 	},
 	1103: func(c clmClient, w clmWorld) (string, string, string) {
-		return "POST", clm.PathKeyInfo, `{"mode":"create",` + w.auth + `,` + w.dev + `,"alias":"k","keytype":"DES","keyfilepath":"/tmp/key","commonkeyfilepath":"/f"}`
+		return "POST", clmwire.PathKeyInfo, `{"mode":"create",` + w.auth + `,` + w.dev + `,"alias":"k","keytype":"DES","keyfilepath":"/tmp/key","commonkeyfilepath":"/f"}`
 	},
 	1104: func(c clmClient, w clmWorld) (string, string, string) {
-		return "POST", clm.PathKeyInfo, `{"mode":"create",` + w.auth + `,` + w.dev + `,"alias":"` + strings.Repeat("a", 65) + `","keytype":"AES","keyfilepath":"/tmp/key","commonkeyfilepath":"/f"}`
+		return "POST", clmwire.PathKeyInfo, `{"mode":"create",` + w.auth + `,` + w.dev + `,"alias":"` + strings.Repeat("a", 65) + `","keytype":"AES","keyfilepath":"/tmp/key","commonkeyfilepath":"/f"}`
 	},
 	1201: func(c clmClient, w clmWorld) (string, string, string) {
-		return "POST", clm.PathIDInfo, `{"mode":"auth",` + strings.Replace(w.auth, `"key":"`, `"key":"x`, 1) + `}`
+		return "POST", clmwire.PathIDInfo, `{"mode":"auth",` + strings.Replace(w.auth, `"key":"`, `"key":"x`, 1) + `}`
 	},
 	1204: func(c clmClient, w clmWorld) (string, string, string) {
-		return "POST", clm.PathIDInfo, `{"mode":"auth","keyid":"9999999998","key":"k"}`
+		return "POST", clmwire.PathIDInfo, `{"mode":"auth","keyid":"9999999998","key":"k"}`
 	},
 	1301: func(c clmClient, w clmWorld) (string, string, string) {
-		return "POST", clm.PathCredInfo, `{"mode":"get",` + w.auth + `,` + w.dev + `,"keynumber":"99999","catype":"ca1","filepath":"/k"}`
+		return "POST", clmwire.PathCredInfo, `{"mode":"get",` + w.auth + `,` + w.dev + `,"keynumber":"99999","catype":"ca1","filepath":"/k"}`
 	},
 	1302: func(c clmClient, w clmWorld) (string, string, string) {
-		return "POST", clm.PathCredInfo, `{"mode":"get",` + w.auth + `,` + w.dev + `,"keynumber":"` + w.cert + `","catype":"ca9","filepath":"/k"}`
+		return "POST", clmwire.PathCredInfo, `{"mode":"get",` + w.auth + `,` + w.dev + `,"keynumber":"` + w.cert + `","catype":"ca9","filepath":"/k"}`
 	},
 	1303: func(c clmClient, w clmWorld) (string, string, string) {
 		id, name := w.otherDevice(c)
-		return "POST", clm.PathCredInfo, `{"mode":"get",` + w.auth + `,"deviceid":"` + id + `","devicename":"` + name + `","keynumber":"` + w.cert + `","catype":"ca1","filepath":"/k"}`
+		return "POST", clmwire.PathCredInfo, `{"mode":"get",` + w.auth + `,"deviceid":"` + id + `","devicename":"` + name + `","keynumber":"` + w.cert + `","catype":"ca1","filepath":"/k"}`
 	},
 	1306: func(c clmClient, w clmWorld) (string, string, string) {
-		return "POST", clm.PathCredInfo, `{"mode":"get",` + w.auth + `,` + w.dev + `,"keynumber":"` + w.revoked + `","catype":"ca1","filepath":"/k"}`
+		return "POST", clmwire.PathCredInfo, `{"mode":"get",` + w.auth + `,` + w.dev + `,"keynumber":"` + w.revoked + `","catype":"ca1","filepath":"/k"}`
 	},
 	1307: func(c clmClient, w clmWorld) (string, string, string) {
-		return "POST", clm.PathCredInfo, `{"mode":"update",` + w.auth + `,` + w.dev + `,"keynumber":"` + w.cert + `","newkeynumber":"` + w.revoked + `","catype":"ca1","filepath":"/k"}`
+		return "POST", clmwire.PathCredInfo, `{"mode":"update",` + w.auth + `,` + w.dev + `,"keynumber":"` + w.cert + `","newkeynumber":"` + w.revoked + `","catype":"ca1","filepath":"/k"}`
 	},
 	1501: func(c clmClient, w clmWorld) (string, string, string) {
-		return "POST", clm.PathKeyInfo, `{"mode":"get",` + w.auth + `,` + w.dev + `,"keynumber":"99999","filepath":"/f"}`
+		return "POST", clmwire.PathKeyInfo, `{"mode":"get",` + w.auth + `,` + w.dev + `,"keynumber":"99999","filepath":"/f"}`
 	},
 	1502: func(c clmClient, w clmWorld) (string, string, string) {
-		return "POST", clm.PathKeyInfo, `{"mode":"update",` + w.auth + `,` + w.dev + `,"keynumber":"` + w.key + `","newkeynumber":"99999","filepath":"/f"}`
+		return "POST", clmwire.PathKeyInfo, `{"mode":"update",` + w.auth + `,` + w.dev + `,"keynumber":"` + w.key + `","newkeynumber":"99999","filepath":"/f"}`
 	},
 	1503: func(c clmClient, w clmWorld) (string, string, string) {
 		id, name := w.otherDevice(c)
-		return "POST", clm.PathKeyInfo, `{"mode":"get",` + w.auth + `,"deviceid":"` + id + `","devicename":"` + name + `","keynumber":"` + w.key + `","filepath":"/f"}`
+		return "POST", clmwire.PathKeyInfo, `{"mode":"get",` + w.auth + `,"deviceid":"` + id + `","devicename":"` + name + `","keynumber":"` + w.key + `","filepath":"/f"}`
 	},
 	1504: func(c clmClient, w clmWorld) (string, string, string) {
-		return "POST", clm.PathKeyInfo, `{"mode":"get",` + w.auth + `,` + w.dev + `,"keynumber":"` + w.updated + `","filepath":"/f"}`
+		return "POST", clmwire.PathKeyInfo, `{"mode":"get",` + w.auth + `,` + w.dev + `,"keynumber":"` + w.updated + `","filepath":"/f"}`
 	},
 	1505: func(c clmClient, w clmWorld) (string, string, string) {
-		return "POST", clm.PathKeyInfo, `{"mode":"update",` + w.auth + `,` + w.dev + `,"keynumber":"` + w.key + `","newkeynumber":"` + w.updated + `","filepath":"/f"}`
+		return "POST", clmwire.PathKeyInfo, `{"mode":"update",` + w.auth + `,` + w.dev + `,"keynumber":"` + w.key + `","newkeynumber":"` + w.updated + `","filepath":"/f"}`
 	},
 	1507: func(c clmClient, w clmWorld) (string, string, string) {
-		return "POST", clm.PathKeyInfo, `{"mode":"update",` + w.auth + `,` + w.dev + `,"keynumber":"` + w.key + `","newkeynumber":"` + w.twine + `","filepath":"/f"}`
+		return "POST", clmwire.PathKeyInfo, `{"mode":"update",` + w.auth + `,` + w.dev + `,"keynumber":"` + w.key + `","newkeynumber":"` + w.twine + `","filepath":"/f"}`
 	},
 	1508: func(c clmClient, w clmWorld) (string, string, string) {
-		return "POST", clm.PathKeyInfo, `{"mode":"delete",` + w.auth + `,` + w.dev + `,"keynumber":"` + w.key + `","commonkey":"AAAAAAAAAAAAAAAAAAAAAA==","filepath":"/f"}`
+		return "POST", clmwire.PathKeyInfo, `{"mode":"delete",` + w.auth + `,` + w.dev + `,"keynumber":"` + w.key + `","commonkey":"AAAAAAAAAAAAAAAAAAAAAA==","filepath":"/f"}`
 	},
 	1701: func(c clmClient, w clmWorld) (string, string, string) {
-		return "POST", clm.PathKeyInfo, `{"mode":"get",` + w.auth + `,"deviceid":"` + w.device + `","devicename":"renamed","keynumber":"` + w.key + `","filepath":"/f"}`
+		return "POST", clmwire.PathKeyInfo, `{"mode":"get",` + w.auth + `,"deviceid":"` + w.device + `","devicename":"renamed","keynumber":"` + w.key + `","filepath":"/f"}`
 	},
 	1702: func(c clmClient, w clmWorld) (string, string, string) {
-		return "POST", clm.PathKeyInfo, `{"mode":"create",` + w.auth + `,"devicename":"` + w.name + `","alias":"k","keytype":"AES","keyfilepath":"/tmp/key","commonkeyfilepath":"/f"}`
+		return "POST", clmwire.PathKeyInfo, `{"mode":"create",` + w.auth + `,"devicename":"` + w.name + `","alias":"k","keytype":"AES","keyfilepath":"/tmp/key","commonkeyfilepath":"/f"}`
 	},
 	1703: func(c clmClient, w clmWorld) (string, string, string) {
-		return "POST", clm.PathKeyInfo, `{"mode":"get",` + w.auth + `,` + w.dev + `,"devicekey":"not-the-key","keynumber":"` + w.key + `","filepath":"/f"}`
+		return "POST", clmwire.PathKeyInfo, `{"mode":"get",` + w.auth + `,` + w.dev + `,"devicekey":"not-the-key","keynumber":"` + w.key + `","filepath":"/f"}`
 	},
 	1706: func(c clmClient, w clmWorld) (string, string, string) {
-		return "POST", clm.PathKeyInfo, `{"mode":"get",` + w.auth + `,"deviceid":"nosuchdevice","devicename":"` + w.name + `","keynumber":"` + w.key + `","filepath":"/f"}`
+		return "POST", clmwire.PathKeyInfo, `{"mode":"get",` + w.auth + `,"deviceid":"nosuchdevice","devicename":"` + w.name + `","keynumber":"` + w.key + `","filepath":"/f"}`
 	},
-}
-
-// runCLMErrorcode checks one row of the CLM's error code table: the server answers the code with
-// the table's HTTP status, and an "api" code is provoked through the API of a fresh server.
-func runCLMErrorcode(_ *vectors.File, r vectors.Record) {
-	var v struct {
-		Errorcode int
-		HTTP      int `json:"http"`
-		Provoked  string
-	}
-	Expect(r.Decode(&v)).To(Succeed())
-	Expect(clm.Codes()).To(HaveKeyWithValue(v.Errorcode, v.HTTP), "the server's table")
-	switch v.Provoked {
-	case "fault", "never":
-		// "fault": provoked in server/clm TestFaultCodes; "never": not answered (the note says why).
-		Expect(clmProvokers).NotTo(HaveKey(v.Errorcode))
-		return
-	case "api":
-	default:
-		Fail("provoked must be api, fault or never, not " + v.Provoked)
-	}
-	srv, err := reference.New(context.Background(), reference.Config{DataDir: GinkgoT().TempDir(), CLMKeys: "ecdsa"})
-	Expect(err).NotTo(HaveOccurred())
-	DeferCleanup(srv.Close)
-	ts := httptest.NewServer(srv.Handler())
-	DeferCleanup(ts.Close)
-	provokeCLMCode(newCLMClient(ts.URL), v.Errorcode, v.HTTP)
 }
 
 // provokeCLMCode sends the request that must be answered with errorcode code and HTTP status, in
@@ -269,8 +229,29 @@ func provokeCLMCode(c clmClient, code, status int) {
 	c.answersKeptContract()
 }
 
-// clmStatus is the HTTP status the document's error code table (appendix 7.1) gives code.
-func clmStatus(code int) int { return clm.Codes()[code] }
+// clmStatus is the HTTP status the document's error code table (appendix 7.1) gives code: the
+// table of vectors/clm-errorcodes.json, which the suites read as a client would.
+func clmStatus(code int) int { return clmCodeTable()[code] }
+
+// clmCodeTable reads vectors/clm-errorcodes.json once: errorcode → HTTP status.
+var clmCodeTable = sync.OnceValue(func() map[int]int {
+	table := map[int]int{}
+	f, err := vectors.Load("clm-errorcodes.json")
+	if err != nil {
+		panic(fmt.Sprintf("vectors/clm-errorcodes.json: %v", err)) // embedded: a broken build
+	}
+	for _, r := range f.Records {
+		var v struct {
+			Errorcode int
+			HTTP      int `json:"http"`
+		}
+		if err := r.Decode(&v); err != nil {
+			panic(fmt.Sprintf("vectors/clm-errorcodes.json %s: %v", r.ID, err))
+		}
+		table[v.Errorcode] = v.HTTP
+	}
+	return table
+})
 
 // expectRefused requires an answer that refuses a request with one of codes, with the HTTP
 // status the document's table gives the code chosen, and carrying no certificate, key or
@@ -347,19 +328,21 @@ type clmRefusal struct {
 
 // certCreateWith, keyCreateWith, certGetWith and keyGetWith are refusals of one changed request.
 func certCreateWith(ch map[string]any) func(clmClient, clmWorld) (string, string) {
-	return func(_ clmClient, w clmWorld) (string, string) { return clm.PathCredInfo, clmBody(w.certCreate(), ch) }
+	return func(_ clmClient, w clmWorld) (string, string) {
+		return clmwire.PathCredInfo, clmBody(w.certCreate(), ch)
+	}
 }
 
 func keyCreateWith(ch map[string]any) func(clmClient, clmWorld) (string, string) {
-	return func(_ clmClient, w clmWorld) (string, string) { return clm.PathKeyInfo, clmBody(w.keyCreate(), ch) }
+	return func(_ clmClient, w clmWorld) (string, string) { return clmwire.PathKeyInfo, clmBody(w.keyCreate(), ch) }
 }
 
 func certGetWith(ch map[string]any) func(clmClient, clmWorld) (string, string) {
-	return func(_ clmClient, w clmWorld) (string, string) { return clm.PathCredInfo, clmBody(w.certGet(), ch) }
+	return func(_ clmClient, w clmWorld) (string, string) { return clmwire.PathCredInfo, clmBody(w.certGet(), ch) }
 }
 
 func keyGetWith(ch map[string]any) func(clmClient, clmWorld) (string, string) {
-	return func(_ clmClient, w clmWorld) (string, string) { return clm.PathKeyInfo, clmBody(w.keyGet(), ch) }
+	return func(_ clmClient, w clmWorld) (string, string) { return clmwire.PathKeyInfo, clmBody(w.keyGet(), ch) }
 }
 
 // clmRefusals are refusals beyond one request per errorcode (clmProvokers): the conditional
@@ -399,15 +382,15 @@ var clmRefusals = []clmRefusal{
 	{"a key request with a wrong ID password", []int{1201}, keyCreateWith(map[string]any{"key": "not-the-password"})},
 	{"a key request of an ID that does not exist", []int{1204}, keyCreateWith(map[string]any{"keyid": "9999999997"})},
 	{"a revoke of a revoked certificate", []int{1306}, func(_ clmClient, w clmWorld) (string, string) {
-		return clm.PathCredInfo, clmBody(w.certGet(), map[string]any{"mode": "revoke", "keynumber": w.revoked, "filepath": nil})
+		return clmwire.PathCredInfo, clmBody(w.certGet(), map[string]any{"mode": "revoke", "keynumber": w.revoked, "filepath": nil})
 	}},
 	{"a get of a revoked certificate by its serial", []int{1306}, func(c clmClient, w clmWorld) (string, string) {
-		c.ok(clm.PathCredInfo, clmBody(w.certGet(), map[string]any{"mode": "revoke", "filepath": nil}))
-		return clm.PathCredInfo, clmBody(w.certGet(), map[string]any{"keynumber": nil, "certserial": w.certSerial})
+		c.ok(clmwire.PathCredInfo, clmBody(w.certGet(), map[string]any{"mode": "revoke", "filepath": nil}))
+		return clmwire.PathCredInfo, clmBody(w.certGet(), map[string]any{"keynumber": nil, "certserial": w.certSerial})
 	}},
 	{"a get of a deleted key", []int{1501, 1504}, func(c clmClient, w clmWorld) (string, string) {
-		c.ok(clm.PathKeyInfo, clmBody(w.keyGet(), map[string]any{"mode": "delete", "commonkey": w.commonkey}))
-		return clm.PathKeyInfo, clmBody(w.keyGet())
+		c.ok(clmwire.PathKeyInfo, clmBody(w.keyGet(), map[string]any{"mode": "delete", "commonkey": w.commonkey}))
+		return clmwire.PathKeyInfo, clmBody(w.keyGet())
 	}},
 }
 

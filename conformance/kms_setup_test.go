@@ -34,7 +34,8 @@ const suiteRegistryJSON = `{"suppliers": [
   "token": "suite-token-0001", "ecuTypes": [
    {"type": "0003", "keyIds": ["1", "D", "4", "5", "6", "7", "8", "9", "A", "B", "C"], "clusters": ["*"]}]}]}`
 
-// The in-process settings that match suiteRegistryJSON (supplier 001D).
+// The in-process settings that match suiteRegistryJSON (supplier 001D); reference.yaml, the
+// reference's declaration, gives the same (TestReferenceDeclaration).
 const (
 	suiteToken         = "suite-token-001d"
 	suiteRestricted    = "0002"
@@ -47,21 +48,6 @@ const (
 // suiteRegistry parses suiteRegistryJSON.
 func suiteRegistry() (*kms.Registry, error) {
 	return kms.ParseRegistry([]byte(suiteRegistryJSON), "json")
-}
-
-// inProcessKMSDefaults fills the settings the in-process reference KMS answers to: the
-// restricted EcuType and its refused KeyIDs, the second supplier, and, when the suites act as
-// EcuType 0001 of 001D (the default), its SecOC clusters.
-func (c *Config) inProcessKMSDefaults() {
-	if c.ClusterIDs == "" && strings.EqualFold(c.SupplierID, "001D") && c.EcuType == "0001" {
-		c.ClusterIDs = suiteClusterIDs
-	}
-	if c.RefusedKeyIDs == "" {
-		c.RestrictedEcuType, c.RefusedKeyIDs = suiteRestricted, suiteRefusedKeyIDs
-	}
-	if c.OtherSupplierID == "" {
-		c.OtherSupplierID, c.OtherEcuType = suiteOtherSupplier, suiteOtherEcuType
-	}
 }
 
 // restartableReference is a reference server that can be restarted on the same store while its
@@ -147,7 +133,7 @@ const (
 
 // restartKMS restarts the KMS under test: the in-process reference on its store, or an external
 // KMS with CONF_KMS_RESTART (a shell command), after which it waits, bounded, until the KMS
-// answers again. Without a way to restart, the test is skipped, naming the setting.
+// answers again. Without a way to restart, the test is not-applicable, naming the field.
 func restartKMS() {
 	switch {
 	case conf.KMSURL == "" && targets.reference != nil:
@@ -156,7 +142,7 @@ func restartKMS() {
 		}
 		return
 	case conf.KMSRestart == "":
-		Skip("not tested: CONF_KMS_RESTART (a shell command that restarts the KMS) is not set")
+		notApplicable("kms.restart (CONF_KMS_RESTART), a command that restarts the KMS, is not declared")
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), restartCommandBound)
 	defer cancel()

@@ -13,7 +13,6 @@ import (
 	"time"
 
 	. "github.com/onsi/ginkgo/v2"
-	"go.yaml.in/yaml/v3"
 
 	"github.com/shekit/shekit/conformance/report"
 	"github.com/shekit/shekit/server/reference"
@@ -23,49 +22,61 @@ import (
 // The suites, in the order they run. CONF_SUITES selects some of them.
 var suiteNames = []string{"kms", "clm", "ecu", "e2e", "vectors"}
 
-// Config is the suites' configuration: environment variables, or the YAML file named by
-// CONF_FILE, variables winning. Every field's env tag names its variable.
+// Config is the suites' configuration: the declaration (a YAML file, --config or CONF_FILE; the
+// reference's own, conformance/reference.yaml, fills what a section without a URL leaves out) and
+// the environment, variables winning. Each field's decl tag is its path in the declaration (none:
+// environment only), its env tag its variable; secret marks a value no output may show.
 type Config struct {
-	KMSURL        string `yaml:"kms_url" env:"CONF_KMS_URL"`                         // a KMS to test; empty: the reference, in-process
-	KMSToken      string `yaml:"kms_token" env:"CONF_KMS_TOKEN"`                     // its bearer token
-	CLMURL        string `yaml:"clm_url" env:"CONF_CLM_URL"`                         // a CLM to test; empty: the reference, in-process
-	CLMLicense    string `yaml:"clm_license" env:"CONF_CLM_LICENSE"`                 // its license key (default: the reference's demo key)
-	CAN           string `yaml:"can" env:"CONF_CAN"`                                 // mem (simulated ECUs in-process) or an interface such as vcan0
-	ECUIDs        string `yaml:"ecu_ids" env:"CONF_ECU_IDS"`                         // on an interface: the ECUs' request:response IDs, comma-separated
-	KernelISOTP   bool   `yaml:"kernel_isotp" env:"CONF_KERNEL_ISOTP"`               // on an interface: the kernel's ISO-TP instead of ours
-	TimingMargin  string `yaml:"timing_margin" env:"CONF_TIMING_MARGIN"`             // on an interface: what the tester adds to P2 and P2* (default 50ms)
-	Profile       string `yaml:"profile" env:"CONF_PROFILE"`                         // SHE profile of the ECUs: autosar or csec
-	SecurityKey   string `yaml:"security_key" env:"CONF_SECURITY_KEY"`               // SecurityAccess key of the ECUs (32 hex digits)
-	MasterKey     string `yaml:"master_key" env:"CONF_ECU_MASTER_KEY"`               // a real ECU's current MASTER_ECU_KEY (empty: factory state, all-zero)
-	SupplierID    string `yaml:"supplier_id" env:"CONF_SUPPLIER_ID"`                 // the supplier the suites act as (4 hex digits)
-	EcuType       string `yaml:"ecu_type" env:"CONF_ECU_TYPE"`                       // an EcuType of that supplier in the KMS's registry
-	SupplierKey   string `yaml:"supplier_secret_key" env:"CONF_SUPPLIER_SECRET_KEY"` // its SupplierSecretKey
-	InitialMaster string `yaml:"initial_master_key" env:"CONF_INITIAL_MASTER_KEY"`   // the KMS's initial master key of that EcuType
-	Fleet         int    `yaml:"fleet" env:"CONF_FLEET"`                             // simulated ECUs in the e2e suite
-	ReportDir     string `yaml:"report_dir" env:"CONF_REPORT_DIR"`                   // where the reports go
-	Suites        string `yaml:"suites" env:"CONF_SUITES"`                           // comma-separated suites to run (default: all)
-	Certified     bool   `yaml:"certified" env:"CONF_CERTIFIED"`                     // fail on any skip and on a test count other than conformance.yaml's
-	Strict        bool   `yaml:"strict" env:"CONF_STRICT"`                           // answers may carry no field the contracts do not name
-	// The KMS's declared properties that some tests need; a test whose setting is missing skips,
-	// naming it (the in-process reference has them all).
-	KMSRestart        string `yaml:"kms_restart" env:"CONF_KMS_RESTART"`                 // a shell command that restarts the KMS
-	RestrictedEcuType string `yaml:"restricted_ecu_type" env:"CONF_RESTRICTED_ECU_TYPE"` // an EcuType of the supplier that refuses some KeyIDs
-	RefusedKeyIDs     string `yaml:"refused_key_ids" env:"CONF_REFUSED_KEY_IDS"`         // the KeyIDs it refuses, comma-separated
-	OtherSupplierID   string `yaml:"other_supplier_id" env:"CONF_OTHER_SUPPLIER_ID"`     // another registered supplier (authentication tests)
-	OtherEcuType      string `yaml:"other_ecu_type" env:"CONF_OTHER_ECU_TYPE"`           // an EcuType of that supplier
-	ClusterIDs        string `yaml:"cluster_ids" env:"CONF_CLUSTER_IDS"`                 // the SecOC clusters of the EcuType's ECUs, comma-separated
-	// Self-test hooks: they make the in-process reference targets misbehave on purpose, so that a
-	// run can show the suites notice. Never set them against a real target.
-	SimFault     string `yaml:"sim_fault" env:"CONF_SIM_FAULT"`             // a fault flag for every simulated ECU (see simFaults)
-	AlterMessage string `yaml:"alter_message" env:"CONF_SIM_ALTER_MESSAGE"` // REASON=text: the in-process KMS answers text for REASON
+	Targets   string `decl:"targets" env:"CONF_TARGETS"`                   // certify these targets (kms, clm, ecu, station), comma-separated: only their tests run
+	ReportDir string `decl:"report_dir" env:"CONF_REPORT_DIR"`             // where the reports go
+	Suites    string `decl:"suites" env:"CONF_SUITES"`                     // comma-separated suites to run (default: all)
+	Strict    bool   `decl:"strict" env:"CONF_STRICT"`                     // answers may carry no field the contracts do not name
+	Focus     string `env:"CONF_FOCUS"`                                    // a regular expression: only the tests whose name it matches run
+	KMSURL    string `decl:"kms.url" env:"CONF_KMS_URL"`                   // a KMS to test; empty: the reference, in-process
+	KMSAuth   string `decl:"kms.auth" env:"CONF_KMS_AUTH"`                 // none, bearer (kms.token) or mtls (kms.client_cert, kms.client_key)
+	KMSToken  string `decl:"kms.token" env:"CONF_KMS_TOKEN" secret:"true"` // the supplier's bearer token
+	// mTLS: the client certificate and key (PEM files) the suites present, and the CA (PEM) of
+	// the KMS's and CLM's server certificates beside the system's.
+	ClientCert    string `decl:"kms.client_cert" env:"CONF_KMS_CLIENT_CERT"`
+	ClientKey     string `decl:"kms.client_key" env:"CONF_KMS_CLIENT_KEY"`
+	CAFile        string `decl:"kms.ca_file" env:"CONF_KMS_CA_FILE"`
+	SupplierID    string `decl:"kms.supplier_id" env:"CONF_SUPPLIER_ID"`                               // the supplier the suites act as (4 hex digits)
+	EcuType       string `decl:"kms.ecu_type" env:"CONF_ECU_TYPE"`                                     // an EcuType of that supplier in the KMS's registry
+	SupplierKey   string `decl:"kms.supplier_secret_key" env:"CONF_SUPPLIER_SECRET_KEY" secret:"true"` // its SupplierSecretKey
+	InitialMaster string `decl:"kms.initial_master_key" env:"CONF_INITIAL_MASTER_KEY" secret:"true"`   // the KMS's initial master key of that EcuType
+	// The KMS's optional features: a test whose feature is not declared is not-applicable.
+	KMSRestart        string `decl:"kms.restart" env:"CONF_KMS_RESTART" secret:"true"`       // a shell command that restarts the KMS
+	RestrictedEcuType string `decl:"kms.restricted_ecu_type" env:"CONF_RESTRICTED_ECU_TYPE"` // an EcuType of the supplier that refuses some KeyIDs
+	RefusedKeyIDs     string `decl:"kms.refused_key_ids" env:"CONF_REFUSED_KEY_IDS"`         // the KeyIDs it refuses, comma-separated
+	OtherSupplierID   string `decl:"kms.other_supplier.id" env:"CONF_OTHER_SUPPLIER_ID"`     // another registered supplier (isolation tests)
+	OtherEcuType      string `decl:"kms.other_supplier.ecu_type" env:"CONF_OTHER_ECU_TYPE"`  // an EcuType of that supplier
+	ClusterIDs        string `decl:"kms.cluster_ids" env:"CONF_CLUSTER_IDS"`                 // the SecOC clusters of the EcuType's ECUs, comma-separated
+	CLMURL            string `decl:"clm.url" env:"CONF_CLM_URL"`                             // a CLM to test; empty: the reference, in-process
+	CLMLicense        string `decl:"clm.license" env:"CONF_CLM_LICENSE" secret:"true"`       // its license key
+	// CLMCRL declares the CRL endpoint (GET /SWCLM/v10/crl/{catype}), which the CLM document does
+	// not have; without it the CRL test is not-applicable.
+	CLMCRL       bool   `decl:"clm.features.crl" env:"CONF_CLM_CRL"`
+	CAN          string `decl:"ecu.can" env:"CONF_CAN"`                                 // mem (simulated ECUs in-process) or an interface such as vcan0
+	ECUIDs       string `decl:"ecu.ids" env:"CONF_ECU_IDS"`                             // on an interface: the ECUs' request:response IDs, comma-separated
+	KernelISOTP  bool   `decl:"ecu.kernel_isotp" env:"CONF_KERNEL_ISOTP"`               // on an interface: the kernel's ISO-TP instead of ours
+	TimingMargin string `decl:"ecu.timing_margin" env:"CONF_TIMING_MARGIN"`             // on an interface: what the tester adds to P2 and P2* (default 50ms)
+	Profile      string `decl:"ecu.profile" env:"CONF_PROFILE"`                         // SHE profile of the ECUs: autosar or csec
+	SecurityKey  string `decl:"ecu.security_key" env:"CONF_SECURITY_KEY" secret:"true"` // SecurityAccess key of the ECUs (32 hex digits)
+	MasterKey    string `decl:"ecu.master_key" env:"CONF_ECU_MASTER_KEY" secret:"true"` // a real ECU's current MASTER_ECU_KEY (empty: factory state, all-zero)
 	// The ECU's declared properties that the ecu suite's rule tests need (ecuDeclaration).
-	ECUMaxAttempts    int    `yaml:"ecu_max_attempts" env:"CONF_ECU_MAX_ATTEMPTS"`             // the wrong SecurityAccess key in a row answered NRC 0x36 (default 3)
-	ECULockout        string `yaml:"ecu_lockout" env:"CONF_ECU_LOCKOUT"`                       // the delay after it, NRC 0x37 meanwhile (default 10s; CONF_CAN=mem: 2s)
-	ECUSeedLength     int    `yaml:"ecu_seed_length" env:"CONF_ECU_SEED_LENGTH"`               // SecurityAccess seed length in bytes, 1 to 32 (default 16)
-	ECUSacrificialKey string `yaml:"ecu_sacrificial_key_id" env:"CONF_ECU_SACRIFICIAL_KEY_ID"` // a KEY_n slot (KeyID 4 to D) the suite may write-protect for good; empty: not applicable (CONF_CAN=mem: 9)
+	ECUMaxAttempts    int    `decl:"ecu.max_attempts" env:"CONF_ECU_MAX_ATTEMPTS"`             // the wrong SecurityAccess key in a row answered NRC 0x36 (default 3)
+	ECULockout        string `decl:"ecu.lockout" env:"CONF_ECU_LOCKOUT"`                       // the delay after it, NRC 0x37 meanwhile (default 10s; CONF_CAN=mem: 3s)
+	ECUSeedLength     int    `decl:"ecu.seed_length" env:"CONF_ECU_SEED_LENGTH"`               // SecurityAccess seed length in bytes, 1 to 32 (default 16)
+	ECUSacrificialKey string `decl:"ecu.sacrificial_key_id" env:"CONF_ECU_SACRIFICIAL_KEY_ID"` // a KEY_n slot (KeyID 4 to D) the suite may write-protect for good; absent: not applicable (CONF_CAN=mem: 9)
+	Fleet             int    `decl:"station.fleet" env:"CONF_FLEET"`                           // simulated ECUs in the e2e suite
+	// Self-test hooks: they make the in-process reference targets misbehave on purpose, so that a
+	// run can show the suites notice. Environment only; never set them against a real target.
+	SimFault     string `env:"CONF_SIM_FAULT"`         // a fault flag for every simulated ECU (see simFaults)
+	AlterMessage string `env:"CONF_SIM_ALTER_MESSAGE"` // REASON=text: the in-process KMS answers text for REASON
 }
 
-// defaults fills what is not configured.
+// defaults fills what is not configured, outside a certification run (which takes only what the
+// declaration says): the demo supplier of the reference server's demo registry.
 func (c *Config) defaults() {
 	set := func(p *string, v string) {
 		if *p == "" {
@@ -81,32 +92,67 @@ func (c *Config) defaults() {
 	set(&c.InitialMaster, "00000000000000000000000000000000")
 	set(&c.CLMLicense, reference.DemoLicense)
 	set(&c.ReportDir, "report")
-	set(&c.Suites, strings.Join(suiteNames, ","))
 	if c.Fleet == 0 {
 		c.Fleet = 8
 	}
 }
 
-// loadConfig reads CONF_FILE (if set) and then the environment.
-func loadConfig() (Config, error) {
+// loadConfig reads the declaration named by CONF_FILE (see loadConfigFrom).
+func loadConfig() (Config, error) { return loadConfigFrom(os.Getenv("CONF_FILE")) }
+
+// loadConfigFrom reads the declaration file (if any), then the environment; a section without a
+// URL (or, for the ECUs, a CAN interface) takes the in-process reference's declaration.
+func loadConfigFrom(file string) (Config, error) {
 	var c Config
-	if f := os.Getenv("CONF_FILE"); f != "" {
-		b, err := os.ReadFile(f)
+	given := map[string]bool{} // the declaration paths the file or the environment sets
+	if file != "" {
+		b, err := os.ReadFile(file)
 		if err != nil {
+			return c, fmt.Errorf("declaration: %w", err)
+		}
+		if err := decodeDeclaration(file, b, &c, given); err != nil {
 			return c, err
 		}
-		dec := yaml.NewDecoder(strings.NewReader(string(b)))
-		dec.KnownFields(true)
-		if err := dec.Decode(&c); err != nil {
-			return c, fmt.Errorf("%s: %w", f, err)
+	}
+	if err := c.fromEnv(given); err != nil {
+		return c, err
+	}
+	if err := c.referenceFill(given); err != nil {
+		return c, err
+	}
+	if err := c.checkAuth(); err != nil {
+		return c, err
+	}
+	targets, err := c.targets()
+	if err != nil {
+		return c, err
+	}
+	if len(targets) > 0 {
+		return c, c.required(targets)
+	}
+	c.defaults()
+	if c.Suites == "" {
+		c.Suites = strings.Join(suiteNames, ",")
+	}
+	for _, s := range strings.Split(c.Suites, ",") {
+		if !slices.Contains(suiteNames, strings.TrimSpace(s)) {
+			return c, fmt.Errorf("CONF_SUITES: unknown suite %q (suites: %s)", s, strings.Join(suiteNames, ", "))
 		}
 	}
-	v := reflect.ValueOf(&c).Elem()
+	return c, nil
+}
+
+// fromEnv sets every field whose variable is set, and notes its declaration path in given.
+func (c *Config) fromEnv(given map[string]bool) error {
+	v := reflect.ValueOf(c).Elem()
 	for i := range v.NumField() {
 		name := v.Type().Field(i).Tag.Get("env")
 		s, ok := os.LookupEnv(name)
 		if !ok {
 			continue
+		}
+		if path := v.Type().Field(i).Tag.Get("decl"); path != "" {
+			given[path] = true
 		}
 		switch f := v.Field(i); f.Kind() {
 		case reflect.String:
@@ -114,24 +160,18 @@ func loadConfig() (Config, error) {
 		case reflect.Bool:
 			b, err := parseBool(s)
 			if err != nil {
-				return c, fmt.Errorf("%s: %w", name, err)
+				return fmt.Errorf("%s: %w", name, err)
 			}
 			f.SetBool(b)
 		case reflect.Int:
 			n, err := strconv.Atoi(s)
 			if err != nil {
-				return c, fmt.Errorf("%s: %q is not a number", name, s)
+				return fmt.Errorf("%s: %q is not a number", name, s)
 			}
 			f.SetInt(int64(n))
 		}
 	}
-	c.defaults()
-	for _, s := range strings.Split(c.Suites, ",") {
-		if !slices.Contains(suiteNames, strings.TrimSpace(s)) {
-			return c, fmt.Errorf("CONF_SUITES: unknown suite %q (suites: %s)", s, strings.Join(suiteNames, ", "))
-		}
-	}
-	return c, nil
+	return nil
 }
 
 // parseBool reads a boolean variable: empty (set but blank) is false, like unset; otherwise
@@ -218,21 +258,31 @@ func parseClusterIDs(s string) ([][8]byte, error) {
 	return out, nil
 }
 
-// secrets are the configured values no output may show.
+// secrets are the configured values no output may show: every field tagged secret.
 func (c *Config) secrets() []string {
-	return []string{c.KMSToken, c.CLMLicense, c.SecurityKey, c.MasterKey, c.SupplierKey, c.InitialMaster}
+	var out []string
+	v := reflect.ValueOf(c).Elem()
+	for i := range v.NumField() {
+		if v.Type().Field(i).Tag.Get("secret") == "true" && v.Field(i).Kind() == reflect.String {
+			out = append(out, v.Field(i).String())
+		}
+	}
+	return out
 }
 
-// describe lists the configuration for the report, by variable name, secrets redacted.
+// describe lists the configuration for the report, by declaration path (or variable, for a
+// field the environment alone sets), secrets and the restart command redacted.
 func (c *Config) describe() map[string]string {
 	out := map[string]string{}
 	v := reflect.ValueOf(c).Elem()
 	for i := range v.NumField() {
-		out[v.Type().Field(i).Tag.Get("env")] = fmt.Sprint(v.Field(i).Interface())
-	}
-	for _, name := range []string{"CONF_KMS_TOKEN", "CONF_CLM_LICENSE", "CONF_SECURITY_KEY", "CONF_ECU_MASTER_KEY",
-		"CONF_SUPPLIER_SECRET_KEY", "CONF_INITIAL_MASTER_KEY"} {
-		if out[name] != "" {
+		tag := v.Type().Field(i).Tag
+		name := tag.Get("decl")
+		if name == "" {
+			name = tag.Get("env")
+		}
+		out[name] = fmt.Sprint(v.Field(i).Interface())
+		if tag.Get("secret") == "true" && out[name] != "" {
 			out[name] = report.Redacted
 		}
 	}
@@ -278,12 +328,26 @@ func notApplicable(format string, args ...any) {
 // selfTest labels a test that checks the kit itself (our model, our simulator's fault flags, our
 // audit log, a factory-state ECU only the simulator gives): it runs in make test and make run,
 // never in a certification run against someone else's target.
-var selfTest = Label("self-test")
+var selfTest = Label(report.SelfTest)
 
-// suite declares a suite's top container: its specs carry the suite's label and are skipped when
-// CONF_SUITES leaves the suite out.
+// suiteTargets is the target of each suite's tests; the vectors suite's are self-tests (they check
+// the vectors against the kit's model and against fresh in-process reference servers).
+var suiteTargets = map[string]string{"kms": "kms", "clm": "clm", "ecu": "ecu", "e2e": "station"}
+
+// targetLabel is the label of a test of target.
+func targetLabel(target string) Labels { return Label(report.TargetLabelPrefix + target) }
+
+// suite declares a suite's top container: its specs carry the suite's label and its target's,
+// and are skipped when CONF_SUITES leaves the suite out.
 func suite(name, text string, body func()) bool {
-	return Describe(text, Label(name), Ordered, ContinueOnFailure, func() {
+	labels := Label(name)
+	switch t, ok := suiteTargets[name]; {
+	case ok:
+		labels = append(labels, targetLabel(t)...)
+	case name == "vectors": // the vectors against the kit's model and fresh reference servers
+		labels = append(labels, selfTest...)
+	} // another suite's tests have no target until suiteTargets gives one: the run fails naming them
+	return Describe(text, labels, Ordered, ContinueOnFailure, func() {
 		BeforeAll(func() {
 			if !conf.enabled(name) {
 				Skip(fmt.Sprintf("suite %s is not in CONF_SUITES=%s", name, conf.Suites))
@@ -293,13 +357,17 @@ func suite(name, text string, body func()) bool {
 	})
 }
 
+// confErr is what went wrong reading the configuration (before RunSpecs); BeforeSuite reports it
+// as a harness error, so no test runs.
+var confErr error
+
 var _ = BeforeSuite(func() {
-	var err error
-	if conf, err = loadConfig(); err == nil {
-		if conf.KMSURL == "" {
-			conf.inProcessKMSDefaults()
-		}
+	err := confErr
+	if err == nil {
 		confKeys, err = conf.decode()
+	}
+	if err == nil {
+		err = conf.useTLS()
 	}
 	if err != nil {
 		harnessFail("configuration: %v", err)

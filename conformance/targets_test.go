@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -195,22 +196,29 @@ func fmtField(body map[string]any, name string) string {
 	return s
 }
 
-// TestKMSSuiteNamesMissingSettings: against a KMS configured with its URL only, the tests that
-// need a restart command, a registry restriction, the EcuType's clusters or a token do not pass silently: each is skipped
-// with a message naming the setting it needs, and CONF_CERTIFIED=1 fails the run.
+// TestKMSSuiteNamesMissingSettings: against a KMS declared with its URL and supplier only, the
+// tests that need a restart command, a registry restriction, the EcuType's clusters or a token
+// do not pass silently: each is not-applicable with a message naming the declaration field it
+// needs, and a certification of target kms says so in its verdict. Certifying with a required
+// field missing runs no test and names the field.
 func TestKMSSuiteNamesMissingSettings(t *testing.T) {
 	t.Parallel()
 	url := startTarget(t, nil, nil)
-	want := map[string]string{tRestart: "CONF_KMS_RESTART", tNotAllowed: "CONF_REFUSED_KEY_IDS", tNoToken: "CONF_KMS_TOKEN",
-		tWrongToken: "CONF_KMS_TOKEN", tOtherECU: "CONF_KMS_TOKEN", tForeignCluster: "CONF_CLUSTER_IDS"}
-	res, out, _ := runSuites(t, "CONF_SUITES=kms", "CONF_KMS_URL="+url)
-	for part, setting := range want {
+	supplier := []string{"CONF_KMS_URL=" + url, "CONF_SUPPLIER_ID=001D", "CONF_ECU_TYPE=0001",
+		"CONF_SUPPLIER_SECRET_KEY=1d1d1d1d1d1d1d1d1d1d1d1d1d1d1d1d", "CONF_INITIAL_MASTER_KEY=00000000000000000000000000000000"}
+	want := map[string]string{tRestart: "kms.restart", tNotAllowed: "kms.refused_key_ids", tNoToken: "kms.token",
+		tWrongToken: "kms.token", tOtherECU: "kms.token", tForeignCluster: "kms.cluster_ids"}
+	res, out, err := runSuites(t, append([]string{"CONF_TARGETS=kms"}, supplier...)...)
+	if err != nil {
+		t.Errorf("the certification failed:\n%s", out)
+	}
+	for part, field := range want {
 		found := false
 		for _, tr := range res.Tests {
 			if strings.Contains(tr.Name, part) {
 				found = true
-				if tr.Outcome != report.Skip || !strings.Contains(tr.Message, setting) {
-					t.Errorf("%s: %s %q, want skip naming %s", tr.Name, tr.Outcome, tr.Message, setting)
+				if tr.Outcome != report.NotApplicable || !strings.Contains(tr.Message, field) {
+					t.Errorf("%s: %s %q, want not-applicable naming %s", tr.Name, tr.Outcome, tr.Message, field)
 				}
 			}
 		}
@@ -218,8 +226,21 @@ func TestKMSSuiteNamesMissingSettings(t *testing.T) {
 			t.Errorf("no test %q ran:\n%s", part, out)
 		}
 	}
-	if _, out, err := runSuites(t, "CONF_SUITES=kms", "CONF_KMS_URL="+url, "CONF_CERTIFIED=1"); err == nil {
-		t.Errorf("CONF_CERTIFIED=1 passed a run that did not test what needs those settings:\n%s", out)
+	for _, tr := range res.Tests {
+		if tr.Target != "kms" {
+			t.Errorf("certifying kms ran %s test %q", tr.Target, tr.Name)
+		}
+	}
+	if len(res.Verdicts) != 1 || !res.Verdicts[0].Certified || res.Verdicts[0].NotApplicable != len(want)+1 || // and serving the supplier with its token
+
+		!strings.Contains(string(out), fmt.Sprintf("kms: certified, %d of %d (%d not applicable)", res.Verdicts[0].Expected, res.Verdicts[0].Expected, len(want)+1)) {
+		t.Errorf("verdicts %+v\n%s", res.Verdicts, out)
+	}
+
+	res, out, err = runSuites(t, "CONF_TARGETS=kms", "CONF_KMS_URL="+url)
+	if err == nil || len(res.Tests) != 1 || res.Tests[0].Outcome != report.Error ||
+		!strings.Contains(res.Tests[0].Message, "kms.supplier_id (CONF_SUPPLIER_ID) is required to certify target kms") {
+		t.Errorf("certifying a KMS declared with its URL only: %v, %+v\n%s", err, res.Tests, out)
 	}
 }
 

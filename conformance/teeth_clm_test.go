@@ -129,7 +129,7 @@ func clmTarget(before, after clmRewrite) func(t *testing.T) string {
 const (
 	clmTestID       = "CLM WebAPI / issues, lists, checks and deletes an ID and its password (IDInfo create, GET, auth, delete)"
 	clmTestCerts    = "CLM WebAPI / issues certificates in pem, der and p12 that openssl verifies and opens, and a CA-only answer"
-	clmTestCRL      = "CLM WebAPI / gets, updates and revokes a certificate; the CRL lists the revoked serial (openssl crl)"
+	clmTestCRL      = "CLM WebAPI / publishes a revoked certificate's serial in its CA's CRL (openssl crl)"
 	clmTestKeys     = "CLM WebAPI / issues, gets, updates and deletes AES-128, AES-256 and TWINE keys (KeyInfo)"
 	clmTestUpdate   = "CLM WebAPI / answers errorcode 1306 for a certificate an update replaced (get, revoke, update, by keynumber and serial); the new one keeps its subject"
 	clmTestSubject  = "CLM WebAPI / issues certificates whose subject is the request's clientsubject, attribute by attribute (pem and der)"
@@ -491,10 +491,11 @@ func (tooth clmTooth) focus() string {
 	return strings.Join(its, "|")
 }
 
-// runCLMSuite runs the clm suite against url (runFocused), with the CONF_* settings env.
+// runCLMSuite runs the clm suite against url (runFocused), with the CONF_* settings env; the
+// targets are reference servers, so they declare the CRL endpoint (CONF_CLM_CRL=1).
 func runCLMSuite(t *testing.T, url, focus string, env []string) (report.Results, []byte, error) {
 	t.Helper()
-	return runFocused(t, focus, append([]string{"CONF_SUITES=clm", "CONF_CLM_URL=" + url}, env...)...)
+	return runFocused(t, focus, append([]string{"CONF_SUITES=clm", "CONF_CLM_URL=" + url, "CONF_CLM_CRL=1"}, env...)...)
 }
 
 // TestCLMTeeth runs the clm suite (this test binary, as a child process) against every target of

@@ -7,6 +7,8 @@ import (
 	"html/template"
 	"os"
 	"path/filepath"
+	"slices"
+	"sort"
 	"strings"
 	"time"
 
@@ -52,11 +54,39 @@ const ExchangeEntry = "exchange"
 // behaviours a target chose (where the documents are silent): kept as a test's observations.
 const ObservationEntry = "observation"
 
+// SelfTest is the target of a test that checks the kit itself (its model, simulator, audit log or
+// the in-process reference's internals), and the label that marks such a test.
+const SelfTest = "self-test"
+
+// TargetLabelPrefix starts the label that names a test's target: target-kms, target-clm,
+// target-ecu or target-station.
+const TargetLabelPrefix = "target-"
+
+// Targets are the implementations a run can certify, in report order.
+var Targets = []string{"kms", "clm", "ecu", "station"}
+
+// TargetOf is the target a spec's labels give it: SelfTest when one label is SelfTest (wherever
+// it sits), else the name after the first TargetLabelPrefix label, else "" (none).
+func TargetOf(labels []string) string {
+	target := ""
+	for _, l := range labels {
+		if l == SelfTest {
+			return SelfTest
+		}
+		if t, ok := strings.CutPrefix(l, TargetLabelPrefix); ok && target == "" {
+			target = t
+		}
+	}
+	return target
+}
+
 // Test is one spec's result as written to results.yaml.
 type Test struct {
 	Suite     string   `yaml:"suite"`               // the spec's first label among the suite names given to Build (else "other")
+	Target    string   `yaml:"target"`              // kms, clm, ecu, station or self-test (TargetOf its labels); setup for a suite-level node
 	Name      string   `yaml:"name"`                // container texts and the It text joined by " / "
 	Section   string   `yaml:"section,omitempty"`   // from the section map given to Build, keyed by Name
+	Rule      string   `yaml:"rule,omitempty"`      // of a failed test: one line saying what the rule is (the It text; the caller may refine it)
 	Outcome   Outcome  `yaml:"outcome"`             // pass, fail, skip, not-applicable or error
 	Duration  float64  `yaml:"seconds"`             // run time in seconds
 	Message   string   `yaml:"message,omitempty"`   // failure message (redacted) or skip reason
@@ -66,14 +96,23 @@ type Test struct {
 	Observations []string `yaml:"observations,omitempty"`
 }
 
+// specOrder is a spec's place in the source: file, line, then its index among specs declared at
+// the same place (a loop of Its).
+type specOrder struct {
+	file        string
+	line, index int
+}
+
 // Results is results.yaml.
 type Results struct {
-	Suite   string            `yaml:"suite"`         // the suite description given to RunSpecs
-	Started time.Time         `yaml:"started"`       // when the run started
-	Seconds float64           `yaml:"seconds"`       // run time in seconds
-	Config  map[string]string `yaml:"configuration"` // configuration, values redacted
-	Totals  map[Outcome]int   `yaml:"totals"`        // every outcome key present, zero included
-	Tests   []Test            `yaml:"tests"`         // in the report's order
+	Suite    string            `yaml:"suite"`              // the suite description given to RunSpecs
+	Kit      Kit               `yaml:"kit"`                // the kit's version and commit, set by the caller
+	Verdicts []Verdict         `yaml:"verdicts,omitempty"` // one per target the run certifies or ran, set by the caller
+	Started  time.Time         `yaml:"started"`            // when the run started
+	Seconds  float64           `yaml:"seconds"`            // run time in seconds
+	Config   map[string]string `yaml:"configuration"`      // configuration, values redacted
+	Totals   map[Outcome]int   `yaml:"totals"`             // every outcome key present, zero included
+	Tests    []Test            `yaml:"tests"`              // in the report's order
 }
 
 // Failed reports whether any test failed or ended in error.
@@ -107,12 +146,15 @@ func Build(r types.Report, suites []string, section func(name string) string, co
 		}
 		res.Config[k] = red.String(v)
 	}
+	seen := map[types.CodeLocation]int{}
+	var orders []specOrder
 	for _, s := range r.SpecReports {
 		var t Test
 		switch {
 		case s.LeafNodeType == types.NodeTypeIt:
 			t = Test{
 				Suite:   suiteOf(s.Labels(), suites),
+				Target:  TargetOf(s.Labels()),
 				Name:    nameOf(s),
 				Outcome: outcomeOf(s),
 			}
@@ -120,16 +162,22 @@ func Build(r types.Report, suites []string, section func(name string) string, co
 				t.Section = section(t.Name)
 			}
 		case s.LeafNodeType.Is(types.NodeTypesForSuiteLevelNodes) && s.State.Is(types.SpecStateFailureStates):
-			t = Test{Suite: SetupSuite, Name: s.LeafNodeType.String(), Outcome: Error}
+			t = Test{Suite: SetupSuite, Target: SetupSuite, Name: s.LeafNodeType.String(), Outcome: Error}
 		default:
 			continue
 		}
+		loc := s.LeafNodeLocation
+		orders = append(orders, specOrder{file: loc.FileName, line: loc.LineNumber, index: seen[loc]})
+		seen[loc]++
 		t.Duration = s.RunTime.Seconds()
 		switch t.Outcome {
 		case Skip:
 			t.Message = red.String(s.Failure.Message)
+		case NotApplicable:
+			t.Message = red.String(strings.TrimPrefix(s.Failure.Message, NotApplicablePrefix))
 		case Fail, Error:
 			t.Message = red.String(failureMessage(s))
+			t.Rule = s.LeafNodeText // the suites name each test by the rule it checks
 			if l := s.Failure.Location; l.FileName != "" {
 				t.Location = fmt.Sprintf("%s:%d", l.FileName, l.LineNumber)
 			}
@@ -147,6 +195,7 @@ func Build(r types.Report, suites []string, section func(name string) string, co
 		res.Totals[t.Outcome]++
 		res.Tests = append(res.Tests, t)
 	}
+	sortTests(res.Tests, orders)
 	return res
 }
 
@@ -268,26 +317,32 @@ func writeAtomic(path string, data []byte) (err error) {
 type view struct {
 	Results
 	Outcomes []Outcome
+	Failures []Test // the tests that failed or ended in error, first in the page
 	Groups   []group
 }
 
-// group is one suite's tests, in report order.
+// group is one target's tests, in report order.
 type group struct {
-	Suite  string
+	Suite  string // the target
 	Totals map[Outcome]int
 	Tests  []Test
 }
 
-// newView groups the tests by suite, suites in order of first appearance.
+// newView groups the tests by target, targets in report order, and lists the failures.
 func newView(res Results) view {
 	v := view{Results: res, Outcomes: Outcomes}
 	idx := map[string]int{}
-	for _, t := range res.Tests {
-		i, ok := idx[t.Suite]
+	tests := slices.Clone(res.Tests)
+	sort.SliceStable(tests, func(i, j int) bool { return targetRank(tests[i].Target) < targetRank(tests[j].Target) })
+	for _, t := range tests {
+		if t.Outcome == Fail || t.Outcome == Error {
+			v.Failures = append(v.Failures, t)
+		}
+		i, ok := idx[t.Target]
 		if !ok {
 			i = len(v.Groups)
-			idx[t.Suite] = i
-			v.Groups = append(v.Groups, group{Suite: t.Suite, Totals: map[Outcome]int{}})
+			idx[t.Target] = i
+			v.Groups = append(v.Groups, group{Suite: t.Target, Totals: map[Outcome]int{}})
 		}
 		v.Groups[i].Tests = append(v.Groups[i].Tests, t)
 		v.Groups[i].Totals[t.Outcome]++

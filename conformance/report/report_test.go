@@ -32,14 +32,14 @@ func exchange(v any) types.ReportEntry {
 }
 
 func testReport() types.Report {
-	failed := spec([]string{"KMS", "keys"}, "rejects bad MAC", []string{"kms"}, types.SpecStateFailed, "Expected 1 to equal 2")
+	failed := spec([]string{"KMS", "keys"}, "rejects bad MAC", []string{"kms", "target-kms"}, types.SpecStateFailed, "Expected 1 to equal 2")
 	failed.ReportEntries = types.ReportEntries{
 		exchange("POST /v1/keys\nAuthorization: Bearer t0ken\n{\"password\":\"x\",\"KeyID\":\"1\"}"),
 		{Name: "other", Value: types.WrapEntryValue("not an exchange")},
 	}
-	passed := spec([]string{"KMS"}, "loads a key", []string{"slow", "kms"}, types.SpecStatePassed, "")
+	passed := spec([]string{"KMS"}, "loads a key", []string{"slow", "kms", "target-kms"}, types.SpecStatePassed, "")
 	passed.ReportEntries = types.ReportEntries{exchange("GET /v1/keys -> 200")}
-	harness := spec([]string{"ECU"}, "talks CAN", []string{"ecu"}, types.SpecStateFailed, HarnessPrefix+"no interface vcan0")
+	harness := spec([]string{"ECU"}, "talks CAN", []string{"ecu", "target-ecu"}, types.SpecStateFailed, HarnessPrefix+"no interface vcan0")
 	harness.ReportEntries = types.ReportEntries{exchange("candump vcan0")}
 	return types.Report{
 		SuiteDescription: "SHE kit conformance",
@@ -50,13 +50,13 @@ func testReport() types.Report {
 			passed,
 			failed,
 			harness,
-			spec(nil, "skipped one", []string{"clm"}, types.SpecStateSkipped, "no CLM server"),
-			spec(nil, "pending one", []string{"vectors"}, types.SpecStatePending, ""),
-			spec(nil, "absent feature", []string{"kms"}, types.SpecStateSkipped, NotApplicablePrefix+"declared without Phase"),
+			spec(nil, "skipped one", []string{"clm", "target-clm"}, types.SpecStateSkipped, "no CLM server"),
+			spec(nil, "pending one", []string{"vectors", "self-test"}, types.SpecStatePending, ""),
+			spec(nil, "absent feature", []string{"kms", "target-kms"}, types.SpecStateSkipped, NotApplicablePrefix+"declared without Phase"),
 			spec(nil, "<script>alert(1)</script> & co", nil, types.SpecStatePanicked, "Test Panicked"),
-			spec(nil, "interrupted", []string{"e2e"}, types.SpecStateInterrupted, "interrupted by user"),
-			spec(nil, "aborted", []string{"e2e"}, types.SpecStateAborted, "aborted"),
-			spec(nil, "timed out", []string{"e2e"}, types.SpecStateTimedout, "timeout"),
+			spec(nil, "interrupted", []string{"e2e", "target-station"}, types.SpecStateInterrupted, "interrupted by user"),
+			spec(nil, "aborted", []string{"e2e", "target-station"}, types.SpecStateAborted, "aborted"),
+			spec(nil, "timed out", []string{"e2e", "target-station"}, types.SpecStateTimedout, "timeout"),
 			{LeafNodeType: types.NodeTypeBeforeEach, State: types.SpecStateFailed},
 			{LeafNodeType: types.NodeTypeSynchronizedBeforeSuite, State: types.SpecStateFailed,
 				Failure: types.Failure{Message: "cannot start server, SupplierSecretKey=abcd1234"}},
@@ -83,26 +83,28 @@ func TestBuildOutcomes(t *testing.T) {
 	want := []struct {
 		suite, name string
 		out         Outcome
+		target      string
 	}{
-		{"kms", "KMS / loads a key", Pass},
-		{"kms", "KMS / keys / rejects bad MAC", Fail},
-		{"ecu", "ECU / talks CAN", Error},
-		{"clm", "skipped one", Skip},
-		{"vectors", "pending one", Skip},
-		{"kms", "absent feature", NotApplicable},
-		{"other", "<script>alert(1)</script> & co", Error},
-		{"e2e", "interrupted", Error},
-		{"e2e", "aborted", Error},
-		{"e2e", "timed out", Error},
-		{"setup", "SynchronizedBeforeSuite", Error},
+		// failures first, then errors (setup, by target, unassigned last), skips, not-applicable, passes
+		{"kms", "KMS / keys / rejects bad MAC", Fail, "kms"},
+		{"setup", "SynchronizedBeforeSuite", Error, "setup"},
+		{"ecu", "ECU / talks CAN", Error, "ecu"},
+		{"e2e", "aborted", Error, "station"},
+		{"e2e", "interrupted", Error, "station"},
+		{"e2e", "timed out", Error, "station"},
+		{"other", "<script>alert(1)</script> & co", Error, ""},
+		{"clm", "skipped one", Skip, "clm"},
+		{"vectors", "pending one", Skip, "self-test"},
+		{"kms", "absent feature", NotApplicable, "kms"},
+		{"kms", "KMS / loads a key", Pass, "kms"},
 	}
 	if len(res.Tests) != len(want) {
 		t.Fatalf("got %d tests, want %d: %+v", len(res.Tests), len(want), res.Tests)
 	}
 	for i, w := range want {
 		g := res.Tests[i]
-		if g.Suite != w.suite || g.Name != w.name || g.Outcome != w.out {
-			t.Errorf("test %d = %q/%q/%s, want %q/%q/%s", i, g.Suite, g.Name, g.Outcome, w.suite, w.name, w.out)
+		if g.Suite != w.suite || g.Name != w.name || g.Outcome != w.out || g.Target != w.target {
+			t.Errorf("test %d = %q/%q/%s/%q, want %q/%q/%s/%q", i, g.Suite, g.Name, g.Outcome, g.Target, w.suite, w.name, w.out, w.target)
 		}
 	}
 	wantTotals := map[Outcome]int{Pass: 1, Fail: 1, Skip: 2, NotApplicable: 1, Error: 6}
@@ -112,20 +114,27 @@ func TestBuildOutcomes(t *testing.T) {
 	if !res.Failed() {
 		t.Error("Failed() = false, want true")
 	}
-	if res.Suite != "SHE kit conformance" || res.Seconds != 90 || res.Tests[0].Duration != 1.5 {
-		t.Errorf("suite/seconds/duration = %q/%v/%v", res.Suite, res.Seconds, res.Tests[0].Duration)
+	passed, failed := res.Tests[10], res.Tests[0]
+	if res.Suite != "SHE kit conformance" || res.Seconds != 90 || passed.Duration != 1.5 {
+		t.Errorf("suite/seconds/duration = %q/%v/%v", res.Suite, res.Seconds, passed.Duration)
 	}
-	if res.Tests[0].Section != "5.2" || res.Tests[1].Section != "" {
-		t.Errorf("sections = %q, %q", res.Tests[0].Section, res.Tests[1].Section)
+	if passed.Section != "5.2" || failed.Section != "" {
+		t.Errorf("sections = %q, %q", passed.Section, failed.Section)
 	}
-	if m := res.Tests[3].Message; m != "no CLM server" {
+	if m := res.Tests[7].Message; m != "no CLM server" {
 		t.Errorf("skip message = %q", m)
 	}
-	if l := res.Tests[1].Location; l != "/src/kms_test.go:42" {
+	if m := res.Tests[9].Message; m != "declared without Phase" {
+		t.Errorf("not-applicable message = %q", m)
+	}
+	if failed.Rule != "rejects bad MAC" || passed.Rule != "" {
+		t.Errorf("rules %q, %q; want the failed test's It text, none for a pass", failed.Rule, passed.Rule)
+	}
+	if l := failed.Location; l != "/src/kms_test.go:42" {
 		t.Errorf("location = %q", l)
 	}
-	if res.Tests[0].Location != "" || res.Tests[0].Message != "" {
-		t.Errorf("passing test has location/message: %+v", res.Tests[0])
+	if passed.Location != "" || passed.Message != "" {
+		t.Errorf("passing test has location/message: %+v", passed)
 	}
 }
 
@@ -144,13 +153,13 @@ func TestBuildEmptyTotalsAndFailed(t *testing.T) {
 
 func TestBuildExchanges(t *testing.T) {
 	res := build(t)
-	if ex := res.Tests[0].Exchanges; ex != nil {
+	if ex := res.Tests[10].Exchanges; ex != nil {
 		t.Errorf("passing test kept exchanges %q", ex)
 	}
 	if ex := res.Tests[2].Exchanges; !reflect.DeepEqual(ex, []string{"candump vcan0"}) {
 		t.Errorf("error test exchanges = %q", ex)
 	}
-	ex := res.Tests[1].Exchanges
+	ex := res.Tests[0].Exchanges
 	if len(ex) != 1 {
 		t.Fatalf("failed test exchanges = %q, want 1", ex)
 	}
@@ -164,7 +173,7 @@ func TestBuildExchanges(t *testing.T) {
 			t.Errorf("exchange lacks %s: %q", good, ex[0])
 		}
 	}
-	if m := res.Tests[10].Message; strings.Contains(m, "abcd1234") || !strings.Contains(m, "cannot start server") {
+	if m := res.Tests[1].Message; strings.Contains(m, "abcd1234") || !strings.Contains(m, "cannot start server") {
 		t.Errorf("setup message = %q", m)
 	}
 	wantCfg := map[string]string{"url": "http://kms", "token": Redacted, "note": "uses " + Redacted}
