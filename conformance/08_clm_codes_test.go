@@ -180,9 +180,11 @@ var clmProvokers = map[int]func(c clmClient, w clmWorld) (string, string, string
 	1302: func(c clmClient, w clmWorld) (string, string, string) {
 		return "POST", clm.PathCredInfo, `{"mode":"get",` + w.auth + `,` + w.dev + `,"keynumber":"` + w.cert + `","catype":"ca9","filepath":"/k"}`
 	},
+	// 1303 and 1503 through revoke and delete, which the document does not describe as linking
+	// what they name to the requesting device (create, get and update do: sections 4.1-4.3, 5.1-5.3).
 	1303: func(c clmClient, w clmWorld) (string, string, string) {
 		id, name := w.otherDevice(c)
-		return "POST", clm.PathCredInfo, `{"mode":"get",` + w.auth + `,"deviceid":"` + id + `","devicename":"` + name + `","keynumber":"` + w.cert + `","catype":"ca1","filepath":"/k"}`
+		return "POST", clm.PathCredInfo, `{"mode":"revoke",` + w.auth + `,"deviceid":"` + id + `","devicename":"` + name + `","keynumber":"` + w.cert + `","catype":"ca1"}`
 	},
 	1306: func(c clmClient, w clmWorld) (string, string, string) {
 		return "POST", clm.PathCredInfo, `{"mode":"get",` + w.auth + `,` + w.dev + `,"keynumber":"` + w.revoked + `","catype":"ca1","filepath":"/k"}`
@@ -198,7 +200,7 @@ var clmProvokers = map[int]func(c clmClient, w clmWorld) (string, string, string
 	},
 	1503: func(c clmClient, w clmWorld) (string, string, string) {
 		id, name := w.otherDevice(c)
-		return "POST", clm.PathKeyInfo, `{"mode":"get",` + w.auth + `,"deviceid":"` + id + `","devicename":"` + name + `","keynumber":"` + w.key + `","filepath":"/f"}`
+		return "POST", clm.PathKeyInfo, `{"mode":"delete",` + w.auth + `,"deviceid":"` + id + `","devicename":"` + name + `","keynumber":"` + w.key + `","commonkey":"` + w.commonkey + `","filepath":"/f"}`
 	},
 	1504: func(c clmClient, w clmWorld) (string, string, string) {
 		return "POST", clm.PathKeyInfo, `{"mode":"get",` + w.auth + `,` + w.dev + `,"keynumber":"` + w.updated + `","filepath":"/f"}`

@@ -348,6 +348,7 @@ var clmTeeth = []clmTooth{
 	}), observed: "errorcode 1104", affects: []string{clmTestRefusal("an AES key of 192 bits")}},
 	{name: "a deleted key answered 1504", kind: clmLegal, target: deletedKeyIs1504, observed: "errorcode 1504",
 		affects: []string{clmTestRefusal("a get of a deleted key")}},
+	{name: "get links what it fetches to the requesting device", kind: clmLegal, target: getRelinks},
 	{name: "restarted on its store", kind: clmLegal, withEnv: restartableCLMTarget(false), affects: []string{clmTestRestart}},
 	{name: "privatekey encrypted under the passphrase", kind: clmLegal, target: clmTarget(nil, encryptPrivateKey),
 		observed: "encrypted under the request's passphrase", affects: []string{clmTestCerts, clmTestNewPair}},
@@ -434,6 +435,43 @@ func restartableCLMTarget(freshStore bool) func(t *testing.T) (string, []string)
 		t.Cleanup(restart.Close)
 		return startCLMProxy(t, ref, nil, nil), []string{fmt.Sprintf("CONF_CLM_RESTART=%s=%s '%s'", postProcessEnv, restart.URL, os.Args[0])}
 	}
+}
+
+// getRelinks links a certificate or key that a get of another device of the same ID names to
+// that device (sections 4.2 and 5.2: what is fetched is linked to the requesting device): the get
+// is answered, and later requests of that device for it are served as the owner's.
+func getRelinks(t *testing.T) string {
+	type link struct{ keyid, deviceid, devicename any }
+	var mu sync.Mutex
+	owners := map[string]link{} // path and keynumber → the ID and device that made it
+	linked := map[string]link{} // path and keynumber → the device a get linked it to
+	return startCLMTarget(t, func(x *clmExchange) {
+		mu.Lock()
+		defer mu.Unlock()
+		at := x.Req.URL.Path + fmt.Sprint(x.Body["keynumber"])
+		if l, ok := linked[at]; ok && l.deviceid == x.Body["deviceid"] && l.keyid == x.Body["keyid"] {
+			x.Body["deviceid"], x.Body["devicename"] = owners[at].deviceid, owners[at].devicename
+		}
+	}, func(x *clmExchange) {
+		mu.Lock()
+		defer mu.Unlock()
+		number := x.Answer["keynumber"]
+		if x.Req.URL.Path == clm.PathCredInfo {
+			number = x.Answer["clientkeynumber"]
+		}
+		switch at := x.Req.URL.Path + fmt.Sprint(x.Body["keynumber"]); {
+		case x.code() == 0 && number != nil && (x.Body["mode"] == "create" || x.Body["mode"] == "update"):
+			owners[x.Req.URL.Path+fmt.Sprint(number)] = link{x.Body["keyid"], x.Answer["deviceid"], x.Body["devicename"]}
+		case x.Body["mode"] == "get" && (x.code() == 1303 || x.code() == 1503) && owners[at].keyid == x.Body["keyid"]:
+			body := maps.Clone(x.Body)
+			body["deviceid"], body["devicename"] = owners[at].deviceid, owners[at].devicename
+			if status, out := x.post(body); status == http.StatusOK {
+				linked[at] = link{x.Body["keyid"], x.Body["deviceid"], x.Body["devicename"]}
+				out["deviceid"] = x.Body["deviceid"]
+				x.Status, x.Answer = status, out
+			}
+		}
+	})
 }
 
 // encryptPrivateKey answers every privatekey of a request with a passphrase encrypted under it
