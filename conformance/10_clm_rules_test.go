@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math/big"
 	"net/http"
 	"os"
 	"os/exec"
@@ -121,8 +122,8 @@ var _ = suite("clm", "CLM WebAPI", func() {
 		serial := out["clientserial"].(string)
 		c.ok(clm.PathCredInfo, `{"mode":"revoke",`+auth+`,`+device(out)+`,"keynumber":"`+out["clientkeynumber"].(string)+`","catype":"ca1"}`)
 		second := fetchCRL(c, "ca1")
-		Expect(crlSerials(first)).NotTo(ContainElement(strings.ToUpper(serial)), "not revoked yet at the first fetch")
-		Expect(crlSerials(second)).To(ContainElement(strings.ToUpper(serial)), "the CRL lists the serial just revoked")
+		Expect(crlSerials(first)).NotTo(ContainElement(serialHex(serial)), "not revoked yet at the first fetch")
+		Expect(crlSerials(second)).To(ContainElement(serialHex(serial)), "the CRL lists the serial just revoked")
 		Expect(second.ThisUpdate).NotTo(BeTemporally("<", first.ThisUpdate), "the second CRL is not older than the first")
 		if first.Number != nil && second.Number != nil {
 			Expect(second.Number.Cmp(first.Number)).To(Equal(1), "the CRL number grows (%v then %v)", first.Number, second.Number)
@@ -147,7 +148,7 @@ var _ = suite("clm", "CLM WebAPI", func() {
 		k := c.ok(clm.PathKeyInfo, `{"mode":"get",`+auth+`,`+device(out)+`,"keynumber":"`+key["keynumber"].(string)+`","filepath":"/f"}`)
 		Expect(k["commonkey"]).To(Equal(key["commonkey"]), "the key after the restart")
 		Expect(k["expiration"]).To(Equal(key["expiration"]), "the key's expiration after the restart")
-		Expect(crlSerials(fetchCRL(c, "ca1"))).To(ContainElement(strings.ToUpper(revoked["clientserial"].(string))), "the CRL after the restart")
+		Expect(crlSerials(fetchCRL(c, "ca1"))).To(ContainElement(serialHex(revoked["clientserial"].(string))), "the CRL after the restart")
 		c.answersKeptContract()
 	})
 })
@@ -242,7 +243,15 @@ func fetchCRL(c clmClient, catype string) *x509.RevocationList {
 	return crl
 }
 
-// crlSerials are the serials a CRL lists, in upper-case hex.
+// serialHex is a certificate serial given in hex as a number in upper-case hex without leading
+// zeros (crlSerials' form).
+func serialHex(s string) string {
+	n, ok := new(big.Int).SetString(s, 16)
+	ExpectWithOffset(1, ok).To(BeTrue(), "serial %q is hex", s)
+	return strings.ToUpper(n.Text(16))
+}
+
+// crlSerials are the serials a CRL lists, in upper-case hex without leading zeros.
 func crlSerials(crl *x509.RevocationList) []string {
 	var out []string
 	for _, e := range crl.RevokedCertificateEntries {
@@ -288,4 +297,28 @@ func restartCLM() {
 		}
 		time.Sleep(250 * time.Millisecond)
 	}
+}
+
+// twineLongLength finds the longer TWINE key length the CLM supports: 256 bits (the document,
+// 5.1) or 128 (SPEC's reading); the other must be refused with 1103 or 1104, and the choice is an
+// observation. It returns the length in bits (as the request gives it) and in bytes.
+func twineLongLength(c clmClient, auth string) (string, int) {
+	var supported []string
+	for _, bits := range []string{"128", "256"} {
+		status, out := c.call("POST", clm.PathKeyInfo, `{"mode":"create",`+auth+`,"devicename":"`+clmFresh("dev-twine")+`","alias":"k","keytype":"TWINE",`+
+			`"keylength":"`+bits+`","keyfilepath":"/tmp/key","commonkeyfilepath":"/f"}`)
+		if out["errorcode"] != float64(0) {
+			expectRefused(status, out, "a TWINE key of "+bits+" bits, which the CLM does not support", 1103, 1104)
+			continue
+		}
+		key, err := base64.StdEncoding.DecodeString(fmt.Sprint(out["commonkey"]))
+		ExpectWithOffset(1, err).NotTo(HaveOccurred(), "commonkey is base64")
+		n, _ := strconv.Atoi(bits)
+		ExpectWithOffset(1, key).To(HaveLen(n/8), "a TWINE key of %s bits", bits)
+		supported = append(supported, bits)
+	}
+	ExpectWithOffset(1, supported).To(HaveLen(1), "TWINE keys of 80 and either 256 bits (the document) or 128 (SPEC), not both nor neither")
+	observe("TWINE key lengths: 80 and %s bits", supported[0])
+	n, _ := strconv.Atoi(supported[0])
+	return supported[0], n / 8
 }
