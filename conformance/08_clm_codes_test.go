@@ -137,13 +137,13 @@ func newCLMWorld(c clmClient) clmWorld {
 	second := cert(w.dev)
 	w.revoked, w.cert, w.certSerial = first["clientkeynumber"].(string), second["clientkeynumber"].(string), second["clientserial"].(string)
 	c.ok(clm.PathCredInfo, `{"mode":"revoke",`+w.auth+`,`+w.dev+`,"keynumber":"`+w.revoked+`","catype":"ca1"}`)
-	key := func(keyType string) map[string]any {
-		return c.ok(clm.PathKeyInfo, `{"mode":"create",`+w.auth+`,`+w.dev+`,"alias":"k","keytype":"`+keyType+`","keyfilepath":"/tmp/key","commonkeyfilepath":"/f"}`)
+	key := func(keyType, bits string) map[string]any {
+		return c.ok(clm.PathKeyInfo, `{"mode":"create",`+w.auth+`,`+w.dev+`,"alias":"k","keytype":"`+keyType+`","keylength":"`+bits+`","keyfilepath":"/tmp/key","commonkeyfilepath":"/f"}`)
 	}
-	w.updated = key("AES")["keynumber"].(string)
-	valid := key("AES")
+	w.updated = key("AES", "128")["keynumber"].(string)
+	valid := key("AES", "128")
 	w.key, w.commonkey, w.secret = valid["keynumber"].(string), valid["commonkey"].(string), ""
-	w.twine = key("TWINE")["keynumber"].(string)
+	w.twine = key("TWINE", "80")["keynumber"].(string) // 80 bits: the length every reading of the document allows
 	c.ok(clm.PathKeyInfo, `{"mode":"update",`+w.auth+`,`+w.dev+`,"keynumber":"`+w.updated+`","newkeynumber":"`+w.key+`","filepath":"/f"}`)
 	return w
 }

@@ -3,6 +3,7 @@ package conformance_test
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
 	"encoding/base64"
 	"encoding/json"
 	"encoding/pem"
@@ -144,7 +145,7 @@ const (
 	clmTestSubject  = "CLM WebAPI / issues certificates whose subject is the request's clientsubject, attribute by attribute (pem and der)"
 	clmTestExpiry   = "CLM WebAPI / gives expiration in milliseconds since 1970 as a string: IDs and keys expire after now, within 1000 years, and keep it"
 	clmTestAdopt    = "CLM WebAPI / takes an existing certificate as the update (newkeynumber): the answer is that certificate and the old one answers 1306"
-	clmTestRelength = "CLM WebAPI / updates a key to another length of its type (AES 128 to 256, TWINE 80 to 128)"
+	clmTestRelength = "CLM WebAPI / updates a key to another length of its type (AES 128 to 256, TWINE 80 to 128 or 256)"
 	clmTestTenancy  = "CLM WebAPI / keeps each ID's devices, certificates and keys from every other ID (tenancy), and its password"
 	clmTestPassword = "CLM WebAPI / refuses an ID password that is a prefix or an extension of the right one with errorcode 1201 (IDInfo, CredInfo, KeyInfo)"
 	clmTestValidity = "CLM WebAPI / sets expirations and notAfter to issuance plus the declared validity (IDs, keys and their update, certificates)"
@@ -349,6 +350,7 @@ var clmTeeth = []clmTooth{
 	{name: "a deleted key answered 1504", kind: clmLegal, target: deletedKeyIs1504, observed: "errorcode 1504",
 		affects: []string{clmTestRefusal("a get of a deleted key")}},
 	{name: "get links what it fetches to the requesting device", kind: clmLegal, target: getRelinks},
+	{name: "TWINE keys of 80 and 256 bits (the document's lengths)", kind: clmLegal, target: twine256, observed: "TWINE key lengths: 80 and 256 bits"},
 	{name: "restarted on its store", kind: clmLegal, withEnv: restartableCLMTarget(false), affects: []string{clmTestRestart}},
 	{name: "privatekey encrypted under the passphrase", kind: clmLegal, target: clmTarget(nil, encryptPrivateKey),
 		observed: "encrypted under the request's passphrase", affects: []string{clmTestCerts, clmTestNewPair}},
@@ -470,6 +472,60 @@ func getRelinks(t *testing.T) string {
 				out["deviceid"] = x.Body["deviceid"]
 				x.Status, x.Answer = status, out
 			}
+		}
+	})
+}
+
+// twine256 makes TWINE keys of 80 and 256 bits, and refuses 128 (the default included) with
+// 1104: a 256-bit key is the reference's 128-bit key followed by 16 bytes derived from it.
+func twine256(t *testing.T) string {
+	var mu sync.Mutex
+	twine, long := map[string]bool{}, map[string]bool{} // keynumbers of TWINE keys, and of 256-bit ones
+	refused, asked256 := map[*clmExchange]bool{}, map[*clmExchange]bool{}
+	widen := func(k string) string {
+		b, _ := base64.StdEncoding.DecodeString(k)
+		sum := sha256.Sum256(b)
+		return base64.StdEncoding.EncodeToString(append(b, sum[:16]...))
+	}
+	return startCLMTarget(t, func(x *clmExchange) {
+		mu.Lock()
+		defer mu.Unlock()
+		if x.Req.URL.Path != clm.PathKeyInfo {
+			return
+		}
+		number := fmt.Sprint(x.Body["keynumber"])
+		isTwine := (x.Body["mode"] == "create" && x.Body["keytype"] == "TWINE") || (x.Body["mode"] == "update" && twine[number])
+		bits, given := x.Body["keylength"].(string)
+		switch {
+		case isTwine && (bits == "128" || (!given && x.Body["mode"] == "create")):
+			refused[x], x.Body["keylength"] = true, "1" // the reference refuses it too: nothing is made
+		case isTwine && bits == "256":
+			x.Body["keylength"], asked256[x] = "128", true
+		case x.Body["mode"] == "delete" && long[number]:
+			b, _ := base64.StdEncoding.DecodeString(fmt.Sprint(x.Body["commonkey"]))
+			x.Body["commonkey"] = base64.StdEncoding.EncodeToString(b[:min(len(b), 16)])
+		}
+	}, func(x *clmExchange) {
+		mu.Lock()
+		defer mu.Unlock()
+		defer delete(refused, x)
+		defer delete(asked256, x)
+		if refused[x] {
+			x.Status, x.Answer = clm.Codes()[1104], map[string]any{"errorcode": 1104}
+			return
+		}
+		if x.Req.URL.Path != clm.PathKeyInfo || x.code() != 0 || x.Answer["keynumber"] == nil {
+			return
+		}
+		number, old := fmt.Sprint(x.Answer["keynumber"]), fmt.Sprint(x.Body["keynumber"])
+		switch x.Body["mode"] {
+		case "create":
+			twine[number], long[number] = x.Body["keytype"] == "TWINE", asked256[x]
+		case "update":
+			twine[number], long[number] = twine[old], asked256[x] || (long[old] && x.Body["keylength"] == nil)
+		}
+		if k, ok := x.Answer["commonkey"].(string); ok && long[number] {
+			x.Answer["commonkey"] = widen(k)
 		}
 	})
 }
