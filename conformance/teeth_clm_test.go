@@ -327,6 +327,7 @@ var clmTeeth = []clmTooth{
 		}
 	}), caught: []string{clmTestCAType}},
 	{name: "CRL signed once and cached", kind: clmFault, target: cachedCRL, caught: []string{clmTestCRLNow}},
+	{name: "revoke and delete through another device of the ID", kind: clmFault, target: linkNotChecked, caught: []string{clmTestCode(1303), clmTestCode(1503)}},
 	{name: "state lost across a restart", kind: clmFault, withEnv: restartableCLMTarget(true), caught: []string{clmTestRestart}},
 
 	{name: "as it is, twice", kind: clmLegal, target: clmTarget(nil, nil), runs: 2},
@@ -526,6 +527,30 @@ func twine256(t *testing.T) string {
 		}
 		if k, ok := x.Answer["commonkey"].(string); ok && long[number] {
 			x.Answer["commonkey"] = widen(k)
+		}
+	})
+}
+
+// linkNotChecked revokes a certificate and deletes a key that a request names through another
+// device of the same ID: the device is not checked.
+func linkNotChecked(t *testing.T) string {
+	var mu sync.Mutex
+	owners := map[string][2]any{} // path and keynumber → deviceid and devicename of its device
+	return startCLMTarget(t, nil, func(x *clmExchange) {
+		mu.Lock()
+		defer mu.Unlock()
+		number := x.Answer["keynumber"]
+		if x.Req.URL.Path == clm.PathCredInfo {
+			number = x.Answer["clientkeynumber"]
+		}
+		if x.code() == 0 && number != nil {
+			owners[x.Req.URL.Path+fmt.Sprint(number)] = [2]any{x.Answer["deviceid"], x.Body["devicename"]}
+		}
+		owner, ok := owners[x.Req.URL.Path+fmt.Sprint(x.Body["keynumber"])]
+		if ok && (x.code() == 1303 || x.code() == 1503) && (x.Body["mode"] == "revoke" || x.Body["mode"] == "delete") {
+			body := maps.Clone(x.Body)
+			body["deviceid"], body["devicename"] = owner[0], owner[1]
+			x.Status, x.Answer = x.post(body)
 		}
 	})
 }
@@ -823,5 +848,30 @@ func TestCLMTeethTableIsComplete(t *testing.T) {
 	}
 	if n[clmFault] < 10 || n[clmLegal] < 3 {
 		t.Errorf("%d faults and %d legal variants, want at least 10 and 3", n[clmFault], n[clmLegal])
+	}
+}
+
+// TestCLMSuiteNamesMissingDeclarations: against a CLM configured with its URL and license only,
+// the tests that need a restart command or the declared validities are not applicable, each
+// naming the setting it needs, and never pass.
+func TestCLMSuiteNamesMissingDeclarations(t *testing.T) {
+	t.Parallel()
+	url := startCLMTarget(t, nil, nil)
+	want := map[string]string{clmTestRestart: "CONF_CLM_RESTART", clmTestValidity: "_VALIDITY"}
+	res, out, _ := runFocused(t, clmTooth{kind: clmFault, caught: []string{clmTestRestart, clmTestValidity}}.focus(),
+		"CONF_SUITES=clm", "CONF_CLM_URL="+url)
+	for name, setting := range want {
+		found := false
+		for _, tr := range res.Tests {
+			if tr.Name == name {
+				found = true
+				if tr.Outcome != report.NotApplicable || !strings.Contains(tr.Message, setting) {
+					t.Errorf("%s: %s %q, want not-applicable naming %s", tr.Name, tr.Outcome, tr.Message, setting)
+				}
+			}
+		}
+		if !found {
+			t.Errorf("no test %q ran:\n%s", name, out)
+		}
 	}
 }

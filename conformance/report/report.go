@@ -126,7 +126,7 @@ func Build(r types.Report, suites []string, section func(name string) string, co
 		}
 		t.Duration = s.RunTime.Seconds()
 		switch t.Outcome {
-		case Skip:
+		case Skip, NotApplicable: // the reason: the setting a target did not declare
 			t.Message = red.String(s.Failure.Message)
 		case Fail, Error:
 			t.Message = red.String(failureMessage(s))
