@@ -58,6 +58,9 @@ var _ = suite("clm", "CLM WebAPI", func() {
 
 	It("refuses an ID password that is a prefix or an extension of the right one with errorcode 1201 (IDInfo, CredInfo, KeyInfo)", func() {
 		for _, wrong := range []string{password[:len(password)-1], password[:1], password + "A", password + password} {
+			if wrong == "" || wrong == password { // a password of one character has no non-empty prefix
+				continue
+			}
 			as := fmt.Sprintf(`"keyid":%q,"key":%q`, keyid, wrong)
 			for _, req := range []struct{ path, body string }{
 				{clm.PathIDInfo, `{"mode":"auth",` + as + `}`},
@@ -299,9 +302,10 @@ func restartCLM() {
 	}
 }
 
-// twineLongLength finds the longer TWINE key length the CLM supports: 256 bits (the document,
-// 5.1) or 128 (SPEC's reading); the other must be refused with 1103 or 1104, and the choice is an
-// observation. It returns the length in bits (as the request gives it) and in bytes.
+// twineLongLength finds the longer TWINE key lengths the CLM supports: 256 bits (the document,
+// 5.1), 128 (SPEC's reading, and the document's default keylength) or both; one not supported
+// must be refused with 1103 or 1104, and the choice is an observation. It returns the first
+// supported length in bits (as the request gives it) and in bytes.
 func twineLongLength(c clmClient, auth string) (string, int) {
 	var supported []string
 	for _, bits := range []string{"128", "256"} {
@@ -317,8 +321,8 @@ func twineLongLength(c clmClient, auth string) (string, int) {
 		ExpectWithOffset(1, key).To(HaveLen(n/8), "a TWINE key of %s bits", bits)
 		supported = append(supported, bits)
 	}
-	ExpectWithOffset(1, supported).To(HaveLen(1), "TWINE keys of 80 and either 256 bits (the document) or 128 (SPEC), not both nor neither")
-	observe("TWINE key lengths: 80 and %s bits", supported[0])
+	ExpectWithOffset(1, supported).NotTo(BeEmpty(), "TWINE keys of 80 and 256 bits (the document) or 128 (SPEC)")
+	observe("TWINE key lengths: 80 and %s bits", strings.Join(supported, " and "))
 	n, _ := strconv.Atoi(supported[0])
 	return supported[0], n / 8
 }

@@ -3,7 +3,11 @@ package conformance_test
 import (
 	"bytes"
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
 	"crypto/sha256"
+	"crypto/x509"
 	"encoding/base64"
 	"encoding/json"
 	"encoding/pem"
@@ -328,6 +332,19 @@ var clmTeeth = []clmTooth{
 	}), caught: []string{clmTestCAType}},
 	{name: "CRL signed once and cached", kind: clmFault, target: cachedCRL, caught: []string{clmTestCRLNow}},
 	{name: "revoke and delete through another device of the ID", kind: clmFault, target: linkNotChecked, caught: []string{clmTestCode(1303), clmTestCode(1503)}},
+	{name: "privatekey encrypted under another passphrase", kind: clmFault, target: clmTarget(nil, func(x *clmExchange) {
+		if x.Body["passphrase"] != nil {
+			x.Body["passphrase"] = "changeit"
+			encryptPrivateKey(x)
+		}
+	}), caught: []string{clmTestCerts, clmTestNewPair}},
+	{name: "privatekey beside a p12 that is another key", kind: clmFault, target: clmTarget(nil, func(x *clmExchange) {
+		if x.Answer["clientcerttype"] == "p12" && x.code() == 0 {
+			key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+			der, _ := x509.MarshalPKCS8PrivateKey(key)
+			x.Answer["privatekey"] = string(pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der}))
+		}
+	}), caught: []string{clmTestCerts}},
 	{name: "state lost across a restart", kind: clmFault, withEnv: restartableCLMTarget(true), caught: []string{clmTestRestart}},
 
 	{name: "as it is, twice", kind: clmLegal, target: clmTarget(nil, nil), runs: 2},
