@@ -124,13 +124,13 @@ func newCLMWorld(c clmClient) clmWorld {
 	second := cert(w.dev)
 	w.revoked, w.cert, w.certSerial = first["clientkeynumber"].(string), second["clientkeynumber"].(string), second["clientserial"].(string)
 	c.ok(clmwire.PathCredInfo, `{"mode":"revoke",`+w.auth+`,`+w.dev+`,"keynumber":"`+w.revoked+`","catype":"ca1"}`)
-	key := func(keyType string) map[string]any {
-		return c.ok(clmwire.PathKeyInfo, `{"mode":"create",`+w.auth+`,`+w.dev+`,"alias":"k","keytype":"`+keyType+`","keyfilepath":"/tmp/key","commonkeyfilepath":"/f"}`)
+	key := func(keyType, bits string) map[string]any {
+		return c.ok(clmwire.PathKeyInfo, `{"mode":"create",`+w.auth+`,`+w.dev+`,"alias":"k","keytype":"`+keyType+`","keylength":"`+bits+`","keyfilepath":"/tmp/key","commonkeyfilepath":"/f"}`)
 	}
-	w.updated = key("AES")["keynumber"].(string)
-	valid := key("AES")
+	w.updated = key("AES", "128")["keynumber"].(string)
+	valid := key("AES", "128")
 	w.key, w.commonkey, w.secret = valid["keynumber"].(string), valid["commonkey"].(string), ""
-	w.twine = key("TWINE")["keynumber"].(string)
+	w.twine = key("TWINE", "80")["keynumber"].(string) // 80 bits: the length every reading of the document allows
 	c.ok(clmwire.PathKeyInfo, `{"mode":"update",`+w.auth+`,`+w.dev+`,"keynumber":"`+w.updated+`","newkeynumber":"`+w.key+`","filepath":"/f"}`)
 	return w
 }
@@ -167,9 +167,11 @@ var clmProvokers = map[int]func(c clmClient, w clmWorld) (string, string, string
 	1302: func(c clmClient, w clmWorld) (string, string, string) {
 		return "POST", clmwire.PathCredInfo, `{"mode":"get",` + w.auth + `,` + w.dev + `,"keynumber":"` + w.cert + `","catype":"ca9","filepath":"/k"}`
 	},
+	// 1303 and 1503 through revoke and delete, which the document does not describe as linking
+	// what they name to the requesting device (create, get and update do: sections 4.1-4.3, 5.1-5.3).
 	1303: func(c clmClient, w clmWorld) (string, string, string) {
 		id, name := w.otherDevice(c)
-		return "POST", clmwire.PathCredInfo, `{"mode":"get",` + w.auth + `,"deviceid":"` + id + `","devicename":"` + name + `","keynumber":"` + w.cert + `","catype":"ca1","filepath":"/k"}`
+		return "POST", clmwire.PathCredInfo, `{"mode":"revoke",` + w.auth + `,"deviceid":"` + id + `","devicename":"` + name + `","keynumber":"` + w.cert + `","catype":"ca1"}`
 	},
 	1306: func(c clmClient, w clmWorld) (string, string, string) {
 		return "POST", clmwire.PathCredInfo, `{"mode":"get",` + w.auth + `,` + w.dev + `,"keynumber":"` + w.revoked + `","catype":"ca1","filepath":"/k"}`
@@ -185,7 +187,7 @@ var clmProvokers = map[int]func(c clmClient, w clmWorld) (string, string, string
 	},
 	1503: func(c clmClient, w clmWorld) (string, string, string) {
 		id, name := w.otherDevice(c)
-		return "POST", clmwire.PathKeyInfo, `{"mode":"get",` + w.auth + `,"deviceid":"` + id + `","devicename":"` + name + `","keynumber":"` + w.key + `","filepath":"/f"}`
+		return "POST", clmwire.PathKeyInfo, `{"mode":"delete",` + w.auth + `,"deviceid":"` + id + `","devicename":"` + name + `","keynumber":"` + w.key + `","commonkey":"` + w.commonkey + `","filepath":"/f"}`
 	},
 	1504: func(c clmClient, w clmWorld) (string, string, string) {
 		return "POST", clmwire.PathKeyInfo, `{"mode":"get",` + w.auth + `,` + w.dev + `,"keynumber":"` + w.updated + `","filepath":"/f"}`

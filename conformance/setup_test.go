@@ -73,6 +73,12 @@ type Config struct {
 	// run can show the suites notice. Environment only; never set them against a real target.
 	SimFault     string `env:"CONF_SIM_FAULT"`         // a fault flag for every simulated ECU (see simFaults)
 	AlterMessage string `env:"CONF_SIM_ALTER_MESSAGE"` // REASON=text: the in-process KMS answers text for REASON
+	// The CLM's declared properties that some clm tests need; a test whose setting is missing is
+	// not-applicable (the in-process reference has them all).
+	CLMRestart      string `decl:"clm.restart" env:"CONF_CLM_RESTART" secret:"true"` // a shell command that restarts the CLM
+	CLMIDValidity   string `decl:"clm.id_validity" env:"CONF_CLM_ID_VALIDITY"`       // how long an ID is valid from its create (Go duration, e.g. 876000h)
+	CLMKeyValidity  string `decl:"clm.key_validity" env:"CONF_CLM_KEY_VALIDITY"`     // how long a key is valid from its create or update
+	CLMCertValidity string `decl:"clm.cert_validity" env:"CONF_CLM_CERT_VALIDITY"`   // how long a certificate is valid from its issue (notAfter)
 }
 
 // defaults fills what is not configured, outside a certification run (which takes only what the

@@ -3,12 +3,21 @@ package conformance_test
 import (
 	"bytes"
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/sha256"
+	"crypto/x509"
+	"encoding/base64"
 	"encoding/json"
+	"encoding/pem"
 	"fmt"
 	"io"
 	"maps"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"os/exec"
 	"regexp"
 	"slices"
 	"strconv"
@@ -81,7 +90,12 @@ func startCLMTarget(t *testing.T, before, after clmRewrite) string {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { srv.Close() })
-	ref := srv.Handler()
+	return startCLMProxy(t, srv.Handler(), before, after)
+}
+
+// startCLMProxy serves ref behind a proxy that passes each request through before and each
+// answer through after (nil: as it is), and returns its URL.
+func startCLMProxy(t *testing.T, ref http.Handler, before, after clmRewrite) string {
 	ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
 		x := &clmExchange{Req: req, ref: ref}
 		raw, _ := io.ReadAll(req.Body)
@@ -135,8 +149,14 @@ const (
 	clmTestSubject  = "CLM WebAPI / issues certificates whose subject is the request's clientsubject, attribute by attribute (pem and der)"
 	clmTestExpiry   = "CLM WebAPI / gives expiration in milliseconds since 1970 as a string: IDs and keys expire after now, within 1000 years, and keep it"
 	clmTestAdopt    = "CLM WebAPI / takes an existing certificate as the update (newkeynumber): the answer is that certificate and the old one answers 1306"
-	clmTestRelength = "CLM WebAPI / updates a key to another length of its type (AES 128 to 256, TWINE 80 to 128)"
+	clmTestRelength = "CLM WebAPI / updates a key to another length of its type (AES 128 to 256, TWINE 80 to 128 or 256)"
 	clmTestTenancy  = "CLM WebAPI / keeps each ID's devices, certificates and keys from every other ID (tenancy), and its password"
+	clmTestPassword = "CLM WebAPI / refuses an ID password that is a prefix or an extension of the right one with errorcode 1201 (IDInfo, CredInfo, KeyInfo)"
+	clmTestValidity = "CLM WebAPI / sets expirations and notAfter to issuance plus the declared validity (IDs, keys and their update, certificates)"
+	clmTestNewPair  = "CLM WebAPI / answers, after an update that makes a new key pair, the private key of the new certificate, not the old one's"
+	clmTestCAType   = "CLM WebAPI / answers the CA certificate in the cacerttype asked (pem, der): the same certificate, which signed the client certificate"
+	clmTestCRLNow   = "CLM WebAPI / reflects a revocation in the CRL at once: the serial is listed, the CRL is newer and verifies under the CA"
+	clmTestRestart  = "CLM WebAPI / keeps IDs, certificates (valid and revoked), keys and the CRL across a restart of the CLM"
 )
 
 // clmTestLicense is the license test of one way of failing it.
@@ -172,12 +192,13 @@ const (
 type clmTooth struct {
 	name     string
 	kind     clmToothKind
-	target   func(t *testing.T) string // starts the target, returns its URL
-	env      []string                  // more CONF_* settings
-	caught   []string                  // fault: tests that must fail (the run is focused on them)
-	affects  []string                  // legal: the only tests the variant changes, which must pass (the run is focused on them); none: the whole suite must pass
-	observed string                    // legal: an observation the run must record ("" none)
-	runs     int                       // legal: runs against the same target (0: one)
+	target   func(t *testing.T) string             // starts the target, returns its URL
+	withEnv  func(t *testing.T) (string, []string) // instead of target: also returns CONF_* settings (a restart command)
+	env      []string                              // more CONF_* settings
+	caught   []string                              // fault: tests that must fail (the run is focused on them)
+	affects  []string                              // legal: the only tests the variant changes, which must pass (the run is focused on them); none: the whole suite must pass
+	observed string                                // legal: an observation the run must record ("" none)
+	runs     int                                   // legal: runs against the same target (0: one)
 }
 
 // clmTeeth is the table: each CLM fault must fail the clm suite on the tests named, each legal
@@ -296,6 +317,36 @@ var clmTeeth = []clmTooth{
 	{name: "extra fields under CONF_STRICT", kind: clmFault, target: clmTarget(nil, addRequestID), env: []string{"CONF_STRICT=1"},
 		caught: []string{clmTestID}},
 
+	{name: "a prefix or an extension of the password accepted", kind: clmFault, target: passwordPrefixAccepted, caught: []string{clmTestPassword}},
+	{name: "key expiration fixed far ahead (the document's example)", kind: clmFault, target: clmTarget(nil, func(x *clmExchange) {
+		if x.Req.URL.Path == clm.PathKeyInfo && x.Answer["expiration"] != nil {
+			x.Answer["expiration"] = "4655086987524"
+		}
+	}), caught: []string{clmTestValidity}},
+	{name: "the old private key answered after an update", kind: clmFault, target: oldPrivateKeyAfterUpdate, caught: []string{clmTestNewPair}},
+	{name: "der cacert as the base64 of its PEM text", kind: clmFault, target: clmTarget(nil, func(x *clmExchange) {
+		if s, ok := x.Answer["cacert"].(string); ok && x.Body["cacerttype"] == "der" {
+			der, _ := base64.StdEncoding.DecodeString(s)
+			x.Answer["cacert"] = base64.StdEncoding.EncodeToString(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}))
+		}
+	}), caught: []string{clmTestCAType}},
+	{name: "CRL signed once and cached", kind: clmFault, target: cachedCRL, caught: []string{clmTestCRLNow}},
+	{name: "revoke and delete through another device of the ID", kind: clmFault, target: linkNotChecked, caught: []string{clmTestCode(1303), clmTestCode(1503)}},
+	{name: "privatekey encrypted under another passphrase", kind: clmFault, target: clmTarget(nil, func(x *clmExchange) {
+		if x.Body["passphrase"] != nil {
+			x.Body["passphrase"] = "changeit"
+			encryptPrivateKey(x)
+		}
+	}), caught: []string{clmTestCerts, clmTestNewPair}},
+	{name: "privatekey beside a p12 that is another key", kind: clmFault, target: clmTarget(nil, func(x *clmExchange) {
+		if x.Answer["clientcerttype"] == "p12" && x.code() == 0 {
+			key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+			der, _ := x509.MarshalPKCS8PrivateKey(key)
+			x.Answer["privatekey"] = string(pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der}))
+		}
+	}), caught: []string{clmTestCerts}},
+	{name: "state lost across a restart", kind: clmFault, withEnv: restartableCLMTarget(true), caught: []string{clmTestRestart}},
+
 	{name: "as it is, twice", kind: clmLegal, target: clmTarget(nil, nil), runs: 2},
 	{name: "charset", kind: clmLegal, target: clmTarget(nil, func(x *clmExchange) {
 		if x.Answer != nil {
@@ -316,6 +367,246 @@ var clmTeeth = []clmTooth{
 	}), observed: "errorcode 1104", affects: []string{clmTestRefusal("an AES key of 192 bits")}},
 	{name: "a deleted key answered 1504", kind: clmLegal, target: deletedKeyIs1504, observed: "errorcode 1504",
 		affects: []string{clmTestRefusal("a get of a deleted key")}},
+	{name: "get links what it fetches to the requesting device", kind: clmLegal, target: getRelinks},
+	{name: "TWINE keys of 80 and 256 bits (the document's lengths)", kind: clmLegal, target: twine256, observed: "TWINE key lengths: 80 and 256 bits"},
+	{name: "restarted on its store", kind: clmLegal, withEnv: restartableCLMTarget(false), affects: []string{clmTestRestart}},
+	{name: "privatekey encrypted under the passphrase", kind: clmLegal, target: clmTarget(nil, encryptPrivateKey),
+		observed: "encrypted under the request's passphrase", affects: []string{clmTestCerts, clmTestNewPair}},
+	{name: "privatekey beside a p12 certificate", kind: clmLegal, target: clmTarget(nil, privateKeyBesideP12),
+		observed: "a p12 answer carries privatekey too", affects: []string{clmTestCerts}},
+}
+
+// passwordPrefixAccepted compares an ID's password only as far as the shorter of the two goes:
+// a password that is a prefix or an extension of the right one passes (the proxy puts the right
+// one in the request).
+func passwordPrefixAccepted(t *testing.T) string {
+	var mu sync.Mutex
+	passwords := map[string]string{} // keyid → key
+	return startCLMTarget(t, func(x *clmExchange) {
+		mu.Lock()
+		defer mu.Unlock()
+		key, _ := x.Body["key"].(string)
+		right, ok := passwords[fmt.Sprint(x.Body["keyid"])]
+		if ok && key != "" && (strings.HasPrefix(right, key) || strings.HasPrefix(key, right)) {
+			x.Body["key"] = right
+		}
+	}, func(x *clmExchange) {
+		mu.Lock()
+		defer mu.Unlock()
+		if x.is(clm.PathIDInfo, "create") && x.code() == 0 {
+			passwords[fmt.Sprint(x.Answer["keyid"])] = fmt.Sprint(x.Answer["key"])
+		}
+	})
+}
+
+// oldPrivateKeyAfterUpdate answers an update that made a new key pair with the private key of
+// the certificate it replaced.
+func oldPrivateKeyAfterUpdate(t *testing.T) string {
+	var mu sync.Mutex
+	keys := map[string]any{} // clientkeynumber → privatekey
+	return startCLMTarget(t, nil, func(x *clmExchange) {
+		mu.Lock()
+		defer mu.Unlock()
+		if x.Req.URL.Path != clm.PathCredInfo || x.code() != 0 || x.Answer["privatekey"] == nil {
+			return
+		}
+		keys[fmt.Sprint(x.Answer["clientkeynumber"])] = x.Answer["privatekey"]
+		if old, ok := keys[fmt.Sprint(x.Body["keynumber"])]; ok && x.Body["mode"] == "update" {
+			x.Answer["privatekey"] = old
+		}
+	})
+}
+
+// cachedCRL signs the CRL once, at its first request, and serves that one ever after.
+func cachedCRL(t *testing.T) string {
+	var mu sync.Mutex
+	var first []byte
+	return startCLMTarget(t, nil, func(x *clmExchange) {
+		mu.Lock()
+		defer mu.Unlock()
+		if strings.HasPrefix(x.Req.URL.Path, "/SWCLM/v10/crl/") && x.Status == http.StatusOK {
+			if first == nil {
+				first = x.Raw
+			}
+			x.Raw = first
+		}
+	})
+}
+
+// restartableCLMTarget is a reference CLM that CONF_CLM_RESTART restarts: on its store, or, when
+// freshStore, on an empty one (state lost).
+func restartableCLMTarget(freshStore bool) func(t *testing.T) (string, []string) {
+	return func(t *testing.T) (string, []string) {
+		ref, err := newRestartableReference(reference.Config{DataDir: t.TempDir(), CLMKeys: "ecdsa"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { ref.Close() })
+		restart := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+			if freshStore {
+				ref.mu.Lock()
+				ref.cfg.DataDir = t.TempDir()
+				ref.mu.Unlock()
+			}
+			if err := ref.restart(); err != nil {
+				http.Error(w, err.Error(), http.StatusInternalServerError)
+			}
+		}))
+		t.Cleanup(restart.Close)
+		return startCLMProxy(t, ref, nil, nil), []string{fmt.Sprintf("CONF_CLM_RESTART=%s=%s '%s'", postProcessEnv, restart.URL, os.Args[0])}
+	}
+}
+
+// getRelinks links a certificate or key that a get of another device of the same ID names to
+// that device (sections 4.2 and 5.2: what is fetched is linked to the requesting device): the get
+// is answered, and later requests of that device for it are served as the owner's.
+func getRelinks(t *testing.T) string {
+	type link struct{ keyid, deviceid, devicename any }
+	var mu sync.Mutex
+	owners := map[string]link{} // path and keynumber → the ID and device that made it
+	linked := map[string]link{} // path and keynumber → the device a get linked it to
+	return startCLMTarget(t, func(x *clmExchange) {
+		mu.Lock()
+		defer mu.Unlock()
+		at := x.Req.URL.Path + fmt.Sprint(x.Body["keynumber"])
+		if l, ok := linked[at]; ok && l.deviceid == x.Body["deviceid"] && l.keyid == x.Body["keyid"] {
+			x.Body["deviceid"], x.Body["devicename"] = owners[at].deviceid, owners[at].devicename
+		}
+	}, func(x *clmExchange) {
+		mu.Lock()
+		defer mu.Unlock()
+		number := x.Answer["keynumber"]
+		if x.Req.URL.Path == clm.PathCredInfo {
+			number = x.Answer["clientkeynumber"]
+		}
+		switch at := x.Req.URL.Path + fmt.Sprint(x.Body["keynumber"]); {
+		case x.code() == 0 && number != nil && (x.Body["mode"] == "create" || x.Body["mode"] == "update"):
+			owners[x.Req.URL.Path+fmt.Sprint(number)] = link{x.Body["keyid"], x.Answer["deviceid"], x.Body["devicename"]}
+		case x.Body["mode"] == "get" && (x.code() == 1303 || x.code() == 1503) && owners[at].keyid == x.Body["keyid"]:
+			body := maps.Clone(x.Body)
+			body["deviceid"], body["devicename"] = owners[at].deviceid, owners[at].devicename
+			if status, out := x.post(body); status == http.StatusOK {
+				linked[at] = link{x.Body["keyid"], x.Body["deviceid"], x.Body["devicename"]}
+				out["deviceid"] = x.Body["deviceid"]
+				x.Status, x.Answer = status, out
+			}
+		}
+	})
+}
+
+// twine256 makes TWINE keys of 80 and 256 bits, and refuses 128 (the default included) with
+// 1104: a 256-bit key is the reference's 128-bit key followed by 16 bytes derived from it.
+func twine256(t *testing.T) string {
+	var mu sync.Mutex
+	twine, long := map[string]bool{}, map[string]bool{} // keynumbers of TWINE keys, and of 256-bit ones
+	refused, asked256 := map[*clmExchange]bool{}, map[*clmExchange]bool{}
+	widen := func(k string) string {
+		b, _ := base64.StdEncoding.DecodeString(k)
+		sum := sha256.Sum256(b)
+		return base64.StdEncoding.EncodeToString(append(b, sum[:16]...))
+	}
+	return startCLMTarget(t, func(x *clmExchange) {
+		mu.Lock()
+		defer mu.Unlock()
+		if x.Req.URL.Path != clm.PathKeyInfo {
+			return
+		}
+		number := fmt.Sprint(x.Body["keynumber"])
+		isTwine := (x.Body["mode"] == "create" && x.Body["keytype"] == "TWINE") || (x.Body["mode"] == "update" && twine[number])
+		bits, given := x.Body["keylength"].(string)
+		switch {
+		case isTwine && (bits == "128" || (!given && x.Body["mode"] == "create")):
+			refused[x], x.Body["keylength"] = true, "1" // the reference refuses it too: nothing is made
+		case isTwine && bits == "256":
+			x.Body["keylength"], asked256[x] = "128", true
+		case x.Body["mode"] == "delete" && long[number]:
+			b, _ := base64.StdEncoding.DecodeString(fmt.Sprint(x.Body["commonkey"]))
+			x.Body["commonkey"] = base64.StdEncoding.EncodeToString(b[:min(len(b), 16)])
+		}
+	}, func(x *clmExchange) {
+		mu.Lock()
+		defer mu.Unlock()
+		defer delete(refused, x)
+		defer delete(asked256, x)
+		if refused[x] {
+			x.Status, x.Answer = clm.Codes()[1104], map[string]any{"errorcode": 1104}
+			return
+		}
+		if x.Req.URL.Path != clm.PathKeyInfo || x.code() != 0 || x.Answer["keynumber"] == nil {
+			return
+		}
+		number, old := fmt.Sprint(x.Answer["keynumber"]), fmt.Sprint(x.Body["keynumber"])
+		switch x.Body["mode"] {
+		case "create":
+			twine[number], long[number] = x.Body["keytype"] == "TWINE", asked256[x]
+		case "update":
+			twine[number], long[number] = twine[old], asked256[x] || (long[old] && x.Body["keylength"] == nil)
+		}
+		if k, ok := x.Answer["commonkey"].(string); ok && long[number] {
+			x.Answer["commonkey"] = widen(k)
+		}
+	})
+}
+
+// linkNotChecked revokes a certificate and deletes a key that a request names through another
+// device of the same ID: the device is not checked.
+func linkNotChecked(t *testing.T) string {
+	var mu sync.Mutex
+	owners := map[string][2]any{} // path and keynumber → deviceid and devicename of its device
+	return startCLMTarget(t, nil, func(x *clmExchange) {
+		mu.Lock()
+		defer mu.Unlock()
+		number := x.Answer["keynumber"]
+		if x.Req.URL.Path == clm.PathCredInfo {
+			number = x.Answer["clientkeynumber"]
+		}
+		if x.code() == 0 && number != nil {
+			owners[x.Req.URL.Path+fmt.Sprint(number)] = [2]any{x.Answer["deviceid"], x.Body["devicename"]}
+		}
+		owner, ok := owners[x.Req.URL.Path+fmt.Sprint(x.Body["keynumber"])]
+		if ok && (x.code() == 1303 || x.code() == 1503) && (x.Body["mode"] == "revoke" || x.Body["mode"] == "delete") {
+			body := maps.Clone(x.Body)
+			body["deviceid"], body["devicename"] = owner[0], owner[1]
+			x.Status, x.Answer = x.post(body)
+		}
+	})
+}
+
+// encryptPrivateKey answers every privatekey of a request with a passphrase encrypted under it
+// (PKCS#8, PBES2 with AES-256-CBC, by openssl).
+func encryptPrivateKey(x *clmExchange) {
+	key, ok := x.Answer["privatekey"].(string)
+	pass, _ := x.Body["passphrase"].(string)
+	if !ok || pass == "" {
+		return
+	}
+	cmd := exec.Command("openssl", "pkcs8", "-topk8", "-v2", "aes-256-cbc", "-passout", "pass:"+pass)
+	cmd.Stdin = strings.NewReader(key)
+	out, err := cmd.Output()
+	if err != nil {
+		panic(fmt.Sprintf("openssl pkcs8 -topk8: %v", err))
+	}
+	x.Answer["privatekey"] = string(out)
+}
+
+// privateKeyBesideP12 adds to an answer with a p12 certificate its private key (PKCS#8 PEM, out
+// of the p12 by openssl).
+func privateKeyBesideP12(x *clmExchange) {
+	cert, ok := x.Answer["clientcert"].(string)
+	if !ok || x.Answer["clientcerttype"] != "p12" {
+		return
+	}
+	p12, err := base64.StdEncoding.DecodeString(cert)
+	if err != nil {
+		panic(err)
+	}
+	cmd := exec.Command("openssl", "pkcs12", "-nocerts", "-nodes", "-passin", "pass:"+fmt.Sprint(x.Body["passphrase"]))
+	cmd.Stdin = bytes.NewReader(p12)
+	out, err := cmd.Output()
+	if err != nil {
+		panic(fmt.Sprintf("openssl pkcs12 -nocerts: %v", err))
+	}
+	x.Answer["privatekey"] = string(out[bytes.Index(out, []byte("-----BEGIN")):])
 }
 
 // addRequestID adds a field the document does not name to every JSON answer.
@@ -495,7 +786,9 @@ func (tooth clmTooth) focus() string {
 // targets are reference servers, so they declare the CRL endpoint (CONF_CLM_CRL=1).
 func runCLMSuite(t *testing.T, url, focus string, env []string) (report.Results, []byte, error) {
 	t.Helper()
-	return runFocused(t, focus, append([]string{"CONF_SUITES=clm", "CONF_CLM_URL=" + url, "CONF_CLM_CRL=1"}, env...)...)
+	declared := []string{"CONF_SUITES=clm", "CONF_CLM_URL=" + url, "CONF_CLM_CRL=1", "CONF_CLM_ID_VALIDITY=" + referenceIDValidity,
+		"CONF_CLM_KEY_VALIDITY=" + referenceKeyValidity, "CONF_CLM_CERT_VALIDITY=" + referenceCertValidity}
+	return runFocused(t, focus, append(declared, env...)...)
 }
 
 // TestCLMTeeth runs the clm suite (this test binary, as a child process) against every target of
@@ -506,9 +799,17 @@ func TestCLMTeeth(t *testing.T) {
 	for _, tooth := range clmTeeth {
 		t.Run(string(tooth.kind)+"/"+tooth.name, func(t *testing.T) {
 			t.Parallel()
-			url := tooth.target(t)
+			var url string
+			env := tooth.env
+			if tooth.withEnv != nil {
+				var more []string
+				url, more = tooth.withEnv(t)
+				env = append(slices.Clone(env), more...)
+			} else {
+				url = tooth.target(t)
+			}
 			for run := 1; run <= max(tooth.runs, 1); run++ {
-				res, out, err := runCLMSuite(t, url, tooth.focus(), tooth.env)
+				res, out, err := runCLMSuite(t, url, tooth.focus(), env)
 				failed, observed, passed := map[string]bool{}, "", 0
 				for _, tr := range res.Tests {
 					switch tr.Outcome {
@@ -565,5 +866,30 @@ func TestCLMTeethTableIsComplete(t *testing.T) {
 	}
 	if n[clmFault] < 10 || n[clmLegal] < 3 {
 		t.Errorf("%d faults and %d legal variants, want at least 10 and 3", n[clmFault], n[clmLegal])
+	}
+}
+
+// TestCLMSuiteNamesMissingDeclarations: against a CLM configured with its URL and license only,
+// the tests that need a restart command or the declared validities are not applicable, each
+// naming the setting it needs, and never pass.
+func TestCLMSuiteNamesMissingDeclarations(t *testing.T) {
+	t.Parallel()
+	url := startCLMTarget(t, nil, nil)
+	want := map[string]string{clmTestRestart: "CONF_CLM_RESTART", clmTestValidity: "_VALIDITY"}
+	res, out, _ := runFocused(t, clmTooth{kind: clmFault, caught: []string{clmTestRestart, clmTestValidity}}.focus(),
+		"CONF_SUITES=clm", "CONF_CLM_URL="+url)
+	for name, setting := range want {
+		found := false
+		for _, tr := range res.Tests {
+			if tr.Name == name {
+				found = true
+				if tr.Outcome != report.NotApplicable || !strings.Contains(tr.Message, setting) {
+					t.Errorf("%s: %s %q, want not-applicable naming %s", tr.Name, tr.Outcome, tr.Message, setting)
+				}
+			}
+		}
+		if !found {
+			t.Errorf("no test %q ran:\n%s", name, out)
+		}
 	}
 }

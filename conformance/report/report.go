@@ -173,7 +173,7 @@ func Build(r types.Report, suites []string, section func(name string) string, co
 		switch t.Outcome {
 		case Skip:
 			t.Message = red.String(s.Failure.Message)
-		case NotApplicable:
+		case NotApplicable: // the reason: the field the declaration leaves out
 			t.Message = red.String(strings.TrimPrefix(s.Failure.Message, NotApplicablePrefix))
 		case Fail, Error:
 			t.Message = red.String(failureMessage(s))
