@@ -37,7 +37,6 @@ type Config struct {
 	Profile       string `yaml:"profile" env:"CONF_PROFILE"`                         // SHE profile of the ECUs: autosar or csec
 	SecurityKey   string `yaml:"security_key" env:"CONF_SECURITY_KEY"`               // SecurityAccess key of the ECUs (32 hex digits)
 	MasterKey     string `yaml:"master_key" env:"CONF_ECU_MASTER_KEY"`               // a real ECU's current MASTER_ECU_KEY (empty: factory state, all-zero)
-	Destructive   bool   `yaml:"destructive" env:"CONF_ECU_DESTRUCTIVE"`             // a real ECU may get a write-protected key (forever)
 	SupplierID    string `yaml:"supplier_id" env:"CONF_SUPPLIER_ID"`                 // the supplier the suites act as (4 hex digits)
 	EcuType       string `yaml:"ecu_type" env:"CONF_ECU_TYPE"`                       // an EcuType of that supplier in the KMS's registry
 	SupplierKey   string `yaml:"supplier_secret_key" env:"CONF_SUPPLIER_SECRET_KEY"` // its SupplierSecretKey
@@ -59,6 +58,11 @@ type Config struct {
 	// run can show the suites notice. Never set them against a real target.
 	SimFault     string `yaml:"sim_fault" env:"CONF_SIM_FAULT"`             // a fault flag for every simulated ECU (see simFaults)
 	AlterMessage string `yaml:"alter_message" env:"CONF_SIM_ALTER_MESSAGE"` // REASON=text: the in-process KMS answers text for REASON
+	// The ECU's declared properties that the ecu suite's rule tests need (ecuDeclaration).
+	ECUMaxAttempts    int    `yaml:"ecu_max_attempts" env:"CONF_ECU_MAX_ATTEMPTS"`             // the wrong SecurityAccess key in a row answered NRC 0x36 (default 3)
+	ECULockout        string `yaml:"ecu_lockout" env:"CONF_ECU_LOCKOUT"`                       // the delay after it, NRC 0x37 meanwhile (default 10s; CONF_CAN=mem: 2s)
+	ECUSeedLength     int    `yaml:"ecu_seed_length" env:"CONF_ECU_SEED_LENGTH"`               // SecurityAccess seed length in bytes, 1 to 32 (default 16)
+	ECUSacrificialKey string `yaml:"ecu_sacrificial_key_id" env:"CONF_ECU_SACRIFICIAL_KEY_ID"` // a KEY_n slot (KeyID 4 to D) the suite may write-protect for good; empty: not applicable (CONF_CAN=mem: 9)
 }
 
 // defaults fills what is not configured.
@@ -151,6 +155,7 @@ type decoded struct {
 	masterKey     *[16]byte // a real ECU's MASTER_ECU_KEY, when configured
 	clusters      [][8]byte // the EcuType's SecOC clusters (CONF_CLUSTER_IDS); none: any
 	timingMargin  time.Duration
+	ecu           ecuDeclaration // the ECU's declared properties (CONF_ECU_*)
 }
 
 // decode checks and decodes the hex values.
@@ -183,6 +188,9 @@ func (c *Config) decode() (decoded, error) {
 		d.timingMargin = m
 	}
 	var err error
+	if d.ecu, err = c.ecuDeclaration(); err != nil {
+		return d, err
+	}
 	d.clusters, err = parseClusterIDs(c.ClusterIDs)
 	return d, err
 }
