@@ -101,7 +101,7 @@ type ecuProxy struct {
 	unlockedOnce        bool   // the tester unlocked SecurityAccess once
 	sticky              bool   // a variant's pending state change
 	forgetLockout       bool
-	ramLoad             []byte // the last LoadKey request that loaded the RAM key
+	ramLoad             []byte  // the last LoadKey request that loaded the RAM key
 	ecuUID              she.UID // as the ECU reported it (DID 0xFD00)
 	// the slots' keys and counters, learnt from the accepted updates
 	keys     map[she.KeyID][16]byte
