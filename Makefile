@@ -33,7 +33,7 @@ test: test-host test-vm
 ## the teeth tables (a whole suite run per row), which skip under -race, without it.
 test-host:
 	$(GO) test -race -count=1 ./...
-	$(GO) test -count=1 -run '^(TestTeethTable|TestCLMTeeth|TestSuitesCatchFaults)$$' ./conformance
+	$(GO) test -count=1 -run '^(TestTeethTable|TestCLMTeeth|TestSuitesCatchFaults|TestECUTeeth)$$' ./conformance
 
 ## test-vm: the tests that need vcan0, vcan1 and CAN_ISOTP, inside a throwaway VM whose kernel has
 ## them (vcan/run-in-vm.sh; Linux x86-64; as root it installs QEMU, can-utils and scapy). There no
