@@ -289,3 +289,29 @@ func announcesTiming(p2, p2Star time.Duration) *ecuVariant {
 		return resp
 	})
 }
+
+// lengthBeforeSecurity is a variant that checks a routine's record length before SecurityAccess:
+// a request of the wrong length while locked is answered NRC 0x13, not 0x33 (ISO 14229-1 checks
+// security first).
+var lengthBeforeSecurity = rewriteAnswer(func(_ *ecuProxy, req, resp []byte) []byte {
+	if len(req) < 4 || req[0] != uds.RoutineControl || !isNRC(resp, uds.SecurityAccessDenied) {
+		return resp
+	}
+	if n, ok := routineRecordLength[uint16(req[2])<<8|uint16(req[3])]; ok && len(req)-4 != n {
+		resp[2] = byte(uds.IncorrectMessageLengthOrInvalidFormat)
+	}
+	return resp
+})
+
+// routineRecordLength is each routine's request record length.
+var routineRecordLength = map[uint16]int{ecu.RIDLoadKey: 64, ecu.RIDGetID: 16, ecu.RIDVerifyMAC: 33, ecu.RIDGenerateMAC: 17}
+
+// suppressIgnored is a variant that answers positively even when the request's suppress bit asks
+// for no positive answer.
+var suppressIgnored = &ecuVariant{serve: func(p *ecuProxy, ctx context.Context, req []byte) []byte {
+	if uds.SuppressesPositiveResponse(req) {
+		req = append([]byte{}, req...)
+		req[1] &^= uds.SuppressPositiveResponse
+	}
+	return p.forward(ctx, req)
+}}

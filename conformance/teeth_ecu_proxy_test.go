@@ -60,25 +60,34 @@ func ecuVariantNamed(name string) (ecuVariant, bool) {
 // startECUProxy starts v's proxy on h, in front of a simulated ECU on a bus of its own, and
 // returns the transport that ECU answers on. The proxy stops when the current spec ends.
 func startECUProxy(h *vcan.Hub, cfg ecu.Config, v ecuVariant) (isotp.Transport, error) {
+	et, stop, err := proxiedECUTransport(h, cfg, v)
+	if err == nil {
+		DeferCleanup(stop)
+	}
+	return et, err
+}
+
+// proxiedECUTransport starts v's proxy on h, in front of a bus of its own, and returns the
+// transport on that bus the ECU of cfg answers on, and how to stop the proxy.
+func proxiedECUTransport(h *vcan.Hub, cfg ecu.Config, v ecuVariant) (isotp.Transport, func(), error) {
 	inner := vcan.NewHub()
 	down, err := ecu.Transport(ecu.HubDialer(h), ecu.DefaultResponseID, ecu.DefaultRequestID, v.opts...)
 	if err != nil {
-		return nil, fmt.Errorf("variant: tester side: %w", err)
+		return nil, nil, fmt.Errorf("variant: tester side: %w", err)
 	}
 	up, err := ecu.Transport(ecu.HubDialer(inner), ecu.DefaultRequestID, ecu.DefaultResponseID)
 	if err != nil {
-		return nil, fmt.Errorf("variant: ECU side: %w", err)
+		return nil, nil, fmt.Errorf("variant: ECU side: %w", err)
 	}
 	et, err := ecu.Transport(ecu.HubDialer(inner), ecu.DefaultResponseID, ecu.DefaultRequestID)
 	if err != nil {
-		return nil, fmt.Errorf("variant: the ECU: %w", err)
+		return nil, nil, fmt.Errorf("variant: the ECU: %w", err)
 	}
 	p := newECUProxy(down, up, cfg, v)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() { defer close(done); p.serve(ctx) }()
-	DeferCleanup(func() { cancel(); down.Close(); up.Close(); <-done; inner.Close() })
-	return et, nil
+	return et, func() { cancel(); down.Close(); up.Close(); <-done; inner.Close() }, nil
 }
 
 // ecuProxy is a running variant: what it has told the tester, what it knows of the ECU behind
@@ -98,8 +107,9 @@ type ecuProxy struct {
 	testerSeed, ecuSeed []byte // the seed the tester got and the ECU's behind it
 	keptSeed            []byte // a seed a wrong key did not use up
 	fakeSeed            []byte // a seed the proxy made up (the ECU gave none)
-	unlockedOnce        bool   // the tester unlocked SecurityAccess once
-	sticky              bool   // a variant's pending state change
+	wrongKeys           int    // wrong keys since the last delay (seedRules.countAllWrongKeys)
+	maxAttempts         int
+	sticky              bool // a variant's pending state change
 	forgetLockout       bool
 	ramLoad             []byte  // the last LoadKey request that loaded the RAM key
 	ecuUID              she.UID // as the ECU reported it (DID 0xFD00)
@@ -113,6 +123,9 @@ func newECUProxy(down, up isotp.Transport, cfg ecu.Config, v ecuVariant) *ecuPro
 		ecuSession: uds.DefaultSession, lastECU: time.Now(), keys: map[she.KeyID][16]byte{}, counters: map[she.KeyID]uint32{}}
 	if cfg.SecurityKey != nil {
 		p.secKey = *cfg.SecurityKey
+	}
+	if p.maxAttempts = cfg.MaxAttempts; p.maxAttempts == 0 {
+		p.maxAttempts = 3
 	}
 	if p.s3 == 0 {
 		p.s3 = 5 * time.Second
@@ -336,6 +349,8 @@ type seedRules struct {
 	keepSeed          bool // a wrong key does not use up the seed
 	seedWhileUnlocked bool // a seed request while unlocked answers a fresh seed, not zeros
 	forgetLockout     bool // ECUReset ends a running delay: seeds are answered again
+	unlockedSeedLen   int  // the all-zero seed while unlocked has this length (0: the tester's seed length)
+	countAllWrongKeys bool // a right key does not reset the count of wrong keys
 }
 
 // serve serves a SecurityAccess request under r; other requests go to the ECU.
@@ -374,6 +389,9 @@ func (r seedRules) seed(p *ecuProxy, ctx context.Context, req []byte) []byte {
 			p.fakeSeed = variantSeed(n)
 			return uds.Positive(uds.SecurityAccess, append([]byte{0x01}, p.fakeSeed...)...)
 		}
+		if r.unlockedSeedLen != 0 {
+			n = r.unlockedSeedLen
+		}
 		return uds.Positive(uds.SecurityAccess, append([]byte{0x01}, make([]byte, n)...)...)
 	}
 	p.testerSeed, p.ecuSeed = variantSeed(n), append([]byte{}, ecuSeed...)
@@ -410,8 +428,39 @@ func (r seedRules) key(p *ecuProxy, ctx context.Context, req []byte) []byte {
 	if r.keepSeed && isNRC(resp, uds.InvalidKey) {
 		p.keptSeed = tried
 	}
+	if r.countAllWrongKeys {
+		resp = p.countWrongKeys(ctx, resp)
+	}
 	if uds.IsPositive(resp, uds.SecurityAccess) {
 		p.keptSeed = nil
+	}
+	return resp
+}
+
+// countWrongKeys counts the wrong keys the ECU answered (resp) since its last delay, right keys
+// between them or not; at the declared number it makes the ECU start its delay (more wrong keys
+// of the proxy's own) and answers NRC 0x36.
+func (p *ecuProxy) countWrongKeys(ctx context.Context, resp []byte) []byte {
+	switch {
+	case isNRC(resp, uds.ExceededNumberOfAttempts):
+		p.wrongKeys = 0
+	case isNRC(resp, uds.InvalidKey):
+		if p.wrongKeys++; p.wrongKeys < p.maxAttempts {
+			return resp
+		}
+		p.wrongKeys = 0
+		for range p.maxAttempts {
+			seed := p.inject(ctx, uds.SecurityAccess, 0x01)
+			if !uds.IsPositive(seed, uds.SecurityAccess) || len(seed) < 3 || allZeroBytes(seed[2:]) {
+				break
+			}
+			key := she.CMAC(p.secKey, seed[2:])
+			key[0] ^= 0xFF
+			if isNRC(p.inject(ctx, append([]byte{uds.SecurityAccess, 0x02}, key[:]...)...), uds.ExceededNumberOfAttempts) {
+				break
+			}
+		}
+		return uds.Negative(uds.SecurityAccess, uds.ExceededNumberOfAttempts)
 	}
 	return resp
 }
