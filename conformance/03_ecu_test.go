@@ -389,17 +389,17 @@ var _ = suite("ecu", "ECU: SHE through UDS", func() {
 		u, uid := prepared(ctx)
 		key := randomKey()
 		m := u.update(uid, id, key, u.nextCounter(id), she.KeyUsage|she.WriteProtection)
-		if res := u.load(ctx, m); res.ERC == she.KeyWriteProtected && !u.simulated {
+		res := u.load(ctx, m)
+		if res.ERC == she.KeyWriteProtected && !u.simulated {
 			observe("slot %#x was write-protected already (by an earlier run): its key is unknown, only the refusal is checked", byte(id))
 			res = u.load(ctx, u.update(uid, id, randomKey(), u.nextCounter(id), she.KeyUsage))
 			Expect(res.ERC).To(Equal(she.KeyWriteProtected))
 			return
-		} else {
-			Expect(res.ERC).To(Equal(she.NoError), "loading a write-protected key into the empty or unprotected slot %#x", byte(id))
-			Expect([]any{res.M4, res.M5}).To(Equal([]any{m.M4, m.M5}), "M4 and M5")
 		}
+		Expect(res.ERC).To(Equal(she.NoError), "loading a write-protected key into the empty or unprotected slot %#x", byte(id))
+		Expect([]any{res.M4, res.M5}).To(Equal([]any{m.M4, m.M5}), "M4 and M5")
 		By("an update authorized by the master key, with a greater counter: refused")
-		res := u.load(ctx, u.update(uid, id, randomKey(), u.nextCounter(id), she.KeyUsage))
+		res = u.load(ctx, u.update(uid, id, randomKey(), u.nextCounter(id), she.KeyUsage))
 		Expect(res.ERC).To(Equal(she.KeyWriteProtected))
 		By("an update authorized by the key itself: refused")
 		res = u.load(ctx, u.updateBy(uid, id, id, key, randomKey(), u.nextCounter(id), she.KeyUsage))

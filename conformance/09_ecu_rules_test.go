@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"testing"
 	"time"
 
 	. "github.com/onsi/ginkgo/v2"
@@ -14,6 +15,7 @@ import (
 	"github.com/shekit/shekit/simulator/ecu"
 	"github.com/shekit/shekit/simulator/she"
 	"github.com/shekit/shekit/vcan/uds"
+	"github.com/shekit/shekit/vectors"
 )
 
 // ecuDeclaration is what the configuration declares of the ECU under test for the rules whose
@@ -199,6 +201,13 @@ func (u *ecuUnderTest) hardReset(ctx context.Context) {
 	ExpectWithOffset(1, err).NotTo(HaveOccurred(), "reading the UID after ECUReset")
 }
 
+// lockedExtendedSession enters the extended session from the default one, so that SecurityAccess
+// is locked whatever an earlier test left (a change to another session locks).
+func (u *ecuUnderTest) lockedExtendedSession(ctx context.Context) {
+	ExpectWithOffset(1, u.StartSession(ctx, uds.DefaultSession)).To(Succeed())
+	ExpectWithOffset(1, u.StartSession(ctx, uds.ExtendedSession)).To(Succeed())
+}
+
 // unlock unlocks SecurityAccess level 01 in the current session.
 func (u *ecuUnderTest) unlock(ctx context.Context) {
 	ExpectWithOffset(1, u.sendKey(ctx, securityKeyFor(u.freshSeed(ctx)))).To(Succeed(), "SecurityAccess with the right key")
@@ -214,7 +223,7 @@ var _ = suite("ecu", "ECU: SHE through UDS", func() {
 
 	It("answers a wrong SecurityAccess key with NRC 0x35 and uses the seed up (NRC 0x24); a new seed and the right key unlock; a seed while unlocked is all-zero", func() {
 		u := newECUUnderTest(ecu.Config{})
-		Expect(u.StartSession(ctx, uds.ExtendedSession)).To(Succeed())
+		u.lockedExtendedSession(ctx)
 		seed := u.freshSeed(ctx)
 		expectNRC(u.sendKey(ctx, wrongKeyFor(seed)), uds.InvalidKey)
 		By("the seed is used up: its right key now answers NRC 0x24")
@@ -233,7 +242,7 @@ var _ = suite("ecu", "ECU: SHE through UDS", func() {
 	It("answers NRC 0x36 on the declared number of wrong keys in a row and NRC 0x37 to seed requests for the declared delay, ECUReset included; then unlocks", func() {
 		u := newECUUnderTest(ecu.Config{})
 		decl := confKeys.ecu
-		Expect(u.StartSession(ctx, uds.ExtendedSession)).To(Succeed())
+		u.lockedExtendedSession(ctx)
 		var sent, answered time.Time
 		for i := 1; i <= decl.maxAttempts; i++ {
 			seed := u.freshSeed(ctx)
@@ -368,4 +377,352 @@ func (u *ecuUnderTest) lockoutMargin() time.Duration {
 		return simMargin + confKeys.ecu.lockout/10
 	}
 	return confKeys.timingMargin + confKeys.ecu.lockout/10
+}
+
+// udsScenario says how one scenario of she-engine-rules.json is replayed over UDS: its steps that
+// cannot be, with why (README), and whether it needs an ECU whose MASTER_ECU_KEY is empty.
+type udsScenario struct {
+	skip       map[int]string
+	emptyFirst bool // the scenario's rule is about an empty MASTER_ECU_KEY
+}
+
+// Why some steps cannot be replayed over UDS.
+const (
+	bySecretKey   = "authorized by SECRET_KEY, which only the SHE knows"
+	lastCounter   = "spends the slot's last counter for good"
+	bootMACKey    = "needs BOOT_MAC_KEY's value, which only the SHE knows (loading one would break secure boot)"
+	noRNGRoutine  = "the diagnostic profile has no routine for CMD_INIT_RNG"
+	macBitsLength = "VerifyMAC over UDS always compares 128 bits"
+)
+
+// udsScenarios are the scenarios replayed over UDS; every other one is in notOverUDS.
+var udsScenarios = map[string]udsScenario{
+	"load-key-2-master-only-by-itself":             {},
+	"load-key-2-user-key-by-master-or-itself":      {},
+	"load-key-2-secret-key-never":                  {},
+	"load-key-2-no-such-slot":                      {},
+	"load-key-2-ram-key-authorizers":               {skip: map[int]string{2: bySecretKey}},
+	"load-key-3-empty-authorizes-as-zero-autosar":  {},
+	"load-key-3-empty-authorizes-only-itself-csec": {emptyFirst: true},
+	"load-key-3-csec-ram-key-is-0xf":               {skip: map[int]string{1: bySecretKey}},
+	"load-key-4-wrong-m3":                          {},
+	"load-key-4-tampered-m1-changes-the-mac":       {},
+	"load-key-4-uid-mismatch":                      {},
+	"load-key-4-wildcard-allowed-while-flag-clear": {},
+	"load-key-4-counter-strictly-greater":          {skip: map[int]string{2: lastCounter, 3: lastCounter}},
+	"load-key-4-check-order-auth-before-mac":       {},
+	"load-key-master-rotation":                     {},
+	"key-usage-mac-commands":                       {skip: map[int]string{5: bootMACKey}},
+	"verify-mac-length-in-bits":                    {skip: map[int]string{0: macBitsLength, 1: macBitsLength, 3: macBitsLength}},
+	"csec-verify-only":                             {},
+	"get-id-mac":                                   {emptyFirst: true, skip: map[int]string{3: noRNGRoutine, 4: noRNGRoutine}},
+}
+
+// notOverUDS are the scenarios that cannot be replayed over UDS, and why (README).
+var notOverUDS = map[string]string{
+	"load-key-1-write-protected":                               "write protection is for good: the ecu suite tests it on the declared sacrificial slot",
+	"load-key-1-write-protection-checked-before-authorization": "write protection is for good: the ecu suite tests it on the declared sacrificial slot",
+	"load-key-1-stored-write-protection-locks-the-slot":        "write protection is for good: the ecu suite tests it on the declared sacrificial slot",
+	"load-key-2-boot-keys-by-master-or-boot-mac-key":           "loading BOOT_MAC_KEY and BOOT_MAC would break the ECU's secure boot",
+	"key-usage-cipher-commands":                                "the diagnostic profile has no routine for the cipher commands or CMD_LOAD_PLAIN_KEY",
+	"secure-boot-success-unlocks-boot-protected-keys":          "the ECU runs secure boot itself: no routine for CMD_SECURE_BOOT, CMD_BOOT_OK, CMD_BOOT_FAILURE",
+	"secure-boot-failure-locks-boot-protected-keys":            "the ECU runs secure boot itself: no routine for CMD_SECURE_BOOT, CMD_BOOT_OK, CMD_BOOT_FAILURE",
+	"secure-boot-failure-command":                              "the ECU runs secure boot itself: no routine for CMD_SECURE_BOOT, CMD_BOOT_OK, CMD_BOOT_FAILURE",
+	"secure-boot-without-boot-mac-key":                         "the ECU runs secure boot itself: no routine for CMD_SECURE_BOOT, CMD_BOOT_OK, CMD_BOOT_FAILURE",
+	"secure-boot-learns-empty-boot-mac":                        "the ECU runs secure boot itself: no routine for CMD_SECURE_BOOT, CMD_BOOT_OK, CMD_BOOT_FAILURE",
+	"debugger-protection":                                      "no debugger can be attached over UDS",
+	"rng-sequencing":                                           "the diagnostic profile has no routine for the PRNG commands",
+	"rng-init-without-secret-key":                              "the diagnostic profile has no routine for the PRNG commands",
+	"debug-authorization-erases-keys":                          "the diagnostic profile has no routine for CMD_DBG_CHAL and CMD_DBG_AUTH",
+	"debug-authorization-refusals":                             "the diagnostic profile has no routine for CMD_DBG_CHAL and CMD_DBG_AUTH",
+	"debug-authorization-needs-master-key":                     "the diagnostic profile has no routine for CMD_DBG_CHAL and CMD_DBG_AUTH",
+	"ram-key-export":                                           "the diagnostic profile has no routine for CMD_LOAD_PLAIN_KEY and CMD_EXPORT_RAM_KEY",
+}
+
+// scenarioMessage is the 16-byte message of the scenarios' MAC steps.
+var scenarioMessage = [16]byte([]byte("scenario message"))
+
+// udsReplay plays one scenario against an ECU through UDS. A real ECU keeps its state, so every
+// value is fresh: each key of the scenario becomes a random key (the same one wherever the
+// scenario uses it), the empty MASTER_ECU_KEY of the scenario's factory state the ECU's master
+// key, a counter c of slot s the slot's next counter + c - 1 (0 stays 0), a foreign UID the ECU's
+// UID with its last byte flipped; the factory keys are loaded first, authorized by the master
+// key; the declared sacrificial slot is replaced by a slot the scenario does not use. CHECK_SLOT
+// steps are left out (no service reads a slot; the later steps show its key).
+type udsReplay struct {
+	u        *ecuUnderTest
+	uid      she.UID
+	profile  she.Profile
+	keys     map[[16]byte][16]byte
+	base     map[she.KeyID]uint32
+	slots    map[she.KeyID]she.KeyID
+	where    string
+	initials [16]byte // the scenario's value of the empty master key
+}
+
+// newUDSReplay prepares the replay of sc on u, whose master key is the scenario's empty one.
+func newUDSReplay(u *ecuUnderTest, uid she.UID, profile she.Profile, sc scenario) *udsReplay {
+	r := &udsReplay{u: u, uid: uid, profile: profile, keys: map[[16]byte][16]byte{}, base: map[she.KeyID]uint32{},
+		slots: map[she.KeyID]she.KeyID{}, initials: profile.EmptyKey}
+	r.keys[profile.EmptyKey] = u.master
+	used := map[she.KeyID]bool{}
+	for _, f := range sc.Factory {
+		used[she.KeyID(f.Slot)] = true
+	}
+	for _, st := range sc.Steps {
+		used[she.KeyID(st.KeyID)], used[she.KeyID(st.AuthID)] = true, true
+	}
+	if s, ok := confKeys.ecu.sacrificialSlot(); ok && used[s] {
+		for id := she.Key1; id <= she.Key10; id++ {
+			if !used[id] && id != s {
+				r.slots[s] = id
+				break
+			}
+		}
+	}
+	return r
+}
+
+func (r *udsReplay) slot(id uint8) she.KeyID {
+	if s, ok := r.slots[she.KeyID(id)]; ok {
+		return s
+	}
+	return she.KeyID(id)
+}
+
+// key is the fresh key that stands for the scenario's key k.
+func (r *udsReplay) key(k [16]byte) [16]byte {
+	if v, ok := r.keys[k]; ok {
+		return v
+	}
+	v := randomKey()
+	r.keys[k] = v
+	return v
+}
+
+// counter is the counter that stands for the scenario's counter c of slot id.
+func (r *udsReplay) counter(id she.KeyID, c uint32) uint32 {
+	if c == 0 {
+		return 0
+	}
+	if _, ok := r.base[id]; !ok {
+		r.base[id] = r.u.nextCounter(id) - 1
+	}
+	return r.base[id] + c
+}
+
+// factory loads the scenario's factory keys, authorized by the master key.
+func (r *udsReplay) factory(ctx context.Context, sc scenario) {
+	for _, f := range sc.Factory {
+		flags, err := she.ParseFlags(f.Flags)
+		Expect(err).NotTo(HaveOccurred(), r.where)
+		id := r.slot(f.Slot)
+		if !id.IsUserKey() {
+			continue // BOOT_MAC_KEY and BOOT_MAC are the ECU's own; the steps that need their value are not replayed
+		}
+		r.u.loadOK(ctx, r.u.update(r.uid, id, r.key(f.Key.block16()), r.counter(id, f.Counter), flags))
+	}
+}
+
+// step replays one step of the scenario.
+func (r *udsReplay) step(ctx context.Context, st scenarioStep) {
+	switch st.Cmd {
+	case "CHECK_SLOT":
+	case "LOAD_KEY":
+		r.loadKey(ctx, st)
+	case "GENERATE_MAC":
+		erc, mac, err := r.u.GenerateMAC(ctx, r.slot(st.KeyID), scenarioMessage)
+		Expect(err).NotTo(HaveOccurred(), r.where)
+		Expect(erc.String()).To(Equal(st.Expect), r.where)
+		if erc == she.NoError && st.Key != nil {
+			k := r.key(st.Key.block16())
+			Expect(mac).To(Equal(independentCMAC(k[:], scenarioMessage[:])), r.where)
+		}
+	case "VERIFY_MAC":
+		var mac [16]byte
+		if st.Key != nil {
+			k := r.key(st.Key.block16())
+			mac = independentCMAC(k[:], scenarioMessage[:])
+		}
+		if st.TamperByte != nil {
+			mac[*st.TamperByte] ^= 0x01
+		}
+		erc, verified, err := r.u.VerifyMAC(ctx, r.slot(st.KeyID), scenarioMessage, mac)
+		Expect(err).NotTo(HaveOccurred(), r.where)
+		Expect(erc.String()).To(Equal(st.Expect), r.where)
+		if st.Verified != nil {
+			Expect(verified).To(Equal(*st.Verified), r.where+": verification status")
+		}
+	case "GET_ID":
+		if st.MasterKey == "empty" {
+			Expect(r.u.masterEmpty).To(BeTrue(), r.where+": the replay needs an empty master key here")
+		} else {
+			master, err := hexBlock(st.MasterKey)
+			Expect(err).NotTo(HaveOccurred(), r.where)
+			Expect(r.u.master).To(Equal(r.key(master)), r.where+": the master key the replay loaded")
+		}
+		r.u.expectGetID(ctx, r.uid)
+	default:
+		Fail(fmt.Sprintf("%s: no UDS replay for %s", r.where, st.Cmd))
+	}
+}
+
+// loadKey replays a LOAD_KEY step: the answer's ERC, and on success M4 and M5 that prove the new
+// key (and equal the model's for the ECU's own UID).
+func (r *udsReplay) loadKey(ctx context.Context, st scenarioStep) {
+	id, authID := r.slot(st.KeyID), r.slot(st.AuthID)
+	uid := r.uid
+	switch st.UID {
+	case "", "own":
+	case "wildcard":
+		uid = she.WildcardUID
+	default:
+		uid[14] ^= 0xFF // another ECU's
+	}
+	var authKey [16]byte
+	if st.AuthKey != nil {
+		authKey = st.AuthKey.block16()
+	}
+	flags, err := she.ParseFlags(st.Flags)
+	Expect(err).NotTo(HaveOccurred(), r.where)
+	newKey, counter := r.key(st.NewKey.block16()), r.counter(id, st.Counter)
+	m := r.u.updateBy(uid, id, authID, r.key(authKey), newKey, counter, flags)
+	switch st.Tamper {
+	case "":
+	case "M1":
+		m.M1[0] ^= 0x80
+	case "M2":
+		m.M2[31] ^= 0x01
+	case "M3":
+		m.M3[0] ^= 0x01
+	default:
+		Fail(r.where + ": unknown tamper " + st.Tamper)
+	}
+	res := r.u.load(ctx, m)
+	Expect(res.ERC.String()).To(Equal(st.Expect), r.where)
+	if res.ERC != she.NoError {
+		return
+	}
+	Expect(she.VerifyM4M5(newKey, res.M4, res.M5)).To(Equal(she.Proof{UID: r.uid, KeyID: id, AuthID: authID, Counter: counter,
+		M4Valid: true, M5Valid: true}), r.where+": M4/M5 prove the stored key")
+	if uid == r.uid {
+		Expect([]any{res.M4, res.M5}).To(Equal([]any{m.M4, m.M5}), r.where+": the model's M4 and M5")
+	}
+	if id == she.MasterECUKey {
+		r.u.master, r.u.masterEmpty = newKey, false
+	}
+}
+
+// loadsMaster says whether sc stores a MASTER_ECU_KEY.
+func loadsMaster(sc scenario) bool {
+	for _, st := range sc.Steps {
+		if st.Cmd == "LOAD_KEY" && st.KeyID == uint8(she.MasterECUKey) && st.Expect == she.NoError.String() {
+			return true
+		}
+	}
+	return false
+}
+
+var _ = suite("ecu", "ECU: SHE through UDS", func() {
+	It("replays the engine-rule scenarios of she-engine-rules.json over UDS where they can be", func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+		DeferCleanup(cancel)
+		f, err := vectors.Load("she-engine-rules.json")
+		Expect(err).NotTo(HaveOccurred())
+		profile, err := she.ProfileByName(conf.Profile)
+		Expect(err).NotTo(HaveOccurred())
+		replayed := 0
+		for _, rec := range f.Records {
+			spec, ok := udsScenarios[rec.ID]
+			if !ok {
+				Expect(notOverUDS).To(HaveKey(rec.ID), "scenario %s is neither replayed over UDS nor listed as not replayable", rec.ID)
+				continue
+			}
+			var sc scenario
+			Expect(rec.Decode(&sc)).To(Succeed(), rec.ID)
+			if sc.Profile != profile.Name {
+				continue
+			}
+			if why := replayable(spec, sc); why != "" {
+				observe("scenario %s not replayed on this ECU: %s", rec.ID, why)
+				continue
+			}
+			By("scenario " + rec.ID)
+			var u *ecuUnderTest
+			var uid she.UID
+			if spec.emptyFirst {
+				u, uid = preparedAsIs(ctx)
+			} else {
+				u, uid = prepared(ctx)
+			}
+			if loadsMaster(sc) {
+				u.restoreMasterAfter(uid)
+			}
+			r := newUDSReplay(u, uid, profile, sc)
+			r.where = "scenario " + rec.ID + ", factory keys"
+			r.factory(ctx, sc)
+			for i, st := range sc.Steps {
+				if spec.skip[i] != "" {
+					continue
+				}
+				r.where = fmt.Sprintf("scenario %s, step %d (%s)", rec.ID, i, st.Cmd)
+				r.step(ctx, st)
+			}
+			u.restoreMaster(ctx, uid)
+			replayed++
+		}
+		Expect(replayed).To(BeNumerically(">", 0), "scenarios of profile %s replayed", profile.Name)
+	})
+})
+
+// replayable says why the scenario cannot be replayed on the ECU under test ("" when it can): one
+// about an empty master key needs a simulated ECU in the factory state, one that loads a master
+// key a real ECU whose master key is declared (to put it back).
+func replayable(spec udsScenario, sc scenario) string {
+	switch {
+	case conf.CAN == "mem":
+		return ""
+	case spec.emptyFirst:
+		return "it needs an empty MASTER_ECU_KEY, which the suite could not put back"
+	case loadsMaster(sc) && confKeys.masterKey == nil:
+		return "it loads a MASTER_ECU_KEY, and the ECU's declared one is empty (CONF_ECU_MASTER_KEY), which the suite could not put back"
+	}
+	return ""
+}
+
+// TestECUDeclaration: the ECU's declared values, their defaults on an interface and in-process,
+// and bad values refused with the variable's name.
+func TestECUDeclaration(t *testing.T) {
+	d, err := (&Config{CAN: "vcan0"}).ecuDeclaration()
+	if want := (ecuDeclaration{maxAttempts: 3, lockout: 10 * time.Second, seedLength: 16}); err != nil || d != want {
+		t.Errorf("defaults on an interface: %+v, %v; want %+v", d, err, want)
+	}
+	if _, ok := d.sacrificialSlot(); ok {
+		t.Error("a sacrificial slot on an interface that declares none")
+	}
+	d, err = (&Config{CAN: "mem"}).ecuDeclaration()
+	if id, ok := d.sacrificialSlot(); err != nil || !ok || id != 9 || d.lockout != simLockout {
+		t.Errorf("in-process: %+v, %v; want slot 9 and a %v delay", d, err, simLockout)
+	}
+	c := Config{CAN: "can0", ECUMaxAttempts: 5, ECULockout: "30s", ECUSeedLength: 4, ECUSacrificialKey: "0xD"}
+	d, err = c.ecuDeclaration()
+	if want := (ecuDeclaration{maxAttempts: 5, lockout: 30 * time.Second, seedLength: 4, sacrificial: 0xD}); err != nil || d != want {
+		t.Errorf("declared %+v: %+v, %v; want %+v", c, d, err, want)
+	}
+	for _, bad := range []struct {
+		c    Config
+		want string
+	}{
+		{Config{ECUMaxAttempts: -1}, "CONF_ECU_MAX_ATTEMPTS"},
+		{Config{ECULockout: "10"}, "CONF_ECU_LOCKOUT"},
+		{Config{ECULockout: "-1s"}, "CONF_ECU_LOCKOUT"},
+		{Config{ECUSeedLength: 33}, "CONF_ECU_SEED_LENGTH"},
+		{Config{ECUSacrificialKey: "1"}, "CONF_ECU_SACRIFICIAL_KEY_ID"},
+		{Config{ECUSacrificialKey: "E"}, "CONF_ECU_SACRIFICIAL_KEY_ID"},
+		{Config{ECUSacrificialKey: "KEY_6"}, "CONF_ECU_SACRIFICIAL_KEY_ID"},
+	} {
+		if _, err := bad.c.ecuDeclaration(); err == nil || !strings.Contains(err.Error(), bad.want) {
+			t.Errorf("%+v: error %v, want one naming %s", bad.c, err, bad.want)
+		}
+	}
 }

@@ -60,7 +60,10 @@ func serveFleetProcess(n string) error {
 	base := she.UID{0x00, 0x01, 0x00, 0x1d}
 	rand.Read(base[4:11])
 	open := func(tx, rx uint32) (isotp.Transport, error) { return ecu.KernelTransport("vcan0", tx, rx) }
-	fleet, err := ecu.StartFleetOn(ctx, open, ecu.Config{UID: base}, count)
+	// The ECUs leave the factory with an all-zero MASTER_ECU_KEY (it authorizes as an empty one
+	// does under autosar): TestSuitesOnVCAN0 declares it, so that the ecu suite loads master keys
+	// of its own and puts the declared one back, as on a real ECU.
+	fleet, err := ecu.StartFleetOn(ctx, open, ecu.Config{UID: base, InitialMasterKey: &[16]byte{}}, count)
 	if err != nil {
 		return err
 	}
