@@ -37,8 +37,8 @@ func replaceNRC(sid byte, from, to uds.NRC) *ecuVariant {
 	})
 }
 
-// isPositiveRoutine reports whether resp is a positive answer to routine rid with ERC erc
-// (any ERC when erc is nil).
+// isPositiveRoutine reports whether resp is a positive answer to routine rid whose ERC okERC
+// accepts.
 func isPositiveRoutine(resp []byte, rid uint16, okERC func(she.ERC) bool) bool {
 	return len(resp) >= 5 && resp[0] == uds.RoutineControl+0x40 && uint16(resp[2])<<8|uint16(resp[3]) == rid &&
 		okERC(she.ERC(resp[4]))

@@ -108,9 +108,9 @@ type ecuProxy struct {
 	keptSeed            []byte // a seed a wrong key did not use up
 	fakeSeed            []byte // a seed the proxy made up (the ECU gave none)
 	wrongKeys           int    // wrong keys since the last delay (seedRules.countAllWrongKeys)
-	maxAttempts         int
-	sticky              bool // a variant's pending state change
-	forgetLockout       bool
+	maxAttempts         int    // the ECU's wrong keys in a row before its delay
+	sticky              bool   // a variant's pending state change (an unlock it keeps)
+	forgetLockout       bool   // an ECUReset ended the delay (seedRules.forgetLockout)
 	ramLoad             []byte  // the last LoadKey request that loaded the RAM key
 	ecuUID              she.UID // as the ECU reported it (DID 0xFD00)
 	// the slots' keys and counters, learnt from the accepted updates
@@ -118,6 +118,7 @@ type ecuProxy struct {
 	counters map[she.KeyID]uint32
 }
 
+// newECUProxy is the proxy of v between down (facing the tester) and up (facing the ECU of cfg).
 func newECUProxy(down, up isotp.Transport, cfg ecu.Config, v ecuVariant) *ecuProxy {
 	p := &ecuProxy{down: down, up: up, v: v, profile: cfg.Profile, secKey: confKeys.securityKey, s3: cfg.S3,
 		ecuSession: uds.DefaultSession, lastECU: time.Now(), keys: map[she.KeyID][16]byte{}, counters: map[she.KeyID]uint32{}}
