@@ -104,13 +104,13 @@ type ecuProxy struct {
 	ecuUnlocked bool
 	lastECU     time.Time
 	// the SecurityAccess state the tester was told (seed translation)
-	testerSeed, ecuSeed []byte // the seed the tester got and the ECU's behind it
-	keptSeed            []byte // a seed a wrong key did not use up
-	fakeSeed            []byte // a seed the proxy made up (the ECU gave none)
-	wrongKeys           int    // wrong keys since the last delay (seedRules.countAllWrongKeys)
-	maxAttempts         int    // the ECU's wrong keys in a row before its delay
-	sticky              bool   // a variant's pending state change (an unlock it keeps)
-	forgetLockout       bool   // an ECUReset ended the delay (seedRules.forgetLockout)
+	testerSeed, ecuSeed []byte  // the seed the tester got and the ECU's behind it
+	keptSeed            []byte  // a seed a wrong key did not use up
+	fakeSeed            []byte  // a seed the proxy made up (the ECU gave none)
+	wrongKeys           int     // wrong keys since the last delay (seedRules.countAllWrongKeys)
+	maxAttempts         int     // the ECU's wrong keys in a row before its delay
+	sticky              bool    // a variant's pending state change (an unlock it keeps)
+	forgetLockout       bool    // an ECUReset ended the delay (seedRules.forgetLockout)
 	ramLoad             []byte  // the last LoadKey request that loaded the RAM key
 	ecuUID              she.UID // as the ECU reported it (DID 0xFD00)
 	// the slots' keys and counters, learnt from the accepted updates
