@@ -141,15 +141,45 @@ type ecuUnderTest struct {
 	counters    *slotCounters
 }
 
-// slotCounters are the greatest counters the suite has sent to each slot of an ECU.
+// slotCounters are, for each slot of an ECU, the greatest counter the suite has handed out or the
+// ECU has taken; and the slot and counter of each update built, by M3.
 type slotCounters struct {
 	sync.Mutex
-	last map[she.KeyID]uint32
+	last  map[she.KeyID]uint32
+	built map[[16]byte]slotCounter
+}
+
+type slotCounter struct {
+	id      she.KeyID
+	counter uint32
+}
+
+func newSlotCounters() *slotCounters {
+	return &slotCounters{last: map[she.KeyID]uint32{}, built: map[[16]byte]slotCounter{}}
 }
 
 // realECUCounters are those of the configured ECU, shared by every test of the run: a real ECU
 // keeps its slots from one test (and one run) to the next.
-var realECUCounters = &slotCounters{last: map[she.KeyID]uint32{}}
+var realECUCounters = newSlotCounters()
+
+// awaitCounterClock waits, when the ecu suite ends, until the seconds since counterEpoch have
+// passed every counter a real ECU has taken in this run, so that the next run's are greater.
+func awaitCounterClock() {
+	realECUCounters.Lock()
+	top := uint32(0)
+	for _, c := range realECUCounters.last {
+		top = max(top, c)
+	}
+	realECUCounters.Unlock()
+	if top == 0 {
+		return
+	}
+	wait := time.Until(counterEpoch.Add(time.Duration(top+1) * time.Second))
+	if wait > 5*time.Minute {
+		harnessFail("the ECU's counters reached %d, %v ahead of the clock the next run starts from", top, wait)
+	}
+	time.Sleep(wait)
+}
 
 // counterEpoch is where a real ECU's counters start: a counter is at least the number of seconds
 // since then, so that a run's counters are greater than those of any earlier run (README).
@@ -168,11 +198,19 @@ func (u *ecuUnderTest) nextCounter(id she.KeyID) uint32 {
 	return c
 }
 
-// sent records that slot id was sent counter c.
-func (u *ecuUnderTest) sent(id she.KeyID, c uint32) {
+// built records the slot and counter of an update, and taken that the ECU took the update m.
+func (u *ecuUnderTest) built(m she.Messages, id she.KeyID, c uint32) {
 	u.counters.Lock()
 	defer u.counters.Unlock()
-	u.counters.last[id] = max(u.counters.last[id], c)
+	u.counters.built[m.M3] = slotCounter{id, c}
+}
+
+func (u *ecuUnderTest) taken(m she.Messages) {
+	u.counters.Lock()
+	defer u.counters.Unlock()
+	if b, ok := u.counters.built[m.M3]; ok {
+		u.counters.last[b.id] = max(u.counters.last[b.id], b.counter)
+	}
 }
 
 // newECUUnderTest is a fresh simulated ECU (CONF_CAN=mem) or the first configured ECU.
@@ -183,7 +221,7 @@ func newECUUnderTest(base ecu.Config) *ecuUnderTest {
 	}
 	if conf.CAN == "mem" {
 		u := &ecuUnderTest{Client: memECU(simConfig(base)), simulated: true, master: p.EmptyKey, masterEmpty: true,
-			counters: &slotCounters{last: map[she.KeyID]uint32{}}}
+			counters: newSlotCounters()}
 		if base.InitialMasterKey != nil {
 			u.master, u.masterEmpty = *base.InitialMasterKey, false
 		}
@@ -238,10 +276,10 @@ func (u *ecuUnderTest) update(uid she.UID, id she.KeyID, newKey [16]byte, counte
 
 // updateBy builds M1–M5 for a new key in slot id, authorized by authKey in slot authID.
 func (u *ecuUnderTest) updateBy(uid she.UID, id, authID she.KeyID, authKey, newKey [16]byte, counter uint32, flags she.Flags) she.Messages {
-	u.sent(id, counter)
 	m, err := she.BuildMessages(she.KeyUpdate{UID: uid, KeyID: id, AuthID: authID, AuthKey: authKey,
 		NewKey: newKey, Counter: counter, Flags: flags})
 	ExpectWithOffset(2, err).NotTo(HaveOccurred())
+	u.built(m, id, counter)
 	return m
 }
 
@@ -249,6 +287,9 @@ func (u *ecuUnderTest) updateBy(uid she.UID, id, authID she.KeyID, authKey, newK
 func (u *ecuUnderTest) load(ctx context.Context, m she.Messages) ecu.LoadKeyResult {
 	res, err := u.LoadKey(ctx, m.M1, m.M2, m.M3)
 	ExpectWithOffset(1, err).NotTo(HaveOccurred(), "LoadKey")
+	if res.ERC == she.NoError {
+		u.taken(m)
+	}
 	return res
 }
 
@@ -280,6 +321,7 @@ func expectNRC(err error, nrc uds.NRC) {
 }
 
 var _ = suite("ecu", "ECU: SHE through UDS", func() {
+	AfterAll(awaitCounterClock)
 	var ctx context.Context
 	BeforeEach(func() {
 		var cancel context.CancelFunc

@@ -214,6 +214,7 @@ func (u *ecuUnderTest) unlock(ctx context.Context) {
 }
 
 var _ = suite("ecu", "ECU: SHE through UDS", func() {
+	AfterAll(awaitCounterClock)
 	var ctx context.Context
 	BeforeEach(func() {
 		var cancel context.CancelFunc
@@ -339,6 +340,26 @@ var _ = suite("ecu", "ECU: SHE through UDS", func() {
 		k2 := randomKey()
 		u.loadOK(ctx, u.updateBy(uid, id, id, k1, k2, c+1, she.KeyUsage))
 		u.expectHolds(ctx, id, k2)
+	})
+
+	It("answers VerifyMAC and GenerateMAC with a KeyID byte above 0x0F with NRC 0x31, and with a slot that cannot MAC with its ERC alone", func() {
+		u, _ := prepared(ctx)
+		msg, mac := randomKey(), randomKey()
+		for _, keyID := range []byte{0x10, 0x1F, 0xFF} {
+			_, err := u.StartRoutine(ctx, ecu.RIDVerifyMAC, append(append([]byte{keyID}, msg[:]...), mac[:]...))
+			expectNRC(err, uds.RequestOutOfRange)
+			_, err = u.StartRoutine(ctx, ecu.RIDGenerateMAC, append([]byte{keyID}, msg[:]...))
+			expectNRC(err, uds.RequestOutOfRange)
+		}
+		By("SECRET_KEY and MASTER_ECU_KEY cannot MAC: ERC_KEY_INVALID, and nothing after it")
+		for _, id := range []she.KeyID{she.SecretKey, she.MasterECUKey} {
+			rec, err := u.StartRoutine(ctx, ecu.RIDGenerateMAC, append([]byte{byte(id)}, msg[:]...))
+			Expect(err).NotTo(HaveOccurred(), "GenerateMAC with slot %#x", byte(id))
+			Expect(rec).To(Equal([]byte{byte(she.KeyInvalid)}), "GenerateMAC with slot %#x: the record", byte(id))
+			rec, err = u.StartRoutine(ctx, ecu.RIDVerifyMAC, append(append([]byte{byte(id)}, msg[:]...), mac[:]...))
+			Expect(err).NotTo(HaveOccurred(), "VerifyMAC with slot %#x", byte(id))
+			Expect(rec).To(Equal([]byte{byte(she.KeyInvalid)}), "VerifyMAC with slot %#x: the record", byte(id))
+		}
 	})
 
 	It("answers ECUReset hardReset, then is in the default session, locked, its RAM key empty; other reset types NRC 0x12", func() {
@@ -624,6 +645,7 @@ func loadsMaster(sc scenario) bool {
 }
 
 var _ = suite("ecu", "ECU: SHE through UDS", func() {
+	AfterAll(awaitCounterClock)
 	It("replays the engine-rule scenarios of she-engine-rules.json over UDS where they can be", func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 		DeferCleanup(cancel)
