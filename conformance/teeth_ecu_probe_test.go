@@ -76,16 +76,6 @@ func probeNRC(err error, nrc uds.NRC) error {
 	return fmt.Errorf("want NRC %v, got %v", nrc, err)
 }
 
-// showsKeyIDTaken: GenerateMAC with KeyID byte 0x1A is answered positively (not NRC 0x31).
-func showsKeyIDTaken(ctx context.Context, c *ecu.Client) error {
-	key := ecu.DefaultSecurityKey
-	if err := c.Prepare(ctx, &key); err != nil {
-		return err
-	}
-	_, err := c.StartRoutine(ctx, ecu.RIDGenerateMAC, append([]byte{0x1A}, make([]byte, 16)...))
-	return err
-}
-
 // showsWrongKeysCounted: wrong keys with right ones between them end in NRC 0x36 on the third.
 func showsWrongKeysCounted(ctx context.Context, c *ecu.Client) error {
 	wrong := func() error {

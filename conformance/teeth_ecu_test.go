@@ -48,6 +48,7 @@ const (
 	eSessions   = "ECU: SHE through UDS / refuses routines in the default and programming sessions"
 	eRefused    = "ECU: SHE through UDS / leaves the old key in use after a refused update"
 	eReset      = "ECU: SHE through UDS / answers ECUReset hardReset"
+	eKeyIDByte  = "ECU: SHE through UDS / answers VerifyMAC and GenerateMAC with a KeyID byte above 0x0F with NRC 0x31"
 )
 
 // ecuTeeth is the table: a new rule of the diagnostic profile adds a row.
@@ -107,6 +108,7 @@ var ecuTeeth = []ecuTooth{
 	{name: "NRC 0x13 instead of 0x31 for an unknown routine", kind: faulty,
 		variant: replaceNRC(uds.RoutineControl, uds.RequestOutOfRange, uds.IncorrectMessageLengthOrInvalidFormat),
 		caught:  []string{eRoutineNRC}},
+	{name: "KeyID byte above 0x0F taken (VerifyMAC, GenerateMAC)", kind: faulty, variant: keyIDMasked, caught: []string{eKeyIDByte}},
 	{name: "a positive answer with another routine's RID", kind: faulty, variant: ridNotEchoed, caught: []string{eMAC}},
 	{name: "fields after an ERC other than ERC_NO_ERROR", kind: faulty, variant: ercWithFields, caught: []string{eCounter, eRefused}},
 	{name: "LoadKey answered after P2 with no response pending", kind: faulty, variant: lateLoadKey, caught: []string{eTiming}},
@@ -120,7 +122,6 @@ var ecuTeeth = []ecuTooth{
 	{name: "flag silent", kind: faulty, env: []string{"CONF_SIM_FAULT=silent"}, caught: []string{eUnlock}},
 	// Faults no test catches yet: the suite passes against them. When a test starts to catch
 	// one, its row fails here: make it a fault row naming that test.
-	{name: "KeyID byte above 0x0F taken (VerifyMAC, GenerateMAC)", kind: uncaught, variant: keyIDMasked, shows: showsKeyIDTaken},
 	{name: "a right key does not reset the count of wrong keys", kind: uncaught,
 		variant: withSeeds(seedRules{countAllWrongKeys: true}), shows: showsWrongKeysCounted},
 	{name: "record length checked before SecurityAccess (0x13, not 0x33, while locked)", kind: uncaught,
