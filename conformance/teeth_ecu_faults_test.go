@@ -1,6 +1,7 @@
 package conformance_test
 
 import (
+	"bytes"
 	"context"
 	"time"
 
@@ -315,3 +316,42 @@ var suppressIgnored = &ecuVariant{serve: func(p *ecuProxy, ctx context.Context, 
 	}
 	return p.forward(ctx, req)
 }}
+
+// macIgnoresKeyUsage is a variant whose MAC commands take any loaded key, KEY_USAGE or not: where
+// the ECU answers ERC_KEY_INVALID for a key the proxy saw go in, the proxy computes the MAC.
+var macIgnoresKeyUsage = rewriteAnswer(func(p *ecuProxy, req, resp []byte) []byte {
+	invalid := func(e she.ERC) bool { return e == she.KeyInvalid }
+	if len(req) < 5 {
+		return resp
+	}
+	key, known := p.keys[she.KeyID(req[4])]
+	switch {
+	case !known:
+	case isPositiveRoutine(resp, ecu.RIDGenerateMAC, invalid) && len(req) == 4+17:
+		mac := she.CMAC(key, req[5:21])
+		return append(resp[:4], append([]byte{byte(she.NoError)}, mac[:]...)...)
+	case isPositiveRoutine(resp, ecu.RIDVerifyMAC, invalid) && len(req) == 4+33:
+		mac, result := she.CMAC(key, req[5:21]), byte(0x01)
+		if bytes.Equal(mac[:], req[21:37]) {
+			result = 0x00
+		}
+		return append(resp[:4], byte(she.NoError), result)
+	}
+	return resp
+})
+
+// resetForgivesAttempts is a variant whose ECUReset clears the count of wrong SecurityAccess keys
+// (a running delay stays): after the reset the proxy unlocks the ECU once, which resets its
+// count, and leaves it in the default session.
+var resetForgivesAttempts = &ecuVariant{serve: func(p *ecuProxy, ctx context.Context, req []byte) []byte {
+	resp := p.forward(ctx, req)
+	if isHardReset(req, resp) && p.enterSession(ctx, uds.ExtendedSession) == nil {
+		p.unlockECU(ctx)
+		p.enterSession(ctx, uds.DefaultSession)
+	}
+	return resp
+}}
+
+// s3Ignored is a variant that never returns to the default session on its own: while the tester
+// is silent in another session, the proxy keeps the ECU's session alive with TesterPresent.
+var s3Ignored = &ecuVariant{keepAlive: true}

@@ -40,7 +40,7 @@ func probeECU(t *testing.T, v *ecuVariant) *ecu.Client {
 	t.Helper()
 	h := vcan.NewHub()
 	key := ecu.DefaultSecurityKey
-	cfg := ecu.Config{UID: freshUID(), Profile: she.ProfileAUTOSAR, SecurityKey: &key, Lockout: time.Second}
+	cfg := ecu.Config{UID: freshUID(), Profile: she.ProfileAUTOSAR, SecurityKey: &key, Lockout: time.Second, S3: probeS3}
 	et, err := ecu.Transport(ecu.HubDialer(h), ecu.DefaultResponseID, ecu.DefaultRequestID)
 	if v != nil {
 		var stop func()
@@ -138,4 +138,42 @@ func showsSuppressIgnored(ctx context.Context, c *ecu.Client) error {
 		return errors.New("no answer to TesterPresent with the suppress bit")
 	}
 	return nil
+}
+
+// probeS3 is the S3 of the probes' ECUs: short, so that a probe can outwait it.
+const probeS3 = time.Second
+
+// showsAttemptsForgiven: two wrong keys, ECUReset, a third wrong key is NRC 0x35, not 0x36.
+func showsAttemptsForgiven(ctx context.Context, c *ecu.Client) error {
+	wrong := func() error {
+		if err := c.StartSession(ctx, uds.ExtendedSession); err != nil {
+			return err
+		}
+		resp, err := c.Do(ctx, []byte{uds.SecurityAccess, 0x01})
+		if err != nil {
+			return err
+		}
+		return probeSendKey(ctx, c, make([]byte, 16), len(resp))
+	}
+	for range 2 {
+		if err := probeNRC(wrong(), uds.InvalidKey); err != nil {
+			return err
+		}
+	}
+	if err := c.Reset(ctx, 0x01); err != nil {
+		return err
+	}
+	return probeNRC(wrong(), uds.InvalidKey)
+}
+
+// showsS3Ignored: unlocked in the extended session, silent for twice S3, a routine still
+// runs (a conforming ECU is back in the default session: NRC 0x7F).
+func showsS3Ignored(ctx context.Context, c *ecu.Client) error {
+	key := ecu.DefaultSecurityKey
+	if err := c.Prepare(ctx, &key); err != nil {
+		return err
+	}
+	time.Sleep(2 * probeS3)
+	_, err := c.GetID(ctx, [16]byte{})
+	return err
 }

@@ -31,6 +31,9 @@ type ecuVariant struct {
 	serve   func(p *ecuProxy, ctx context.Context, req []byte) []byte
 	delay   time.Duration // every answer is held back this long
 	pending bool          // every routine answer follows a response pending (NRC 0x78)
+	// keepAlive: while the tester is silent, the proxy keeps the ECU's non-default session
+	// alive (TesterPresent every quarter of S3)
+	keepAlive bool
 }
 
 // simulatedECUTransport is the transport a simulated ECU of the ecu suite answers on: its side of
@@ -140,7 +143,7 @@ func newECUProxy(down, up isotp.Transport, cfg ecu.Config, v ecuVariant) *ecuPro
 // serve answers the tester's requests until ctx ends or a transport closes.
 func (p *ecuProxy) serve(ctx context.Context) {
 	for {
-		req, err := p.down.Receive(ctx)
+		req, err := p.receive(ctx)
 		if err != nil {
 			if ctx.Err() != nil || !isotp.Abandoned(err) {
 				return
@@ -159,6 +162,23 @@ func (p *ecuProxy) serve(ctx context.Context) {
 		if resp != nil {
 			p.reply(ctx, req, resp)
 		}
+	}
+}
+
+// receive waits for the tester's next request; with keepAlive it sends TesterPresent to the ECU
+// every quarter of S3 meanwhile, while the ECU is in a non-default session.
+func (p *ecuProxy) receive(ctx context.Context) ([]byte, error) {
+	for {
+		if !p.v.keepAlive || p.ecuSession == uds.DefaultSession {
+			return p.down.Receive(ctx)
+		}
+		rctx, cancel := context.WithTimeout(ctx, p.s3/4)
+		req, err := p.down.Receive(rctx)
+		cancel()
+		if err == nil || ctx.Err() != nil || rctx.Err() == nil {
+			return req, err
+		}
+		p.inject(ctx, uds.TesterPresent, 0x00)
 	}
 }
 

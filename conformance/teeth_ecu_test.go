@@ -48,6 +48,7 @@ const (
 	eSessions   = "ECU: SHE through UDS / refuses routines in the default and programming sessions"
 	eRefused    = "ECU: SHE through UDS / leaves the old key in use after a refused update"
 	eReset      = "ECU: SHE through UDS / answers ECUReset hardReset"
+	eScenarios  = "ECU: SHE through UDS / replays the engine-rule scenarios of she-engine-rules.json over UDS"
 	eKeyIDByte  = "ECU: SHE through UDS / answers VerifyMAC and GenerateMAC with a KeyID byte above 0x0F with NRC 0x31"
 )
 
@@ -100,6 +101,7 @@ var ecuTeeth = []ecuTooth{
 	{name: "write protection ignored", kind: faulty, variant: writeProtectionDropped, caught: []string{eWriteProt}},
 	{name: "GET_ID MAC wrong", kind: faulty, variant: getIDMACWrong, caught: []string{eGetID}},
 	{name: "M4 of another slot (M5 consistent)", kind: faulty, variant: m4OfAnotherSlot, caught: []string{eLoadKey}},
+	{name: "MAC commands take a key without KEY_USAGE", kind: faulty, variant: macIgnoresKeyUsage, caught: []string{eScenarios}},
 	{name: "VerifyMAC answers verified for any MAC", kind: faulty, variant: verifyAlwaysTrue, caught: []string{eMAC, eRefused}},
 
 	// Faults of the answers' form.
@@ -127,6 +129,8 @@ var ecuTeeth = []ecuTooth{
 	{name: "record length checked before SecurityAccess (0x13, not 0x33, while locked)", kind: uncaught,
 		variant: lengthBeforeSecurity, shows: showsLengthFirst},
 	{name: "a positive answer despite the suppress bit", kind: uncaught, variant: suppressIgnored, shows: showsSuppressIgnored},
+	{name: "ECUReset clears the count of wrong keys", kind: uncaught, variant: resetForgivesAttempts, shows: showsAttemptsForgiven},
+	{name: "no return to the default session after S3", kind: uncaught, variant: s3Ignored, shows: showsS3Ignored},
 
 	{name: "flag boot-failure", kind: faulty, env: []string{"CONF_SIM_FAULT=boot-failure"}, caught: []string{eSREG}},
 }
