@@ -13,16 +13,22 @@ import (
 
 	"github.com/shekit/shekit/conformance/report"
 	"github.com/shekit/shekit/simulator/ecu"
+	"github.com/shekit/shekit/simulator/she"
 	"github.com/shekit/shekit/simulator/station"
 	"github.com/shekit/shekit/vcan"
 	"github.com/shekit/shekit/vcan/uds"
 )
 
 // memFleet starts n simulated ECUs (configured by simConfig) on a fresh in-memory bus and
-// returns the station's targets.
+// returns the station's targets. Under csec they leave the factory with the KMS's initial master
+// key: an empty csec MASTER_ECU_KEY authorizes only its own first update, and as all-FF.
 func memFleet(n int, base ecu.Config) []station.Target {
 	hub := vcan.NewHub()
 	base = simConfig(base)
+	if base.InitialMasterKey == nil && base.Profile.Name == she.ProfileCSEc.Name {
+		k := confKeys.initialMaster
+		base.InitialMasterKey = &k
+	}
 	fleet, err := ecu.StartFleet(context.Background(), ecu.HubDialer(hub), base, n)
 	if err != nil {
 		harnessFail("starting %d simulated ECUs: %v", n, err)

@@ -471,20 +471,18 @@ var scenarioMessage = [16]byte([]byte("scenario message"))
 // key; the declared sacrificial slot is replaced by a slot the scenario does not use. CHECK_SLOT
 // steps are left out (no service reads a slot; the later steps show its key).
 type udsReplay struct {
-	u        *ecuUnderTest
-	uid      she.UID
-	profile  she.Profile
-	keys     map[[16]byte][16]byte
-	base     map[she.KeyID]uint32
-	slots    map[she.KeyID]she.KeyID
-	where    string
-	initials [16]byte // the scenario's value of the empty master key
+	u     *ecuUnderTest
+	uid   she.UID
+	keys  map[[16]byte][16]byte
+	base  map[she.KeyID]uint32
+	slots map[she.KeyID]she.KeyID
+	where string
 }
 
 // newUDSReplay prepares the replay of sc on u, whose master key is the scenario's empty one.
 func newUDSReplay(u *ecuUnderTest, uid she.UID, profile she.Profile, sc scenario) *udsReplay {
-	r := &udsReplay{u: u, uid: uid, profile: profile, keys: map[[16]byte][16]byte{}, base: map[she.KeyID]uint32{},
-		slots: map[she.KeyID]she.KeyID{}, initials: profile.EmptyKey}
+	r := &udsReplay{u: u, uid: uid, keys: map[[16]byte][16]byte{}, base: map[she.KeyID]uint32{},
+		slots: map[she.KeyID]she.KeyID{}}
 	r.keys[profile.EmptyKey] = u.master
 	used := map[she.KeyID]bool{}
 	for _, f := range sc.Factory {
