@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"github.com/shekit/shekit/conformance/report"
-	"github.com/shekit/shekit/simulator/ecu"
 	"github.com/shekit/shekit/vcan/isotp"
 	"github.com/shekit/shekit/vcan/uds"
 )
@@ -25,9 +24,9 @@ type ecuTooth struct {
 	variant *ecuVariant // the proxy every simulated ECU of the run sits behind; nil: none
 	env     []string    // more CONF_* settings (a fault flag)
 	caught  []string    // fault: the tests (parts of their names) that must fail
-	// uncaught: shows the misbehaviour on a client of the variant (nil when seen), so that a row
-	// whose variant does nothing cannot pass as a fault the suite misses
-	shows func(ctx context.Context, c *ecu.Client) error
+	// legal and uncaught: shows the behaviour on a client of the variant (nil when seen), so that
+	// a variant that does nothing cannot pass as a legal variant or as a fault the suite misses
+	shows func(ctx context.Context, c ecuProbe) error
 }
 
 // The ecu suite's tests the rows name (parts of their names).
@@ -52,21 +51,31 @@ const (
 	eKeyIDByte  = "ECU: SHE through UDS / answers VerifyMAC and GenerateMAC with a KeyID byte above 0x0F with NRC 0x31"
 )
 
+// passThrough is the legal row of the proxy alone, which changes nothing to show.
+const passThrough = "the simulator behind a proxy that passes everything on"
+
 // ecuTeeth is the table: a new rule of the diagnostic profile adds a row.
 var ecuTeeth = []ecuTooth{
 	// Legal variants: the profile allows them, the simulator does not show them.
-	{name: "the simulator behind a proxy that passes everything on", kind: legal, variant: &ecuVariant{}},
-	{name: "ISO-TP padding 0x55", kind: legal, variant: &ecuVariant{opts: []isotp.Option{isotp.WithPadding(0x55)}}},
-	{name: "no ISO-TP padding (short frames)", kind: legal, variant: &ecuVariant{opts: []isotp.Option{isotp.WithoutPadding()}}},
+	{name: passThrough, kind: legal, variant: &ecuVariant{}},
+	{name: "ISO-TP padding 0x55", kind: legal, variant: &ecuVariant{opts: []isotp.Option{isotp.WithPadding(0x55)}},
+		shows: showsPadding(0x55)},
+	{name: "no ISO-TP padding (short frames)", kind: legal, variant: &ecuVariant{opts: []isotp.Option{isotp.WithoutPadding()}},
+		shows: showsNoPadding},
 	{name: "flow control BS=1, STmin=5ms", kind: legal,
-		variant: &ecuVariant{opts: []isotp.Option{isotp.WithFlowControl(1, 5*time.Millisecond)}}},
-	{name: "re-locks when the same session is requested again", kind: legal, variant: relockSameSession},
-	{name: "4-byte seeds", kind: legal, variant: withSeeds(seedRules{seedLen: 4}), env: []string{"CONF_ECU_SEED_LENGTH=4"}},
-	{name: "32-byte seeds", kind: legal, variant: withSeeds(seedRules{seedLen: 32}), env: []string{"CONF_ECU_SEED_LENGTH=32"}},
-	{name: "1-byte seeds", kind: legal, variant: withSeeds(seedRules{seedLen: 1}), env: []string{"CONF_ECU_SEED_LENGTH=1"}},
-	{name: "response pending before every routine answer", kind: legal, variant: &ecuVariant{pending: true}},
-	{name: "every answer 40 ms late (P2 = 50 ms)", kind: legal, variant: &ecuVariant{delay: 40 * time.Millisecond}},
-	{name: "announces P2 = 150 ms, P2* = 2 s", kind: legal, variant: announcesTiming(150*time.Millisecond, 2*time.Second)},
+		variant: &ecuVariant{opts: []isotp.Option{isotp.WithFlowControl(1, 5*time.Millisecond)}}, shows: showsFlowControl},
+	{name: "re-locks when the same session is requested again", kind: legal, variant: relockSameSession, shows: showsRelock},
+	{name: "4-byte seeds", kind: legal, variant: withSeeds(seedRules{seedLen: 4}), env: []string{"CONF_ECU_SEED_LENGTH=4"},
+		shows: showsSeedLength(4)},
+	{name: "32-byte seeds", kind: legal, variant: withSeeds(seedRules{seedLen: 32}), env: []string{"CONF_ECU_SEED_LENGTH=32"},
+		shows: showsSeedLength(32)},
+	{name: "1-byte seeds", kind: legal, variant: withSeeds(seedRules{seedLen: 1}), env: []string{"CONF_ECU_SEED_LENGTH=1"},
+		shows: showsSeedLength(1)},
+	{name: "response pending before every routine answer", kind: legal, variant: &ecuVariant{pending: true}, shows: showsPending},
+	{name: "every answer 40 ms late (P2 = 50 ms)", kind: legal, variant: &ecuVariant{delay: 40 * time.Millisecond},
+		shows: showsLate(40 * time.Millisecond)},
+	{name: "announces P2 = 150 ms, P2* = 2 s", kind: legal, variant: announcesTiming(150*time.Millisecond, 2*time.Second),
+		shows: showsTiming(150*time.Millisecond, 2*time.Second)},
 
 	// Faults of SecurityAccess.
 	{name: "SecurityAccess takes any key", kind: faulty, variant: withSeeds(seedRules{anyKey: true}),
@@ -222,8 +231,8 @@ func TestECUTeethTableSize(t *testing.T) {
 		if r.kind == faulty && len(r.caught) == 0 {
 			t.Errorf("fault %q names no test that must catch it", r.name)
 		}
-		if r.kind == uncaught && r.shows == nil {
-			t.Errorf("fault %q, not caught yet, does not show its misbehaviour", r.name)
+		if r.kind != faulty && r.shows == nil && r.name != passThrough {
+			t.Errorf("%s row %q does not show its behaviour", r.kind, r.name)
 		}
 		if _, ok := ecuVariantNamed(r.name); ok != (r.variant != nil) {
 			t.Errorf("row %q: its variant is not found by name", r.name)
