@@ -238,6 +238,13 @@ var _ = suite("ecu", "ECU: SHE through UDS", func() {
 		Expect(err).NotTo(HaveOccurred())
 		Expect(zero).To(Equal(make([]byte, confKeys.ecu.seedLength)))
 		Expect(u.probeRoutine(ctx)).To(Succeed(), "still unlocked after a seed request")
+		By("the right key reset the attempts: declared attempts less one wrong keys again are each NRC 0x35")
+		u.lockedExtendedSession(ctx)
+		for i := 1; i < confKeys.ecu.maxAttempts; i++ {
+			expectNRC(u.sendKey(ctx, wrongKeyFor(u.freshSeed(ctx))), uds.InvalidKey)
+		}
+		u.unlock(ctx)
+		Expect(u.probeRoutine(ctx)).To(Succeed(), "a routine once unlocked")
 	})
 
 	It("answers NRC 0x36 on the declared number of wrong keys in a row and NRC 0x37 to seed requests for the declared delay, ECUReset included; then unlocks", func() {
@@ -479,7 +486,7 @@ type udsReplay struct {
 	where string
 }
 
-// newUDSReplay prepares the replay of sc on u, whose master key is the scenario's empty one.
+// newUDSReplay prepares the replay of sc on u, whose master key stands for the scenario's empty one.
 func newUDSReplay(u *ecuUnderTest, uid she.UID, profile she.Profile, sc scenario) *udsReplay {
 	r := &udsReplay{u: u, uid: uid, keys: map[[16]byte][16]byte{}, base: map[she.KeyID]uint32{},
 		slots: map[she.KeyID]she.KeyID{}}
@@ -651,6 +658,22 @@ var _ = suite("ecu", "ECU: SHE through UDS", func() {
 		Expect(err).NotTo(HaveOccurred())
 		profile, err := she.ProfileByName(conf.Profile)
 		Expect(err).NotTo(HaveOccurred())
+		// A simulated ECU is fresh for each scenario; a real one is prepared once (fewer exchanges
+		// on a busy bus) and gets its declared master key back after each scenario and at the end.
+		var shared *ecuUnderTest
+		var sharedUID she.UID
+		ecuFor := func(spec udsScenario) (*ecuUnderTest, she.UID) {
+			switch {
+			case conf.CAN == "mem" && spec.emptyFirst:
+				return preparedAsIs(ctx)
+			case conf.CAN == "mem":
+				return prepared(ctx)
+			case shared == nil:
+				shared, sharedUID = prepared(ctx)
+				shared.restoreMasterAfter(sharedUID)
+			}
+			return shared, sharedUID
+		}
 		replayed := 0
 		for _, rec := range f.Records {
 			spec, ok := udsScenarios[rec.ID]
@@ -668,16 +691,7 @@ var _ = suite("ecu", "ECU: SHE through UDS", func() {
 				continue
 			}
 			By("scenario " + rec.ID)
-			var u *ecuUnderTest
-			var uid she.UID
-			if spec.emptyFirst {
-				u, uid = preparedAsIs(ctx)
-			} else {
-				u, uid = prepared(ctx)
-			}
-			if loadsMaster(sc) {
-				u.restoreMasterAfter(uid)
-			}
+			u, uid := ecuFor(spec)
 			r := newUDSReplay(u, uid, profile, sc)
 			r.where = "scenario " + rec.ID + ", factory keys"
 			r.factory(ctx, sc)
