@@ -34,8 +34,8 @@ var simFaults = map[string]func(*ecu.Config){
 }
 
 // simConfig is the configuration of a simulated ECU under test: a fresh UID of the configured
-// supplier, the configured profile, security key and SecurityAccess attempts and delay, and
-// CONF_SIM_FAULT.
+// supplier, the configured profile, security key and SecurityAccess seed length, attempts and
+// delay, and CONF_SIM_FAULT.
 func simConfig(base ecu.Config) ecu.Config {
 	if base.UID == (she.UID{}) {
 		base.UID = freshUID()
@@ -50,6 +50,9 @@ func simConfig(base ecu.Config) ecu.Config {
 	}
 	if base.Lockout == 0 {
 		base.Lockout = confKeys.ecu.lockout
+	}
+	if base.SeedLength == 0 {
+		base.SeedLength = confKeys.ecu.seedLength
 	}
 	key := confKeys.securityKey
 	base.SecurityKey = &key
@@ -496,6 +499,7 @@ var _ = suite("ecu", "ECU: SHE through UDS", func() {
 		expectNRC(do(0x22, 0xFD), uds.IncorrectMessageLengthOrInvalidFormat)
 		expectNRC(do(0x22, 0x12, 0x34), uds.RequestOutOfRange)
 		expectNRC(do(0x27, 0x01), uds.ServiceNotSupportedInActiveSession)
+		expectNRC(do(0x11, 0x03), uds.SubFunctionNotSupported)
 		Expect(u.StartSession(ctx, uds.ExtendedSession)).To(Succeed())
 		expectNRC(do(0x11, 0x03), uds.SubFunctionNotSupported)
 		expectNRC(do(append([]byte{0x31, 0x01, 0xFD, 0x10}, make([]byte, 64)...)...), uds.SecurityAccessDenied)

@@ -19,10 +19,11 @@ import (
 // ecuFlags are the flags of the ecu and fleet commands.
 type ecuFlags struct {
 	can, uid, tx, rx, store, profile, securityKey, log string
-	initialMaster                                      string
+	initialMaster, padding                             string
 	txID, rxID                                         uint32
-	count                                              int
+	count, seedLength                                  int
 	noSecurity, kernelISOTP                            bool
+	relockSameSession, rngInitAtBoot                   bool
 	faults                                             ecu.Faults
 }
 
@@ -35,6 +36,10 @@ func (f *ecuFlags) register(fs *flag.FlagSet, fleet bool) {
 	fs.StringVar(&f.initialMaster, "initial-master-key", "", "factory MASTER_ECU_KEY, 32 hex digits (default: empty, authorizing as all-zero)")
 	fs.BoolVar(&f.noSecurity, "no-security", false, "allow the SHE routines without SecurityAccess")
 	fs.BoolVar(&f.kernelISOTP, "kernel-isotp", false, "use the Linux kernel's CAN_ISOTP socket instead of user-space ISO-TP")
+	fs.IntVar(&f.seedLength, "seed-length", 16, "SecurityAccess seed length in bytes, 1 to 32")
+	fs.BoolVar(&f.relockSameSession, "relock-same-session", false, "re-lock SecurityAccess when the active session is requested again")
+	fs.StringVar(&f.padding, "padding", "cc", "ISO-TP padding byte in hex, or none")
+	fs.BoolVar(&f.rngInitAtBoot, "rng-init-at-boot", false, "run CMD_INIT_RNG at every power-on (SREG RND_INIT set)")
 	fs.StringVar(&f.log, "log", "", "write the bus traffic to this file in candump's log format")
 	if fleet {
 		fs.IntVar(&f.count, "count", 2, "number of ECUs (IDs: 0x7E0+i/0x7E8+i up to 8, else 29-bit 0x18000000|i<<4 and |0x8)")
@@ -84,9 +89,17 @@ func (f *ecuFlags) config() (ecu.Config, error) {
 			return cfg, err
 		}
 	}
+	padding, err := ecu.ParsePadding(f.padding)
+	if err != nil {
+		return cfg, fmt.Errorf("--padding: %w", err)
+	}
+	if f.seedLength < 1 || f.seedLength > ecu.MaxSeedLength {
+		return cfg, fmt.Errorf("--seed-length: want 1 to %d", ecu.MaxSeedLength)
+	}
 	k := [16]byte(key)
 	cfg = ecu.Config{UID: uid, Profile: profile, StoreDir: f.store, SecurityKey: &k,
-		NoSecurity: f.noSecurity, Faults: f.faults}
+		NoSecurity: f.noSecurity, Faults: f.faults, SeedLength: f.seedLength,
+		RelockSameSession: f.relockSameSession, Padding: padding, RNGInitAtBoot: f.rngInitAtBoot}
 	if f.initialMaster != "" {
 		m, err := hex.DecodeString(f.initialMaster)
 		if err != nil || len(m) != 16 {
@@ -167,9 +180,10 @@ func serveECUs(ctx context.Context, name string, f *ecuFlags, cfg ecu.Config, st
 		stopLog := logTraffic(ctx, tap, vcan.NewLogWriter(out, f.can))
 		defer stopLog()
 	}
-	open := func(tx, rx uint32) (isotp.Transport, error) { return ecu.Transport(dial, tx, rx) }
+	opts := cfg.TransportOptions()
+	open := func(tx, rx uint32) (isotp.Transport, error) { return ecu.Transport(dial, tx, rx, opts...) }
 	if f.kernelISOTP {
-		open = func(tx, rx uint32) (isotp.Transport, error) { return ecu.KernelTransport(f.can, tx, rx) }
+		open = func(tx, rx uint32) (isotp.Transport, error) { return ecu.KernelTransport(f.can, tx, rx, opts...) }
 	}
 	if name == "ecu" {
 		tx, rx := f.txID, f.rxID

@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"flag"
 	"os"
 	"path/filepath"
 	"strings"
@@ -11,6 +12,7 @@ import (
 
 	"go.einride.tech/can"
 
+	"github.com/shekit/shekit/simulator/ecu"
 	"github.com/shekit/shekit/vcan"
 )
 
@@ -38,7 +40,8 @@ func TestECUCommandsRunUntilStopped(t *testing.T) {
 		t.Fatalf("bus log: %v", err)
 	}
 	out, errOut, code = runFor(t, 100*time.Millisecond, "ecu", "--can", "mem", "--uid", "000300010000000000000000000002",
-		"--profile", "csec", "--store", dir, "--fault-slow-nvm", "10ms")
+		"--profile", "csec", "--store", dir, "--fault-slow-nvm", "10ms",
+		"--padding", "none", "--seed-length", "4", "--relock-same-session", "--rng-init-at-boot")
 	if code != 0 || !strings.Contains(out, "ECU 000300010000000000000000000002 listening on mem: request 0x7e0, response 0x7e8") {
 		t.Fatalf("ecu: exit %d, %s%s", code, out, errOut)
 	}
@@ -61,6 +64,9 @@ func TestECUCommandBadInput(t *testing.T) {
 		{[]string{"ecu", "--bogus"}, 2, "bogus"},
 		{[]string{"ecu", "--initial-master-key", "zz"}, 2, "--initial-master-key"},
 		{[]string{"ecu", "stray"}, 2, "unexpected argument"},
+		{[]string{"ecu", "--padding", "1cc"}, 2, "--padding"},
+		{[]string{"ecu", "--seed-length", "33"}, 2, "--seed-length"},
+		{[]string{"ecu", "--seed-length", "0"}, 2, "--seed-length"},
 		{[]string{"fleet", "--count", "0"}, 2, "--count"},
 		{[]string{"ecu", "--can", "mem", "--kernel-isotp"}, 1, "--kernel-isotp"},
 		{[]string{"ecu", "--can", "nosuchcan0"}, 1, "nosuchcan0"},
@@ -69,6 +75,28 @@ func TestECUCommandBadInput(t *testing.T) {
 		if code != tc.code || strings.Count(errOut, "\n") != 1 || !strings.Contains(errOut, tc.want) {
 			t.Errorf("%v: exit %d, stderr %q, stdout %q; want exit %d and one line mentioning %s", tc.args, code, errOut, out, tc.code, tc.want)
 		}
+	}
+}
+
+// TestECUFlagsLegalVariants: the legal-variant flags reach the ECU's configuration.
+func TestECUFlagsLegalVariants(t *testing.T) {
+	fs := flag.NewFlagSet("ecu", flag.ContinueOnError)
+	var f ecuFlags
+	f.register(fs, false)
+	if err := fs.Parse([]string{"--padding", "none", "--seed-length", "4", "--relock-same-session", "--rng-init-at-boot"}); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := f.config()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Padding != ecu.NoPadding || cfg.SeedLength != 4 || !cfg.RelockSameSession || !cfg.RNGInitAtBoot {
+		t.Fatalf("config %+v", cfg)
+	}
+	var d ecuFlags
+	d.register(flag.NewFlagSet("ecu", flag.ContinueOnError), false)
+	if cfg, err = d.config(); err != nil || cfg.Padding != ecu.PadWith(0xCC) || cfg.SeedLength != 16 || cfg.RelockSameSession || cfg.RNGInitAtBoot {
+		t.Fatalf("defaults: %+v, %v", cfg, err)
 	}
 }
 

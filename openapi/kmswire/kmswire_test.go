@@ -48,3 +48,24 @@ func TestRecords(t *testing.T) {
 		t.Errorf("short M3: %v", err)
 	}
 }
+
+func TestGetIDAnswerRoundTrip(t *testing.T) {
+	a := GetIDAnswer{Challenge: [16]byte{0xf6, 0xda}, SREG: 0x3E, MAC: [16]byte{15: 0xAB}}
+	const want = "GET_ID Challenge=f6da0000000000000000000000000000 SREG=3e MAC=000000000000000000000000000000ab"
+	if got := a.String(); got != want {
+		t.Fatalf("String() = %q, want %q", got, want)
+	}
+	if got, ok := ParseGetIDAnswer(strings.ToUpper(want[:7]) + strings.ToUpper(want[7:])); ok {
+		t.Fatalf("upper-case field names parsed: %+v", got)
+	}
+	if got, ok := ParseGetIDAnswer("GET_ID Challenge=F6DA0000000000000000000000000000 SREG=3E MAC=000000000000000000000000000000AB"); !ok || got != a {
+		t.Fatalf("ParseGetIDAnswer of upper-case hex: %+v, %v", got, ok)
+	}
+	for _, bad := range []string{"", "GetID: MAC mismatch", want[:len(want)-2], want + " x",
+		"GET_ID Challenge=f6da0000000000000000000000000000 SREG=3e3e MAC=000000000000000000000000000000ab",
+		"GET_ID SREG=3e Challenge=f6da0000000000000000000000000000 MAC=000000000000000000000000000000ab"} {
+		if got, ok := ParseGetIDAnswer(bad); ok {
+			t.Errorf("ParseGetIDAnswer(%q) = %+v", bad, got)
+		}
+	}
+}

@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -180,6 +181,35 @@ func TestDocumentMasterKeyExample(t *testing.T) {
 	challenge, _ = hex.DecodeString(env.Records.Challenge)
 	if want := she.GetIDMAC(master, [16]byte(challenge), uid, 0x1E); env.Records.KeySyncValue != hex.EncodeToString(want[:]) {
 		t.Fatal("master KeySyncValue is not the GET_ID MAC with SREG 0x1E")
+	}
+}
+
+// TestMasterSyncChecksTheReportedGetID: a master key's sync reported Success with the ECU's GET_ID
+// answer is checked over the SREG the ECU returned, so an ECU whose RNG was initialized at boot
+// (SREG 0x3E, not the 0x1E the KeySyncValue assumes) syncs; a MAC the key does not give is
+// refused, KEYSYNC_MISMATCH, and changes nothing.
+func TestMasterSyncChecksTheReportedGetID(t *testing.T) {
+	ts := newServer(t, "")
+	uid := uidOf(masterExampleEcuID)
+	master := open(t, ts.provision(t, map[string]string{"ProvisioningType": "EcuMasterKey", "KeyID": "1", "EcuID": masterExampleEcuID}),
+		[16]byte{}, uid, she.MasterECUKey, 1, "01101")
+	ts.report(t, kms.PathProvisioning, map[string]string{"ProvisioningType": "EcuMasterKey", "EcuID": masterExampleEcuID,
+		"ResultMessage": "", "ResultStatus": "Success"})
+	_, env := ts.call(t, "POST", kms.PathKeySync, map[string]string{"ProvisioningType": "EcuMasterKey", "EcuID": masterExampleEcuID})
+	challenge, _ := hex.DecodeString(env.Records.Challenge)
+	answer := func(sreg byte, mac [16]byte) map[string]string {
+		msg := fmt.Sprintf("GET_ID Challenge=%x SREG=%02x MAC=%x", challenge, sreg, mac)
+		return map[string]string{"ProvisioningType": "EcuMasterKey", "EcuID": masterExampleEcuID, "ResultStatus": "Success", "ResultMessage": msg}
+	}
+	// The MAC of SREG 0x1E reported with SREG 0x3E: refused.
+	status, env := ts.call(t, "PUT", kms.PathKeySync, answer(0x3E, she.GetIDMAC(master, [16]byte(challenge), uid, 0x1E)))
+	if status != 200 || env.ResultReason != "KEYSYNC_MISMATCH" || env.ResultMessage != "The GET_ID MAC does not match the EcuMasterKey of KeyID 1." {
+		t.Fatalf("wrong GET_ID MAC: %d %+v", status, env)
+	}
+	// The ECU's real answer, SREG 0x3E: accepted (the refusal above recorded nothing).
+	ts.report(t, kms.PathKeySync, answer(0x3E, she.GetIDMAC(master, [16]byte(challenge), uid, 0x3E)))
+	if status, env := ts.call(t, "PUT", kms.PathKeySync, answer(0x3E, she.GetIDMAC(master, [16]byte(challenge), uid, 0x3E))); env.ResultReason != "NOTHING_ISSUED" {
+		t.Fatalf("second report of one sync: %d %+v", status, env)
 	}
 }
 

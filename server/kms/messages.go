@@ -53,6 +53,7 @@ var problems = map[Reason]problem{
 	"COUNTER_PARSE":             {http.StatusOK, "Counter Parsing Err : %s"},
 	"COUNTER_EXHAUSTED":         {http.StatusOK, "The Counter must be less than or equal to FFFFFFF(268435455)."},
 	"CHALLENGE_FORMAT":          {http.StatusOK, "The Challenge must be 32 hex characters: %s"},
+	"KEYSYNC_MISMATCH":          {http.StatusOK, "The GET_ID MAC does not match the %s of KeyID %s."},
 	"FORBIDDEN":                 {http.StatusOK, "The EcuID:%s does not belong to the supplier %s."},
 	"UNAUTHORIZED":              {http.StatusUnauthorized, "The supplier is not authenticated."},
 	"NOT_JSON":                  {http.StatusBadRequest, "The request body is not JSON."},

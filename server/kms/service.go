@@ -18,8 +18,10 @@ import (
 
 // SyncSREG is the status register the KMS assumes when it computes a MASTER_ECU_KEY's
 // KeySyncValue (a GET_ID MAC): an ECU that booted securely and finished its boot, SECURE_BOOT |
-// BOOT_INIT | BOOT_FINISHED | BOOT_OK.
-const SyncSREG = she.StatusSecureBoot | she.StatusBootInit | she.StatusBootFinished | she.StatusBootOK
+// BOOT_INIT | BOOT_FINISHED | BOOT_OK (0x1E). An ECU whose SREG differs (RND_INIT set, say) is
+// still synced: the station reports its GET_ID answer and ReportSync checks the MAC over the SREG
+// the ECU returned.
+const SyncSREG = kmswire.SyncSREG
 
 // Service is the KMS's business logic, independent of HTTP.
 type Service struct {
@@ -280,13 +282,14 @@ func parseOutcome(status string) (bool, *Error) {
 // issued key becomes the one the KMS believes is in the slot (for the master key: the one it
 // authorizes further updates with).
 func (s *Service) Report(ctx context.Context, caller *Caller, req ReportRequest) *Error {
-	return s.report(ctx, caller, req, s.store.Report, "")
+	return s.report(ctx, caller, req, s.store.Report, "", nil)
 }
 
 // report validates a PUT and records its outcome with record; what names the reported thing in
 // the NOTHING_ISSUED message ("" for the key itself).
 func (s *Service) report(ctx context.Context, caller *Caller, req ReportRequest,
-	record func(ctx context.Context, slot Slot, success bool, message, actor string) error, what string) *Error {
+	record func(ctx context.Context, slot Slot, success bool, message, actor string) error, what string,
+	check func(ctx context.Context, t *target, req ReportRequest) *Error) *Error {
 	t, e := s.resolve(caller, req.ProvisioningType, req.EcuID, req.KeyID, true)
 	if e != nil {
 		return e
@@ -294,6 +297,11 @@ func (s *Service) report(ctx context.Context, caller *Caller, req ReportRequest,
 	success, e := parseOutcome(req.ResultStatus)
 	if e != nil {
 		return e
+	}
+	if success && check != nil {
+		if e := check(ctx, t, req); e != nil {
+			return e
+		}
 	}
 	err := record(ctx, Slot{t.ecu.UID, t.keyID}, success, req.ResultMessage, caller.actor())
 	switch {
@@ -337,7 +345,32 @@ func (s *Service) Sync(ctx context.Context, caller *Caller, req SyncRequest) (*R
 		Challenge: hex.EncodeToString(challenge[:])}, nil
 }
 
-// ReportSync is PUT supplierKeySyncValue: the outcome of the station's check.
+// ReportSync is PUT supplierKeySyncValue: the outcome of the station's check. A master key's
+// Success that carries the ECU's GET_ID answer (kmswire.GetIDAnswer) is checked first: the MAC
+// over the SREG the ECU returned must be the one the key the KMS believes is in the slot gives,
+// else the report is refused (KEYSYNC_MISMATCH) and nothing is recorded.
 func (s *Service) ReportSync(ctx context.Context, caller *Caller, req ReportRequest) *Error {
-	return s.report(ctx, caller, req, s.store.ReportSync, "KeySyncValue for ")
+	return s.report(ctx, caller, req, s.store.ReportSync, "KeySyncValue for ", s.checkGetIDAnswer)
+}
+
+// checkGetIDAnswer checks the GET_ID answer a master key's sync report carries, if it carries
+// one. A slot with no injected key is left to the store (nothing was issued for it).
+func (s *Service) checkGetIDAnswer(ctx context.Context, t *target, req ReportRequest) *Error {
+	answer, ok := kmswire.ParseGetIDAnswer(req.ResultMessage)
+	if !ok || t.typ != EcuMasterKey {
+		return nil
+	}
+	st, err := s.store.SlotState(ctx, Slot{t.ecu.UID, t.keyID})
+	if err != nil {
+		return s.internal("slot state", err)
+	}
+	key, ok := s.slotKey(t, st)
+	if !ok {
+		return nil
+	}
+	want := she.GetIDMAC(key, answer.Challenge, t.ecu.UID, answer.SREG)
+	if subtle.ConstantTimeCompare(want[:], answer.MAC[:]) != 1 {
+		return fail("KEYSYNC_MISMATCH", string(t.typ), keyIDText(t.keyID))
+	}
+	return nil
 }

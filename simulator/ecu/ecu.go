@@ -39,25 +39,44 @@ type Faults struct {
 
 // Config describes one simulated ECU.
 type Config struct {
-	UID          she.UID
-	Serial       string        // DID 0xF18C; default "SIM-" and the UID's last 4 bytes
-	Profile      she.Profile   // default autosar
-	StoreDir     string        // key store directory (one file per UID); empty: nothing persists
-	SecurityKey  *[16]byte     // default DefaultSecurityKey
-	NoSecurity   bool          // routines need no SecurityAccess
-	MaxAttempts  int           // failed SecurityAccess attempts before NRC 0x36 (default 3)
-	Lockout      time.Duration // delay after too many attempts (default 10 s; NRC 0x37 meanwhile)
-	S3           time.Duration // non-default session timeout (default 5 s)
-	P2, P2Star   time.Duration // announced server times (default 50 ms, 5000 ms)
-	PendingAfter time.Duration // a routine still running after this answers 0x78 (default 25 ms)
-	Image        []byte        // simulated firmware image; default derived from the UID
+	UID         she.UID
+	Serial      string        // DID 0xF18C; default "SIM-" and the UID's last 4 bytes
+	Profile     she.Profile   // default autosar
+	StoreDir    string        // key store directory (one file per UID); empty: nothing persists
+	SecurityKey *[16]byte     // default DefaultSecurityKey
+	NoSecurity  bool          // routines need no SecurityAccess
+	MaxAttempts int           // failed SecurityAccess attempts before NRC 0x36 (default 3)
+	Lockout     time.Duration // delay after too many attempts (default 10 s; NRC 0x37 meanwhile)
+	S3          time.Duration // non-default session timeout (default 5 s)
+	// SeedLength is the length of a SecurityAccess seed in bytes, 1–32 (default 16); the key is
+	// 16 bytes whatever it is.
+	SeedLength int
+	// RelockSameSession makes a request for the session the ECU is already in re-lock
+	// SecurityAccess; by default it keeps the unlock. (A change to another session always re-locks.)
+	RelockSameSession bool
+	// Padding is how the ECU's ISO-TP frames are padded. It belongs to the transport: whoever
+	// opens the ECU's transport applies TransportOptions (StartFleet and the simulator's ecu and
+	// fleet commands do; New cannot, its transport is already open).
+	Padding Padding
+	// RNGInitAtBoot makes the host run CMD_INIT_RNG at every power-on, after secure boot, so
+	// that SREG has RND_INIT set (0x3E rather than 0x1E after a successful secure boot).
+	RNGInitAtBoot bool
+	P2, P2Star    time.Duration // announced server times (default 50 ms, 5000 ms)
+	PendingAfter  time.Duration // a routine still running after this answers 0x78 (default 25 ms)
+	Image         []byte        // simulated firmware image; default derived from the UID
 	// InitialMasterKey, when set, is the MASTER_ECU_KEY the ECU leaves the factory with (counter
 	// 0, no flags) instead of an empty slot; it then authorizes the first key updates.
 	InitialMasterKey *[16]byte
 	Faults           Faults
 }
 
+// MaxSeedLength is the longest SecurityAccess seed an ECU may declare.
+const MaxSeedLength = 32
+
 func (c *Config) defaults() {
+	if c.SeedLength == 0 {
+		c.SeedLength = 16
+	}
 	if c.Profile.Name == "" {
 		c.Profile = she.ProfileAUTOSAR
 	}
@@ -138,8 +157,12 @@ type ECU struct {
 
 // New builds the ECU of cfg on transport t: it opens (or creates, in the factory state) the
 // key store and powers on (secure boot). Serve then answers requests.
+// A SeedLength outside 1–32 is refused.
 func New(cfg Config, t isotp.Transport) (*ECU, error) {
 	cfg.defaults()
+	if cfg.SeedLength < 1 || cfg.SeedLength > MaxSeedLength {
+		return nil, fmt.Errorf("ecu: seed length %d, want 1 to %d bytes", cfg.SeedLength, MaxSeedLength)
+	}
 	nvm := FactoryNVM(cfg.UID, cfg.Image)
 	if cfg.InitialMasterKey != nil {
 		nvm.Slots[she.MasterECUKey] = she.Slot{Key: *cfg.InitialMasterKey, Loaded: true}
@@ -179,7 +202,8 @@ func (e *ECU) Engine() *she.Engine { return e.engine }
 func (e *ECU) Config() Config { return e.cfg }
 
 // powerOn runs the host's boot: secure boot over the firmware image, then CMD_BOOT_OK when it
-// verified.
+// verified, then CMD_INIT_RNG when configured. The SecurityAccess attempt count and a running
+// delay are not the boot's business: they survive it.
 func (e *ECU) powerOn() {
 	img := e.cfg.Image
 	if e.cfg.Faults.BootFailure {
@@ -189,6 +213,9 @@ func (e *ECU) powerOn() {
 	e.engine.SecureBoot(img)
 	if e.engine.Status()&she.StatusBootOK != 0 {
 		e.engine.BootOK()
+	}
+	if e.cfg.RNGInitAtBoot {
+		e.engine.InitRNG()
 	}
 	e.session, e.unlocked, e.seed = uds.DefaultSession, false, nil
 }
@@ -276,9 +303,9 @@ func sleep(ctx context.Context, d time.Duration) error {
 	}
 }
 
-// randomSeed returns a fresh SecurityAccess seed.
-func randomSeed() []byte {
-	seed := make([]byte, 16)
+// randomSeed returns a fresh SecurityAccess seed of n bytes, never all-zero.
+func randomSeed(n int) []byte {
+	seed := make([]byte, n)
 	rand.Read(seed)
 	for bytes.Count(seed, []byte{0}) == len(seed) { // a zero seed means "already unlocked"
 		rand.Read(seed)

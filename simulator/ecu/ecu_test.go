@@ -161,7 +161,7 @@ func TestServicesAndNegativeResponses(t *testing.T) {
 		check("session request too long", nrcOf(t, c, 0x10, 0x03, 0x00), uds.IncorrectMessageLengthOrInvalidFormat)
 		check("security in the default session", nrcOf(t, c, 0x27, 0x01), uds.ServiceNotSupportedInActiveSession)
 		check("routine in the default session", nrcOf(t, c, 0x31, 0x01, 0xFD, 0x11), uds.ServiceNotSupportedInActiveSession)
-		check("soft reset outside the extended session", nrcOf(t, c, 0x11, 0x03), uds.SubFunctionNotSupportedInActiveSession)
+		check("soft reset", nrcOf(t, c, 0x11, 0x03), uds.SubFunctionNotSupported)
 		check("reset type 02", nrcOf(t, c, 0x11, 0x02), uds.SubFunctionNotSupported)
 		check("unknown DID", nrcOf(t, c, 0x22, 0xF1, 0x90), uds.RequestOutOfRange)
 		check("DID cut short", nrcOf(t, c, 0x22, 0xFD), uds.IncorrectMessageLengthOrInvalidFormat)

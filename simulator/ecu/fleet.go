@@ -56,13 +56,16 @@ type Fleet struct {
 
 // StartFleet starts n ECUs on the bus of dial: ECU i has FleetUID(base.UID, i), the CAN IDs of
 // FleetIDs(i, n), and otherwise base's configuration (each keeps its own key store file in
-// base.StoreDir). opts apply to every ECU's ISO-TP transport.
+// base.StoreDir). opts and then base.TransportOptions (its padding) apply to every ECU's ISO-TP
+// transport.
 func StartFleet(ctx context.Context, dial Dialer, base Config, n int, opts ...isotp.Option) (*Fleet, error) {
+	opts = append(append([]isotp.Option{}, opts...), base.TransportOptions()...)
 	return StartFleetOn(ctx, func(tx, rx uint32) (isotp.Transport, error) { return Transport(dial, tx, rx, opts...) }, base, n)
 }
 
 // StartFleetOn is StartFleet with the transports that open returns (for instance
-// KernelTransport's): ECU i answers with its response ID and listens to its request ID.
+// KernelTransport's): ECU i answers with its response ID and listens to its request ID. open
+// applies base.TransportOptions itself, if it wants the configured padding.
 func StartFleetOn(ctx context.Context, open func(tx, rx uint32) (isotp.Transport, error), base Config, n int) (*Fleet, error) {
 	ctx, cancel := context.WithCancel(ctx)
 	f := &Fleet{cancel: cancel}

@@ -48,17 +48,29 @@ func (e *ECU) Handle(req []byte, pending func()) []byte {
 	return resp
 }
 
-func (e *ECU) sessionControl(req []byte) []byte {
-	if len(req) != 2 {
+// subFunctionRequest checks a request of a service whose only parameter is its sub-function, in
+// ISO 14229-1's order: too short (0x13), sub-function not in supported (0x12), longer than two
+// bytes (0x13). It returns the negative response, or nil.
+func subFunctionRequest(req []byte, supported func(sub byte) bool) []byte {
+	switch {
+	case len(req) < 2:
+		return uds.Negative(req[0], uds.IncorrectMessageLengthOrInvalidFormat)
+	case !supported(req[1] &^ uds.SuppressPositiveResponse):
+		return uds.Negative(req[0], uds.SubFunctionNotSupported)
+	case len(req) != 2:
 		return uds.Negative(req[0], uds.IncorrectMessageLengthOrInvalidFormat)
 	}
-	s := req[1] &^ uds.SuppressPositiveResponse
-	switch s {
-	case uds.DefaultSession, uds.ProgrammingSession, uds.ExtendedSession:
-	default:
-		return uds.Negative(req[0], uds.SubFunctionNotSupported)
+	return nil
+}
+
+func (e *ECU) sessionControl(req []byte) []byte {
+	if nr := subFunctionRequest(req, func(s byte) bool {
+		return s == uds.DefaultSession || s == uds.ProgrammingSession || s == uds.ExtendedSession
+	}); nr != nil {
+		return nr
 	}
-	if s != e.session {
+	s := req[1] &^ uds.SuppressPositiveResponse
+	if s != e.session || e.cfg.RelockSameSession {
 		e.unlocked, e.seed = false, nil // security is per session
 	}
 	e.session = s
@@ -67,21 +79,12 @@ func (e *ECU) sessionControl(req []byte) []byte {
 	return uds.Positive(req[0], s, byte(p2>>8), byte(p2), byte(p2Star>>8), byte(p2Star))
 }
 
-// reset handles ECUReset hardReset (01): a power cycle, answered before it happens. Other reset
-// types are not supported; softReset (03) only exists in the extended session.
+// reset handles ECUReset hardReset (01), in every session: a power cycle, answered before it
+// happens. Every other reset type, softReset (03) included, is not supported (0x12) in every
+// session.
 func (e *ECU) reset(req []byte) []byte {
-	if len(req) != 2 {
-		return uds.Negative(req[0], uds.IncorrectMessageLengthOrInvalidFormat)
-	}
-	switch req[1] &^ uds.SuppressPositiveResponse {
-	case 0x01:
-	case 0x03:
-		if e.session != uds.ExtendedSession {
-			return uds.Negative(req[0], uds.SubFunctionNotSupportedInActiveSession)
-		}
-		return uds.Negative(req[0], uds.SubFunctionNotSupported)
-	default:
-		return uds.Negative(req[0], uds.SubFunctionNotSupported)
+	if nr := subFunctionRequest(req, func(t byte) bool { return t == 0x01 }); nr != nil {
+		return nr
 	}
 	if erc := e.engine.PowerCycle(); erc == she.Busy {
 		return uds.Negative(req[0], uds.ConditionsNotCorrect)
@@ -107,16 +110,16 @@ func (e *ECU) securityAccess(req []byte, now time.Time) []byte {
 			return uds.Negative(sid, uds.RequiredTimeDelayNotExpired)
 		}
 		if e.unlocked {
-			return uds.Positive(sid, append([]byte{sub}, make([]byte, 16)...)...)
+			return uds.Positive(sid, append([]byte{sub}, make([]byte, e.cfg.SeedLength)...)...)
 		}
-		e.seed = randomSeed()
+		e.seed = randomSeed(e.cfg.SeedLength)
 		return uds.Positive(sid, append([]byte{sub}, e.seed...)...)
-	case 0x02: // sendKey
-		if e.seed == nil {
-			return uds.Negative(sid, uds.RequestSequenceError)
-		}
+	case 0x02: // sendKey: a key of the wrong length neither uses up the seed nor counts
 		if len(req) != 2+16 {
 			return uds.Negative(sid, uds.IncorrectMessageLengthOrInvalidFormat)
+		}
+		if e.seed == nil {
+			return uds.Negative(sid, uds.RequestSequenceError)
 		}
 		want := she.CMAC(*e.cfg.SecurityKey, e.seed)
 		e.seed = nil
@@ -161,11 +164,8 @@ func (e *ECU) readData(req []byte) []byte {
 }
 
 func (e *ECU) testerPresent(req []byte) []byte {
-	if len(req) != 2 {
-		return uds.Negative(req[0], uds.IncorrectMessageLengthOrInvalidFormat)
-	}
-	if req[1]&^uds.SuppressPositiveResponse != 0 {
-		return uds.Negative(req[0], uds.SubFunctionNotSupported)
+	if nr := subFunctionRequest(req, func(sub byte) bool { return sub == 0x00 }); nr != nil {
+		return nr
 	}
 	return uds.Positive(req[0], 0x00)
 }

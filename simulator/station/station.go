@@ -240,7 +240,7 @@ func injectOnce(ctx context.Context, cfg *Config, c *ecu.Client, id kms.EcuID, k
 		failure = fmt.Sprintf("LoadKey: M5 mismatch: ECU %x, KMS %x", res.M5, m.M5)
 	}
 	t0 = time.Now()
-	rerr := report(ctx, cfg, kms.PathProvisioning, id, k, failure)
+	rerr := report(ctx, cfg, kms.PathProvisioning, id, k, failure, "")
 	kr.Timings.Report += ms(time.Since(t0))
 	switch {
 	case failure != "":
@@ -260,10 +260,11 @@ func injectOnce(ctx context.Context, cfg *Config, c *ecu.Client, id kms.EcuID, k
 	return nil
 }
 
-// report PUTs key k's outcome to path: Success, or OperationFailed with failure. It tries again
-// after a transport failure (the same report twice is harmless: the second finds nothing issued).
-func report(ctx context.Context, cfg *Config, path string, id kms.EcuID, k Key, failure string) error {
-	r := kms.ReportRequest{ProvisioningType: string(k.Type), EcuID: id.String(), ResultStatus: "Success"}
+// report PUTs key k's outcome to path: Success (with message, empty but for a master key's sync),
+// or OperationFailed with failure. It tries again after a transport failure (the same report twice
+// is harmless: the second finds nothing issued).
+func report(ctx context.Context, cfg *Config, path string, id kms.EcuID, k Key, failure, message string) error {
+	r := kms.ReportRequest{ProvisioningType: string(k.Type), EcuID: id.String(), ResultStatus: "Success", ResultMessage: message}
 	if k.Type == kms.SecOCKey {
 		r.KeyID = k.APIKeyID()
 	}
@@ -300,53 +301,89 @@ func syncKey(ctx context.Context, cfg *Config, c *ecu.Client, id kms.EcuID, k Ke
 		sr.Outcome, sr.Message = Failed, "KMS answer: "+err.Error()
 		return sr
 	}
-	var failure string
+	var v syncVerdict
 	if k.Type == kms.EcuMasterKey { // not a MAC key: GET_ID's MAC is made with it
-		res, err := step(ctx, cfg, func(ctx context.Context) (ecu.GetIDResult, error) { return c.GetID(ctx, challenge) })
-		switch {
-		case noAnswer(ctx, err):
-			sr.Outcome, sr.Message = NoAnswer, "GetID: no answer in time, not even late; not reported"
-			return sr
-		case err != nil:
-			failure = "GetID: " + describeECUError(err)
-		case res.ERC != she.NoError:
-			failure = fmt.Sprintf("GetID: SHE error code 0x%02X %v", byte(res.ERC), res.ERC)
-		case res.UID != id.UID:
-			failure = fmt.Sprintf("GetID: UID %x, want %x", res.UID, id.UID)
-		case subtle.ConstantTimeCompare(res.MAC[:], want[:]) != 1:
-			failure = fmt.Sprintf("GetID: MAC mismatch: ECU %x, KMS %x (SREG %#02x)", res.MAC, want, byte(res.SREG))
-		}
+		v = checkGetID(ctx, cfg, c, id, challenge, want)
 	} else {
-		type verify struct {
-			erc she.ERC
-			ok  bool
-		}
-		v, err := step(ctx, cfg, func(ctx context.Context) (verify, error) {
-			erc, ok, err := c.VerifyMAC(ctx, k.KeyID, challenge, want)
-			return verify{erc, ok}, err
-		})
-		switch {
-		case noAnswer(ctx, err):
-			sr.Outcome, sr.Message = NoAnswer, "VerifyMAC: no answer in time, not even late; not reported"
-			return sr
-		case err != nil:
-			failure = "VerifyMAC: " + describeECUError(err)
-		case v.erc != she.NoError:
-			failure = fmt.Sprintf("VerifyMAC: SHE error code 0x%02X %v", byte(v.erc), v.erc)
-		case !v.ok:
-			failure = "VerifyMAC: the ECU's key does not give the KMS's KeySyncValue"
-		}
+		v = checkVerifyMAC(ctx, cfg, c, k, challenge, want)
 	}
-	rerr := report(ctx, cfg, kms.PathKeySync, id, k, failure)
+	if v.noAnswer != "" {
+		sr.Outcome, sr.Message = NoAnswer, v.noAnswer
+		return sr
+	}
+	rerr := report(ctx, cfg, kms.PathKeySync, id, k, v.failure, v.answer)
+	var refused *RefusedError
+	if v.failure == "" && errors.As(rerr, &refused) && refused.Reason == "KEYSYNC_MISMATCH" {
+		// The KMS checked the GET_ID answer the station could not check itself, and it does not match.
+		v.failure = fmt.Sprintf("GetID: MAC mismatch (SREG %#02x), checked by the KMS: %s", byte(v.sreg), refused.Message)
+		rerr = report(ctx, cfg, kms.PathKeySync, id, k, v.failure, "")
+	}
 	switch {
-	case failure != "":
-		sr.Outcome, sr.Message = Mismatch, failure
+	case v.failure != "":
+		sr.Outcome, sr.Message = Mismatch, v.failure
 	case rerr != nil:
 		sr.Outcome, sr.Message = Unreported, "verified, but reporting it failed: "+rerr.Error()
 	default:
-		sr.Outcome = Verified
+		sr.Outcome, sr.Message = Verified, v.note
 	}
 	return sr
+}
+
+// syncVerdict is what the ECU's check of a KeySyncValue came to: noAnswer when the ECU did not
+// answer (nothing is reported), failure when it did not give the value, else the GET_ID answer a
+// master key's report carries (checked by the KMS) and a note for the summary.
+type syncVerdict struct {
+	noAnswer, failure string
+	answer, note      string
+	sreg              she.Status
+}
+
+// checkGetID runs GET_ID with the sync's challenge. With the SREG the KMS assumed (0x1E) the
+// station compares the MAC itself and reports Success with an empty message; with another SREG
+// (RND_INIT set at boot, say) it cannot, and its Success report carries the ECU's answer, whose
+// MAC the KMS checks over the SREG the ECU returned.
+func checkGetID(ctx context.Context, cfg *Config, c *ecu.Client, id kms.EcuID, challenge, want [16]byte) (v syncVerdict) {
+	res, err := step(ctx, cfg, func(ctx context.Context) (ecu.GetIDResult, error) { return c.GetID(ctx, challenge) })
+	switch {
+	case noAnswer(ctx, err):
+		v.noAnswer = "GetID: no answer in time, not even late; not reported"
+	case err != nil:
+		v.failure = "GetID: " + describeECUError(err)
+	case res.ERC != she.NoError:
+		v.failure = fmt.Sprintf("GetID: SHE error code 0x%02X %v", byte(res.ERC), res.ERC)
+	case res.UID != id.UID:
+		v.failure = fmt.Sprintf("GetID: UID %x, want %x", res.UID, id.UID)
+	case res.SREG == kms.SyncSREG && subtle.ConstantTimeCompare(res.MAC[:], want[:]) != 1:
+		v.failure = fmt.Sprintf("GetID: MAC mismatch: ECU %x, KMS %x (SREG %#02x)", res.MAC, want, byte(res.SREG))
+	case res.SREG != kms.SyncSREG:
+		v.sreg = res.SREG
+		v.answer = kms.GetIDAnswer{Challenge: challenge, SREG: res.SREG, MAC: res.MAC}.String()
+		v.note = fmt.Sprintf("GetID SREG %#02x: the MAC checked by the KMS", byte(res.SREG))
+	}
+	return v
+}
+
+// checkVerifyMAC has the ECU verify the KeySyncValue of a MAC key over the challenge.
+func checkVerifyMAC(ctx context.Context, cfg *Config, c *ecu.Client, k Key, challenge, want [16]byte) (v syncVerdict) {
+	type verify struct {
+		erc she.ERC
+		ok  bool
+	}
+	res, err := step(ctx, cfg, func(ctx context.Context) (verify, error) {
+		erc, ok, err := c.VerifyMAC(ctx, k.KeyID, challenge, want)
+		return verify{erc, ok}, err
+	})
+	switch {
+	case noAnswer(ctx, err):
+		v.noAnswer = "VerifyMAC: no answer in time, not even late; not reported"
+	case err != nil:
+		v.failure = "VerifyMAC: " + describeECUError(err)
+	case res.erc != she.NoError:
+		v.failure = fmt.Sprintf("VerifyMAC: SHE error code 0x%02X %v", byte(res.erc), res.erc)
+	case !res.ok:
+		v.failure = "VerifyMAC: the ECU's key does not give the KMS's KeySyncValue"
+	}
+	return v
 }
 
 func hex16(s string) ([16]byte, error) {

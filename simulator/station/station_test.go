@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/shekit/shekit/openapi/kmswire"
 	"github.com/shekit/shekit/server/kms"
 	"github.com/shekit/shekit/server/reference"
 	"github.com/shekit/shekit/simulator/ecu"
@@ -157,6 +158,12 @@ func TestProvisionsEveryKeyAndSyncs(t *testing.T) {
 	}
 	if got := len(r.audit(t)) - before; got != 33*4 {
 		t.Errorf("second run: %d audit entries, want 132 (issue, report, sync issue, sync report per key)", got)
+	}
+	// SREG 0x1E: the station compared GetID's MAC itself and reported Success with no message.
+	for _, e := range reports(r.audit(t), "sync-result", 1) {
+		if e.Outcome != "Success" || e.Message != "" {
+			t.Errorf("master sync report %+v", e)
+		}
 	}
 }
 
@@ -392,5 +399,71 @@ func TestUnansweredLoadKeyIsNotReportedAsFailed(t *testing.T) {
 	}
 	if e.Engine().NVM().Slots[she.MasterECUKey].Counter != 1 {
 		t.Errorf("the key did not go in: the test proves nothing")
+	}
+}
+
+// TestRNGInitAtBootSyncsTheMasterKey: ECUs that initialize their RNG at boot answer GET_ID with
+// SREG 0x3E, not the 0x1E the master key's KeySyncValue assumes. The station reports the ECU's
+// GET_ID answer and the KMS checks the MAC over that SREG: every key, the master key included,
+// is injected and verified end to end.
+func TestRNGInitAtBootSyncsTheMasterKey(t *testing.T) {
+	r := newRig(t, 2, ecu.Config{RNGInitAtBoot: true}, nil)
+	sum := Run(context.Background(), r.config(t, "master,supplier,secoc:4", true), r.targets)
+	if !sum.OK() || sum.Totals.Keys[Injected] != 6 || sum.Totals.Syncs[Verified] != 6 {
+		out, _ := json.MarshalIndent(sum, "", " ")
+		t.Fatalf("summary:\n%s", out)
+	}
+	for i, e := range sum.ECUs {
+		if m := e.Keys[0].Sync.Message; m != "GetID SREG 0x3e: the MAC checked by the KMS" {
+			t.Errorf("ECU %d: master sync message %q", i, m)
+		}
+		st, err := r.srv.Store.SlotState(context.Background(), kms.Slot{UID: ecu.FleetUID(baseUID, i), KeyID: she.MasterECUKey})
+		if err != nil || st.Injected == nil || st.SyncPending {
+			t.Errorf("ECU %d master slot %+v %v", i, st, err)
+		}
+	}
+	rs := reports(r.audit(t), "sync-result", 1)
+	for _, e := range rs {
+		if e.Outcome != "Success" || !strings.HasPrefix(e.Message, "GET_ID Challenge=") || !strings.Contains(e.Message, " SREG=3e ") {
+			t.Errorf("master sync report %+v", e)
+		}
+	}
+	if len(rs) != 2 {
+		t.Errorf("%d master sync reports, want 2", len(rs))
+	}
+}
+
+// TestGetIDAnswerTheKMSRefuses: when the KMS finds that the GET_ID answer of an ECU with SREG 0x3E
+// does not match (here: a MAC altered on its way), the station reports the sync OperationFailed
+// and calls it a mismatch, never verified.
+func TestGetIDAnswerTheKMSRefuses(t *testing.T) {
+	alter := func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+			var body kms.ReportRequest
+			if req.Method == http.MethodPut && req.URL.Path == kms.PathKeySync {
+				b, _ := io.ReadAll(req.Body)
+				json.Unmarshal(b, &body)
+				if a, ok := kmswire.ParseGetIDAnswer(body.ResultMessage); ok {
+					a.MAC[0] ^= 1
+					body.ResultMessage = a.String()
+					b, _ = json.Marshal(body)
+				}
+				req.Body = io.NopCloser(bytes.NewReader(b))
+				req.ContentLength = int64(len(b))
+			}
+			next.ServeHTTP(w, req)
+		})
+	}
+	r := newRig(t, 1, ecu.Config{RNGInitAtBoot: true}, alter)
+	sum := Run(context.Background(), r.config(t, "master", true), r.targets)
+	k := sum.ECUs[0].Keys[0]
+	if sum.OK() || k.Outcome != Injected || k.Sync == nil || k.Sync.Outcome != Mismatch ||
+		!strings.HasPrefix(k.Sync.Message, "GetID: MAC mismatch (SREG 0x3e), checked by the KMS") {
+		out, _ := json.MarshalIndent(sum, "", " ")
+		t.Fatalf("summary:\n%s", out)
+	}
+	rs := reports(r.audit(t), "sync-result", 1)
+	if len(rs) != 1 || rs[0].Outcome != "OperationFailed" || !strings.Contains(rs[0].Message, "does not match") {
+		t.Errorf("master sync reports %+v", rs)
 	}
 }
