@@ -134,6 +134,7 @@ var ecuTeeth = []ecuTooth{
 	{name: "flag slow-nvm", kind: faulty, env: []string{"CONF_SIM_FAULT=slow-nvm"}, caught: []string{eTiming}},
 	{name: "flag silent", kind: faulty, env: []string{"CONF_SIM_FAULT=silent"}, caught: []string{eUnlock}},
 	{name: "flag boot-failure", kind: faulty, env: []string{"CONF_SIM_FAULT=boot-failure"}, caught: []string{eSREG}},
+
 	// Faults no test catches yet: the suite passes against them. When a test starts to catch
 	// one, its row fails here: make it a fault row naming that test.
 	{name: "record length checked before SecurityAccess (0x13, not 0x33, while locked)", kind: uncaught,
@@ -141,12 +142,12 @@ var ecuTeeth = []ecuTooth{
 	{name: "a positive answer despite the suppress bit", kind: uncaught, variant: suppressIgnored, shows: showsSuppressIgnored},
 	{name: "ECUReset clears the count of wrong keys", kind: uncaught, variant: resetForgivesAttempts, shows: showsAttemptsForgiven},
 	{name: "no return to the default session after S3", kind: uncaught, variant: s3Ignored, shows: showsS3Ignored},
-
 }
 
 // TestECUTeeth runs the ecu suite against each row's ECU: a fault must fail it on every test the
-// row names (failed, not errored; only those tests run), a legal variant must pass it with no test skipped, and so must
-// a fault not caught yet (so that the table says when a new test catches it).
+// row names (failed, not errored; only those tests run), a legal variant must pass it with no
+// test skipped, and so must a fault not caught yet (so that the table says when a new test
+// catches it).
 func TestECUTeeth(t *testing.T) {
 	skipUnderRace(t)
 	wholeSuite := make(chan struct{}, 1) // one whole-suite run at a time: each is many ECUs' worth of timing
