@@ -51,7 +51,7 @@ test: test-host test-vm
 test-host:
 	@$(CURDIR)/vcan/vm-test-deps.sh
 	SHEKIT_REQUIRE_SCAPY=1 $(GO) test -race -count=1 ./...
-	$(GO) test -count=1 -run '^(TestTeethTable|TestCLMTeeth|TestSuitesCatchFaults|TestVendorBinary|TestVendorBinaryCertifiesReference|TestKMSCertificationOverMutualTLS)$$' ./conformance
+	$(GO) test -count=1 -run '^(TestTeethTable|TestCLMTeeth|TestSuitesCatchFaults|TestVendorBinary|TestVendorBinaryCertifiesReference|TestKMSCertificationOverMutualTLS|TestECUTeeth)$$' ./conformance
 
 ## test-vm: the tests that need vcan0, vcan1 and CAN_ISOTP, inside a throwaway VM whose kernel has
 ## them (vcan/run-in-vm.sh; Linux x86-64; as root it installs QEMU, can-utils and scapy). There no

@@ -69,7 +69,7 @@ func simConfig(base ecu.Config) ecu.Config {
 // memECU starts a simulated ECU on a fresh in-memory bus and returns a client for it.
 func memECU(cfg ecu.Config) *ecu.Client {
 	h := vcan.NewHub()
-	et, err := ecu.Transport(ecu.HubDialer(h), ecu.DefaultResponseID, ecu.DefaultRequestID)
+	et, err := simulatedECUTransport(h, cfg) // the ECU's side of h, or a teeth variant's proxy in front of it
 	Expect(err).NotTo(HaveOccurred())
 	e, err := ecu.New(cfg, et)
 	Expect(err).NotTo(HaveOccurred())
