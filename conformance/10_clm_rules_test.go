@@ -21,7 +21,7 @@ import (
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
 
-	"github.com/shekit/shekit/server/clm"
+	"github.com/shekit/shekit/openapi/clmwire"
 )
 
 // The in-process reference CLM's validities (server/clm's defaults), which a CLM under test
@@ -41,13 +41,13 @@ var _ = suite("clm", "CLM WebAPI", func() {
 	var auth, password, keyid string
 	BeforeAll(func() {
 		c = newCLMTarget()
-		id := c.ok(clm.PathIDInfo, `{"mode":"create","tenantid":"conformance","alias":"`+clmFresh("rules")+`"}`)
+		id := c.ok(clmwire.PathIDInfo, `{"mode":"create","tenantid":"conformance","alias":"`+clmFresh("rules")+`"}`)
 		keyid, password = id["keyid"].(string), id["key"].(string)
 		auth = fmt.Sprintf(`"keyid":%q,"key":%q`, keyid, password)
 	})
 	certCreate := func(format, extra string) map[string]any {
 		name := clmFresh("dev-rules")
-		out := c.ok(clm.PathCredInfo, `{"mode":"create",`+auth+`,"devicename":"`+name+`","certmode":"client","catype":"ca1",`+
+		out := c.ok(clmwire.PathCredInfo, `{"mode":"create",`+auth+`,"devicename":"`+name+`","certmode":"client","catype":"ca1",`+
 			`"clientsubject":"/CN=`+name+`","keyfilepath":"/tmp/key","cafilepath":"/c.pem","clientfilepath":"/k.pem","clientcerttype":"`+format+`"`+extra+`}`)
 		out["devicename"] = name
 		return out
@@ -63,27 +63,27 @@ var _ = suite("clm", "CLM WebAPI", func() {
 			}
 			as := fmt.Sprintf(`"keyid":%q,"key":%q`, keyid, wrong)
 			for _, req := range []struct{ path, body string }{
-				{clm.PathIDInfo, `{"mode":"auth",` + as + `}`},
-				{clm.PathKeyInfo, `{"mode":"create",` + as + `,"devicename":"` + clmFresh("dev-pw") + `","alias":"k","keytype":"AES","keyfilepath":"/tmp/key","commonkeyfilepath":"/f"}`},
-				{clm.PathCredInfo, `{"mode":"create",` + as + `,"devicename":"` + clmFresh("dev-pw") + `","certmode":"client","catype":"ca1","clientsubject":"/CN=pw",` +
+				{clmwire.PathIDInfo, `{"mode":"auth",` + as + `}`},
+				{clmwire.PathKeyInfo, `{"mode":"create",` + as + `,"devicename":"` + clmFresh("dev-pw") + `","alias":"k","keytype":"AES","keyfilepath":"/tmp/key","commonkeyfilepath":"/f"}`},
+				{clmwire.PathCredInfo, `{"mode":"create",` + as + `,"devicename":"` + clmFresh("dev-pw") + `","certmode":"client","catype":"ca1","clientsubject":"/CN=pw",` +
 					`"keyfilepath":"/tmp/key","cafilepath":"/c","clientfilepath":"/k"}`},
 			} {
 				status, out := c.call("POST", req.path, req.body)
 				expectRefused(status, out, fmt.Sprintf("%s with the password %q instead of %q", req.body[:strings.Index(req.body, ",")], wrong, password), 1201)
 			}
 		}
-		c.ok(clm.PathIDInfo, `{"mode":"auth",`+auth+`}`)
+		c.ok(clmwire.PathIDInfo, `{"mode":"auth",`+auth+`}`)
 		c.answersKeptContract()
 	})
 
 	It("sets expirations and notAfter to issuance plus the declared validity (IDs, keys and their update, certificates)", func() {
 		idValidity, keyValidity, certValidity := clmValidities()
 		before := time.Now()
-		id := c.ok(clm.PathIDInfo, `{"mode":"create","tenantid":"conformance","alias":"`+clmFresh("validity")+`"}`)
+		id := c.ok(clmwire.PathIDInfo, `{"mode":"create","tenantid":"conformance","alias":"`+clmFresh("validity")+`"}`)
 		name := clmFresh("dev-validity")
-		key := c.ok(clm.PathKeyInfo, `{"mode":"create",`+auth+`,"devicename":"`+name+`","alias":"k","keytype":"AES","keyfilepath":"/tmp/key","commonkeyfilepath":"/f"}`)
+		key := c.ok(clmwire.PathKeyInfo, `{"mode":"create",`+auth+`,"devicename":"`+name+`","alias":"k","keytype":"AES","keyfilepath":"/tmp/key","commonkeyfilepath":"/f"}`)
 		dev := fmt.Sprintf(`"deviceid":%q,"devicename":%q`, key["deviceid"], name)
-		upd := c.ok(clm.PathKeyInfo, `{"mode":"update",`+auth+`,`+dev+`,"keynumber":"`+key["keynumber"].(string)+`","filepath":"/f","newfilepath":"/g"}`)
+		upd := c.ok(clmwire.PathKeyInfo, `{"mode":"update",`+auth+`,`+dev+`,"keynumber":"`+key["keynumber"].(string)+`","filepath":"/f","newfilepath":"/g"}`)
 		cert := certCreate("pem", "")
 		after := time.Now()
 		expectIssuedFor("IDInfo create", id["expiration"], before, after, idValidity)
@@ -99,7 +99,7 @@ var _ = suite("clm", "CLM WebAPI", func() {
 			out := certCreate(format, "")
 			old := parseCert(out["clientcert"].(string), format)
 			Expect(privateKeyPublic(out["privatekey"], "")).To(Equal(publicKeyDER(old)), "%s: the issued privatekey is the certificate's", format)
-			upd := c.ok(clm.PathCredInfo, `{"mode":"update",`+auth+`,`+device(out)+`,"keynumber":"`+out["clientkeynumber"].(string)+
+			upd := c.ok(clmwire.PathCredInfo, `{"mode":"update",`+auth+`,`+device(out)+`,"keynumber":"`+out["clientkeynumber"].(string)+
 				`","catype":"ca1","certtype":"`+format+`","passphrase":"upd-secret","filepath":"/k.pem","newfilepath":"/k2.pem"}`)
 			next := parseCert(upd["clientcert"].(string), format)
 			Expect(publicKeyDER(next)).NotTo(Equal(publicKeyDER(old)), "%s: the update made a new key pair", format)
@@ -123,7 +123,7 @@ var _ = suite("clm", "CLM WebAPI", func() {
 		first := fetchCRL(c, "ca1")
 		out := certCreate("pem", "")
 		serial := out["clientserial"].(string)
-		c.ok(clm.PathCredInfo, `{"mode":"revoke",`+auth+`,`+device(out)+`,"keynumber":"`+out["clientkeynumber"].(string)+`","catype":"ca1"}`)
+		c.ok(clmwire.PathCredInfo, `{"mode":"revoke",`+auth+`,`+device(out)+`,"keynumber":"`+out["clientkeynumber"].(string)+`","catype":"ca1"}`)
 		second := fetchCRL(c, "ca1")
 		Expect(crlSerials(first)).NotTo(ContainElement(serialHex(serial)), "not revoked yet at the first fetch")
 		Expect(crlSerials(second)).To(ContainElement(serialHex(serial)), "the CRL lists the serial just revoked")
@@ -137,18 +137,18 @@ var _ = suite("clm", "CLM WebAPI", func() {
 
 	It("keeps IDs, certificates (valid and revoked), keys and the CRL across a restart of the CLM", func() {
 		out := certCreate("pem", "")
-		revoked := c.ok(clm.PathCredInfo, `{"mode":"create",`+auth+`,`+device(out)+`,"certmode":"client","catype":"ca1","clientsubject":"/CN=revoked",`+
+		revoked := c.ok(clmwire.PathCredInfo, `{"mode":"create",`+auth+`,`+device(out)+`,"certmode":"client","catype":"ca1","clientsubject":"/CN=revoked",`+
 			`"keyfilepath":"/tmp/key","cafilepath":"/c","clientfilepath":"/k"}`)
-		c.ok(clm.PathCredInfo, `{"mode":"revoke",`+auth+`,`+device(out)+`,"keynumber":"`+revoked["clientkeynumber"].(string)+`","catype":"ca1"}`)
-		key := c.ok(clm.PathKeyInfo, `{"mode":"create",`+auth+`,`+device(out)+`,"alias":"k","keytype":"AES","keyfilepath":"/tmp/key","commonkeyfilepath":"/f"}`)
+		c.ok(clmwire.PathCredInfo, `{"mode":"revoke",`+auth+`,`+device(out)+`,"keynumber":"`+revoked["clientkeynumber"].(string)+`","catype":"ca1"}`)
+		key := c.ok(clmwire.PathKeyInfo, `{"mode":"create",`+auth+`,`+device(out)+`,"alias":"k","keytype":"AES","keyfilepath":"/tmp/key","commonkeyfilepath":"/f"}`)
 		By("restarting the CLM")
 		restartCLM()
-		c.ok(clm.PathIDInfo, `{"mode":"auth",`+auth+`}`)
-		got := c.ok(clm.PathCredInfo, `{"mode":"get",`+auth+`,`+device(out)+`,"keynumber":"`+out["clientkeynumber"].(string)+`","catype":"ca1","filepath":"/k"}`)
+		c.ok(clmwire.PathIDInfo, `{"mode":"auth",`+auth+`}`)
+		got := c.ok(clmwire.PathCredInfo, `{"mode":"get",`+auth+`,`+device(out)+`,"keynumber":"`+out["clientkeynumber"].(string)+`","catype":"ca1","filepath":"/k"}`)
 		Expect(got["clientcert"]).To(Equal(out["clientcert"]), "the certificate after the restart")
-		status, refused := c.call("POST", clm.PathCredInfo, `{"mode":"get",`+auth+`,`+device(out)+`,"keynumber":"`+revoked["clientkeynumber"].(string)+`","catype":"ca1","filepath":"/k"}`)
+		status, refused := c.call("POST", clmwire.PathCredInfo, `{"mode":"get",`+auth+`,`+device(out)+`,"keynumber":"`+revoked["clientkeynumber"].(string)+`","catype":"ca1","filepath":"/k"}`)
 		expectRefused(status, refused, "the certificate revoked before the restart", 1306)
-		k := c.ok(clm.PathKeyInfo, `{"mode":"get",`+auth+`,`+device(out)+`,"keynumber":"`+key["keynumber"].(string)+`","filepath":"/f"}`)
+		k := c.ok(clmwire.PathKeyInfo, `{"mode":"get",`+auth+`,`+device(out)+`,"keynumber":"`+key["keynumber"].(string)+`","filepath":"/f"}`)
 		Expect(k["commonkey"]).To(Equal(key["commonkey"]), "the key after the restart")
 		Expect(k["expiration"]).To(Equal(key["expiration"]), "the key's expiration after the restart")
 		Expect(crlSerials(fetchCRL(c, "ca1"))).To(ContainElement(serialHex(revoked["clientserial"].(string))), "the CRL after the restart")
@@ -232,9 +232,9 @@ func privateKeyPublic(key any, passphrase string) []byte {
 
 // fetchCRL gets the CRL of catype (DER) with the license and parses it.
 func fetchCRL(c clmClient, catype string) *x509.RevocationList {
-	req, err := http.NewRequest("GET", c.url+strings.Replace(clm.PathCRL, "{catype}", catype, 1), nil)
+	req, err := http.NewRequest("GET", c.url+strings.Replace(clmwire.PathCRL, "{catype}", catype, 1), nil)
 	ExpectWithOffset(1, err).NotTo(HaveOccurred())
-	req.SetBasicAuth(clm.LicenseUser, c.license)
+	req.SetBasicAuth(clmwire.LicenseUser, c.license)
 	resp, err := (&http.Client{Transport: c.rt, Timeout: time.Minute}).Do(req)
 	ExpectWithOffset(1, err).NotTo(HaveOccurred())
 	der, err := io.ReadAll(resp.Body)
@@ -287,8 +287,8 @@ func restartCLM() {
 	deadline := time.Now().Add(restartAnswerBound)
 	client := &http.Client{Timeout: 5 * time.Second}
 	for {
-		req, _ := http.NewRequest(http.MethodGet, targets.clmURL+clm.PathSystemStatus, bytes.NewReader(nil))
-		req.SetBasicAuth(clm.LicenseUser, conf.CLMLicense)
+		req, _ := http.NewRequest(http.MethodGet, targets.clmURL+clmwire.PathSystemStatus, bytes.NewReader(nil))
+		req.SetBasicAuth(clmwire.LicenseUser, conf.CLMLicense)
 		if resp, err := client.Do(req); err == nil {
 			resp.Body.Close()
 			if resp.StatusCode == http.StatusOK {
@@ -309,7 +309,7 @@ func restartCLM() {
 func twineLongLength(c clmClient, auth string) (string, int) {
 	var supported []string
 	for _, bits := range []string{"128", "256"} {
-		status, out := c.call("POST", clm.PathKeyInfo, `{"mode":"create",`+auth+`,"devicename":"`+clmFresh("dev-twine")+`","alias":"k","keytype":"TWINE",`+
+		status, out := c.call("POST", clmwire.PathKeyInfo, `{"mode":"create",`+auth+`,"devicename":"`+clmFresh("dev-twine")+`","alias":"k","keytype":"TWINE",`+
 			`"keylength":"`+bits+`","keyfilepath":"/tmp/key","commonkeyfilepath":"/f"}`)
 		if out["errorcode"] != float64(0) {
 			expectRefused(status, out, "a TWINE key of "+bits+" bits, which the CLM does not support", 1103, 1104)
