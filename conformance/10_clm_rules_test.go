@@ -1,18 +1,14 @@
 package conformance_test
 
 import (
-	"bytes"
-	"context"
 	"crypto/x509"
 	"encoding/base64"
 	"encoding/pem"
-	"errors"
 	"fmt"
 	"io"
 	"math/big"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -276,30 +272,16 @@ func restartCLM() {
 	case conf.CLMRestart == "":
 		notApplicable("clm.restart (CONF_CLM_RESTART, a shell command that restarts the CLM) is not declared")
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), restartCommandBound)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, "sh", "-c", conf.CLMRestart)
-	cmd.Stdout, cmd.Stderr = GinkgoWriter, GinkgoWriter
-	cmd.WaitDelay = time.Second // a CLM started in the background may keep the output open
-	if err := cmd.Run(); err != nil && !errors.Is(err, exec.ErrWaitDelay) {
-		harnessFail("CONF_CLM_RESTART: %v", err)
-	}
-	deadline := time.Now().Add(restartAnswerBound)
-	client := &http.Client{Timeout: 5 * time.Second}
-	for {
-		req, _ := http.NewRequest(http.MethodGet, targets.clmURL+clmwire.PathSystemStatus, bytes.NewReader(nil))
+	runRestart("CLM", "CONF_CLM_RESTART", conf.CLMRestart, func(client *http.Client) bool {
+		req, _ := http.NewRequest(http.MethodGet, targets.clmURL+clmwire.PathSystemStatus, nil)
 		req.SetBasicAuth(clmwire.LicenseUser, conf.CLMLicense)
-		if resp, err := client.Do(req); err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return
-			}
+		resp, err := client.Do(req)
+		if err != nil {
+			return false
 		}
-		if time.Now().After(deadline) {
-			harnessFail("the CLM did not answer SystemStatus within %v of CONF_CLM_RESTART", restartAnswerBound)
-		}
-		time.Sleep(250 * time.Millisecond)
-	}
+		resp.Body.Close()
+		return resp.StatusCode == http.StatusOK
+	})
 }
 
 // twineLongLength finds the longer TWINE key lengths the CLM supports: 256 bits (the document,

@@ -144,28 +144,38 @@ func restartKMS() {
 	case conf.KMSRestart == "":
 		notApplicable("kms.restart (CONF_KMS_RESTART), a command that restarts the KMS, is not declared")
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), restartCommandBound)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, "sh", "-c", conf.KMSRestart)
-	cmd.Stdout, cmd.Stderr = GinkgoWriter, GinkgoWriter
-	cmd.WaitDelay = time.Second // a KMS started in the background may keep the output open
-	if err := cmd.Run(); err != nil && !errors.Is(err, exec.ErrWaitDelay) {
-		harnessFail("CONF_KMS_RESTART: %v", err)
-	}
-	deadline := time.Now().Add(restartAnswerBound)
-	client := &http.Client{Timeout: 5 * time.Second}
-	for {
+	runRestart("KMS", "CONF_KMS_RESTART", conf.KMSRestart, func(client *http.Client) bool {
 		req, _ := http.NewRequest(http.MethodPost, targets.kmsURL+kmswire.PathProvisioning, strings.NewReader("{}"))
 		req.Header.Set("Content-Type", "application/json")
 		if conf.KMSToken != "" {
 			req.Header.Set("Authorization", "Bearer "+conf.KMSToken)
 		}
-		if resp, err := client.Do(req); err == nil {
-			resp.Body.Close()
-			return
+		resp, err := client.Do(req)
+		if err != nil {
+			return false
 		}
+		resp.Body.Close()
+		return true
+	})
+}
+
+// runRestart runs a target's declared restart command (sh -c, bounded), then polls up (every
+// 250 ms, bounded) until the target answers again; a command that fails, or a target that does
+// not come back, is a harness error naming the variable.
+func runRestart(target, variable, command string, up func(*http.Client) bool) {
+	ctx, cancel := context.WithTimeout(context.Background(), restartCommandBound)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, "sh", "-c", command)
+	cmd.Stdout, cmd.Stderr = GinkgoWriter, GinkgoWriter
+	cmd.WaitDelay = time.Second // a server started in the background may keep the output open
+	if err := cmd.Run(); err != nil && !errors.Is(err, exec.ErrWaitDelay) {
+		harnessFail("%s: %v", variable, err)
+	}
+	deadline := time.Now().Add(restartAnswerBound)
+	client := &http.Client{Timeout: 5 * time.Second}
+	for !up(client) {
 		if time.Now().After(deadline) {
-			harnessFail("the KMS did not answer within %v of CONF_KMS_RESTART", restartAnswerBound)
+			harnessFail("the %s did not answer within %v of %s", target, restartAnswerBound, variable)
 		}
 		time.Sleep(250 * time.Millisecond)
 	}
