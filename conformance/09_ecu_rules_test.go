@@ -446,8 +446,8 @@ var _ = suite("ecu", "ECU: SHE through UDS", func() {
 		u.lockedExtendedSession(ctx)
 		u.unlock(ctx)
 		Expect(u.probeRoutine(ctx)).To(Succeed(), "a routine once unlocked")
-		// The ECU's S3 started when it took the request, before its answer came: waiting from
-		// the answer on waits longer than S3 on the ECU's clock, however slow the tester is.
+		// The ECU's S3 started at the latest when it had sent its answer: waiting from the
+		// answer's arrival on waits longer than S3 on the ECU's clock, however slow the tester.
 		time.Sleep(u.s3() + u.s3Margin())
 		By("a routine, which only the extended session takes: NRC 0x7F")
 		expectNRC(u.probeRoutine(ctx), uds.ServiceNotSupportedInActiveSession)
