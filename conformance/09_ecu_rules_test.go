@@ -188,17 +188,10 @@ func (u *ecuUnderTest) probeRoutine(ctx context.Context) error {
 }
 
 // hardReset requests ECUReset hardReset (01), requires its positive answer, and waits for the ECU
-// to answer again: a request to a rebooting ECU may time out (three tries, each with the client's
-// wait for the late answer).
+// to answer again (awaitReboot).
 func (u *ecuUnderTest) hardReset(ctx context.Context) {
 	ExpectWithOffset(1, u.Reset(ctx, 0x01)).To(Succeed(), "ECUReset hardReset")
-	var err error
-	for range 3 {
-		if _, err = u.ReadDID(ctx, ecu.DIDUID); !errors.Is(err, uds.ErrTimeout) {
-			break
-		}
-	}
-	ExpectWithOffset(1, err).NotTo(HaveOccurred(), "reading the UID after ECUReset")
+	u.awaitReboot(ctx)
 }
 
 // lockedExtendedSession enters the extended session from the default one, so that SecurityAccess
@@ -247,12 +240,17 @@ var _ = suite("ecu", "ECU: SHE through UDS", func() {
 		Expect(u.probeRoutine(ctx)).To(Succeed(), "a routine once unlocked")
 	})
 
-	It("answers NRC 0x36 on the declared number of wrong keys in a row and NRC 0x37 to seed requests for the declared delay, ECUReset included; then unlocks", func() {
+	It("answers NRC 0x36 on the declared number of wrong keys in a row, an ECUReset before the last one, and NRC 0x37 to seed requests for the declared delay, ECUReset included; then unlocks", func() {
 		u := newECUUnderTest(ecu.Config{})
 		decl := confKeys.ecu
 		u.lockedExtendedSession(ctx)
 		var sent, answered time.Time
 		for i := 1; i <= decl.maxAttempts; i++ {
+			if i == decl.maxAttempts && i > 1 {
+				By("an ECUReset before the last wrong key: the count of wrong keys survives it")
+				u.hardReset(ctx)
+				Expect(u.StartSession(ctx, uds.ExtendedSession)).To(Succeed())
+			}
 			seed := u.freshSeed(ctx)
 			sent = time.Now()
 			err := u.sendKey(ctx, wrongKeyFor(seed))
@@ -396,6 +394,69 @@ var _ = suite("ecu", "ECU: SHE through UDS", func() {
 		Expect(err).NotTo(HaveOccurred())
 		Expect(sreg&(she.StatusBootFinished|she.StatusBootOK)).To(Equal(she.StatusBootFinished|she.StatusBootOK), "SREG %#02x", byte(sreg))
 	})
+
+	It("checks SecurityAccess before a routine's record length: a routine of the wrong length while locked is NRC 0x33, an unknown one NRC 0x31, and once unlocked the wrong length NRC 0x13", func() {
+		u := newECUUnderTest(ecu.Config{})
+		u.lockedExtendedSession(ctx)
+		for _, r := range wrongLengthRoutines {
+			u.expectRoutineNRC(ctx, r.rid, r.length, uds.SecurityAccessDenied, "while locked")
+		}
+		u.expectRoutineNRC(ctx, 0xFD1F, 0, uds.RequestOutOfRange, "an unknown RID while locked")
+		By("unlocked, the same requests are refused for their length")
+		u.unlock(ctx)
+		for _, r := range wrongLengthRoutines {
+			u.expectRoutineNRC(ctx, r.rid, r.length, uds.IncorrectMessageLengthOrInvalidFormat, "unlocked")
+		}
+	})
+
+	It("honours the suppress-positive-response bit: no answer, not even late, to 10 83, 27 82, 3E 80 and 11 81, each taking effect; a negative answer still comes", func() {
+		u := newECUUnderTest(ecu.Config{})
+		Expect(u.StartSession(ctx, uds.DefaultSession)).To(Succeed(), "an ECU may still be in another session")
+		// The client returns at once from a request with the suppress bit and discards, counting
+		// it, any answer that comes later (it matches none of the requests that follow, each of
+		// another service).
+		discarded := u.Stats().Discarded
+		answered := func() int64 { return u.Stats().Discarded - discarded }
+		By("10 83: the extended session, locked")
+		u.sendSuppressed(ctx, uds.DiagnosticSessionControl, 0x83)
+		expectNRC(u.probeRoutine(ctx), uds.SecurityAccessDenied)
+		Expect(answered()).To(BeZero(), "answers to 10 83")
+		By("27 82 with the right key: unlocked")
+		seed := u.freshSeed(ctx)
+		u.sendSuppressed(ctx, append([]byte{uds.SecurityAccess, 0x82}, securityKeyFor(seed)...)...)
+		Expect(u.probeRoutine(ctx)).To(Succeed(), "a routine after 27 82 with the right key")
+		Expect(answered()).To(BeZero(), "answers to 27 82")
+		By("3E 80: nothing changes")
+		u.sendSuppressed(ctx, uds.TesterPresent, 0x80)
+		Expect(u.probeRoutine(ctx)).To(Succeed(), "a routine after 3E 80")
+		Expect(answered()).To(BeZero(), "answers to 3E 80")
+		By("10 85, no such session: the negative answer 7F 10 12 comes, and nothing changes")
+		u.sendSuppressed(ctx, uds.DiagnosticSessionControl, 0x85)
+		Expect(u.probeRoutine(ctx)).To(Succeed(), "a routine after 10 85")
+		Expect(answered()).To(Equal(int64(1)), "answers to 10 85 (one negative answer)")
+		By("11 81: a power cycle, then the default session")
+		u.sendSuppressed(ctx, uds.ECUReset, 0x81)
+		u.awaitReboot(ctx)
+		expectNRC(u.probeRoutine(ctx), uds.ServiceNotSupportedInActiveSession)
+		Expect(answered()).To(Equal(int64(1)), "answers to 11 81")
+	})
+
+	It("returns to the default session, locked, after S3 without a request", func() {
+		u := newECUUnderTest(ecu.Config{S3: simS3})
+		u.lockedExtendedSession(ctx)
+		u.unlock(ctx)
+		Expect(u.probeRoutine(ctx)).To(Succeed(), "a routine once unlocked")
+		// The ECU's S3 started at the latest when it had sent its answer: waiting from the
+		// answer's arrival on waits longer than S3 on the ECU's clock, however slow the tester.
+		time.Sleep(u.s3() + u.s3Margin())
+		By("a routine, which only the extended session takes: NRC 0x7F")
+		expectNRC(u.probeRoutine(ctx), uds.ServiceNotSupportedInActiveSession)
+		_, err := u.requestSeed(ctx)
+		expectNRC(err, uds.ServiceNotSupportedInActiveSession)
+		By("the extended session again: locked")
+		Expect(u.StartSession(ctx, uds.ExtendedSession)).To(Succeed())
+		expectNRC(u.probeRoutine(ctx), uds.SecurityAccessDenied)
+	})
 })
 
 // lockoutMargin is what the suite waits beyond the declared SecurityAccess delay: a tenth of it
@@ -405,6 +466,79 @@ func (u *ecuUnderTest) lockoutMargin() time.Duration {
 		return simMargin + confKeys.ecu.lockout/10
 	}
 	return confKeys.timingMargin + confKeys.ecu.lockout/10
+}
+
+// wrongLengthRoutines are routine requests whose record has a wrong length for their RID.
+var wrongLengthRoutines = []struct {
+	rid    uint16
+	length int
+}{
+	{ecu.RIDLoadKey, 0}, {ecu.RIDLoadKey, 63}, {ecu.RIDLoadKey, 65}, {ecu.RIDGetID, 15}, {ecu.RIDGetID, 17},
+	{ecu.RIDVerifyMAC, 32}, {ecu.RIDVerifyMAC, 34}, {ecu.RIDGenerateMAC, 16}, {ecu.RIDGenerateMAC, 18},
+}
+
+// expectRoutineNRC starts routine rid with a zero record of n bytes and requires NRC nrc.
+func (u *ecuUnderTest) expectRoutineNRC(ctx context.Context, rid uint16, n int, nrc uds.NRC, when string) {
+	_, err := u.StartRoutine(ctx, rid, make([]byte, n))
+	var nr *uds.NegativeResponseError
+	ExpectWithOffset(1, errors.As(err, &nr) && nr.NRC == nrc).To(BeTrue(),
+		"routine %#04x with a %d-byte record %s: %v; want NRC %#02x (%v)", rid, n, when, err, byte(nrc), nrc)
+}
+
+// answerWait is how long the suite waits for an answer that must not come: P2 as the ECU
+// announced it and the client's margin.
+func (u *ecuUnderTest) answerWait() time.Duration {
+	p2, _ := u.Timing()
+	if u.simulated {
+		return p2 + simMargin
+	}
+	return p2 + confKeys.timingMargin
+}
+
+// sendSuppressed sends req, whose sub-function has the suppress bit, and waits answerWait: a
+// positive answer must not come, a negative one is then queued for the client to discard.
+func (u *ecuUnderTest) sendSuppressed(ctx context.Context, req ...byte) {
+	ExpectWithOffset(1, uds.SuppressesPositiveResponse(req)).To(BeTrue(), "% x has the suppress bit", req)
+	_, err := u.Do(ctx, req)
+	ExpectWithOffset(1, err).NotTo(HaveOccurred(), "sending % x", req)
+	time.Sleep(u.answerWait())
+}
+
+// awaitReboot waits for the ECU to answer again after a reset: a request to a rebooting ECU may
+// time out (three tries, each with the client's wait for the late answer).
+func (u *ecuUnderTest) awaitReboot(ctx context.Context) {
+	var err error
+	for range 3 {
+		if _, err = u.ReadDID(ctx, ecu.DIDUID); !errors.Is(err, uds.ErrTimeout) {
+			break
+		}
+	}
+	ExpectWithOffset(1, err).NotTo(HaveOccurred(), "reading the UID after ECUReset")
+}
+
+// profileS3 is the profile's S3: a non-default session with no request for it returns to the
+// default session (PROFILE.md; ISO 14229-2's S3server). simS3 is the S3 of the simulated ECU of
+// the suite's S3 test (CONF_CAN=mem): shorter, since the test waits it out.
+const (
+	profileS3 = 5 * time.Second
+	simS3     = 2 * time.Second
+)
+
+// s3 is the S3 of the ECU under test.
+func (u *ecuUnderTest) s3() time.Duration {
+	if u.simulated {
+		return simS3
+	}
+	return profileS3
+}
+
+// s3Margin is what the suite waits beyond S3 before it checks that the session ended: a tenth of
+// S3 and the client's timing margin.
+func (u *ecuUnderTest) s3Margin() time.Duration {
+	if u.simulated {
+		return simMargin + simS3/10
+	}
+	return confKeys.timingMargin + profileS3/10
 }
 
 // udsScenario says how one scenario of she-engine-rules.json is replayed over UDS: its steps that

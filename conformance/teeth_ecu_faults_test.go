@@ -317,6 +317,17 @@ var suppressIgnored = &ecuVariant{serve: func(p *ecuProxy, ctx context.Context, 
 	return p.forward(ctx, req)
 }}
 
+// suppressIgnoredLate is suppressIgnored with each such positive answer held back 750 ms: later
+// than the P2 and margin the tester waits after a request with the suppress bit (550 ms for a
+// simulated ECU), and still an answer that must not come.
+var suppressIgnoredLate = &ecuVariant{serve: func(p *ecuProxy, ctx context.Context, req []byte) []byte {
+	resp := suppressIgnored.serve(p, ctx, req)
+	if uds.SuppressesPositiveResponse(req) && uds.IsPositive(resp, req[0]) {
+		proxySleep(ctx, 750*time.Millisecond)
+	}
+	return resp
+}}
+
 // macIgnoresKeyUsage is a variant whose MAC commands take any loaded key, KEY_USAGE or not: where
 // the ECU answers ERC_KEY_INVALID for a key the proxy saw go in, the proxy computes the MAC.
 var macIgnoresKeyUsage = rewriteAnswer(func(p *ecuProxy, req, resp []byte) []byte {

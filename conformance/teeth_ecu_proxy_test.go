@@ -232,8 +232,9 @@ func (p *ecuProxy) exchange(ctx context.Context, req []byte, relay bool) []byte 
 	if p.up.Send(ctx, req) != nil {
 		return nil
 	}
+	suppressed := uds.SuppressesPositiveResponse(req)
 	bound := ecuAnswerBound
-	if uds.SuppressesPositiveResponse(req) {
+	if suppressed {
 		bound = ecuSuppressedBound
 	}
 	for {
@@ -241,6 +242,9 @@ func (p *ecuProxy) exchange(ctx context.Context, req []byte, relay bool) []byte 
 		resp, err := p.up.Receive(rctx)
 		cancel()
 		if err != nil {
+			if suppressed && ctx.Err() == nil { // taken, its positive answer suppressed
+				p.learn(req, uds.Positive(req[0], req[1]&^uds.SuppressPositiveResponse))
+			}
 			return nil
 		}
 		if len(resp) == 3 && resp[0] == uds.NegativeResponse && uds.NRC(resp[2]) == uds.ResponsePending {
@@ -379,8 +383,12 @@ func (r seedRules) serve(p *ecuProxy, ctx context.Context, req []byte) []byte {
 	switch {
 	case isRequest(req, uds.SecurityAccess, 0x01):
 		return r.seed(p, ctx, req)
-	case len(req) == 2+16 && req[0] == uds.SecurityAccess && req[1] == 0x02:
-		return r.key(p, ctx, req)
+	case len(req) == 2+16 && req[0] == uds.SecurityAccess && req[1]&^uds.SuppressPositiveResponse == 0x02:
+		resp := r.key(p, ctx, req)
+		if uds.SuppressesPositiveResponse(req) && uds.IsPositive(resp, uds.SecurityAccess) {
+			return nil
+		}
+		return resp
 	}
 	resp := p.forward(ctx, req)
 	if r.forgetLockout && isRequest(req, uds.ECUReset, 0x01) && uds.IsPositive(resp, uds.ECUReset) {
@@ -445,14 +453,14 @@ func (r seedRules) key(p *ecuProxy, ctx context.Context, req []byte) []byte {
 	}
 	tried := p.testerSeed
 	p.testerSeed, p.ecuSeed = nil, nil
-	resp := p.forward(ctx, append([]byte{uds.SecurityAccess, 0x02}, key[:]...))
+	resp := p.forward(ctx, append([]byte{uds.SecurityAccess, req[1]}, key[:]...)) // the suppress bit as the tester sent it
 	if r.keepSeed && isNRC(resp, uds.InvalidKey) {
 		p.keptSeed = tried
 	}
 	if r.countAllWrongKeys {
 		resp = p.countWrongKeys(ctx, resp)
 	}
-	if uds.IsPositive(resp, uds.SecurityAccess) {
+	if right {
 		p.keptSeed = nil
 	}
 	return resp

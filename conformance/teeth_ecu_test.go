@@ -49,6 +49,9 @@ const (
 	eReset      = "ECU: SHE through UDS / answers ECUReset hardReset"
 	eScenarios  = "ECU: SHE through UDS / replays the engine-rule scenarios of she-engine-rules.json over UDS"
 	eKeyIDByte  = "ECU: SHE through UDS / answers VerifyMAC and GenerateMAC with a KeyID byte above 0x0F with NRC 0x31"
+	eCheckOrder = "ECU: SHE through UDS / checks SecurityAccess before a routine's record length"
+	eSuppress   = "ECU: SHE through UDS / honours the suppress-positive-response bit"
+	eS3         = "ECU: SHE through UDS / returns to the default session, locked, after S3"
 )
 
 // passThrough is the legal row of the proxy alone, which changes nothing to show.
@@ -93,6 +96,8 @@ var ecuTeeth = []ecuTooth{
 		variant: withSeeds(seedRules{countAllWrongKeys: true}), shows: showsWrongKeysCounted, caught: []string{eWrongKey}},
 	{name: "the all-zero seed while unlocked longer than the seeds", kind: faulty,
 		variant: withSeeds(seedRules{seedLen: 4, unlockedSeedLen: 16}), env: []string{"CONF_ECU_SEED_LENGTH=4"}, caught: []string{eWrongKey}},
+	{name: "ECUReset clears the count of wrong keys", kind: faulty, variant: resetForgivesAttempts, shows: showsAttemptsForgiven,
+		caught: []string{eAttempts}},
 
 	// Faults of sessions.
 	{name: "RoutineControl in the default session", kind: faulty, variant: routinesInSession(uds.DefaultSession),
@@ -100,6 +105,8 @@ var ecuTeeth = []ecuTooth{
 	{name: "RoutineControl in the programming session", kind: faulty, variant: routinesInSession(uds.ProgrammingSession),
 		caught: []string{eSessions}},
 	{name: "no re-lock on a change to another session", kind: faulty, variant: unlockSticks, caught: []string{eSessions}},
+	{name: "no return to the default session after S3", kind: faulty, variant: s3Ignored, shows: showsS3Ignored,
+		caught: []string{eS3}},
 
 	// Faults of ECUReset.
 	{name: "ECUReset leaves SecurityAccess unlocked", kind: faulty, variant: resetKeepsUnlock, caught: []string{eReset}},
@@ -125,6 +132,12 @@ var ecuTeeth = []ecuTooth{
 	{name: "a positive answer with another routine's RID", kind: faulty, variant: ridNotEchoed, caught: []string{eMAC}},
 	{name: "fields after an ERC other than ERC_NO_ERROR", kind: faulty, variant: ercWithFields, caught: []string{eCounter, eRefused}},
 	{name: "LoadKey answered after P2 with no response pending", kind: faulty, variant: lateLoadKey, caught: []string{eTiming}},
+	{name: "record length checked before SecurityAccess (0x13, not 0x33, while locked)", kind: faulty,
+		variant: lengthBeforeSecurity, shows: showsLengthFirst, caught: []string{eCheckOrder}},
+	{name: "a positive answer despite the suppress bit", kind: faulty, variant: suppressIgnored, shows: showsSuppressIgnored,
+		caught: []string{eSuppress}},
+	{name: "a positive answer despite the suppress bit, after P2", kind: faulty, variant: suppressIgnoredLate,
+		caught: []string{eSuppress}},
 
 	// The simulator's fault flags.
 	{name: "flag wrong-proof", kind: faulty, env: []string{"CONF_SIM_FAULT=wrong-proof"}, caught: []string{eLoadKey}},
@@ -135,13 +148,8 @@ var ecuTeeth = []ecuTooth{
 	{name: "flag silent", kind: faulty, env: []string{"CONF_SIM_FAULT=silent"}, caught: []string{eUnlock}},
 	{name: "flag boot-failure", kind: faulty, env: []string{"CONF_SIM_FAULT=boot-failure"}, caught: []string{eSREG}},
 
-	// Faults no test catches yet: the suite passes against them. When a test starts to catch
-	// one, its row fails here: make it a fault row naming that test.
-	{name: "record length checked before SecurityAccess (0x13, not 0x33, while locked)", kind: uncaught,
-		variant: lengthBeforeSecurity, shows: showsLengthFirst},
-	{name: "a positive answer despite the suppress bit", kind: uncaught, variant: suppressIgnored, shows: showsSuppressIgnored},
-	{name: "ECUReset clears the count of wrong keys", kind: uncaught, variant: resetForgivesAttempts, shows: showsAttemptsForgiven},
-	{name: "no return to the default session after S3", kind: uncaught, variant: s3Ignored, shows: showsS3Ignored},
+	// Faults no test catches yet are rows of kind uncaught: the suite passes against them. When
+	// a test starts to catch one, its row fails here: make it a fault row naming that test.
 }
 
 // TestECUTeeth runs the ecu suite against each row's ECU: a fault must fail it on every test the

@@ -279,6 +279,30 @@ func TestSuppressPositiveResponse(t *testing.T) {
 	}
 }
 
+// TestSuppressedAnswerAfterResponsePending: a routine with the suppress bit that needed a
+// response pending sends its final positive answer after all (ISO 14229-1); one that did not
+// sends none.
+func TestSuppressedAnswerAfterResponsePending(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		uid, m1, m2, m3, m4, _, _ := docVector(t, "oem-doc-a-master-ecu-key")
+		r := newRig(t, Config{UID: uid, NoSecurity: true, Faults: Faults{SlowNVM: 250 * time.Millisecond}})
+		if resp := r.ecu.Handle([]byte{0x10, 0x03}, func() {}); !uds.IsPositive(resp, 0x10) {
+			t.Fatalf("session: % x", resp)
+		}
+		pending := 0
+		req := append(append(append([]byte{0x31, 0x81, 0xFD, 0x10}, m1[:]...), m2[:]...), m3[:]...)
+		resp := r.ecu.Handle(req, func() { pending++ })
+		want := append([]byte{0x71, 0x01, 0xFD, 0x10, 0x00}, m4[:]...)
+		if pending == 0 || len(resp) != 5+48 || !bytes.Equal(resp[:5+32], want) {
+			t.Fatalf("LoadKey with the suppress bit and a slow store: %d response pending, then % x; want %x…", pending, resp, want)
+		}
+		pending = 0
+		if resp := r.ecu.Handle(append([]byte{0x31, 0x81, 0xFD, 0x11}, make([]byte, 16)...), func() { pending++ }); resp != nil || pending != 0 {
+			t.Fatalf("GetID with the suppress bit: %d response pending, then % x; want neither", pending, resp)
+		}
+	})
+}
+
 func countPending(frames []vcan.TimedFrame) int {
 	n := 0
 	for _, tf := range frames {

@@ -9,8 +9,9 @@ import (
 )
 
 // Handle answers one request. pending is called to send NRC 0x78 while a routine is still
-// running. It returns the response, or nil when none is due (suppressed positive response).
-// It must not be called concurrently.
+// running. It returns the response, or nil when none is due: a positive response the request's
+// suppress bit suppresses, unless a response pending went out first (ISO 14229-1: after NRC 0x78
+// the final response always follows). It must not be called concurrently.
 //
 // Negative responses follow ISO 14229-1's order of checks: unknown service (0x11), service not
 // in the active session (0x7F), too short (0x13), sub-function not supported (0x12), then the
@@ -26,6 +27,7 @@ func (e *ECU) Handle(req []byte, pending func()) []byte {
 	}
 	sid := req[0]
 	var resp []byte
+	pended := false
 	switch sid {
 	case uds.DiagnosticSessionControl:
 		resp = e.sessionControl(req)
@@ -36,13 +38,13 @@ func (e *ECU) Handle(req []byte, pending func()) []byte {
 	case uds.ReadDataByIdentifier:
 		resp = e.readData(req)
 	case uds.RoutineControl:
-		resp = e.routineControl(req, pending)
+		resp = e.routineControl(req, func() { pended = true; pending() })
 	case uds.TesterPresent:
 		resp = e.testerPresent(req)
 	default:
 		return uds.Negative(sid, uds.ServiceNotSupported)
 	}
-	if uds.IsPositive(resp, sid) && uds.SuppressesPositiveResponse(req) {
+	if uds.IsPositive(resp, sid) && uds.SuppressesPositiveResponse(req) && !pended {
 		return nil
 	}
 	return resp
