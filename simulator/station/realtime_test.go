@@ -1,0 +1,83 @@
+package station
+
+import (
+	"context"
+	"sync"
+	"time"
+
+	"github.com/shekit/shekit/simulator/ecu"
+	"github.com/shekit/shekit/vcan"
+	"go.einride.tech/can"
+)
+
+// realTimeDialer dials station-side nodes of hub (a hub with a bit rate) that hand over each
+// frame no earlier in wall time than the simulated bus would have carried it (see realTimeNode).
+func realTimeDialer(hub *vcan.Hub) ecu.Dialer {
+	return func(filters ...vcan.Filter) (vcan.Conn, error) {
+		return &realTimeNode{Node: hub.Connect(filters...), hub: hub}, nil
+	}
+}
+
+// realTimeNode makes a hub's simulated bus time cost wall time on the tester's side. The hub
+// keeps simulated time only while frames are on the bus; the station's other work (the KMS's
+// round trips) takes wall time. Each request the node starts (a single or first frame) anchors
+// the bus's simulated time to the wall clock, and every frame that comes back is handed over
+// once as much wall time has passed since the anchor as bus time has: a conversation then
+// lasts, in wall time, at least as long as the bus carries it. Sleeping to one anchor per
+// request keeps late wake-ups from adding up within it.
+type realTimeNode struct {
+	*vcan.Node
+	hub *vcan.Hub
+
+	mu   sync.Mutex
+	wall time.Time     // when the current request started
+	sim  time.Duration // the bus's simulated time then
+}
+
+var (
+	_ vcan.FrameConn = (*realTimeNode)(nil)
+	_ vcan.Waiter    = (*realTimeNode)(nil)
+)
+
+func (n *realTimeNode) Send(ctx context.Context, f can.Frame) error {
+	return n.SendFrame(ctx, vcan.FromClassic(f))
+}
+
+func (n *realTimeNode) SendFrame(ctx context.Context, f vcan.Frame) error {
+	if pci := f.Data[0] >> 4; f.Length > 0 && pci <= 1 { // a single or first frame: a new request
+		n.mu.Lock()
+		n.wall, n.sim = time.Now(), n.hub.BusTime()
+		n.mu.Unlock()
+	}
+	return n.Node.SendFrame(ctx, f)
+}
+
+func (n *realTimeNode) Receive(ctx context.Context) (can.Frame, error) {
+	for {
+		f, err := n.ReceiveFrame(ctx)
+		if err != nil || !f.FD {
+			cf, _ := f.Classic()
+			return cf, err
+		}
+	}
+}
+
+func (n *realTimeNode) ReceiveFrame(ctx context.Context) (vcan.Frame, error) {
+	tf, err := n.Node.ReceiveTimed(ctx)
+	if err != nil {
+		return vcan.Frame{}, err
+	}
+	n.mu.Lock()
+	due := n.wall.Add(tf.Time - n.sim)
+	n.mu.Unlock()
+	if d := time.Until(due); d > 0 {
+		t := time.NewTimer(d)
+		defer t.Stop()
+		select {
+		case <-t.C:
+		case <-ctx.Done():
+			return vcan.Frame{}, ctx.Err()
+		}
+	}
+	return tf.Wire, nil
+}
