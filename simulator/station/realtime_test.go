@@ -3,6 +3,7 @@ package station
 import (
 	"context"
 	"sync"
+	"testing"
 	"time"
 
 	"github.com/shekit/shekit/simulator/ecu"
@@ -80,4 +81,26 @@ func (n *realTimeNode) ReceiveFrame(ctx context.Context) (vcan.Frame, error) {
 		}
 	}
 	return tf.Wire, nil
+}
+
+// TestRealTimeNodeTakesBusTime: through a real-time node, conversations take at least the wall
+// time the bus needs to carry them (in-process they would take a fraction of it).
+func TestRealTimeNodeTakesBusTime(t *testing.T) {
+	l := newLine(t, classic500k, baseUID)
+	start := time.Now()
+	for range 20 {
+		if _, err := l.target.Client.UID(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	took := time.Since(start)
+	bus, frames := l.busTime()
+	// 20 reads of the 15-byte UID: a single frame, then a first frame, a flow control and two
+	// consecutive frames; worst-case stuffing at 500 kbit/s: ≥ 20 × 4 × 250 µs.
+	if frames != 20*5 || bus < 20*time.Millisecond {
+		t.Fatalf("%d frames, %v of bus time: not the exchange this test expects", frames, bus)
+	}
+	if took < bus {
+		t.Errorf("20 UID reads took %v, less than the %v the bus needs", took, bus)
+	}
 }
