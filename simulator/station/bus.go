@@ -4,6 +4,7 @@ import (
 	"context"
 	"slices"
 	"sync"
+	"time"
 )
 
 // Bus priorities: a LoadKey waiting for the bus goes before a sync, so that the last key's
@@ -20,6 +21,18 @@ type busLock struct {
 	mu      sync.Mutex
 	busy    bool
 	waiting [priorities][]chan struct{}
+	used    time.Time // when the last conversation ended
+}
+
+// acquireIdle takes the bus if it is free and has been since at least idle ago.
+func (b *busLock) acquireIdle(idle time.Duration) bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.busy || time.Since(b.used) < idle {
+		return false
+	}
+	b.busy = true
+	return true
 }
 
 // acquire waits for the bus; it fails only when ctx ends first.
@@ -54,6 +67,7 @@ func (b *busLock) acquire(ctx context.Context, prio int) error {
 func (b *busLock) release() {
 	b.mu.Lock()
 	defer b.mu.Unlock()
+	b.used = time.Now()
 	for p := range b.waiting {
 		if len(b.waiting[p]) > 0 {
 			turn := b.waiting[p][0]

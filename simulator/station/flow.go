@@ -31,6 +31,12 @@ type ecuFlow struct {
 
 // provisionKeys provisions keys on the ECU and returns their results in the order of keys.
 func (f *ecuFlow) provisionKeys(keys []Key) []KeyResult {
+	f.bus.used = time.Now()
+	if f.cfg.TesterPresent > 0 {
+		stop, stopped := make(chan struct{}), make(chan struct{})
+		go func() { defer close(stopped); f.keepSession(stop) }()
+		defer func() { close(stop); <-stopped }()
+	}
 	results := make([]KeyResult, len(keys))
 	var wg sync.WaitGroup
 	for i, k := range keys {
@@ -42,6 +48,28 @@ func (f *ecuFlow) provisionKeys(keys []Key) []KeyResult {
 	}
 	wg.Wait()
 	return results
+}
+
+// keepSession sends TesterPresent (no answer wanted) whenever the bus has been idle for
+// cfg.TesterPresent, until stop: the KMS's round trips may take longer than the ECU's S3, and
+// the session and SecurityAccess would lapse between two conversations. It looks twice per
+// period, so that the session never goes more than 1.5 periods without a request.
+func (f *ecuFlow) keepSession(stop <-chan struct{}) {
+	tick := time.NewTicker(f.cfg.TesterPresent / 2)
+	defer tick.Stop()
+	for {
+		select {
+		case <-stop:
+			return
+		case <-f.ctx.Done():
+			return
+		case <-tick.C:
+		}
+		if f.bus.acquireIdle(f.cfg.TesterPresent) {
+			within(f.ctx, f.cfg, func(ctx context.Context) error { return f.c.TesterPresent(ctx, true) })
+			f.bus.release()
+		}
+	}
 }
 
 // kmsCall runs one KMS request within the per-ECU and the station's bounds and the step timeout.

@@ -237,3 +237,26 @@ func TestBusGoesToLoadKeysFirst(t *testing.T) {
 		t.Errorf("the bus is not free at the end: %v", err)
 	}
 }
+
+// TestTesterPresentKeepsTheSessionWhileTheKMSIsSlow: the ECU's extended session lapses after
+// S3 without a request (here 1 s); when the KMS takes longer than that between an ECU's
+// conversations (here every sync POST is held 3 s), the station keeps the session with
+// TesterPresent and every key still syncs. The margins are wide: ticks every 200 ms against 1 s.
+func TestTesterPresentKeepsTheSessionWhileTheKMSIsSlow(t *testing.T) {
+	slow := func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+			if req.Method == http.MethodPost && req.URL.Path == kms.PathKeySync {
+				time.Sleep(3 * time.Second)
+			}
+			next.ServeHTTP(w, req)
+		})
+	}
+	r := newRig(t, 1, ecu.Config{S3: time.Second}, slow)
+	cfg := r.config(t, "master,secoc:4", true)
+	cfg.TesterPresent = 200 * time.Millisecond
+	sum := Run(context.Background(), cfg, r.targets)
+	if !sum.OK() || sum.Totals.Syncs[Verified] != 2 {
+		out, _ := json.MarshalIndent(sum, "", " ")
+		t.Fatalf("summary:\n%s", out)
+	}
+}

@@ -54,6 +54,10 @@ type Config struct {
 	// KMSRequests bounds the station's KMS requests in flight across all ECUs (default 64);
 	// KMSRequestsPerECU those of one ECU (default 16: an ECU's POSTs all go at once).
 	KMSRequests, KMSRequestsPerECU int
+	// TesterPresent is how long an ECU's bus may stay idle while its keys are in flight before
+	// the station keeps its session with TesterPresent (default 2 s, within the usual S3 of 5 s;
+	// negative: never).
+	TesterPresent time.Duration
 	// Progress, when set, is called after each ECU (from one goroutine at a time).
 	Progress func(done, total int, r *ECUResult)
 
@@ -76,6 +80,9 @@ func Run(ctx context.Context, cfg Config, targets []Target) *Summary {
 	}
 	if cfg.StepTimeout <= 0 {
 		cfg.StepTimeout = 30 * time.Second
+	}
+	if cfg.TesterPresent == 0 {
+		cfg.TesterPresent = 2 * time.Second
 	}
 	if cfg.KMSRequests <= 0 {
 		cfg.KMSRequests = 64

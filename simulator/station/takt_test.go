@@ -121,10 +121,12 @@ func (l *line) provision(cfg Config) (time.Duration, error) {
 }
 
 // BenchmarkStationTakt is the end-of-line takt time: one ECU through the station per op — the
-// master key, the supplier key and the nine SecOC keys, each synced — against the in-process
-// reference KMS (SQLite) over loopback HTTP with rtt of wall time put in front of every request
-// (the network's round trip; -takt-rtt sets it), on the 500 kbit/s classic bus model and on CAN
-// FD at 500 kbit/s / 2 Mbit/s (64-byte frames, bit rate switch).
+// master key, the supplier key and the nine SecOC keys, each synced (the e2e suite's set) —
+// against an in-process reference KMS over loopback HTTP with rtt of wall time put in front of
+// every request (the network's round trip; -takt-rtt sets it): kms-mem is the reference KMS's
+// service over a store in memory (memStore), kms-sqlite the whole reference server on SQLite.
+// Both on the 500 kbit/s classic bus model and on CAN FD at 500 kbit/s / 2 Mbit/s (64-byte
+// frames, bit rate switch). The ECU is provisioned again each op (its keys move on).
 //
 // What takes which time: the KMS's round trips take wall time (the injected delay plus the
 // server's own work). The hub's bus takes simulated time only, so the station's client sees the
@@ -140,7 +142,10 @@ func (l *line) provision(cfg Config) (time.Duration, error) {
 // every LoadKey and sync exchange) plus 6 round trips that must follow each other (the master
 // key's POST, its PUT, the other keys' POSTs at once, and after the last LoadKey its PUT, its
 // sync POST and its sync PUT). floor-ratio = takt ÷ floor; bus-ms/op and frames/op are the
-// bus's part. The floor leaves out the server's own time, so it counts against the ratio.
+// bus's part. The floor leaves out the KMS's own time (kms-mem: next to nothing; kms-sqlite:
+// the reference server's durable writes), so it counts against the ratio. It counts every frame
+// as if none could go while a round trip is under way, though the syncs of all keys but the
+// last can: a takt a little under the floor is possible.
 func BenchmarkStationTakt(b *testing.B) {
 	for _, bus := range []busModel{classic500k, fd500k2M} {
 		for _, kind := range []string{"mem", "sqlite"} {
