@@ -2,6 +2,7 @@ package station
 
 import (
 	"context"
+	"encoding/binary"
 	"sync"
 	"testing"
 	"time"
@@ -22,10 +23,12 @@ func realTimeDialer(hub *vcan.Hub) ecu.Dialer {
 // realTimeNode makes a hub's simulated bus time cost wall time on the tester's side. The hub
 // keeps simulated time only while frames are on the bus; the station's other work (the KMS's
 // round trips) takes wall time. Each request the node starts (a single or first frame) anchors
-// the bus's simulated time to the wall clock, and every frame that comes back is handed over
-// once as much wall time has passed since the anchor as bus time has: a conversation then
-// lasts, in wall time, at least as long as the bus carries it. Sleeping to one anchor per
-// request keeps late wake-ups from adding up within it.
+// the bus's simulated time to the wall clock, and a frame that completes an answer (a single
+// frame, or the last consecutive frame) is handed over once as much wall time has passed since
+// the anchor as bus time has: a conversation then lasts, in wall time, at least as long as the
+// bus carries it. The frames in between go through at once: the hub gives them their bus times
+// whenever they are sent, and the station acts on whole answers only. Sleeping to one anchor
+// per request keeps late wake-ups from adding up within it.
 type realTimeNode struct {
 	*vcan.Node
 	hub *vcan.Hub
@@ -33,6 +36,7 @@ type realTimeNode struct {
 	mu   sync.Mutex
 	wall time.Time     // when the current request started
 	sim  time.Duration // the bus's simulated time then
+	left int           // bytes of the segmented answer still to come
 }
 
 var (
@@ -69,9 +73,9 @@ func (n *realTimeNode) ReceiveFrame(ctx context.Context) (vcan.Frame, error) {
 		return vcan.Frame{}, err
 	}
 	n.mu.Lock()
-	due := n.wall.Add(tf.Time - n.sim)
+	due, complete := n.wall.Add(tf.Time-n.sim), n.completes(tf.Wire)
 	n.mu.Unlock()
-	if d := time.Until(due); d > 0 {
+	if d := time.Until(due); complete && d > 0 {
 		t := time.NewTimer(d)
 		defer t.Stop()
 		select {
@@ -81,6 +85,29 @@ func (n *realTimeNode) ReceiveFrame(ctx context.Context) (vcan.Frame, error) {
 		}
 	}
 	return tf.Wire, nil
+}
+
+// completes reports whether f, received, completes an ISO-TP message (normal addressing): a
+// single frame, or the consecutive frame that brings the last bytes a first frame announced.
+func (n *realTimeNode) completes(f vcan.Frame) bool {
+	if f.Length == 0 {
+		return false
+	}
+	d := f.Data[:f.Length]
+	switch d[0] >> 4 {
+	case 0:
+		return true
+	case 1:
+		size, header := int(d[0]&0x0F)<<8|int(d[1]), 2
+		if size == 0 && len(d) >= 6 { // CAN FD: the 32-bit length escape
+			size, header = int(binary.BigEndian.Uint32(d[2:6])), 6
+		}
+		n.left = size - (len(d) - header)
+	case 2:
+		n.left -= len(d) - 1
+		return n.left <= 0
+	}
+	return false
 }
 
 // TestRealTimeNodeTakesBusTime: through a real-time node, conversations take at least the wall
