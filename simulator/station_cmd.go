@@ -22,9 +22,11 @@ type stationFlags struct {
 	kms, token, can, types, cluster, model, secret, phase, securityKey, summary, uid string
 	doip, discover                                                                   string
 	ecus                                                                             listFlag
-	fleet, parallel, retries, kmsRequests, kmsPerECU                                 int
+	fleet, parallel, retries                                                         int
 	sync, noSecurity, kernelISOTP                                                    bool
-	timeout, testerPresent                                                           time.Duration
+	timeout                                                                          time.Duration
+	kmsRequests, kmsPerECU                                                           int
+	testerPresent                                                                    time.Duration
 }
 
 // listFlag collects a repeated flag.
