@@ -113,9 +113,8 @@ func (f *ecuFlow) provisionKey(k Key, injected func()) KeyResult {
 	return kr
 }
 
-// injectOnce is one attempt: POST, LoadKey, compare, PUT. It fills kr and returns the error
-// that decided a failed attempt.
-func (f *ecuFlow) injectOnce(k Key, kr *KeyResult) error {
+// issue POSTs for key k's M1–M5. It adds the time to kr, and on failure sets kr's outcome.
+func (f *ecuFlow) issue(k Key, kr *KeyResult) (she.Messages, error) {
 	req := kms.ProvisionRequest{ProvisioningType: string(k.Type), EcuID: f.id.String(), KeyID: k.APIKeyID(), Phase: f.cfg.Phase}
 	if k.Type == kms.SecOCKey {
 		req.SupplierSecretKey = f.cfg.SupplierSecretKey
@@ -126,14 +125,24 @@ func (f *ecuFlow) injectOnce(k Key, kr *KeyResult) error {
 	kr.Timings.KMS += ms(time.Since(t0))
 	if err != nil {
 		kr.Outcome, kr.Message = Refused, err.Error()
-		return err
+		return she.Messages{}, err
 	}
 	m, err := rec.Messages()
 	if err != nil {
 		kr.Outcome, kr.Message = Refused, "KMS answer: "+err.Error()
-		return err
+		return she.Messages{}, err
 	}
 	kr.M1 = rec.M1
+	return m, nil
+}
+
+// injectOnce is one attempt: POST, LoadKey, compare, PUT. It fills kr and returns the error
+// that decided a failed attempt.
+func (f *ecuFlow) injectOnce(k Key, kr *KeyResult) error {
+	m, err := f.issue(k, kr)
+	if err != nil {
+		return err
+	}
 	var loadKeyTime time.Duration
 	res, err := onBus(f, loadKeyFirst, func(ctx context.Context) (ecu.LoadKeyResult, error) {
 		defer func(t0 time.Time) { loadKeyTime = time.Since(t0) }(time.Now())
@@ -147,7 +156,7 @@ func (f *ecuFlow) injectOnce(k Key, kr *KeyResult) error {
 		return err
 	}
 	failure := loadKeyFailure(res, err, m)
-	t0 = time.Now()
+	t0 := time.Now()
 	rerr := f.report(kms.PathProvisioning, k, failure, "")
 	kr.Timings.Report += ms(time.Since(t0))
 	switch {
