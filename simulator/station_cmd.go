@@ -25,6 +25,8 @@ type stationFlags struct {
 	fleet, parallel, retries                                                         int
 	sync, noSecurity, kernelISOTP                                                    bool
 	timeout                                                                          time.Duration
+	kmsRequests, kmsPerECU                                                           int
+	testerPresent                                                                    time.Duration
 }
 
 // listFlag collects a repeated flag.
@@ -50,8 +52,11 @@ func (f *stationFlags) register(fs *flag.FlagSet) {
 	fs.BoolVar(&f.noSecurity, "no-security", false, "skip SecurityAccess")
 	fs.BoolVar(&f.kernelISOTP, "kernel-isotp", false, "use the Linux kernel's CAN_ISOTP socket instead of user-space ISO-TP")
 	fs.IntVar(&f.parallel, "parallel", 16, "ECUs worked on at once")
+	fs.IntVar(&f.kmsRequests, "kms-requests", 64, "KMS requests in flight at most, across all ECUs")
+	fs.IntVar(&f.kmsPerECU, "kms-requests-per-ecu", 16, "KMS requests in flight at most for one ECU")
 	fs.IntVar(&f.retries, "retries", 1, "tries again after a failure that may pass (no answer, NRC 0x21 or 0x72), with new messages")
 	fs.DurationVar(&f.timeout, "timeout", 30*time.Second, "bound on each request to the KMS or an ECU")
+	fs.DurationVar(&f.testerPresent, "tester-present", 2*time.Second, "send TesterPresent after this long without a request to an ECU whose keys are in flight (keeps the session past the ECU's S3; 0: never)")
 	fs.StringVar(&f.summary, "summary", "-", "where to write the JSON summary (- for standard output)")
 	fs.StringVar(&f.doip, "doip", "", "reach the ECUs over DoIP through the entity at HOST:PORT (or discover: the first to answer vehicle identification); --ecu then takes logical addresses, --fleet N means 0x1001+i")
 	fs.StringVar(&f.discover, "discover", "255.255.255.255:13400", "with --doip discover: where the vehicle identification request goes")
@@ -130,8 +135,12 @@ func (f *stationFlags) config() (station.Config, error) {
 			return cfg, err
 		}
 	}
-	if f.parallel < 1 {
-		return cfg, errors.New("--parallel: want at least 1")
+	if f.parallel < 1 || f.kmsRequests < 1 || f.kmsPerECU < 1 {
+		return cfg, errors.New("--parallel, --kms-requests, --kms-requests-per-ecu: want at least 1")
+	}
+	testerPresent := f.testerPresent
+	if testerPresent == 0 {
+		testerPresent = -1 // Config's zero means the default
 	}
 	key := [16]byte(sk)
 	retries := f.retries
@@ -140,7 +149,8 @@ func (f *stationFlags) config() (station.Config, error) {
 	}
 	return station.Config{KMS: &station.KMS{URL: f.kms, Token: f.token}, Keys: keys, Sync: f.sync,
 		ClusterID: [8]byte(cluster), Model: [4]byte(model), SupplierSecretKey: f.secret, Phase: f.phase,
-		SecurityKey: &key, NoSecurity: f.noSecurity, Parallel: f.parallel, Retries: retries, StepTimeout: f.timeout}, nil
+		SecurityKey: &key, NoSecurity: f.noSecurity, Parallel: f.parallel, Retries: retries, StepTimeout: f.timeout,
+		KMSRequests: f.kmsRequests, KMSRequestsPerECU: f.kmsPerECU, TesterPresent: testerPresent}, nil
 }
 
 // runStation runs the station command.

@@ -63,6 +63,7 @@ func TestStationCommandBadInput(t *testing.T) {
 		{[]string{"station", "--kms", "http://x", "--fleet", "1", "--cluster", "01"}, "--cluster"},
 		{[]string{"station", "--kms", "http://x", "--fleet", "1", "--secret", "1d"}, "--secret"},
 		{[]string{"station", "--kms", "http://x", "--fleet", "1", "--parallel", "0"}, "--parallel"},
+		{[]string{"station", "--kms", "http://x", "--fleet", "1", "--kms-requests-per-ecu", "0"}, "--kms-requests-per-ecu"},
 		{[]string{"station", "--kms", "http://x", "--fleet", "1", "--kernel-isotp"}, "--kernel-isotp"},
 		{[]string{"station", "--kms", "http://x", "--fleet", "1", "stray"}, "unexpected argument"},
 	} {

@@ -14,10 +14,19 @@ import (
 
 // KMS is a client of the KMS supplier API.
 type KMS struct {
-	URL   string       // base URL, e.g. http://127.0.0.1:8443
-	HTTP  *http.Client // default http.DefaultClient
-	Token string       // bearer token, when the KMS wants one
+	URL  string       // base URL, e.g. http://127.0.0.1:8443
+	HTTP *http.Client // default: http.DefaultTransport's settings keeping up to 256 idle connections
+
+	Token string // bearer token, when the KMS wants one
 }
+
+// defaultHTTP keeps a connection for each of the station's concurrent requests (the default
+// transport keeps two per host, and would open a new connection for most requests).
+var defaultHTTP = func() *http.Client {
+	t := http.DefaultTransport.(*http.Transport).Clone()
+	t.MaxIdleConnsPerHost = 256
+	return &http.Client{Transport: t}
+}()
 
 // RefusedError is a KMS answer with ResultStatus OperationFailed.
 type RefusedError struct {
@@ -53,7 +62,7 @@ func (k *KMS) call(ctx context.Context, method, path string, body any) (*kms.Env
 	}
 	c := k.HTTP
 	if c == nil {
-		c = http.DefaultClient
+		c = defaultHTTP
 	}
 	resp, err := c.Do(req)
 	if err != nil {

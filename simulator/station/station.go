@@ -2,6 +2,9 @@
 // UDS, asks the KMS for the key-update messages M1–M3 of each key, sends them to the ECU's SHE
 // (RoutineControl 0xFD10), compares the ECU's proof M4/M5 with the KMS's byte for byte and reports
 // the outcome back; optionally it then checks that ECU and KMS agree on each key (key sync).
+// Per ECU the KMS's round trips overlap the bus transfers where the protocol allows (see ecuFlow):
+// after the master key, the other keys are asked for at once, each goes to the ECU as soon as the
+// bus is free, and the reports and syncs follow while the bus carries the next key.
 //
 // The station never sends the same M1–M3 twice: a retry after a failed injection reports the
 // failure and asks the KMS again, which issues a new counter. It takes an ECU's late answer (after
@@ -48,8 +51,17 @@ type Config struct {
 	Retries int
 	// StepTimeout bounds each request to the KMS or the ECU (default 30 s).
 	StepTimeout time.Duration
+	// KMSRequests bounds the station's KMS requests in flight across all ECUs (default 64);
+	// KMSRequestsPerECU those of one ECU (default 16: an ECU's POSTs all go at once).
+	KMSRequests, KMSRequestsPerECU int
+	// TesterPresent is how long an ECU's bus may stay idle while its keys are in flight before
+	// the station keeps its session with TesterPresent (default 2 s, within the usual S3 of 5 s;
+	// negative: never).
+	TesterPresent time.Duration
 	// Progress, when set, is called after each ECU (from one goroutine at a time).
 	Progress func(done, total int, r *ECUResult)
+
+	kmsSlots chan struct{} // the station's KMS requests in flight (Run makes it)
 }
 
 // Target is one ECU the station works on.
@@ -69,6 +81,16 @@ func Run(ctx context.Context, cfg Config, targets []Target) *Summary {
 	if cfg.StepTimeout <= 0 {
 		cfg.StepTimeout = 30 * time.Second
 	}
+	if cfg.TesterPresent == 0 {
+		cfg.TesterPresent = 2 * time.Second
+	}
+	if cfg.KMSRequests <= 0 {
+		cfg.KMSRequests = 64
+	}
+	if cfg.KMSRequestsPerECU <= 0 {
+		cfg.KMSRequestsPerECU = 16
+	}
+	cfg.kmsSlots = make(chan struct{}, cfg.KMSRequests)
 	if cfg.SecurityKey == nil {
 		k := ecu.DefaultSecurityKey
 		cfg.SecurityKey = &k
@@ -144,13 +166,13 @@ func provisionECU(ctx context.Context, cfg *Config, t Target, r *ECUResult) {
 	}
 	id := kms.EcuID{ClusterID: cfg.ClusterID, Model: cfg.Model, UID: uid}
 	r.UID, r.EcuID = hex.EncodeToString(uid[:]), id.String()
+	f := &ecuFlow{ctx: ctx, cfg: cfg, c: t.Client, id: id, perECU: make(chan struct{}, cfg.KMSRequestsPerECU)}
+	r.Keys = f.provisionKeys(cfg.Keys)
 	r.OK = true
-	for _, k := range cfg.Keys {
-		kr := provisionKey(ctx, cfg, t.Client, id, k)
+	for _, kr := range r.Keys {
 		if kr.Outcome != Injected || (kr.Sync != nil && kr.Sync.Outcome != Verified) {
 			r.OK = false
 		}
-		r.Keys = append(r.Keys, kr)
 	}
 }
 
@@ -184,112 +206,16 @@ func describeECUError(err error) string {
 	return err.Error()
 }
 
-// provisionKey injects one key, retrying with fresh messages where that is safe.
-func provisionKey(ctx context.Context, cfg *Config, c *ecu.Client, id kms.EcuID, k Key) KeyResult {
-	kr := KeyResult{Type: string(k.Type), KeyID: k.APIKeyID()}
-	for attempt := 0; attempt <= max(cfg.Retries, 0); attempt++ {
-		kr.Attempts = attempt + 1
-		err := injectOnce(ctx, cfg, c, id, k, &kr)
-		if err == nil || !retryable(err) || ctx.Err() != nil {
-			break
-		}
-	}
-	if kr.Outcome == Injected && cfg.Sync {
-		kr.Sync = syncKey(ctx, cfg, c, id, k)
-	}
-	return kr
-}
-
-// injectOnce is one attempt: POST, LoadKey, compare, PUT. It fills kr and returns the error
-// that decided a failed attempt.
-func injectOnce(ctx context.Context, cfg *Config, c *ecu.Client, id kms.EcuID, k Key, kr *KeyResult) error {
-	req := kms.ProvisionRequest{ProvisioningType: string(k.Type), EcuID: id.String(), KeyID: k.APIKeyID(), Phase: cfg.Phase}
-	if k.Type == kms.SecOCKey {
-		req.SupplierSecretKey = cfg.SupplierSecretKey
-	}
-	t0 := time.Now()
-	rec, err := step(ctx, cfg, func(ctx context.Context) (kms.Records, error) { return cfg.KMS.Provision(ctx, req) })
-	kr.Timings.KMS += ms(time.Since(t0))
-	if err != nil {
-		kr.Outcome, kr.Message = Refused, err.Error()
-		return err
-	}
-	m, err := rec.Messages()
-	if err != nil {
-		kr.Outcome, kr.Message = Refused, "KMS answer: "+err.Error()
-		return err
-	}
-	kr.M1 = rec.M1
-	t0 = time.Now()
-	res, err := step(ctx, cfg, func(ctx context.Context) (ecu.LoadKeyResult, error) { return c.LoadKey(ctx, m.M1, m.M2, m.M3) })
-	kr.Timings.ECU += ms(time.Since(t0))
-	var failure string
-	switch {
-	case noAnswer(ctx, err):
-		// The key may or may not be in the ECU: nothing is reported, and the issue stays pending
-		// at the KMS (a new POST supersedes it).
-		kr.Outcome, kr.Message = NoAnswer, "LoadKey: no answer in time, not even late; not reported"
-		return err
-	case err != nil:
-		failure = "LoadKey: " + describeECUError(err)
-	case res.ERC != she.NoError:
-		failure = fmt.Sprintf("LoadKey: SHE error code 0x%02X %v", byte(res.ERC), res.ERC)
-	case subtle.ConstantTimeCompare(res.M4[:], m.M4[:]) != 1:
-		failure = fmt.Sprintf("LoadKey: M4 mismatch: ECU %x, KMS %x", res.M4, m.M4)
-	case subtle.ConstantTimeCompare(res.M5[:], m.M5[:]) != 1:
-		failure = fmt.Sprintf("LoadKey: M5 mismatch: ECU %x, KMS %x", res.M5, m.M5)
-	}
-	t0 = time.Now()
-	rerr := report(ctx, cfg, kms.PathProvisioning, id, k, failure, "")
-	kr.Timings.Report += ms(time.Since(t0))
-	switch {
-	case failure != "":
-		kr.Outcome, kr.Message = Failed, failure
-		if err == nil {
-			err = errors.New(failure)
-		}
-		if rerr != nil {
-			kr.Message += "; reporting it: " + rerr.Error()
-		}
-		return err
-	case rerr != nil:
-		kr.Outcome, kr.Message = Unreported, "injected, but reporting it failed: "+rerr.Error()
-		return nil // the key is in the ECU: trying again would only move it on
-	}
-	kr.Outcome, kr.Message = Injected, ""
-	return nil
-}
-
-// report PUTs key k's outcome to path: Success (with message, empty but for a master key's sync),
-// or OperationFailed with failure. It tries again after a transport failure (the same report twice
-// is harmless: the second finds nothing issued).
-func report(ctx context.Context, cfg *Config, path string, id kms.EcuID, k Key, failure, message string) error {
-	r := kms.ReportRequest{ProvisioningType: string(k.Type), EcuID: id.String(), ResultStatus: "Success", ResultMessage: message}
-	if k.Type == kms.SecOCKey {
-		r.KeyID = k.APIKeyID()
-	}
-	if failure != "" {
-		r.ResultStatus, r.ResultMessage = "OperationFailed", failure
-	}
-	var err error
-	for attempt := 0; attempt <= max(cfg.Retries, 0); attempt++ {
-		err = within(ctx, cfg, func(ctx context.Context) error { return cfg.KMS.Report(ctx, path, r) })
-		var se *ServerError
-		if !errors.As(err, &se) || ctx.Err() != nil {
-			break
-		}
-	}
-	return err
-}
-
 // syncKey asks the KMS for a challenge and the value the slot's key must give for it, has the
 // ECU check it, and reports the outcome.
-func syncKey(ctx context.Context, cfg *Config, c *ecu.Client, id kms.EcuID, k Key) *SyncResult {
+func (f *ecuFlow) syncKey(k Key) *SyncResult {
 	sr := &SyncResult{}
 	t0 := time.Now()
 	defer func() { sr.Seconds = time.Since(t0).Seconds() }()
-	rec, err := step(ctx, cfg, func(ctx context.Context) (kms.Records, error) {
-		return cfg.KMS.SyncValue(ctx, kms.SyncRequest{ProvisioningType: string(k.Type), EcuID: id.String(), KeyID: k.APIKeyID()})
+	var rec kms.Records
+	err := f.kmsCall(func(ctx context.Context) (err error) {
+		rec, err = f.cfg.KMS.SyncValue(ctx, kms.SyncRequest{ProvisioningType: string(k.Type), EcuID: f.id.String(), KeyID: k.APIKeyID()})
+		return err
 	})
 	if err != nil {
 		sr.Outcome, sr.Message = Failed, err.Error()
@@ -301,22 +227,17 @@ func syncKey(ctx context.Context, cfg *Config, c *ecu.Client, id kms.EcuID, k Ke
 		sr.Outcome, sr.Message = Failed, "KMS answer: "+err.Error()
 		return sr
 	}
-	var v syncVerdict
-	if k.Type == kms.EcuMasterKey { // not a MAC key: GET_ID's MAC is made with it
-		v = checkGetID(ctx, cfg, c, id, challenge, want)
-	} else {
-		v = checkVerifyMAC(ctx, cfg, c, k, challenge, want)
-	}
+	v := f.checkSync(k, challenge, want)
 	if v.noAnswer != "" {
 		sr.Outcome, sr.Message = NoAnswer, v.noAnswer
 		return sr
 	}
-	rerr := report(ctx, cfg, kms.PathKeySync, id, k, v.failure, v.answer)
+	rerr := f.report(kms.PathKeySync, k, v.failure, v.answer)
 	var refused *RefusedError
 	if v.failure == "" && errors.As(rerr, &refused) && refused.Reason == "KEYSYNC_MISMATCH" {
 		// The KMS checked the GET_ID answer the station could not check itself, and it does not match.
 		v.failure = fmt.Sprintf("GetID: MAC mismatch (SREG %#02x), checked by the KMS: %s", byte(v.sreg), refused.Message)
-		rerr = report(ctx, cfg, kms.PathKeySync, id, k, v.failure, "")
+		rerr = f.report(kms.PathKeySync, k, v.failure, "")
 	}
 	switch {
 	case v.failure != "":
@@ -327,6 +248,18 @@ func syncKey(ctx context.Context, cfg *Config, c *ecu.Client, id kms.EcuID, k Ke
 		sr.Outcome, sr.Message = Verified, v.note
 	}
 	return sr
+}
+
+// checkSync has the ECU check the KeySyncValue want of key k over challenge, when the bus is free.
+func (f *ecuFlow) checkSync(k Key, challenge, want [16]byte) syncVerdict {
+	if err := f.bus.acquire(f.ctx, syncAfter); err != nil {
+		return syncVerdict{noAnswer: "stopped while waiting for the bus: " + err.Error() + "; not reported"}
+	}
+	defer f.bus.release()
+	if k.Type == kms.EcuMasterKey { // not a MAC key: GET_ID's MAC is made with it
+		return checkGetID(f.ctx, f.cfg, f.c, f.id, challenge, want)
+	}
+	return checkVerifyMAC(f.ctx, f.cfg, f.c, k, challenge, want)
 }
 
 // syncVerdict is what the ECU's check of a KeySyncValue came to: noAnswer when the ECU did not

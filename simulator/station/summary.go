@@ -57,8 +57,9 @@ type KeyResult struct {
 	Sync     *SyncResult `json:"sync,omitempty"`
 }
 
-// Timings are the milliseconds a key spent with the KMS (POST), with the ECU (LoadKey) and
-// reporting (PUT), summed over its attempts.
+// Timings are the milliseconds a key spent with the KMS (POST, with the wait for a free
+// request), with the ECU (LoadKey, without the wait for the bus) and reporting (PUT), summed
+// over its attempts.
 type Timings struct {
 	KMS    float64 `json:"kms"`
 	ECU    float64 `json:"ecu"`
