@@ -106,7 +106,9 @@ func written(d dialect) [statementCount]string {
 // sqliteDialect is SQLite's.
 type sqliteDialect struct{}
 
-func (sqliteDialect) schema() string { return sqliteSchema + clmSchema + sqliteMigrations + consoleIndexes }
+func (sqliteDialect) schema() string {
+	return sqliteSchema + clmSchema + sqliteMigrations + consoleIndexes
+}
 
 func (sqliteDialect) write(q string) string {
 	return strings.NewReplacer("MAX2(", "max(", " LOCKED", "", " SHARED", "").Replace(q)
