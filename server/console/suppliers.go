@@ -66,7 +66,7 @@ func showType(supplier string, t ecuTypeFile) typeView {
 }
 
 // done is the confirmation a redirect after a change asks for (?done=…).
-var done = map[string]string{"saved": "Saved.", "deleted": "Deleted."}
+var done = map[string]string{"saved": "Saved.", "deleted": "Deleted.", "revoked": "Revoked: the certificate is in the CRL below."}
 
 func (c *Console) suppliers(w http.ResponseWriter, r *http.Request, v *view) {
 	reg, err := c.registry()
