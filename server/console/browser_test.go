@@ -132,7 +132,7 @@ func (b *browser) text(sel string) string {
 }
 
 // consoleServer starts a reference server with bearer authentication and the console.
-func consoleServer(t *testing.T, adminToken string) (*reference.Server, *httptest.Server) {
+func consoleServer(t testing.TB, adminToken string) (*reference.Server, *httptest.Server) {
 	srv, err := reference.New(context.Background(), reference.Config{DataDir: t.TempDir(), Auth: kms.AuthBearer,
 		AdminToken: adminToken, Console: true, CLMKeys: "ecdsa"})
 	if err != nil {
@@ -169,3 +169,6 @@ func provision(t *testing.T, kmsURL, token, secret string, base she.UID, n int) 
 		ClusterID: [8]byte{0xc1}, Model: [4]byte{0x4d}, StepTimeout: 30 * time.Second, Retries: -1}
 	return station.Run(context.Background(), cfg, targets)
 }
+
+// httpServer serves a reference server's handler on a loopback port.
+func httpServer(srv *reference.Server) *httptest.Server { return httptest.NewServer(srv.Handler()) }

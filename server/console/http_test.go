@@ -13,7 +13,7 @@ import (
 )
 
 // signIn signs a client with a cookie jar in through the sign-in form and returns it.
-func signIn(t *testing.T, base, token string, client *http.Client) *http.Client {
+func signIn(t testing.TB, base, token string, client *http.Client) *http.Client {
 	t.Helper()
 	jar, _ := cookiejar.New(nil)
 	client.Jar = jar
@@ -32,7 +32,7 @@ func signIn(t *testing.T, base, token string, client *http.Client) *http.Client 
 var csrfField = regexp.MustCompile(`name="csrf" value="([^"]+)"`)
 
 // formCSRF reads a page and returns the CSRF token of its first form.
-func formCSRF(t *testing.T, client *http.Client, u string) string {
+func formCSRF(t testing.TB, client *http.Client, u string) string {
 	t.Helper()
 	resp, err := client.Get(u)
 	if err != nil {
