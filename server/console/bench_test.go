@@ -69,11 +69,14 @@ func BenchmarkPages(b *testing.B) {
 	client := signIn(b, ts.URL, token, &http.Client{})
 	mid := fmt.Sprintf("00010001000000000000000%07x", n/2)
 	old := time.Now().UTC().Add(-time.Duration(n-10) * time.Minute).Format("2006-01-02T15:04")
+	recent := time.Now().UTC().Add(-100 * time.Minute).Format("2006-01-02T15:04")
 	for _, page := range []string{
 		"/console/suppliers", "/console/suppliers/001D", "/console/ecus", "/console/ecus?by=uid&q=0001000100000000000000000c",
 		"/console/ecus?after=" + mid, "/console/ecus/" + mid, "/console/audit", "/console/audit?before=50000",
 		"/console/audit?uid=" + mid, "/console/audit?actor=supplier:0005", "/console/audit?actor=supplier:rare",
-		"/console/audit?action=result:EcuMasterKey", "/console/audit?to=" + old, "/console/numbers", "/console/clm", "/console/clm/certs",
+		"/console/audit?action=result:EcuMasterKey", "/console/audit?to=" + old,
+		"/console/audit?to=" + recent, "/console/audit?from=" + recent, "/console/audit?from=" + old + "&to=" + recent,
+		"/console/audit?from=" + old + "&to=" + recent + "&before=50000", "/console/numbers", "/console/clm", "/console/clm/certs",
 	} {
 		b.Run(page, func(b *testing.B) {
 			for b.Loop() {

@@ -112,13 +112,14 @@ func (b *browser) visit(path string) string {
 	return b.page(path)
 }
 
-// shot saves a full-page screenshot of the current page as name.png, when asked for.
+// shot saves a full-page screenshot (PNG: quality 100) of the current page as name.png into
+// $SHEKIT_CONSOLE_SCREENSHOTS, when set (README's pictures: docs/console).
 func (b *browser) shot(name string) {
 	b.t.Helper()
 	if b.shots == "" {
 		return
 	}
-	png := get(b, "screenshot "+name, chromedp.FullScreenshot(90))
+	png := get(b, "screenshot "+name, chromedp.FullScreenshot(100))
 	if err := os.WriteFile(filepath.Join(b.shots, name+".png"), png, 0o644); err != nil {
 		b.t.Fatal(err)
 	}

@@ -8,9 +8,12 @@ import (
 	"github.com/shekit/shekit/server/kms"
 )
 
-// consoleIndexes serve the web console's pages: an ECU's audit entries by UID, newest first.
+// consoleIndexes serve the web console's pages: an ECU's audit entries by UID, an actor's, newest
+// first; entries by time.
 const consoleIndexes = `
-CREATE INDEX IF NOT EXISTS audit_uid_seq ON audit (uid, seq);`
+CREATE INDEX IF NOT EXISTS audit_uid_seq ON audit (uid, seq);
+CREATE INDEX IF NOT EXISTS audit_actor_seq ON audit (actor, seq);
+CREATE INDEX IF NOT EXISTS audit_at_seq ON audit (at, seq);`
 
 // SlotRow is one key slot of one ECU as the store keeps it.
 type SlotRow struct {
@@ -82,14 +85,24 @@ type AuditFilter struct {
 	Before             int64 // entries with a lower sequence number only (0: from the newest)
 }
 
-// AuditNewest returns at most limit audit entries matching f, newest first (keyset paging on
-// seq: the next page is Before the last entry's Seq).
+// AuditNewest returns at most limit audit entries matching f, newest first (keyset paging: the
+// next page is Before the last entry's Seq). Without a time bound the order is by sequence
+// number, on the primary key; with one it is by time, then sequence number, on the index of
+// (at, seq), so that a bound far in the past costs no scan of what came after it.
 func (s *Store) AuditNewest(ctx context.Context, f AuditFilter, limit int) ([]kms.AuditEntry, error) {
 	var where []string
 	var args []any
-	add := func(cond string, v any) { where, args = append(where, cond), append(args, v) }
-	if f.Before > 0 {
+	add := func(cond string, v ...any) { where, args = append(where, cond), append(args, v...) }
+	order := "seq DESC"
+	byTime := f.From != "" || f.To != ""
+	switch {
+	case byTime && f.Before > 0:
+		add("(at < (SELECT at FROM audit WHERE seq = ?) OR (at = (SELECT at FROM audit WHERE seq = ?) AND seq < ?))", f.Before, f.Before, f.Before)
+	case f.Before > 0:
 		add("seq < ?", f.Before)
+	}
+	if byTime {
+		order = "at DESC, seq DESC"
 	}
 	if f.Actor != "" {
 		add("actor = ?", f.Actor)
@@ -111,7 +124,7 @@ func (s *Store) AuditNewest(ctx context.Context, f AuditFilter, limit int) ([]km
 	if len(where) > 0 {
 		q += " WHERE " + strings.Join(where, " AND ")
 	}
-	rows, err := s.r.QueryContext(ctx, s.placeholders(q+" ORDER BY seq DESC LIMIT ?"), append(args, limit)...)
+	rows, err := s.r.QueryContext(ctx, s.placeholders(q+" ORDER BY "+order+" LIMIT ?"), append(args, limit)...)
 	if err != nil {
 		return nil, err
 	}

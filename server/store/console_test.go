@@ -70,8 +70,12 @@ func TestConsoleQueries(t *testing.T) {
 				t.Fatalf("before 2000: %+v, %v", none, err)
 			}
 			after, err := s.AuditNewest(ctx, AuditFilter{From: "2000-01-01T00:00:00"}, 10)
-			if err != nil || len(after) != 4 {
-				t.Fatalf("after 2000: %+v, %v", after, err)
+			if err != nil || len(after) != 4 || after[0].Seq != all[0].Seq || after[3].Seq != all[3].Seq {
+				t.Fatalf("after 2000, newest first: %+v, %v", after, err)
+			}
+			timePage, err := s.AuditNewest(ctx, AuditFilter{From: "2000-01-01T00:00:00", To: "2999-01-01T00:00:00", Before: all[1].Seq}, 1)
+			if err != nil || len(timePage) != 1 || timePage[0].Seq != all[2].Seq {
+				t.Fatalf("by time, the page before %d: %+v, %v", all[1].Seq, timePage, err)
 			}
 		})
 	}
