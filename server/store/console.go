@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"strings"
 
 	"github.com/shekit/shekit/server/kms"
@@ -97,7 +98,15 @@ func (s *Store) AuditNewest(ctx context.Context, f AuditFilter, limit int) ([]km
 	byTime := f.From != "" || f.To != ""
 	switch {
 	case byTime && f.Before > 0:
-		add("(at < (SELECT at FROM audit WHERE seq = ?) OR (at = (SELECT at FROM audit WHERE seq = ?) AND seq < ?))", f.Before, f.Before, f.Before)
+		var at string
+		err := s.r.QueryRowContext(ctx, s.placeholders(`SELECT at FROM audit WHERE seq = ?`), f.Before).Scan(&at)
+		if errors.Is(err, sql.ErrNoRows) {
+			return nil, nil // no such entry: nothing is before it
+		}
+		if err != nil {
+			return nil, err
+		}
+		add("(at, seq) < (?, ?)", at, f.Before)
 	case f.Before > 0:
 		add("seq < ?", f.Before)
 	}
