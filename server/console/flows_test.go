@@ -40,13 +40,14 @@ func TestConsoleInChromium(t *testing.T) {
 		t.Fatal("the suppliers page lacks the demo suppliers")
 	}
 
-	// A supplier the admin API refuses (a secret key too short), then the same corrected.
+	// A supplier the admin API refuses (a secret key too short: its message quotes the value,
+	// which the page leaves out), then the same corrected.
 	b.run("add a supplier", chromedp.Click(chromedp.CSS("#add-supplier")), chromedp.WaitVisible(chromedp.CSS("#supplier-form")),
 		chromedp.SendKeys(chromedp.CSS("#id"), "0abc"), chromedp.SendKeys(chromedp.CSS("#name"), "Plant supplier"),
 		chromedp.SendKeys(chromedp.CSS("#secretKey"), "00ff"), chromedp.SendKeys(chromedp.CSS("#token"), tokenA),
 		chromedp.Click(chromedp.CSS("#save")))
-	if got, want := b.text("#error"), `supplier: supplier 0ABC: secretKey: key "00ff": want 32 hex digits`; got != want {
-		t.Fatalf("refused supplier: %q, want the admin API's %q", got, want)
+	if got, want := b.text("#error"), `supplier: supplier 0ABC: secretKey: key "(the value given)": want 32 hex digits`; got != want {
+		t.Fatalf("refused supplier: %q, want the admin API's %q with the typed value left out", got, want)
 	}
 	b.run("correct the supplier", chromedp.SendKeys(chromedp.CSS("#secretKey"), secret), chromedp.SendKeys(chromedp.CSS("#token"), tokenA),
 		chromedp.Click(chromedp.CSS("#save")), chromedp.WaitVisible(chromedp.CSS("#done")))

@@ -65,6 +65,17 @@ func showType(supplier string, t ecuTypeFile) typeView {
 	return v
 }
 
+// redact replaces in a refusal's message the values typed into the form's secret fields (the
+// registry's messages quote a malformed key), so that no typed secret comes back in a page.
+func redact(message string, form url.Values, fields ...string) string {
+	for _, f := range fields {
+		if v := strings.TrimSpace(form.Get(f)); v != "" {
+			message = strings.ReplaceAll(message, v, "(the value given)")
+		}
+	}
+	return message
+}
+
 // done is the confirmation a redirect after a change asks for (?done=…).
 var done = map[string]string{"saved": "Saved.", "deleted": "Deleted.", "revoked": "Revoked: the certificate is in the CRL below."}
 
@@ -117,7 +128,7 @@ func (c *Console) saveSupplier(w http.ResponseWriter, r *http.Request, v *view, 
 	}
 	sv := showSupplier(s)
 	sv.New = isNew
-	v.Title, v.Nav, v.Error, v.Data = "Supplier "+s.ID, "suppliers", ref.message, sv
+	v.Title, v.Nav, v.Error, v.Data = "Supplier "+s.ID, "suppliers", redact(ref.message, r.PostForm, "secretKey", "token"), sv
 	c.render(w, http.StatusBadRequest, "supplier", v)
 }
 

@@ -48,7 +48,7 @@ func (c *Console) saveType(w http.ResponseWriter, r *http.Request, v *view, s su
 	}
 	tv := showType(s.ID, t)
 	tv.New = isNew
-	v.Title, v.Nav, v.Error, v.Data = "ECU type "+t.Type+" of supplier "+s.ID, "suppliers", ref.message, tv
+	v.Title, v.Nav, v.Error, v.Data = "ECU type "+t.Type+" of supplier "+s.ID, "suppliers", redact(ref.message, r.PostForm, "initialMasterKey"), tv
 	c.render(w, http.StatusBadRequest, "ecutype", v)
 }
 
