@@ -100,7 +100,8 @@ func (c *Console) audit(w http.ResponseWriter, r *http.Request, v *view) {
 // exportBatch is how many entries an export reads at a time.
 const exportBatch = 1000
 
-// export writes every entry the request's filter selects, newest first, with write.
+// export writes every entry the request's filter selects, newest first, with write, flushing
+// after each batch: a long export streams, and the server's request timeout cuts it off.
 func (c *Console) export(w http.ResponseWriter, r *http.Request, contentType, name string, write func([]kms.AuditEntry) error) {
 	_, f, err := auditFilter(r.URL.Query())
 	if err != nil {
@@ -117,6 +118,9 @@ func (c *Console) export(w http.ResponseWriter, r *http.Request, contentType, na
 		}
 		if err := write(entries); err != nil || len(entries) < exportBatch {
 			return
+		}
+		if fl, ok := w.(http.Flusher); ok { // stream: the server's deadline then holds nothing back
+			fl.Flush()
 		}
 		f.Before = entries[len(entries)-1].Seq
 	}

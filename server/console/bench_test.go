@@ -53,7 +53,7 @@ func seedLarge(b *testing.B, dataDir string, n int) {
 }
 
 // BenchmarkPages loads each console page (the HTML, as a browser asks for it first) with
-// 100,000 ECUs and 100,000 audit entries in the store.
+// 100,000 ECUs and 100,000 audit entries in the store, and exports the whole audit log.
 func BenchmarkPages(b *testing.B) {
 	const n = 100_000
 	token := randomHex(32)
@@ -77,6 +77,7 @@ func BenchmarkPages(b *testing.B) {
 		"/console/audit?action=result:EcuMasterKey", "/console/audit?to=" + old,
 		"/console/audit?to=" + recent, "/console/audit?from=" + recent, "/console/audit?from=" + old + "&to=" + recent,
 		"/console/audit?from=" + old + "&to=" + recent + "&before=50000", "/console/numbers", "/console/clm", "/console/clm/certs",
+		"/console/audit.csv", "/console/audit.jsonl",
 	} {
 		b.Run(page, func(b *testing.B) {
 			for b.Loop() {
