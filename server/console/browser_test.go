@@ -135,7 +135,7 @@ func (b *browser) text(sel string) string {
 // consoleServer starts a reference server with bearer authentication and the console.
 func consoleServer(t testing.TB, adminToken string) (*reference.Server, *httptest.Server) {
 	srv, err := reference.New(context.Background(), reference.Config{DataDir: t.TempDir(), Auth: kms.AuthBearer,
-		AdminToken: adminToken, Console: true, CLMKeys: "ecdsa"})
+		AdminToken: adminToken, Console: true, CLMKeys: "ecdsa", RequestTimeout: time.Minute}) // deadline as the server command has one
 	if err != nil {
 		t.Fatal(err)
 	}
