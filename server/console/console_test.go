@@ -4,6 +4,9 @@ import (
 	"bytes"
 	"testing"
 	"time"
+
+	"github.com/shekit/shekit/server/kms"
+	"github.com/shekit/shekit/server/store"
 )
 
 // TestUIDRange: a hex prefix selects the UIDs from the prefix padded with zeros up to the
@@ -87,5 +90,36 @@ func TestTimeBound(t *testing.T) {
 	}
 	if _, err := timeBound("yesterday"); err == nil {
 		t.Fatal("a bad time was accepted")
+	}
+}
+
+// TestSlotState: a slot is issued while an issue awaits its report, failed when its newest
+// report was a failure, injected when the newest was a success; when and by whom come from its
+// newest entry; other slots' entries do not count.
+func TestSlotState(t *testing.T) {
+	inj := &kms.Injected{Counter: 3, Phase: kms.Dev}
+	entries := []kms.AuditEntry{ // newest first
+		{KeyID: 4, Action: "result:SecOCKey", Outcome: "OperationFailed", At: "t9", Actor: "other"},
+		{KeyID: 1, Action: "sync", Outcome: "issued", At: "t8", Actor: "supplier:001D"},
+		{KeyID: 1, Action: "result:EcuMasterKey", Outcome: "OperationFailed", At: "t7", Actor: "supplier:001D"},
+		{KeyID: 1, Action: "result:EcuMasterKey", Outcome: "Success", At: "t5", Actor: "supplier:001D"},
+	}
+	for _, c := range []struct {
+		name  string
+		row   store.SlotRow
+		state string
+		count uint32
+	}{
+		{"failed after an injection", store.SlotRow{KeyID: 1, SlotState: kms.SlotState{LastCounter: 4, Injected: inj}}, "failed", 3},
+		{"issued", store.SlotRow{KeyID: 1, SlotState: kms.SlotState{LastCounter: 5, Injected: inj, Pending: &kms.Issue{Counter: 5, Phase: kms.Dev}}}, "issued", 5},
+	} {
+		got := slotState(c.row, entries)
+		if got.State != c.state || got.Counter != c.count || got.When != "t8" || got.Who != "supplier:001D" || got.KeyID != "1" {
+			t.Errorf("%s: %+v", c.name, got)
+		}
+	}
+	got := slotState(store.SlotRow{KeyID: 1, SlotState: kms.SlotState{LastCounter: 3, Injected: inj}}, entries[3:])
+	if got.State != "injected" || got.When != "t5" {
+		t.Errorf("injected: %+v", got)
 	}
 }
