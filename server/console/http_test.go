@@ -158,3 +158,37 @@ func TestAuditExports(t *testing.T) {
 		t.Fatalf("a bad filter: %s, want 400", resp.Status)
 	}
 }
+
+// TestSignOut: signing out ends the session server-side: its cookie, replayed, no longer signs in.
+func TestSignOut(t *testing.T) {
+	token := randomHex(32)
+	_, ts := consoleServer(t, token)
+	client := signIn(t, ts.URL, token, &http.Client{})
+	u, _ := url.Parse(ts.URL + "/console/")
+	var session *http.Cookie
+	for _, c := range client.Jar.Cookies(u) {
+		if c.Name == "shekit_console" {
+			session = c
+		}
+	}
+	if session == nil {
+		t.Fatal("no session cookie after the sign-in")
+	}
+	csrf := formCSRF(t, client, ts.URL+"/console/suppliers")
+	resp, err := client.PostForm(ts.URL+"/console/logout", url.Values{"csrf": {csrf}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	req, _ := http.NewRequest(http.MethodGet, ts.URL+"/console/suppliers", nil)
+	req.AddCookie(session)
+	noRedirect := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	resp, err = noRedirect.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusSeeOther || resp.Header.Get("Location") != "/console/login" {
+		t.Fatalf("the ended session's cookie: %s to %q, want the sign-in", resp.Status, resp.Header.Get("Location"))
+	}
+}
