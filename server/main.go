@@ -2,7 +2,7 @@
 // listener, its state in a data directory.
 //
 //	server [-listen 127.0.0.1:8080] [-data ./data] [-db postgres://…] [-registry FILE] [-auth none|bearer|mtls]
-//	       [-tls-cert FILE -tls-key FILE [-tls-client-ca FILE [-tls-client-crl FILE]]] [-admin-token TOKEN]
+//	       [-tls-cert FILE -tls-key FILE [-tls-client-ca FILE [-tls-client-crl FILE]]] [-admin-token TOKEN [-console=false]]
 //	       [-read-header-timeout D] [-read-timeout D] [-write-timeout D] [-idle-timeout D]
 //	       [-request-timeout D] [-max-conns N] [-registry-refresh D]
 //
@@ -42,6 +42,7 @@ type options struct {
 	clmLicense, clmKeys, clmCAKeys                                                           string
 	limits                                                                                   connLimits
 	registryRefresh                                                                          time.Duration
+	console                                                                                  bool
 }
 
 // isLoopback reports whether a listen address can only be reached from this machine.
@@ -136,6 +137,7 @@ func (o *options) register(fs *flag.FlagSet) {
 	fs.IntVar(&o.limits.maxConns, "max-conns", 4096, "connections held open at most; at the limit a new one closes the one idle longest")
 	fs.DurationVar(&o.registryRefresh, "registry-refresh", reference.DefaultRegistryRefresh, "how often the stored registry is read for changes another replica's admin API made")
 	fs.StringVar(&o.adminToken, "admin-token", "", "bearer token of the admin API under /admin (empty: admin API disabled)")
+	fs.BoolVar(&o.console, "console", true, "serve the web console at /console/, signed into with -admin-token (none without one)")
 }
 
 // check refuses options that do not go together or would expose the server, and returns the
@@ -198,7 +200,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 	log := slog.New(slog.NewJSONHandler(stderr, nil))
 	ref, err := reference.New(ctx, reference.Config{DataDir: o.data, DB: o.db, Registry: reg, Auth: auth,
-		AdminToken: o.adminToken, RequestTimeout: o.limits.request, RegistryRefresh: o.registryRefresh,
+		AdminToken: o.adminToken, Console: o.console, RequestTimeout: o.limits.request, RegistryRefresh: o.registryRefresh,
 		CLMLicense: o.clmLicense, CLMKeys: o.clmKeys, CLMCAKeys: o.clmCAKeys, Log: log})
 	if err != nil {
 		fmt.Fprintf(stderr, "server: %v\n", err)

@@ -406,7 +406,7 @@ func (s *Service) revokeCert(ctx context.Context, u certUse) (answer, error) {
 		}
 		a["clientkeynumber"] = strconv.FormatInt(rec.KeyNumber, 10)
 		a["clientserial"] = rec.Serial
-		if err := s.markRevoked(tx, u.owner, rec); err != nil {
+		if err := s.markRevoked(tx, u.owner, u.owner, rec); err != nil {
 			return err
 		}
 		_, err = s.issueCRL(tx)

@@ -28,9 +28,9 @@ type crlCache struct {
 	thisUpdate time.Time
 }
 
-// markRevoked marks rec revoked, adds it to the revoked index and audits it; the caller signs the
-// CRL (issueCRL) in the same transaction.
-func (s *Service) markRevoked(tx Tx, owner string, rec *certRecord) error {
+// markRevoked marks rec revoked, adds it to the revoked index and audits it as actor's change; the
+// caller signs the CRL (issueCRL) in the same transaction.
+func (s *Service) markRevoked(tx Tx, owner, actor string, rec *certRecord) error {
 	rec.Status, rec.RevokedAt = statusRevoked, s.nowMillis()
 	if err := s.putCert(tx, owner, rec); err != nil {
 		return err
@@ -39,7 +39,7 @@ func (s *Service) markRevoked(tx Tx, owner string, rec *certRecord) error {
 	if err != nil {
 		return err
 	}
-	return audit(tx, owner, "cert-revoke", rec.DeviceID, rec.KeyNumber, "serial "+rec.Serial)
+	return audit(tx, actor, "cert-revoke", rec.DeviceID, rec.KeyNumber, "serial "+rec.Serial)
 }
 
 // issueCRL signs the next CRL from the revoked index and stores it. The CRL number is taken

@@ -66,7 +66,7 @@ func (s *Service) deleteID(tx Tx, keyid string) error {
 		if rec.Status != statusValid {
 			continue
 		}
-		if err := s.markRevoked(tx, keyid, &rec); err != nil {
+		if err := s.markRevoked(tx, keyid, keyid, &rec); err != nil {
 			return err
 		}
 		revoked++

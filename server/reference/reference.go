@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/shekit/shekit/server/clm"
+	"github.com/shekit/shekit/server/console"
 	"github.com/shekit/shekit/server/kek"
 	"github.com/shekit/shekit/server/kms"
 	"github.com/shekit/shekit/server/store"
@@ -30,6 +31,8 @@ type Config struct {
 	Auth     kms.Auth // default: none
 	// AdminToken enables the admin API for callers presenting it (empty: disabled).
 	AdminToken string
+	// Console serves the web console at /console/, signed into with AdminToken (none without one).
+	Console bool
 	// CLMLicense is the CLM's license key (default DemoLicense); CLMKeys its key pairs, "rsa"
 	// (default) or "ecdsa".
 	CLMLicense string
@@ -167,6 +170,10 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 		return nil, err
 	}
 	s.CLM.Register(s.mux)
+	if cfg.Console {
+		console.New(console.Config{AdminToken: cfg.AdminToken, Admin: s.mux, KMS: s.KMS, Store: st, CLM: s.CLM,
+			Metrics: m.reg, Log: log}).Register(s.mux)
+	}
 	s.mux.HandleFunc("GET /healthz", s.health)
 	s.mux.Handle("GET /metrics", m.handler())
 	if s.h = s.mux; cfg.RequestTimeout > 0 {

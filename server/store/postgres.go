@@ -93,7 +93,7 @@ func OpenPostgres(ctx context.Context, url string) (*Store, error) {
 		db.Close()
 		return nil, fmt.Errorf("store: create schema: %w", err)
 	}
-	s := &Store{r: db, sql: written(d), stmt: func(*sql.Tx, statement) *sql.Stmt { return nil }}
+	s := &Store{r: db, sql: written(d), stmt: func(*sql.Tx, statement) *sql.Stmt { return nil }, dollar: true}
 	s.issue = s.issueOne
 	var once sync.Once
 	s.close = func() error {

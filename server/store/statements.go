@@ -106,7 +106,9 @@ func written(d dialect) [statementCount]string {
 // sqliteDialect is SQLite's.
 type sqliteDialect struct{}
 
-func (sqliteDialect) schema() string { return sqliteSchema + clmSchema + sqliteMigrations }
+func (sqliteDialect) schema() string {
+	return sqliteSchema + clmSchema + sqliteMigrations + consoleIndexes
+}
 
 func (sqliteDialect) write(q string) string {
 	return strings.NewReplacer("MAX2(", "max(", " LOCKED", "", " SHARED", "").Replace(q)
@@ -117,7 +119,7 @@ func (sqliteDialect) write(q string) string {
 type postgresDialect struct{}
 
 func (postgresDialect) schema() string {
-	return strings.Replace(postgresSchema, "5348454b", strconv.Itoa(0x5348454b), 1) + strings.ReplaceAll(clmSchema, "BLOB", "BYTEA")
+	return strings.Replace(postgresSchema, "5348454b", strconv.Itoa(0x5348454b), 1) + strings.ReplaceAll(clmSchema, "BLOB", "BYTEA") + consoleIndexes
 }
 
 func (postgresDialect) write(q string) string {

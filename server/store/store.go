@@ -26,6 +26,8 @@ type Store struct {
 	// its own with SQLite's writer, in one statement with PostgreSQL.
 	issue func(ctx context.Context, is kms.Issue, min uint32, actor string) (uint32, kms.SlotState, error)
 	close func() error
+	// dollar: the database wants $n placeholders (PostgreSQL), not ?.
+	dollar bool
 
 	// OnCommit, when set before use, is called after every commit with the number of changes it
 	// carried and its duration.
