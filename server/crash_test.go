@@ -216,21 +216,27 @@ func TestTwoServersOnePostgres(t *testing.T) {
 	for i := range 4 {
 		ecuIDs = append(ecuIDs, fmt.Sprintf("0102030405060708"+"01020304"+"00030001000000000000000000%04x", i))
 	}
-	deadline := time.Now().Add(time.Second)
-	results := make(chan []answered, 2)
-	for _, u := range []string{urlA, urlB} {
-		go func() { results <- hammerFor(t, u, ecuIDs, deadline, nil) }()
+	// Rounds of a second on both servers at once until 100 counters are in: a slow machine takes
+	// more rounds, not a failure; two minutes without 100 answers is one.
+	var all []answered
+	for end := time.Now().Add(2 * time.Minute); len(all) < 100; {
+		if time.Now().After(end) {
+			t.Fatalf("only %d answers in two minutes", len(all))
+		}
+		deadline := time.Now().Add(time.Second)
+		results := make(chan []answered, 2)
+		for _, u := range []string{urlA, urlB} {
+			go func() { results <- hammerFor(t, u, ecuIDs, deadline, nil) }()
+		}
+		all = append(all, <-results...)
+		all = append(all, <-results...)
 	}
-	all := append(<-results, <-results...)
 	seen := map[answered]bool{}
 	for _, x := range all {
 		if seen[x] {
 			t.Fatalf("counter %d of %v handed out twice", x.counter, x.uid)
 		}
 		seen[x] = true
-	}
-	if len(all) < 100 {
-		t.Fatalf("only %d answers", len(all))
 	}
 	t.Logf("%d distinct counters from two servers", len(all))
 }
