@@ -212,7 +212,7 @@ func (c *Config) required(targets []string) error {
 			}
 		}
 		if (t == "ecu" || t == "station") && c.CAN == "mem" && c.DoIP == "" {
-			return fmt.Errorf("declaration: ecu.can (CONF_CAN) is mem, the kit's simulated ECUs: name the CAN interface of the ECUs to certify target %s", t)
+			return fmt.Errorf("declaration: ecu.can (CONF_CAN) is mem, the kit's simulated ECUs: name the CAN interface of the ECUs, or their DoIP entity (ecu.doip, CONF_DOIP), to certify target %s", t)
 		}
 		if t == "kms" || t == "station" {
 			if err := c.checkAuth(); err != nil {

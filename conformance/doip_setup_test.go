@@ -86,6 +86,12 @@ func parseLogical(s string) (uint16, error) {
 	return uint16(v), nil
 }
 
+// testerConfig is how the suites connect: from the declared tester address, with TLS when
+// declared, waiting for an acknowledge 2 s (the tester's default) plus the timing margin.
+func (d doipDeclaration) testerConfig(margin time.Duration) tester.Config {
+	return tester.Config{SourceAddress: d.tester, TLS: d.tls, ACKTimeout: 2*time.Second + margin}
+}
+
 // doipLink is the run's one DoIP connection (routing activated once from the tester address),
 // dialled when first needed and again if the entity ended it, and the ECU addresses found on it.
 var doipLink struct {
@@ -105,8 +111,7 @@ func doipConn(ctx context.Context) (*tester.Conn, error) {
 			return c, nil
 		}
 	}
-	c, err := tester.Dial(ctx, conf.DoIP, tester.Config{SourceAddress: confKeys.doip.tester, TLS: confKeys.doip.tls,
-		ACKTimeout: 2*time.Second + confKeys.timingMargin})
+	c, err := tester.Dial(ctx, conf.DoIP, confKeys.doip.testerConfig(confKeys.timingMargin))
 	if err != nil {
 		return nil, fmt.Errorf("CONF_DOIP=%s: %w", conf.DoIP, err)
 	}
@@ -126,11 +131,9 @@ func closeDoIPLink() {
 
 var _ = AfterSuite(closeDoIPLink)
 
-// doipECUAddresses are the logical addresses of the ECUs under test: CONF_ECU_ADDRESSES, or
-// else those the entity accepts from its own address upward (tester present, no answer asked:
-// only the DoIP acknowledge), up to the first it refuses with a NACK; the entity's own address
-// counts only if it accepts it (a gateway at 0x1000 with its ECUs at 0x1001+i, as `simulator
-// fleet --doip` serves them, or one ECU at its own address).
+// doipECUAddresses are the logical addresses of the ECUs under test: CONF_ECU_ADDRESSES, or else
+// those probeECUAddresses finds (a gateway at 0x1000 with its ECUs at 0x1001+i, as `simulator
+// fleet --doip` serves them, or one ECU at its own address), probed once per run.
 func doipECUAddresses(ctx context.Context) ([]uint16, error) {
 	if len(confKeys.doip.addresses) > 0 {
 		return confKeys.doip.addresses, nil
@@ -141,9 +144,20 @@ func doipECUAddresses(ctx context.Context) ([]uint16, error) {
 	}
 	doipLink.Lock()
 	defer doipLink.Unlock()
-	if len(doipLink.addresses) > 0 {
-		return doipLink.addresses, nil
+	if len(doipLink.addresses) == 0 {
+		found, err := probeECUAddresses(ctx, c)
+		if err != nil {
+			return nil, fmt.Errorf("CONF_DOIP=%s: %w", conf.DoIP, err)
+		}
+		doipLink.addresses = found
 	}
+	return doipLink.addresses, nil
+}
+
+// probeECUAddresses finds the ECUs on c: the addresses the entity acknowledges a tester present
+// to (3E 80: no answer asked), from its own address up to the first it refuses with a NACK, at
+// most maxProbedECUs; the entity's own address counts only if it takes it.
+func probeECUAddresses(ctx context.Context, c *tester.Conn) ([]uint16, error) {
 	var found []uint16
 	first := c.EntityAddress()
 	for i := range uint16(maxProbedECUs) {
@@ -159,15 +173,13 @@ func doipECUAddresses(ctx context.Context) ([]uint16, error) {
 			break
 		}
 		if err != nil {
-			return nil, fmt.Errorf("CONF_DOIP=%s: probing ECU address %#04x: %w", conf.DoIP, a, err)
+			return nil, fmt.Errorf("probing ECU address %#04x: %w", a, err)
 		}
 		found = append(found, a)
 	}
 	if len(found) == 0 {
-		return nil, fmt.Errorf("CONF_DOIP=%s: the entity at %#04x accepts no ECU address from %#04x up; declare them (CONF_ECU_ADDRESSES)",
-			conf.DoIP, first, first)
+		return nil, fmt.Errorf("the entity at %#04x takes no ECU address from %#04x up: declare them (CONF_ECU_ADDRESSES)", first, first)
 	}
-	doipLink.addresses = found
 	return found, nil
 }
 
