@@ -89,6 +89,7 @@ func TestDoIPDeclaration(t *testing.T) {
 		{Config{DoIP: "h:1", ECUAddresses: "0x1001,zz"}, `CONF_ECU_ADDRESSES: "zz" is not a DoIP logical address`},
 		{Config{DoIP: "h:1", ECUAddresses: "0x1001,"}, `CONF_ECU_ADDRESSES: "" is not a DoIP logical address`},
 		{Config{DoIP: "h:1", ECUAddresses: "0"}, `CONF_ECU_ADDRESSES: "0" is not`},
+		{Config{DoIP: "h:1", ECUAddresses: "0x1001, 4097"}, "CONF_ECU_ADDRESSES: 0x1001 given twice"},
 		{Config{DoIP: "h:1", TesterAddress: "0x1000"}, "CONF_TESTER_ADDRESS: \"0x1000\" is not an external test equipment address"},
 		{Config{DoIP: "h:1", DoIPCAFile: filepath.Join(dir, "missing.pem")}, "CONF_DOIP_CA_FILE: open"},
 		{Config{DoIP: "h:1", DoIPCAFile: file}, "holds no PEM certificate"},

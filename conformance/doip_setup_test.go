@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -41,15 +42,17 @@ func (c *Config) decodeDoIP() (doipDeclaration, error) {
 	if c.DoIP == "" {
 		return d, nil
 	}
-	for f := range strings.SplitSeq(c.ECUAddresses, ",") {
-		if strings.TrimSpace(f) == "" && strings.TrimSpace(c.ECUAddresses) == "" {
-			break
+	if strings.TrimSpace(c.ECUAddresses) != "" {
+		for f := range strings.SplitSeq(c.ECUAddresses, ",") {
+			a, err := parseLogical(f)
+			if err != nil {
+				return d, fmt.Errorf("CONF_ECU_ADDRESSES: %w", err)
+			}
+			if slices.Contains(d.addresses, a) {
+				return d, fmt.Errorf("CONF_ECU_ADDRESSES: %#04x given twice", a)
+			}
+			d.addresses = append(d.addresses, a)
 		}
-		a, err := parseLogical(f)
-		if err != nil {
-			return d, fmt.Errorf("CONF_ECU_ADDRESSES: %w", err)
-		}
-		d.addresses = append(d.addresses, a)
 	}
 	if c.TesterAddress != "" {
 		a, err := parseLogical(c.TesterAddress)
