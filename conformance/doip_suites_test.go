@@ -74,8 +74,9 @@ func startDoIPFleet(t *testing.T, bin string, args ...string) string {
 // TestSuitesOverDoIP runs the ecu and e2e suites over DoIP against `simulator fleet --doip` in a
 // process of its own: three ECUs behind a gateway, found by probing (no CONF_ECU_ADDRESSES), the
 // ecu suite on the first and the station on the others. Then the ecu target's certification
-// against the same ECUs, twice in a row, as a supplier re-runs it; and the LoadKey test against a
-// fleet whose ECUs answer a wrong proof must fail, so a pass over DoIP means something.
+// against the same ECUs, twice in a row, as a supplier re-runs it, and the replayed scenarios
+// with no master key declared; and the LoadKey test against a fleet whose ECUs answer a wrong
+// proof must fail, so a pass over DoIP means something.
 func TestSuitesOverDoIP(t *testing.T) {
 	dir := t.TempDir()
 	bin := buildSimulator(t, dir)
@@ -121,6 +122,15 @@ func TestSuitesOverDoIP(t *testing.T) {
 				t.Errorf("certification run %d: %s: %s %s", run, tr.Name, tr.Outcome, tr.Message)
 			}
 		}
+	}
+
+	// ECUs in the factory state, their empty master key left undeclared, as a supplier may: the
+	// scenarios run without loading one and leave the master key alone.
+	factory := startDoIPFleet(t, bin, "--count", "1")
+	const replay = "replays the engine-rule scenarios of she-engine-rules.json over UDS where they can be"
+	res, output, err = runFocused(t, replay, "CONF_DOIP="+factory, "CONF_SUITES=ecu", "CONF_TIMING_MARGIN=1s")
+	if err != nil || len(res.Tests) == 0 {
+		t.Fatalf("the replayed scenarios with no master key declared: %v\n%s", err, output)
 	}
 
 	wrong := startDoIPFleet(t, bin, "--count", "1", "--fault-wrong-proof")
