@@ -216,7 +216,8 @@ func (u *ecuUnderTest) taken(m she.Messages) {
 	}
 }
 
-// newECUUnderTest is a fresh simulated ECU (CONF_CAN=mem) or the first configured ECU.
+// newECUUnderTest is a fresh simulated ECU (CONF_CAN=mem) or the first configured ECU (on
+// CONF_CAN or over CONF_DOIP).
 func newECUUnderTest(base ecu.Config) *ecuUnderTest {
 	p, err := she.ProfileByName(conf.Profile)
 	if err != nil {
@@ -230,7 +231,13 @@ func newECUUnderTest(base ecu.Config) *ecuUnderTest {
 		}
 		return u
 	}
-	u := &ecuUnderTest{Client: dialECU(configuredECUs()[0]), master: p.EmptyKey, masterEmpty: true, counters: realECUCounters}
+	var client *ecu.Client
+	if conf.DoIP != "" {
+		client = dialDoIPECU(configuredDoIPECUs()[0])
+	} else {
+		client = dialECU(configuredECUs()[0])
+	}
+	u := &ecuUnderTest{Client: client, master: p.EmptyKey, masterEmpty: true, counters: realECUCounters}
 	if confKeys.masterKey != nil {
 		u.master, u.masterEmpty = *confKeys.masterKey, false
 	}

@@ -47,11 +47,14 @@ func memFleet(n int, base ecu.Config) []station.Target {
 }
 
 // fleetUnderTest is the e2e suite's ECUs: simulated ones on the in-memory bus, or those of
-// CONF_ECU_IDS on CONF_CAN but the first, which the ecu suite uses (all of them when only one is
-// given).
+// CONF_ECU_IDS on CONF_CAN (or of CONF_ECU_ADDRESSES over CONF_DOIP) but the first, which the ecu
+// suite uses (all of them when only one is given).
 func fleetUnderTest() []station.Target {
 	if conf.CAN == "mem" {
 		return memFleet(conf.Fleet, ecu.Config{UID: freshUID()})
+	}
+	if conf.DoIP != "" {
+		return doipFleetUnderTest()
 	}
 	addrs := configuredECUs()
 	if len(addrs) > 1 {

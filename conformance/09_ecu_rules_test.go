@@ -121,7 +121,7 @@ func (u *ecuUnderTest) changeMaster(ctx context.Context, uid she.UID, key [16]by
 // restoreMaster loads a real ECU's declared master key again (no flags, a greater counter) when
 // a test changed it; a simulated ECU is dropped after the test.
 func (u *ecuUnderTest) restoreMaster(ctx context.Context, uid she.UID) {
-	if u.simulated || (u.master == *confKeys.masterKey && !u.masterEmpty) {
+	if u.simulated || confKeys.masterKey == nil || (u.master == *confKeys.masterKey && !u.masterEmpty) {
 		return
 	}
 	u.changeMaster(ctx, uid, *confKeys.masterKey)

@@ -3,6 +3,7 @@ package conformance_test
 import (
 	_ "embed"
 	"fmt"
+	"net"
 	"reflect"
 	"slices"
 	"strings"
@@ -144,7 +145,7 @@ func (c *Config) referenceFill(given map[string]bool) error {
 		return err
 	}
 	sameSupplier := (c.SupplierID == "" || strings.EqualFold(c.SupplierID, r.SupplierID)) && (c.EcuType == "" || c.EcuType == r.EcuType)
-	fill := map[string]bool{"kms.": c.KMSURL == "", "clm.": c.CLMURL == "", "ecu.": c.CAN == "" || c.CAN == "mem", "station.": true}
+	fill := map[string]bool{"kms.": c.KMSURL == "", "clm.": c.CLMURL == "", "ecu.": c.DoIP == "" && (c.CAN == "" || c.CAN == "mem"), "station.": true}
 	v, rv := reflect.ValueOf(c).Elem(), reflect.ValueOf(r)
 	for i := range v.NumField() {
 		path := v.Type().Field(i).Tag.Get("decl")
@@ -200,12 +201,18 @@ func (c *Config) required(targets []string) error {
 	}
 	for _, t := range targets {
 		for _, f := range requiredFields[t] {
+			if c.DoIP != "" && (f == "ecu.can" || f == "ecu.ids") {
+				continue // over DoIP: ecu.doip, and the ECUs' addresses declared or probed
+			}
+			if f == "ecu.can" && value[f].IsZero() {
+				return fmt.Errorf("declaration: ecu.can (CONF_CAN) or ecu.doip (CONF_DOIP) is required to certify target %s", t)
+			}
 			if value[f].IsZero() {
 				return fmt.Errorf("declaration: %s (%s) is required to certify target %s", f, env[f], t)
 			}
 		}
-		if (t == "ecu" || t == "station") && c.CAN == "mem" {
-			return fmt.Errorf("declaration: ecu.can (CONF_CAN) is mem, the kit's simulated ECUs: name the CAN interface of the ECUs to certify target %s", t)
+		if (t == "ecu" || t == "station") && c.CAN == "mem" && c.DoIP == "" {
+			return fmt.Errorf("declaration: ecu.can (CONF_CAN) is mem, the kit's simulated ECUs: name the CAN interface of the ECUs, or their DoIP entity (ecu.doip, CONF_DOIP), to certify target %s", t)
 		}
 		if t == "kms" || t == "station" {
 			if err := c.checkAuth(); err != nil {
@@ -215,6 +222,27 @@ func (c *Config) required(targets []string) error {
 	}
 	c.defaults()
 	c.Suites = strings.Join(suiteNames, ",")
+	return nil
+}
+
+// checkTransport checks that the ECUs are reached one way: CAN (ecu.can, ecu.ids, ecu.kernel_isotp)
+// or DoIP (ecu.doip, ecu.addresses, ecu.tester_address, ecu.doip_ca_file).
+func (c *Config) checkTransport() error {
+	if c.DoIP == "" {
+		for _, f := range []struct{ name, value string }{{"ecu.addresses (CONF_ECU_ADDRESSES)", c.ECUAddresses},
+			{"ecu.tester_address (CONF_TESTER_ADDRESS)", c.TesterAddress}, {"ecu.doip_ca_file (CONF_DOIP_CA_FILE)", c.DoIPCAFile}} {
+			if f.value != "" {
+				return fmt.Errorf("declaration: %s is for DoIP: declare ecu.doip (CONF_DOIP) too", f.name)
+			}
+		}
+		return nil
+	}
+	if c.CAN != "" || c.ECUIDs != "" || c.KernelISOTP {
+		return fmt.Errorf("declaration: ecu.doip (CONF_DOIP) and ecu.can, ecu.ids or ecu.kernel_isotp (CONF_CAN, CONF_ECU_IDS, CONF_KERNEL_ISOTP): declare DoIP or CAN, not both")
+	}
+	if _, _, err := net.SplitHostPort(c.DoIP); err != nil {
+		return fmt.Errorf("declaration: ecu.doip (CONF_DOIP): %q is not HOST:PORT (e.g. 192.0.2.10:13400)", c.DoIP)
+	}
 	return nil
 }
 

@@ -79,6 +79,14 @@ type Config struct {
 	CLMIDValidity   string `decl:"clm.id_validity" env:"CONF_CLM_ID_VALIDITY"`       // how long an ID is valid from its create (Go duration, e.g. 876000h)
 	CLMKeyValidity  string `decl:"clm.key_validity" env:"CONF_CLM_KEY_VALIDITY"`     // how long a key is valid from its create or update
 	CLMCertValidity string `decl:"clm.cert_validity" env:"CONF_CLM_CERT_VALIDITY"`   // how long a certificate is valid from its issue (notAfter)
+
+	// DoIP (ISO 13400-2) instead of CAN: the entity (a gateway or an ECU) at HOST:PORT, the ECUs'
+	// logical addresses behind it (default: probed, doipECUAddresses), the suites' tester address
+	// (default 0x0E80) and, for TLS, the CA (PEM) of the entity's certificate.
+	DoIP          string `decl:"ecu.doip" env:"CONF_DOIP"`
+	ECUAddresses  string `decl:"ecu.addresses" env:"CONF_ECU_ADDRESSES"`
+	TesterAddress string `decl:"ecu.tester_address" env:"CONF_TESTER_ADDRESS"`
+	DoIPCAFile    string `decl:"ecu.doip_ca_file" env:"CONF_DOIP_CA_FILE"`
 }
 
 // defaults fills what is not configured, outside a certification run (which takes only what the
@@ -89,7 +97,9 @@ func (c *Config) defaults() {
 			*p = v
 		}
 	}
-	set(&c.CAN, "mem")
+	if c.DoIP == "" {
+		set(&c.CAN, "mem")
+	}
 	set(&c.Profile, "autosar")
 	set(&c.SecurityKey, hex.EncodeToString(ecu.DefaultSecurityKey[:]))
 	set(&c.SupplierID, "001D")
@@ -124,6 +134,9 @@ func loadConfigFrom(file string) (Config, error) {
 		return c, err
 	}
 	if err := c.referenceFill(given); err != nil {
+		return c, err
+	}
+	if err := c.checkTransport(); err != nil {
 		return c, err
 	}
 	if err := c.checkAuth(); err != nil {
@@ -202,6 +215,7 @@ type decoded struct {
 	clusters      [][8]byte // the EcuType's SecOC clusters (CONF_CLUSTER_IDS); none: any
 	timingMargin  time.Duration
 	ecu           ecuDeclaration // the ECU's declared properties (CONF_ECU_*)
+	doip          doipDeclaration
 }
 
 // decode checks and decodes the hex values.
@@ -235,6 +249,9 @@ func (c *Config) decode() (decoded, error) {
 	}
 	var err error
 	if d.ecu, err = c.ecuDeclaration(); err != nil {
+		return d, err
+	}
+	if d.doip, err = c.decodeDoIP(); err != nil {
 		return d, err
 	}
 	d.clusters, err = parseClusterIDs(c.ClusterIDs)

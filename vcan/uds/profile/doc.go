@@ -1,5 +1,5 @@
-// Package profile reads diagnostic profiles: YAML files that say how a tester reaches an ECU on
-// CAN and how each SHE operation travels in UDS services, so that one file tells the simulated
+// Package profile reads diagnostic profiles: YAML files that say how a tester reaches an ECU, on
+// CAN or over DoIP (ISO 13400-2), and how each SHE operation travels in UDS services, so that one file tells the simulated
 // ECU, the station and the suites how an OEM's ECU takes its keys. It also holds the pure codec
 // those users share: requests and answers per layout, CRC-16/CCITT-FALSE, CAN IDs per addressing
 // mode, and the runner of an external seed/key command.
@@ -13,7 +13,16 @@
 //	version: 1                   # required
 //	name: my-ecu                 # required: lower-case letters, digits, dashes
 //	description: text
-//	addressing:                  # required
+//	transport: can               # can (default): ISO-TP on CAN, by addressing
+//	                             #   | doip: DoIP (ISO 13400-2), by the doip section
+//	doip:                        # transport doip only, and required with it
+//	  logical_address: 0x1001    # required: the ECU's logical address, 0x0001..0x0DFF or
+//	                             #   0x1000..0x7FFF (physical addresses; not 0x0E00..0x0FFF)
+//	  tester_address: 0x0E00     # the tester's source address, 0x0E00..0x0FFF (default 0x0E00)
+//	  entity: 192.0.2.10:13400   # optional: the DoIP entity's HOST:PORT (the vehicle's gateway
+//	                             #   or the ECU itself); absent: the tester's own setting
+//	addressing:                  # required on CAN; over DoIP optional: the ECU's CAN side
+//	                             #   behind a gateway
 //	  mode: normal               # normal | normal-fixed | extended | mixed
 //	  id_bits: 11                # 11 | 29 (normal-fixed: 29)
 //	  request_id: 0x7E0          # normal, extended, 11-bit mixed: physical request and
@@ -65,6 +74,12 @@
 //	        rid: 0xFD10              #   | write-did (2E DID) | read-did (22 DID)
 //	        request: [M1, M2, M3]    #   | request-download | transfer-data | request-transfer-exit
 //	        response: [ERC, M4, M5]
+//
+// Over DoIP (transport: doip) the tester's diagnostic messages carry its tester_address as source
+// and the ECU's logical_address as target; P2 starts once the entity has acknowledged a request.
+// Without addressing (an ECU with its own Ethernet port) the link's CAN and ISO-TP fields (can
+// to n_cr) are errors: only p2, p2_star and s3 apply. With addressing they describe the ECU's CAN
+// side, on which a gateway forwards the requests (a simulated ECU behind `simulator fleet --doip`).
 //
 // A layout (request, response) is the message after the service's header (31 01 RID, 71 01 RID,
 // 2E DID…), as a list of items:

@@ -9,6 +9,7 @@ import (
 // decodes every step's request and answer.
 func FuzzParse(f *testing.F) {
 	f.Add([]byte(base))
+	f.Add([]byte(doipBase))
 	entries, _ := fs.ReadDir(builtinFS, "builtin")
 	for _, e := range entries {
 		data, _ := builtinFS.ReadFile("builtin/" + e.Name())

@@ -69,11 +69,11 @@ func yamlErrorLine(err error) int {
 var profileName = regexp.MustCompile(`^[a-z0-9][a-z0-9-]{0,62}$`)
 
 func (p *parser) profile(n *yaml.Node) (*Profile, error) {
-	o, err := p.object(n, "", "version", "name", "description", "addressing", "link", "security", "errors", "operations")
+	o, err := p.object(n, "", "version", "name", "description", "transport", "doip", "addressing", "link", "security", "errors", "operations")
 	if err != nil {
 		return nil, err
 	}
-	if err := o.require("version", "name", "addressing", "operations"); err != nil {
+	if err := o.require("version", "name", "operations"); err != nil {
 		return nil, err
 	}
 	if _, err := o.uint("version", 0, Version, Version, fmt.Sprintf("(this version reads version %d)", Version)); err != nil {
@@ -89,10 +89,10 @@ func (p *parser) profile(n *yaml.Node) (*Profile, error) {
 	if prof.Description, err = o.str("description", ""); err != nil {
 		return nil, err
 	}
-	if prof.Addressing, err = p.addressing(o.keys["addressing"]); err != nil {
+	if err := p.transport(o, prof); err != nil {
 		return nil, err
 	}
-	if prof.Link, err = p.link(o.keys["link"]); err != nil {
+	if prof.Link, err = p.link(o.keys["link"], prof.HasAddressing); err != nil {
 		return nil, err
 	}
 	if prof.Security, err = p.security(o.keys["security"]); err != nil {
@@ -225,12 +225,20 @@ func (p *parser) addressingValues(o *object, a *Addressing, used []string) error
 // The data lengths of CAN FD frames above 8 bytes (ISO 11898-1).
 var fdLengths = []uint64{8, 12, 16, 20, 24, 32, 48, 64}
 
-func (p *parser) link(n *yaml.Node) (Link, error) {
+// The link fields of the CAN side, which a profile over DoIP without addressing has no use for.
+var canLinkKeys = []string{"can", "tx_dl", "brs", "padding", "min_frame_length", "block_size", "st_min", "n_as", "n_bs", "n_cr"}
+
+// link reads the link section; onCAN says whether the ECU has a CAN side (addressing).
+func (p *parser) link(n *yaml.Node, onCAN bool) (Link, error) {
 	var l Link
-	o, err := p.object(orEmpty(n), "link", "can", "tx_dl", "brs", "padding", "min_frame_length",
-		"block_size", "st_min", "n_as", "n_bs", "n_cr", "p2", "p2_star", "s3")
+	o, err := p.object(orEmpty(n), "link", append(canLinkKeys, "p2", "p2_star", "s3")...)
 	if err != nil {
 		return l, err
+	}
+	if !onCAN {
+		if err := o.forbid("over DoIP without addressing (only p2, p2_star and s3 apply)", canLinkKeys...); err != nil {
+			return l, err
+		}
 	}
 	can, err := o.enum("can", "classic", "classic", "fd")
 	if err != nil {

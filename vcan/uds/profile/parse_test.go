@@ -66,7 +66,7 @@ func TestParseRefusesMistakes(t *testing.T) {
 		name, old, new, want string
 	}{
 		{"unknown top-level field", "version: 1\n", "version: 1\nflavour: x\n",
-			"t.yaml:2: flavour: unknown field (want one of version, name, description, addressing, link, security, errors, operations)"},
+			"t.yaml:2: flavour: unknown field (want one of version, name, description, transport, doip, addressing, link, security, errors, operations)"},
 		{"version", "version: 1", "version: 2", "t.yaml:1: version: 2 is out of range (this version reads version 1)"},
 		{"version type", "version: 1", "version: one", `t.yaml:1: version: want an integer, got "one"`},
 		{"name", "name: test-ecu", "name: Test ECU", `t.yaml:2: name: "Test ECU": want lower-case letters, digits and dashes`},

@@ -18,13 +18,42 @@ type Profile struct {
 	Source string
 	// Dir is the directory relative program paths of an external seed/key command are resolved
 	// against: the file's directory, or "" for a built-in profile (its scripts are embedded).
-	Dir        string
-	Addressing Addressing
-	Link       Link
-	Security   Security
-	Errors     Errors
+	Dir string
+	// Transport is how a tester reaches the ECU: on CAN by Addressing, or over DoIP by DoIP.
+	Transport Transport
+	DoIP      DoIPAddressing // transport doip
+	// Addressing is the ECU's CAN side: how a tester reaches it on CAN, or the gateway forwards
+	// to it over DoIP. HasAddressing says whether the profile gives it (always on CAN).
+	Addressing    Addressing
+	HasAddressing bool
+	Link          Link
+	Security      Security
+	Errors        Errors
 	// Operations holds the operations the profile defines, by name.
 	Operations map[OpName]*Operation
+}
+
+// Transport is how a tester reaches the ECU.
+type Transport string
+
+// The transports. The zero Transport is CAN.
+const (
+	TransportCAN  Transport = "can"  // ISO-TP on CAN (ISO 15765-2), by Addressing
+	TransportDoIP Transport = "doip" // DoIP (ISO 13400-2), by DoIPAddressing
+)
+
+// OverDoIP reports whether the tester reaches the ECU over DoIP.
+func (p *Profile) OverDoIP() bool { return p.Transport == TransportDoIP }
+
+// DoIPAddressing names the ECU and the tester over DoIP (ISO 13400-2).
+type DoIPAddressing struct {
+	// LogicalAddress is the ECU's: 0x0001..0x0DFF or 0x1000..0x7FFF (a physical address).
+	LogicalAddress uint16
+	// TesterAddress is the tester's source address, 0x0E00..0x0FFF (default 0x0E00).
+	TesterAddress uint16
+	// Entity is the DoIP entity's HOST:PORT (the vehicle's gateway, or the ECU itself); "" when
+	// the profile leaves it to the tester's configuration.
+	Entity string
 }
 
 // AddressingMode is how CAN IDs and address bytes name a tester and an ECU (ISO 15765-2).

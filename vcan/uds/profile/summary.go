@@ -5,12 +5,24 @@ import (
 	"strings"
 )
 
-// Summary describes the profile in one line: addressing, link, SecurityAccess and how LoadKey
-// travels (for listings such as `simulator profiles`).
+// Summary describes the profile in one line: transport, addressing, link, SecurityAccess and how
+// LoadKey travels (for listings such as `simulator profiles`).
 func (p *Profile) Summary() string {
-	ids := p.Addressing.IDs()
 	var b strings.Builder
-	fmt.Fprintf(&b, "%s: %s %d-bit %#x/%#x", p.Name, p.Addressing.Mode, p.Addressing.IDBits, ids.Request, ids.Response)
+	b.WriteString(p.Name + ":")
+	if p.OverDoIP() {
+		fmt.Fprintf(&b, " DoIP %#04x from tester %#04x", p.DoIP.LogicalAddress, p.DoIP.TesterAddress)
+		if p.DoIP.Entity != "" {
+			b.WriteString(" at " + p.DoIP.Entity)
+		}
+		if !p.HasAddressing {
+			b.WriteString(p.security())
+			return b.String()
+		}
+		b.WriteString(", behind it")
+	}
+	ids := p.Addressing.IDs()
+	fmt.Fprintf(&b, " %s %d-bit %#x/%#x", p.Addressing.Mode, p.Addressing.IDBits, ids.Request, ids.Response)
 	if ids.RequestPrefix != nil {
 		fmt.Fprintf(&b, " (address bytes %#02x/%#02x)", ids.RequestPrefix[0], ids.ResponsePrefix[0])
 	}
@@ -28,6 +40,13 @@ func (p *Profile) Summary() string {
 	} else {
 		b.WriteString(", no padding")
 	}
+	b.WriteString(p.security())
+	return b.String()
+}
+
+// security describes SecurityAccess and how LoadKey travels, for Summary.
+func (p *Profile) security() string {
+	var b strings.Builder
 	if s := p.Security; s.Algorithm == AlgorithmNone {
 		b.WriteString("; no SecurityAccess")
 	} else {
