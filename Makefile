@@ -4,6 +4,8 @@ GO        ?= go
 REPORT    ?= report
 FUZZTIME  ?= 30s
 BENCHTIME ?= 1s
+# go test's per-binary limit: the whole-suite tests take minutes on a loaded machine.
+TESTTIMEOUT ?= 45m
 VERSION   ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
 COMMIT    ?= $(shell git rev-parse --short HEAD 2>/dev/null || echo unknown)
 KIT_PKG    = github.com/shekit/shekit/conformance_test
@@ -51,16 +53,16 @@ test: test-host test-vm
 ## the web console's browser tests need Debian's chromium and fail without it here (the script installs it).
 test-host:
 	@$(CURDIR)/vcan/vm-test-deps.sh
-	SHEKIT_REQUIRE_SCAPY=1 SHEKIT_REQUIRE_CHROMIUM=1 $(GO) test -race -count=1 ./...
-	$(GO) test -count=1 -run '^(TestTeethTable|TestCLMTeeth|TestSuitesCatchFaults|TestVendorBinary|TestVendorBinaryCertifiesReference|TestKMSCertificationOverMutualTLS|TestECUTeeth)$$' ./conformance
+	SHEKIT_REQUIRE_SCAPY=1 SHEKIT_REQUIRE_CHROMIUM=1 $(GO) test -race -count=1 -timeout $(TESTTIMEOUT) ./...
+	$(GO) test -count=1 -timeout $(TESTTIMEOUT) -run '^(TestTeethTable|TestCLMTeeth|TestSuitesCatchFaults|TestVendorBinary|TestVendorBinaryCertifiesReference|TestKMSCertificationOverMutualTLS|TestECUTeeth)$$' ./conformance
 
 ## test-vm: the tests that need vcan0, vcan1 and CAN_ISOTP, inside a throwaway VM whose kernel has
 ## them (vcan/run-in-vm.sh; Linux x86-64; as root it installs QEMU, can-utils and scapy). There no
 ## test may skip for want of vcan0, and a VM that cannot start fails the run.
 test-vm:
 	@$(CURDIR)/vcan/vm-test-deps.sh
-	SHEKIT_REQUIRE_VCAN=1 $(GO) test -count=1 -exec $(CURDIR)/vcan/run-in-vm.sh ./vcan/...
-	SHEKIT_REQUIRE_VCAN=1 $(GO) test -count=1 -exec $(CURDIR)/vcan/run-in-vm.sh -run 'VCAN0' ./simulator/ecu ./conformance
+	SHEKIT_REQUIRE_VCAN=1 $(GO) test -count=1 -timeout $(TESTTIMEOUT) -exec $(CURDIR)/vcan/run-in-vm.sh ./vcan/...
+	SHEKIT_REQUIRE_VCAN=1 $(GO) test -count=1 -timeout $(TESTTIMEOUT) -exec $(CURDIR)/vcan/run-in-vm.sh -run 'VCAN0' ./simulator/ecu ./conformance
 
 ## bench: every benchmark, with allocations.
 bench:
