@@ -43,6 +43,18 @@ type config struct {
 	clock        Clock
 	txDL         int  // CAN FD: the longest frame sent (TX_DL); 0 for classic CAN
 	brs          bool // CAN FD: frames switch to the data bit rate
+	// Extended and mixed addressing (ISO 15765-2): one address byte leads every frame, txAE in
+	// the frames sent, rxAE in those received.
+	addrExt    bool
+	txAE, rxAE byte
+}
+
+// addressBytes is how many address bytes lead each frame: 1 with an address extension, else 0.
+func (c *config) addressBytes() int {
+	if c.addrExt {
+		return 1
+	}
+	return 0
 }
 
 // Option configures a Conn.
@@ -66,6 +78,15 @@ func WithoutPadding() Option { return func(c *config) { c.pad = false } }
 
 // WithExtendedIDs uses 29-bit CAN IDs.
 func WithExtendedIDs() Option { return func(c *config) { c.extended = true } }
+
+// WithAddressExtension uses extended or mixed addressing (ISO 15765-2): every frame sent, flow
+// control included, starts with tx, and only frames that start with rx are received, which
+// shortens each frame's payload by one byte (a single frame carries up to 6 bytes on classic
+// CAN). Extended addressing puts the target's address there (tx the peer's, rx this node's);
+// mixed addressing the same address extension both ways.
+func WithAddressExtension(tx, rx byte) Option {
+	return func(c *config) { c.addrExt, c.txAE, c.rxAE = true, tx, rx }
+}
 
 // WithFlowControl sets the block size and separation time this side asks a sender for.
 func WithFlowControl(blockSize uint8, stmin time.Duration) Option {
@@ -184,7 +205,11 @@ func (c *Conn) sendFrame(ctx context.Context, p PDU) error {
 	var buf [vcan.MaxFDLength]byte
 	ctx, cancel := withTimeout(ctx, c.cfg.clock, c.cfg.timeoutAs)
 	defer cancel()
-	if err := c.send(ctx, c.frame(AppendPDU(buf[:0], p))); err != nil {
+	b := buf[:0]
+	if c.cfg.addrExt {
+		b = append(b, c.cfg.txAE)
+	}
+	if err := c.send(ctx, c.frame(AppendPDU(b, p))); err != nil {
 		if timerFired(ctx) {
 			err = fmt.Errorf("N_As %v: %w", c.cfg.timeoutAs, context.DeadlineExceeded)
 		}
@@ -201,7 +226,7 @@ func (c *Conn) Send(ctx context.Context, msg []byte) error {
 	}
 	c.sendMu.Lock()
 	defer c.sendMu.Unlock()
-	pdus := SegmentFD(msg, max(c.cfg.txDL, 8), 0)
+	pdus := SegmentFD(msg, max(c.cfg.txDL, 8), c.cfg.addressBytes())
 	if len(pdus) == 1 {
 		return c.sendFrame(ctx, pdus[0])
 	}
@@ -284,7 +309,8 @@ func (c *Conn) readLoop() {
 		<-c.done
 		cancel()
 	}()
-	r := Reassembler{MaxLength: c.cfg.maxLength, BlockSize: c.cfg.blockSize, STmin: c.cfg.stmin}
+	ae := c.cfg.addressBytes()
+	r := Reassembler{MaxLength: c.cfg.maxLength, BlockSize: c.cfg.blockSize, STmin: c.cfg.stmin, AddressBytes: ae}
 	clk := c.cfg.clock
 	receive := c.receiver()
 	var crDeadline time.Time // N_Cr runs from the last frame the reassembler accepted
@@ -308,8 +334,11 @@ func (c *Conn) readLoop() {
 			continue
 		}
 		data := f.Payload()
-		if len(data) > 0 && PDUType(data[0]>>4) == FlowControl {
-			if p, _, err := ParsePDU(data); err == nil {
+		if len(data) <= ae || ae == 1 && data[0] != c.cfg.rxAE {
+			continue // empty, or addressed to another node
+		}
+		if PDUType(data[ae]>>4) == FlowControl {
+			if p, _, err := ParsePDUAt(data, ae); err == nil {
 				select {
 				case c.fc <- p:
 				default: // nobody is sending: unexpected flow control is ignored
@@ -323,7 +352,7 @@ func (c *Conn) readLoop() {
 			c.deliver(received{err: st.Err})
 		}
 		if st.FlowControl != nil {
-			c.sendFlowControl(ctx, *st.FlowControl, PDUType(data[0]>>4) == FirstFrame)
+			c.sendFlowControl(ctx, *st.FlowControl, PDUType(data[ae]>>4) == FirstFrame)
 		}
 		if st.Message != nil {
 			c.deliver(received{msg: st.Message})
