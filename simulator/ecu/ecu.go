@@ -16,6 +16,7 @@ import (
 	"github.com/shekit/shekit/simulator/she"
 	"github.com/shekit/shekit/vcan/isotp"
 	"github.com/shekit/shekit/vcan/uds"
+	"github.com/shekit/shekit/vcan/uds/profile"
 )
 
 // DefaultSecurityKey is the SecurityAccess key of a simulated ECU unless configured otherwise:
@@ -68,12 +69,18 @@ type Config struct {
 	// 0, no flags) instead of an empty slot; it then authorizes the first key updates.
 	InitialMasterKey *[16]byte
 	Faults           Faults
+	// DiagProfile is how the ECU is reached and how each SHE operation travels in UDS (default:
+	// the built-in profile.Default()). Its SecurityAccess and timing settings fill the fields
+	// above left zero; its addressing and link belong to the transport (DiagTransportOptions,
+	// DiagFleetIDs).
+	DiagProfile *profile.Profile
 }
 
 // MaxSeedLength is the longest SecurityAccess seed an ECU may declare.
 const MaxSeedLength = 32
 
 func (c *Config) defaults() {
+	c.diagDefaults()
 	if c.SeedLength == 0 {
 		c.SeedLength = 16
 	}
@@ -153,6 +160,9 @@ type ECU struct {
 	attempts    int
 	lockedUntil time.Time
 	lateKind    string // the kind of request last answered late (Faults.LateAnswers)
+
+	diag diagIndex // the diagnostic profile's steps
+	run  *diagRun  // the operation in progress, if any
 }
 
 // New builds the ECU of cfg on transport t: it opens (or creates, in the factory state) the
@@ -189,7 +199,8 @@ func New(cfg Config, t isotp.Transport) (*ECU, error) {
 	if cfg.Faults.NVMFailure || cfg.Faults.SlowNVM > 0 {
 		store = &faultyStore{inner: store, fail: cfg.Faults.NVMFailure, delay: cfg.Faults.SlowNVM}
 	}
-	e := &ECU{cfg: cfg, engine: she.NewEngine(cfg.Profile, nvm, store), t: t, session: uds.DefaultSession}
+	e := &ECU{cfg: cfg, engine: she.NewEngine(cfg.Profile, nvm, store), t: t, session: uds.DefaultSession,
+		diag: newDiagIndex(cfg.DiagProfile)}
 	e.engine.SetDeviations(she.Deviations{SkipCounterCheck: cfg.Faults.NoCounterCheck, IgnoreWildcardFlag: cfg.Faults.AcceptWildcard})
 	e.powerOn()
 	return e, nil
@@ -217,7 +228,7 @@ func (e *ECU) powerOn() {
 	if e.cfg.RNGInitAtBoot {
 		e.engine.InitRNG()
 	}
-	e.session, e.unlocked, e.seed = uds.DefaultSession, false, nil
+	e.session, e.unlocked, e.seed, e.run = uds.DefaultSession, false, nil, nil
 }
 
 // faultyStore makes key store writes fail or take time.
