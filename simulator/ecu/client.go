@@ -5,7 +5,6 @@ import (
 	"crypto/rand"
 	"errors"
 	"fmt"
-	"sync"
 	"time"
 
 	"github.com/shekit/shekit/simulator/she"
@@ -40,13 +39,10 @@ type Client struct {
 	closeSeed   func() error
 }
 
-// testerDefaultProfile is profile.Default(), parsed once.
-var testerDefaultProfile = sync.OnceValue(profile.Default)
-
 // NewClient returns a client, on transport t, of an ECU that speaks the default diagnostic
 // profile.
 func NewClient(t isotp.Transport, opts ...uds.ClientOption) *Client {
-	return NewProfileClient(t, testerDefaultProfile(), opts...)
+	return NewProfileClient(t, defaultDiagProfile(), opts...)
 }
 
 // NewProfileClient returns a client, on transport t, of an ECU that speaks diagnostic profile p.
