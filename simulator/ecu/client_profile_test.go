@@ -12,6 +12,7 @@ import (
 
 	"github.com/shekit/shekit/simulator/she"
 	"github.com/shekit/shekit/vcan"
+	"github.com/shekit/shekit/vcan/isotp"
 	"github.com/shekit/shekit/vcan/uds"
 	"github.com/shekit/shekit/vcan/uds/profile"
 )
@@ -344,4 +345,68 @@ func TestDialProfileAddressesTheECU(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestEachBuiltinProfileAgainstTheSimulatedECU: the OEM document's SecOCKey example through the
+// client and the simulated ECU speaking each built-in profile: the document's M4 and M5, then
+// GetID, KeyCheck, GenerateMAC and VerifyMAC with the new key.
+func TestEachBuiltinProfileAgainstTheSimulatedECU(t *testing.T) {
+	for _, p := range profile.Builtin() {
+		t.Run(p.Name, func(t *testing.T) {
+			ctx := ctxFor(t)
+			uid, m1, m2, m3, m4, m5, secoc := docVector(t, "oem-doc-d-secoc-key")
+			c := startProfileECU(t, p, Config{UID: uid})
+			if err := c.Prepare(ctx, &DefaultSecurityKey); err != nil {
+				t.Fatal(err)
+			}
+			if got, err := c.UID(ctx); err != nil || got != uid {
+				t.Fatalf("UID %v, %v", got, err)
+			}
+			if res, err := c.LoadKey(ctx, m1, m2, m3); err != nil || res.ERC != she.NoError || res.M4 != m4 || res.M5 != m5 {
+				t.Fatalf("LoadKey: %+v, %v; want the document's M4/M5", res, err)
+			}
+			if res, err := c.LoadKey(ctx, m1, m2, m3); err != nil || res.ERC != she.KeyUpdateError {
+				t.Fatalf("replayed LoadKey: %+v, %v; want ERC_KEY_UPDATE_ERROR", res, err)
+			}
+			if id, err := c.GetID(ctx, [16]byte{0xf6}); err != nil || id.ERC != she.NoError || id.UID != uid {
+				t.Fatalf("GetID: %+v, %v", id, err)
+			}
+			const slot = she.KeyID(5)
+			if erc, ok, err := c.KeyCheck(ctx, slot, secoc); err != nil || erc != she.NoError || !ok {
+				t.Fatalf("KeyCheck of the loaded key: %v %v %v", erc, ok, err)
+			}
+			if _, ok, err := c.KeyCheck(ctx, slot, [16]byte{1}); err != nil || ok {
+				t.Fatalf("KeyCheck of another key: matches %v, %v", ok, err)
+			}
+			text := [16]byte([]byte("SecOC PDU 000001"))
+			if erc, mac, err := c.GenerateMAC(ctx, slot, text); err != nil || erc != she.NoError || mac != independentCMAC(secoc, text[:]) {
+				t.Fatalf("GenerateMAC: %v %x %v", erc, mac, err)
+			}
+			if erc, ok, err := c.VerifyMAC(ctx, slot, text, [16]byte{}); err != nil || erc != she.NoError || ok {
+				t.Fatalf("VerifyMAC of a wrong MAC: %v %v %v", erc, ok, err)
+			}
+		})
+	}
+}
+
+// startProfileECU starts a simulated ECU of cfg speaking profile p on a fresh bus and returns a
+// client dialed with the profile.
+func startProfileECU(t *testing.T, p *profile.Profile, cfg Config) *Client {
+	hub := vcan.NewHub()
+	ids := p.Addressing.IDs()
+	et := isotp.New(hub.Connect(vcan.ExactID(ids.Request, ids.Extended)), ids.Response, ids.Request, DiagTransportOptions(p)...)
+	cfg.DiagProfile = p
+	e, err := New(cfg, et)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { e.Serve(ctx); close(done) }()
+	c, err := DialProfile(HubDialer(hub), p, ids)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cancel(); <-done; c.Close(); et.Close(); hub.Close() })
+	return c
 }
