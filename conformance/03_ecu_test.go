@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
+	"fmt"
 	"strconv"
 	"strings"
 	"sync"
@@ -18,6 +19,7 @@ import (
 	"github.com/shekit/shekit/vcan"
 	"github.com/shekit/shekit/vcan/isotp"
 	"github.com/shekit/shekit/vcan/uds"
+	"github.com/shekit/shekit/vcan/uds/profile"
 	"github.com/shekit/shekit/vectors"
 )
 
@@ -45,6 +47,7 @@ func simConfig(base ecu.Config) ecu.Config {
 		harnessFail("CONF_PROFILE: %v", err)
 	}
 	base.Profile = p
+	base.DiagProfile = diag()
 	if base.MaxAttempts == 0 {
 		base.MaxAttempts = confKeys.ecu.maxAttempts
 	}
@@ -66,7 +69,8 @@ func simConfig(base ecu.Config) ecu.Config {
 	return base
 }
 
-// memECU starts a simulated ECU on a fresh in-memory bus and returns a client for it.
+// memECU starts a simulated ECU on a fresh in-memory bus, speaking the diagnostic profile, and
+// returns a client for it.
 func memECU(cfg ecu.Config) *ecu.Client {
 	h := vcan.NewHub()
 	et, err := simulatedECUTransport(h, cfg) // the ECU's side of h, or a teeth variant's proxy in front of it
@@ -75,9 +79,10 @@ func memECU(cfg ecu.Config) *ecu.Client {
 	Expect(err).NotTo(HaveOccurred())
 	ctx, cancel := context.WithCancel(context.Background())
 	go e.Serve(ctx)
-	ct, err := ecu.Transport(ecu.HubDialer(h), ecu.DefaultRequestID, ecu.DefaultResponseID)
+	p := cfg.DiagProfile
+	ct, err := ecu.ProfileTransport(ecu.HubDialer(h), p, p.Addressing.IDs())
 	Expect(err).NotTo(HaveOccurred())
-	c := ecu.NewClient(ct, uds.WithTiming(uds.DefaultP2, uds.DefaultP2Star, simMargin))
+	c := ecu.NewProfileClient(ct, p, uds.WithTiming(p.Link.P2, p.Link.P2Star, simMargin))
 	DeferCleanup(func() { cancel(); c.Close(); et.Close(); h.Close() })
 	return c
 }
@@ -93,11 +98,22 @@ type ecuAddr struct {
 	request, response uint32
 }
 
-// configuredECUs reads CONF_ECU_IDS (default: the first ECU at 0x7E0:0x7E8).
+// ids are the diagnostic profile's CAN IDs with a's request and response IDs (its address bytes
+// stay).
+func (a ecuAddr) ids() profile.CANIDs {
+	ids := diag().Addressing.IDs()
+	ids.Request, ids.Response = a.request, a.response
+	ids.Extended = ids.Extended || ecu.Extended(a.request, a.response)
+	return ids
+}
+
+// configuredECUs reads CONF_ECU_IDS (default: the one ECU of the diagnostic profile's IDs; the
+// default profile's is 0x7E0:0x7E8).
 func configuredECUs() []ecuAddr {
 	ids := conf.ECUIDs
 	if ids == "" {
-		ids = "0x7E0:0x7E8"
+		pid := diag().Addressing.IDs()
+		ids = fmt.Sprintf("%#x:%#x", pid.Request, pid.Response)
 	}
 	var out []ecuAddr
 	for pair := range strings.SplitSeq(ids, ",") {
@@ -112,21 +128,22 @@ func configuredECUs() []ecuAddr {
 	return out
 }
 
-// dialECU connects to the ECU at a on the configured interface, its client adding
-// CONF_TIMING_MARGIN to P2 and P2*.
+// dialECU connects to the ECU at a on the configured interface with the diagnostic profile's
+// link, its client adding CONF_TIMING_MARGIN to P2 and P2*.
 func dialECU(a ecuAddr) *ecu.Client {
+	p, ids := diag(), a.ids()
 	var t isotp.Transport
 	var err error
 	if conf.KernelISOTP {
-		t, err = ecu.KernelTransport(conf.CAN, a.request, a.response)
+		t, err = ecu.KernelTransport(conf.CAN, ids.Request, ids.Response, ecu.DiagTesterOptions(p, ids)...)
 	} else {
-		t, err = ecu.Transport(func(filters ...vcan.Filter) (vcan.Conn, error) {
+		t, err = ecu.ProfileTransport(func(filters ...vcan.Filter) (vcan.Conn, error) {
 			return vcan.DialSocketCAN(context.Background(), conf.CAN, filters...)
-		}, a.request, a.response)
+		}, p, ids)
 	}
 	var c *ecu.Client
 	if err == nil {
-		c = ecu.NewClient(t, uds.WithTiming(uds.DefaultP2, uds.DefaultP2Star, confKeys.timingMargin))
+		c = ecu.NewProfileClient(t, p, uds.WithTiming(p.Link.P2, p.Link.P2Star, confKeys.timingMargin))
 	}
 	if err != nil {
 		harnessFail("CONF_CAN=%s: %v", conf.CAN, err)

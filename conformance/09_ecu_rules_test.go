@@ -15,6 +15,7 @@ import (
 	"github.com/shekit/shekit/simulator/ecu"
 	"github.com/shekit/shekit/simulator/she"
 	"github.com/shekit/shekit/vcan/uds"
+	"github.com/shekit/shekit/vcan/uds/profile"
 	"github.com/shekit/shekit/vectors"
 )
 
@@ -32,10 +33,18 @@ type ecuDeclaration struct {
 const simLockout = 3 * time.Second
 
 // ecuDeclaration reads CONF_ECU_MAX_ATTEMPTS, CONF_ECU_LOCKOUT, CONF_ECU_SEED_LENGTH and
-// CONF_ECU_SACRIFICIAL_KEY_ID. Simulated ECUs (CONF_CAN=mem) are built to the declaration and
-// always have a sacrificial slot (KeyID 9) and a 3 s delay unless configured otherwise.
+// CONF_ECU_SACRIFICIAL_KEY_ID; those not given are the diagnostic profile's (CONF_DIAG_PROFILE).
+// Simulated ECUs (CONF_CAN=mem) are built to the declaration and always have a sacrificial slot
+// (KeyID 9) and a 3 s delay unless configured otherwise.
 func (c *Config) ecuDeclaration() (ecuDeclaration, error) {
 	d := ecuDeclaration{maxAttempts: 3, lockout: 10 * time.Second, seedLength: 16}
+	p, err := c.diagProfile()
+	if err != nil {
+		return d, err
+	}
+	if s := p.Security; s.Algorithm != profile.AlgorithmNone {
+		d.maxAttempts, d.lockout, d.seedLength = s.MaxAttempts, s.Delay, s.SeedLength
+	}
 	if c.CAN == "mem" {
 		d.lockout, d.sacrificial = simLockout, 9
 	}
@@ -97,9 +106,11 @@ func (u *ecuUnderTest) expectGetID(ctx context.Context, uid she.UID) {
 	ExpectWithOffset(1, err).NotTo(HaveOccurred())
 	ExpectWithOffset(1, id.ERC).To(Equal(she.NoError))
 	ExpectWithOffset(1, id.UID).To(Equal(uid))
-	sreg, err := u.Status(ctx)
-	ExpectWithOffset(1, err).NotTo(HaveOccurred())
-	ExpectWithOffset(1, id.SREG).To(Equal(sreg), "GET_ID's SREG and DID 0xFD01")
+	if defaultDiag() {
+		sreg, err := u.Status(ctx)
+		ExpectWithOffset(1, err).NotTo(HaveOccurred())
+		ExpectWithOffset(1, id.SREG).To(Equal(sreg), "GET_ID's SREG and DID 0xFD01")
+	}
 	if u.masterEmpty {
 		ExpectWithOffset(1, id.MAC).To(Equal([16]byte{}), "no MASTER_ECU_KEY: the MAC is all-zero")
 		return
@@ -141,34 +152,29 @@ func (u *ecuUnderTest) restoreMasterAfter(uid she.UID) {
 	})
 }
 
-// requestSeed asks for a SecurityAccess level 01 seed.
+// requestSeed asks for a seed at the diagnostic profile's SecurityAccess level (default 01).
 func (u *ecuUnderTest) requestSeed(ctx context.Context) ([]byte, error) {
-	resp, err := u.Do(ctx, []byte{uds.SecurityAccess, 0x01})
+	level := diag().Security.Level
+	resp, err := u.Do(ctx, []byte{uds.SecurityAccess, level})
 	if err != nil {
 		return nil, err
 	}
-	if len(resp) < 2 || resp[1] != 0x01 {
+	if len(resp) < 2 || resp[1] != level {
 		return nil, fmt.Errorf("SecurityAccess requestSeed answered % x", resp)
 	}
 	return resp[2:], nil
 }
 
-// sendKey answers a seed with key (SecurityAccess level 02).
+// sendKey answers a seed with key (SecurityAccess sendKey: the profile's level + 1, default 02).
 func (u *ecuUnderTest) sendKey(ctx context.Context, key []byte) error {
-	_, err := u.Do(ctx, append([]byte{uds.SecurityAccess, 0x02}, key...))
+	_, err := u.Do(ctx, append([]byte{uds.SecurityAccess, diag().Security.Level + 1}, key...))
 	return err
-}
-
-// securityKeyFor is the key of the built-in algorithm for seed: AES-CMAC(security key, seed).
-func securityKeyFor(seed []byte) []byte {
-	k := independentCMAC(confKeys.securityKey[:], seed)
-	return k[:]
 }
 
 // wrongKeyFor is the key for seed with one bit flipped.
 func wrongKeyFor(seed []byte) []byte {
 	k := securityKeyFor(seed)
-	k[15] ^= 0x01
+	k[len(k)-1] ^= 0x01
 	return k
 }
 
@@ -181,7 +187,8 @@ func (u *ecuUnderTest) freshSeed(ctx context.Context) []byte {
 	return seed
 }
 
-// probeRoutine runs the GetID routine, which changes nothing, and returns its error.
+// probeRoutine runs GetID, which changes nothing, as it is in the current session and security
+// (default profile: the routine 0xFD11), and returns its error.
 func (u *ecuUnderTest) probeRoutine(ctx context.Context) error {
 	_, err := u.GetID(ctx, randomKey())
 	return err
@@ -194,21 +201,22 @@ func (u *ecuUnderTest) hardReset(ctx context.Context) {
 	ExpectWithOffset(1, u.Reset(ctx, 0x01)).To(Succeed(), "ECUReset hardReset")
 	var err error
 	for range 3 {
-		if _, err = u.ReadDID(ctx, ecu.DIDUID); !errors.Is(err, uds.ErrTimeout) {
+		if _, err = u.UID(ctx); !errors.Is(err, uds.ErrTimeout) {
 			break
 		}
 	}
 	ExpectWithOffset(1, err).NotTo(HaveOccurred(), "reading the UID after ECUReset")
 }
 
-// lockedExtendedSession enters the extended session from the default one, so that SecurityAccess
-// is locked whatever an earlier test left (a change to another session locks).
+// lockedExtendedSession enters the session of probeRoutine (default profile: the extended one)
+// from the default one, so that SecurityAccess is locked whatever an earlier test left (a change
+// to another session locks).
 func (u *ecuUnderTest) lockedExtendedSession(ctx context.Context) {
 	ExpectWithOffset(1, u.StartSession(ctx, uds.DefaultSession)).To(Succeed())
-	ExpectWithOffset(1, u.StartSession(ctx, uds.ExtendedSession)).To(Succeed())
+	ExpectWithOffset(1, u.StartSession(ctx, probeOp().Session)).To(Succeed())
 }
 
-// unlock unlocks SecurityAccess level 01 in the current session.
+// unlock unlocks SecurityAccess at the profile's level in the current session.
 func (u *ecuUnderTest) unlock(ctx context.Context) {
 	ExpectWithOffset(1, u.sendKey(ctx, securityKeyFor(u.freshSeed(ctx)))).To(Succeed(), "SecurityAccess with the right key")
 }

@@ -70,12 +70,21 @@ func Dial(dial Dialer, request, response uint32, opts ...isotp.Option) (*Client,
 // padding, BS and STmin, N_As/N_Bs/N_Cr, the address byte of extended and mixed addressing, and
 // P2 and P2*. opts come after the profile's ISO-TP options.
 func DialProfile(dial Dialer, p *profile.Profile, ids profile.CANIDs, opts ...isotp.Option) (*Client, error) {
+	t, err := ProfileTransport(dial, p, ids, opts...)
+	if err != nil {
+		return nil, err
+	}
+	return NewProfileClient(t, p), nil
+}
+
+// ProfileTransport opens the user-space ISO-TP transport of DialProfile: a tester's, on the bus
+// of dial, to the ECU at ids on profile p's link; opts come after the profile's options.
+func ProfileTransport(dial Dialer, p *profile.Profile, ids profile.CANIDs, opts ...isotp.Option) (isotp.Transport, error) {
 	conn, err := dial(vcan.ExactID(ids.Response, ids.Extended))
 	if err != nil {
 		return nil, err
 	}
-	t := isotp.New(conn, ids.Request, ids.Response, append(DiagTesterOptions(p, ids), opts...)...)
-	return NewProfileClient(t, p), nil
+	return isotp.New(conn, ids.Request, ids.Response, append(DiagTesterOptions(p, ids), opts...)...), nil
 }
 
 // DiagTesterOptions are the ISO-TP options of a tester that reaches an ECU at ids on profile p's link.
@@ -248,6 +257,27 @@ func (c *Client) run(ctx context.Context, name profile.OpName, in profile.Values
 func isNegative(err error) bool {
 	var nr *uds.NegativeResponseError
 	return errors.As(err, &nr)
+}
+
+// Enter puts the ECU, after Prepare, in the session of the profile's operation name and unlocks
+// SecurityAccess when it needs it, as the operation itself would; without Prepare it does nothing.
+func (c *Client) Enter(ctx context.Context, name profile.OpName) error {
+	op := c.prof.Operations[name]
+	if op == nil {
+		return fmt.Errorf("%w: %s (profile %s)", ErrNotInProfile, name, c.prof.Name)
+	}
+	if !c.managed {
+		return nil
+	}
+	return c.enter(ctx, op, false)
+}
+
+// RunOperation runs the profile's operation name with the values in, in its session after
+// Prepare, and returns what its answers brought back (the values may be any the layouts take: a
+// test of an ECU sends some a SHE would refuse). A negative answer is its
+// *uds.NegativeResponseError.
+func (c *Client) RunOperation(ctx context.Context, name profile.OpName, in profile.Values) (profile.Values, error) {
+	return c.run(ctx, name, in)
 }
 
 // runERC runs an operation and returns its ERC (ERC_NO_ERROR when its answers have none).
