@@ -23,8 +23,10 @@ var ErrNotInProfile = errors.New("ecu: the diagnostic profile does not define th
 // After Prepare the client keeps each operation in the session its profile names: it switches
 // session (and unlocks SecurityAccess again) when an operation needs another one than the client
 // last entered; an operation of the default session is sent in whichever session is active.
-// Without Prepare, or once the caller changes session, resets the ECU or unlocks it itself
-// (StartSession, Reset, Unlock), operations are sent as they are, in whatever state the ECU is.
+// An operation refused with NRC 0x7F, 0x7E or 0x33 (the ECU's session ended after S3, or it
+// locked again) is sent once more after entering its session anew. Without Prepare, or once the
+// caller changes session, resets the ECU or unlocks it itself (StartSession, Reset, Unlock),
+// operations are sent as they are, in whatever state the ECU is.
 type Client struct {
 	*uds.Client
 	t    isotp.Transport
@@ -234,6 +236,28 @@ func (c *Client) run(ctx context.Context, name profile.OpName, in profile.Values
 			return nil, err
 		}
 	}
+	out, err := c.runOnce(ctx, op, in)
+	if c.managed && op.Session != uds.DefaultSession && leftSession(err) {
+		// The ECU left the session (S3 passed: the station was busy with the KMS) or locked
+		// again: enter it anew, once.
+		if err := c.enter(ctx, op, true); err != nil {
+			return nil, err
+		}
+		out, err = c.runOnce(ctx, op, in)
+	}
+	return out, err
+}
+
+// leftSession reports whether err is the refusal of an ECU that is not in the session, or not
+// unlocked, the client put it in: NRC 0x7F, 0x7E or 0x33.
+func leftSession(err error) bool {
+	var nr *uds.NegativeResponseError
+	return errors.As(err, &nr) && (nr.NRC == uds.ServiceNotSupportedInActiveSession ||
+		nr.NRC == uds.SubFunctionNotSupportedInActiveSession || nr.NRC == uds.SecurityAccessDenied)
+}
+
+// runOnce runs op with in as it is.
+func (c *Client) runOnce(ctx context.Context, op *profile.Operation, in profile.Values) (profile.Values, error) {
 	var negative error // the last answer, when it was negative
 	exchange := func(ctx context.Context, req []byte) ([]byte, error) {
 		resp, err := c.Do(ctx, req)

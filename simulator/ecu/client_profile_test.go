@@ -410,3 +410,45 @@ func startProfileECU(t *testing.T, p *profile.Profile, cfg Config) *Client {
 	t.Cleanup(func() { cancel(); <-done; c.Close(); et.Close(); hub.Close() })
 	return c
 }
+
+func TestClientEntersTheSessionAnewWhenTheECULeftIt(t *testing.T) {
+	// The ECU's session ended (S3) while the station talked to the KMS: the first LoadKey after
+	// that is refused with NRC 0x7F; the client enters the session again and sends it once more.
+	refused := false
+	ecu := newScriptedECU(func(req []byte) []byte {
+		if req[0] == 0x31 && !refused {
+			refused = true
+			return h("7F 31 7F")
+		}
+		return defaultAnswers(req)
+	})
+	c := NewClient(ecu)
+	ctx := ctxFor(t)
+	if err := c.Prepare(ctx, &DefaultSecurityKey); err != nil {
+		t.Fatal(err)
+	}
+	if res, err := c.LoadKey(ctx, [16]byte{}, [32]byte{}, [16]byte{}); err != nil || res.ERC != she.NoError {
+		t.Fatalf("LoadKey %+v, %v", res, err)
+	}
+	if got, want := ecu.requests(2), []string{"1003", "2701", "2702", "3101", "1003", "2701", "2702", "3101"}; !slices.Equal(got, want) {
+		t.Fatalf("requests %q, want %q", got, want)
+	}
+	// Refused again right after entering anew: the refusal stands.
+	ecu2 := newScriptedECU(func(req []byte) []byte {
+		if req[0] == 0x31 {
+			return h("7F 31 33")
+		}
+		return defaultAnswers(req)
+	})
+	c2 := NewClient(ecu2)
+	if err := c2.Prepare(ctx, &DefaultSecurityKey); err != nil {
+		t.Fatal(err)
+	}
+	var nr *uds.NegativeResponseError
+	if _, err := c2.LoadKey(ctx, [16]byte{}, [32]byte{}, [16]byte{}); !errors.As(err, &nr) || nr.NRC != uds.SecurityAccessDenied {
+		t.Fatalf("LoadKey: %v, want NRC 0x33", err)
+	}
+	if n := len(ecu2.requests(1)); n != 8 {
+		t.Fatalf("%d requests, want 8 (one retry): %q", n, ecu2.requests(4))
+	}
+}

@@ -32,7 +32,8 @@ type SeedKeyCommand struct {
 // maxOutput bounds what is read from the command's standard output and error.
 const maxOutput = 4096
 
-// textBusyTries is how often Key tries again to run a program that is busy being written.
+// textBusyTries is how often Key tries again to run a program that is busy being written, or
+// whose output pipes another child held open.
 const textBusyTries = 5
 
 // SeedKeyCommand returns the runner of the profile's external seed/key command. A program path
@@ -115,8 +116,9 @@ func (c *SeedKeyCommand) Key(ctx context.Context, seed []byte) ([]byte, error) {
 	name := filepath.Base(c.Path)
 	err := run()
 	// A script written just now may still be open for writing in a child another goroutine
-	// forked meanwhile, until that child execs: executing it then fails with ETXTBSY.
-	for try := 1; errors.Is(err, syscall.ETXTBSY) && try <= textBusyTries && ctx.Err() == nil; try++ {
+	// forked meanwhile, until that child execs: executing it then fails with ETXTBSY. Such a
+	// child may likewise hold the command's output pipes open past its exit (ErrWaitDelay).
+	for try := 1; (errors.Is(err, syscall.ETXTBSY) || errors.Is(err, exec.ErrWaitDelay)) && try <= textBusyTries && ctx.Err() == nil; try++ {
 		time.Sleep(time.Duration(try) * 10 * time.Millisecond)
 		err = run()
 	}
