@@ -80,7 +80,7 @@ func memECU(cfg ecu.Config) *ecu.Client {
 	ctx, cancel := context.WithCancel(context.Background())
 	go e.Serve(ctx)
 	p := cfg.DiagProfile
-	ct, err := ecu.ProfileTransport(ecu.HubDialer(h), p, p.Addressing.IDs())
+	ct, err := ecu.ProfileTransport(ecu.HubDialer(h), p, p.Addressing.IDs(), simISOTPTimeouts)
 	Expect(err).NotTo(HaveOccurred())
 	c := ecu.NewProfileClient(ct, p, uds.WithTiming(p.Link.P2, p.Link.P2Star, simMargin))
 	DeferCleanup(func() { cancel(); c.Close(); et.Close(); h.Close() })
@@ -92,6 +92,10 @@ func memECU(cfg ecu.Config) *ecu.Client {
 // the 50 ms a real ECU's tester allows. Lateness of the simulator is not under test here; the
 // slow-nvm fault stays well beyond P2* plus this margin.
 const simMargin = 500 * time.Millisecond
+
+// simISOTPTimeouts are the N_As, N_Bs and N_Cr of a tester of a simulated ECU in this process,
+// for the same reason: a flow control held back a second by a loaded machine is no fault under test.
+var simISOTPTimeouts = isotp.WithTimeouts(5*time.Second, 5*time.Second, 5*time.Second)
 
 // ecuAddr is one request:response pair of CONF_ECU_IDS.
 type ecuAddr struct {
@@ -350,23 +354,26 @@ var _ = suite("ecu", "ECU: SHE through UDS", func() {
 	})
 
 	It("enters the extended session and unlocks SecurityAccess with the security key", func() {
+		needSecurityAccess()
+		session := diag().Operations[profile.LoadKey].Session // default profile: extended
+		if session == uds.DefaultSession {
+			notApplicable("the diagnostic profile %s (ecu.diag_profile) loads keys in the default session (operations.LoadKey.session)", diag().Name)
+		}
 		u := newECUUnderTest(ecu.Config{})
-		Expect(u.StartSession(ctx, uds.ExtendedSession)).To(Succeed())
+		Expect(u.StartSession(ctx, session)).To(Succeed())
 		p2, p2Star := u.Timing()
 		Expect(p2).To(BeNumerically(">", 0))
 		Expect(p2Star).To(BeNumerically(">=", p2))
-		key := confKeys.securityKey
-		Expect(u.Unlock(ctx, 0x01, func(seed []byte) []byte {
+		Expect(u.Unlock(ctx, diag().Security.Level, func(seed []byte) []byte {
 			Expect(seed).To(HaveLen(confKeys.ecu.seedLength), "the declared seed length (CONF_ECU_SEED_LENGTH)")
-			k := independentCMAC(key[:], seed)
-			return k[:]
+			return securityKeyFor(seed) // AES-CMAC(security key, seed), or the profile's command
 		})).To(Succeed())
 	})
 
 	It("reports a 15-byte UID, and SREG with secure boot finished and OK", func() {
 		u, uid := prepared(ctx)
 		Expect(uid).NotTo(Equal(she.UID{}))
-		sreg, err := u.Status(ctx)
+		sreg, err := u.sreg(ctx)
 		Expect(err).NotTo(HaveOccurred())
 		Expect(sreg&she.StatusBootFinished).NotTo(BeZero(), "BOOT_FINISHED in SREG %#02x", byte(sreg))
 		Expect(sreg&she.StatusBootOK).NotTo(BeZero(), "BOOT_OK in SREG %#02x", byte(sreg))
@@ -510,24 +517,50 @@ var _ = suite("ecu", "ECU: SHE through UDS", func() {
 	It("answers each negative response code of the diagnostic profile where it applies", func() {
 		u := newECUUnderTest(ecu.Config{})
 		do := func(req ...byte) error { _, err := u.Do(ctx, req); return err }
+		sec := diag().Security
 		Expect(u.StartSession(ctx, uds.DefaultSession)).To(Succeed(), "an ECU may still be in another session")
 		expectNRC(do(0x85), uds.ServiceNotSupported)
 		expectNRC(do(0x10, 0x7F), uds.SubFunctionNotSupported)
 		expectNRC(do(0x22, 0xFD), uds.IncorrectMessageLengthOrInvalidFormat)
-		expectNRC(do(0x22, 0x12, 0x34), uds.RequestOutOfRange)
-		expectNRC(do(0x27, 0x01), uds.ServiceNotSupportedInActiveSession)
+		expectNRC(do(unusedIDRequest(profile.ReadDID, 0x1234)...), uds.RequestOutOfRange)
+		if sec.Algorithm != profile.AlgorithmNone {
+			expectNRC(do(0x27, sec.Level), uds.ServiceNotSupportedInActiveSession)
+		}
 		expectNRC(do(0x11, 0x03), uds.SubFunctionNotSupported)
-		Expect(u.StartSession(ctx, uds.ExtendedSession)).To(Succeed())
+		lk := diag().Operations[profile.LoadKey] // default profile: the extended session, secured
+		Expect(u.StartSession(ctx, lk.Session)).To(Succeed())
 		expectNRC(do(0x11, 0x03), uds.SubFunctionNotSupported)
-		expectNRC(do(append([]byte{0x31, 0x01, 0xFD, 0x10}, make([]byte, 64)...)...), uds.SecurityAccessDenied)
-		expectNRC(do(append([]byte{0x27, 0x02}, make([]byte, 16)...)...), uds.RequestSequenceError)
+		if lk.Security {
+			expectNRC(do(diagLoadKeyRequest(0)...), uds.SecurityAccessDenied)
+		}
+		if sec.Algorithm != profile.AlgorithmNone && lk.Session != uds.DefaultSession {
+			expectNRC(do(append([]byte{0x27, sec.Level + 1}, make([]byte, sec.KeyLength)...)...), uds.RequestSequenceError)
+		}
 	})
 
 	It("answers a routine with a wrong-length record with NRC 0x13 and an unknown routine with NRC 0x31", func() {
 		u, _ := prepared(ctx)
-		_, err := u.StartRoutine(ctx, ecu.RIDLoadKey, make([]byte, 63))
-		expectNRC(err, uds.IncorrectMessageLengthOrInvalidFormat)
-		_, err = u.StartRoutine(ctx, 0xFD1F, nil)
+		By("LoadKey's first request that carries fields, a byte short (the steps before it as they are)")
+		for _, st := range diag().Operations[profile.LoadKey].Steps {
+			req, err := st.EncodeRequest(zeroValues(st.Request))
+			Expect(err).NotTo(HaveOccurred())
+			if len(st.Request) == 0 {
+				_, err = u.Do(ctx, req)
+				Expect(err).NotTo(HaveOccurred(), "% X", req)
+				continue
+			}
+			_, err = u.Do(ctx, req[:len(req)-1])
+			expectNRC(err, uds.IncorrectMessageLengthOrInvalidFormat)
+			break
+		}
+		op, st := identifiedStep()
+		if st == nil {
+			By("the profile has no routine or written data identifier: no unknown one to send")
+			return
+		}
+		By(fmt.Sprintf("an identifier the profile does not have, for %s's %s", op.Name, st.Service))
+		Expect(u.Enter(ctx, op.Name)).To(Succeed(), "%s's session and SecurityAccess", op.Name)
+		_, err := u.Do(ctx, unusedIDRequest(st.Service, st.ID))
 		expectNRC(err, uds.RequestOutOfRange)
 	})
 
@@ -544,7 +577,7 @@ var _ = suite("ecu", "ECU: SHE through UDS", func() {
 
 	It("carries ISO-TP messages of 4095 bytes: a LoadKey of that length is answered with NRC 0x13", func() {
 		u, _ := prepared(ctx)
-		req := append([]byte{0x31, 0x01, 0xFD, 0x10}, make([]byte, 4091)...)
+		req := diagLoadKeyRequest(4095) // default profile: 31 01 FD 10 and 4091 zeros
 		_, err := u.Do(ctx, req)
 		expectNRC(err, uds.IncorrectMessageLengthOrInvalidFormat)
 	})

@@ -39,7 +39,7 @@ func memFleet(n int, base ecu.Config) []station.Target {
 	for i := range n {
 		ids, err := ecu.DiagFleetIDs(p, i, n)
 		Expect(err).NotTo(HaveOccurred())
-		t, err := ecu.ProfileTransport(ecu.HubDialer(hub), p, ids)
+		t, err := ecu.ProfileTransport(ecu.HubDialer(hub), p, ids, simISOTPTimeouts)
 		Expect(err).NotTo(HaveOccurred())
 		c := ecu.NewProfileClient(t, p, uds.WithTiming(p.Link.P2, p.Link.P2Star, simMargin))
 		DeferCleanup(c.Close)

@@ -274,7 +274,7 @@ var _ = suite("ecu", "ECU: SHE through UDS", func() {
 		// The delay starts between sent and answered: a seed request answered before sent+delay
 		// must be refused; one answered later proves nothing.
 		delayed := func(when string) {
-			Expect(u.StartSession(ctx, uds.ExtendedSession)).To(Succeed(), "S3 may have ended the session")
+			Expect(u.StartSession(ctx, probeOp().Session)).To(Succeed(), "S3 may have ended the session")
 			_, err := u.requestSeed(ctx)
 			if time.Since(sent) >= decl.lockout {
 				harnessFail("%s: the tester took longer than the declared delay of %v to ask (a loaded machine)", when, decl.lockout)
@@ -290,38 +290,43 @@ var _ = suite("ecu", "ECU: SHE through UDS", func() {
 		delayed("three quarters into the delay")
 		By("after the delay, the right key unlocks")
 		time.Sleep(time.Until(answered.Add(decl.lockout + u.lockoutMargin())))
-		Expect(u.StartSession(ctx, uds.ExtendedSession)).To(Succeed(), "S3 may have ended the session during the delay")
+		Expect(u.StartSession(ctx, probeOp().Session)).To(Succeed(), "S3 may have ended the session during the delay")
 		u.unlock(ctx)
 		Expect(u.probeRoutine(ctx)).To(Succeed(), "a routine once unlocked")
 	})
 
 	It("refuses routines in the default and programming sessions (NRC 0x7F) and while locked (NRC 0x33); a change to another session locks", func() {
+		// Under another diagnostic profile: GetID's session stands for the extended one, the
+		// other of programming and extended for the programming one, and the refusal outside
+		// GetID's session is NRC 0x7F, or 0x31 where that session has the service (refusalInSession).
+		op := probeOp()
+		own, other := op.Session, otherSession(op.Session)
 		u := newECUUnderTest(ecu.Config{})
 		Expect(u.StartSession(ctx, uds.DefaultSession)).To(Succeed())
-		expectNRC(u.probeRoutine(ctx), uds.ServiceNotSupportedInActiveSession)
-		Expect(u.StartSession(ctx, uds.ProgrammingSession)).To(Succeed())
-		expectNRC(u.probeRoutine(ctx), uds.ServiceNotSupportedInActiveSession)
+		expectNRC(u.probeRoutine(ctx), refusalInSession(op, uds.DefaultSession))
+		Expect(u.StartSession(ctx, other)).To(Succeed())
+		expectNRC(u.probeRoutine(ctx), refusalInSession(op, other))
 		By("unlocked in the programming session: still NRC 0x7F")
 		u.unlock(ctx)
-		expectNRC(u.probeRoutine(ctx), uds.ServiceNotSupportedInActiveSession)
+		expectNRC(u.probeRoutine(ctx), refusalInSession(op, other))
 		By("programming → extended: locked")
-		Expect(u.StartSession(ctx, uds.ExtendedSession)).To(Succeed())
+		Expect(u.StartSession(ctx, own)).To(Succeed())
 		expectNRC(u.probeRoutine(ctx), uds.SecurityAccessDenied)
 		u.unlock(ctx)
 		Expect(u.probeRoutine(ctx)).To(Succeed(), "a routine once unlocked")
 		By("extended → default → extended: locked")
 		Expect(u.StartSession(ctx, uds.DefaultSession)).To(Succeed())
-		expectNRC(u.probeRoutine(ctx), uds.ServiceNotSupportedInActiveSession)
-		Expect(u.StartSession(ctx, uds.ExtendedSession)).To(Succeed())
+		expectNRC(u.probeRoutine(ctx), refusalInSession(op, uds.DefaultSession))
+		Expect(u.StartSession(ctx, own)).To(Succeed())
 		expectNRC(u.probeRoutine(ctx), uds.SecurityAccessDenied)
 		By("extended → programming → extended: locked")
 		u.unlock(ctx)
-		Expect(u.StartSession(ctx, uds.ProgrammingSession)).To(Succeed())
-		Expect(u.StartSession(ctx, uds.ExtendedSession)).To(Succeed())
+		Expect(u.StartSession(ctx, other)).To(Succeed())
+		Expect(u.StartSession(ctx, own)).To(Succeed())
 		expectNRC(u.probeRoutine(ctx), uds.SecurityAccessDenied)
 		By("the extended session requested again while in it: either keeps the unlock or locks")
 		u.unlock(ctx)
-		Expect(u.StartSession(ctx, uds.ExtendedSession)).To(Succeed())
+		Expect(u.StartSession(ctx, own)).To(Succeed())
 		if err := u.probeRoutine(ctx); err == nil {
 			observe("requesting the extended session while in it keeps SecurityAccess unlocked")
 		} else {
@@ -358,22 +363,26 @@ var _ = suite("ecu", "ECU: SHE through UDS", func() {
 	})
 
 	It("answers VerifyMAC and GenerateMAC with a KeyID byte above 0x0F with NRC 0x31, and with a slot that cannot MAC with its ERC alone", func() {
+		diagOp(profile.VerifyMAC, "this test sends")
+		diagOp(profile.GenerateMAC, "this test sends")
 		u, _ := prepared(ctx)
 		msg, mac := randomKey(), randomKey()
 		for _, keyID := range []byte{0x10, 0x1F, 0xFF} {
-			_, err := u.StartRoutine(ctx, ecu.RIDVerifyMAC, append(append([]byte{keyID}, msg[:]...), mac[:]...))
+			_, err := u.RunOperation(ctx, profile.VerifyMAC, profile.Values{"KeyID": {keyID}, "Message": msg[:], "MAC": mac[:]})
 			expectNRC(err, uds.RequestOutOfRange)
-			_, err = u.StartRoutine(ctx, ecu.RIDGenerateMAC, append([]byte{keyID}, msg[:]...))
+			_, err = u.RunOperation(ctx, profile.GenerateMAC, profile.Values{"KeyID": {keyID}, "Message": msg[:]})
 			expectNRC(err, uds.RequestOutOfRange)
 		}
-		By("SECRET_KEY and MASTER_ECU_KEY cannot MAC: ERC_KEY_INVALID, and nothing after it")
+		By("SECRET_KEY and MASTER_ECU_KEY cannot MAC: ERC_KEY_INVALID, and nothing after it (zero data after it under errors.on_error: zero-fill)")
 		for _, id := range []she.KeyID{she.SecretKey, she.MasterECUKey} {
-			rec, err := u.StartRoutine(ctx, ecu.RIDGenerateMAC, append([]byte{byte(id)}, msg[:]...))
+			// The client's codec refuses an answer with anything after a SHE error but what
+			// errors.on_error allows.
+			erc, _, err := u.GenerateMAC(ctx, id, msg)
 			Expect(err).NotTo(HaveOccurred(), "GenerateMAC with slot %#x", byte(id))
-			Expect(rec).To(Equal([]byte{byte(she.KeyInvalid)}), "GenerateMAC with slot %#x: the record", byte(id))
-			rec, err = u.StartRoutine(ctx, ecu.RIDVerifyMAC, append(append([]byte{byte(id)}, msg[:]...), mac[:]...))
+			Expect(erc).To(Equal(she.KeyInvalid), "GenerateMAC with slot %#x", byte(id))
+			erc, _, err = u.VerifyMAC(ctx, id, msg, mac)
 			Expect(err).NotTo(HaveOccurred(), "VerifyMAC with slot %#x", byte(id))
-			Expect(rec).To(Equal([]byte{byte(she.KeyInvalid)}), "VerifyMAC with slot %#x: the record", byte(id))
+			Expect(erc).To(Equal(she.KeyInvalid), "VerifyMAC with slot %#x", byte(id))
 		}
 	})
 
@@ -391,8 +400,9 @@ var _ = suite("ecu", "ECU: SHE through UDS", func() {
 		}
 		By("hardReset: answered")
 		u.hardReset(ctx)
-		expectNRC(u.probeRoutine(ctx), uds.ServiceNotSupportedInActiveSession)
-		Expect(u.StartSession(ctx, uds.ExtendedSession)).To(Succeed())
+		op := probeOp()
+		expectNRC(u.probeRoutine(ctx), refusalInSession(op, uds.DefaultSession))
+		Expect(u.StartSession(ctx, op.Session)).To(Succeed())
 		expectNRC(u.probeRoutine(ctx), uds.SecurityAccessDenied)
 		u.unlock(ctx)
 		By("the RAM key is gone, the non-volatile key stays, secure boot ran again")
@@ -400,7 +410,7 @@ var _ = suite("ecu", "ECU: SHE through UDS", func() {
 		Expect(err).NotTo(HaveOccurred())
 		Expect(erc).To(Equal(she.KeyEmpty), "GenerateMAC with the RAM key after a power cycle")
 		u.expectHolds(ctx, auth, ka)
-		sreg, err := u.Status(ctx)
+		sreg, err := u.sreg(ctx)
 		Expect(err).NotTo(HaveOccurred())
 		Expect(sreg&(she.StatusBootFinished|she.StatusBootOK)).To(Equal(she.StatusBootFinished|she.StatusBootOK), "SREG %#02x", byte(sreg))
 	})

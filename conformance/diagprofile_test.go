@@ -140,3 +140,52 @@ func (u *ecuUnderTest) sreg(ctx context.Context) (she.Status, error) {
 	}
 	return id.SREG, err
 }
+
+// identifiedStep is the first step, in the order of profile.OpNames, that names a routine or a
+// data identifier the tester writes (default profile: LoadKey's routine 0xFD10).
+func identifiedStep() (*profile.Operation, *profile.Step) {
+	for _, name := range profile.OpNames {
+		op := diag().Operations[name]
+		if op == nil {
+			continue
+		}
+		for _, st := range op.Steps {
+			if st.Service == profile.RoutineStart || st.Service == profile.WriteDID {
+				return op, st
+			}
+		}
+	}
+	return nil, nil
+}
+
+// unusedIDRequest is a request header of service svc (routine-start, write-did or read-did) for
+// an identifier no step of the profile uses: near when it is free, else near with its low nibble
+// set (default profile: 0xFD10 gives 0xFD1F) or the next one free after that.
+func unusedIDRequest(svc profile.Service, near uint16) []byte {
+	used := map[uint16]bool{}
+	for _, op := range diag().Operations {
+		for _, st := range op.Steps {
+			if st.SID() == sidOf(svc) {
+				used[st.ID] = true
+			}
+		}
+	}
+	id := near
+	if used[id] {
+		id |= 0x000F
+	}
+	for used[id] {
+		id++
+	}
+	hi, lo := byte(id>>8), byte(id)
+	switch svc {
+	case profile.RoutineStart:
+		return []byte{uds.RoutineControl, 0x01, hi, lo}
+	case profile.WriteDID:
+		return []byte{uds.WriteDataByIdentifier, hi, lo}
+	}
+	return []byte{uds.ReadDataByIdentifier, hi, lo}
+}
+
+// sidOf is the service identifier of a step's service.
+func sidOf(svc profile.Service) byte { return (&profile.Step{Service: svc}).SID() }
