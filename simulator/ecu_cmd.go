@@ -91,6 +91,9 @@ func (f *ecuFlags) config() (ecu.Config, error) {
 	if err != nil {
 		return cfg, fmt.Errorf("--diag-profile: %w", err)
 	}
+	if f.doip != "" && !ecu.IsDefaultDiagProfile(diag) {
+		return cfg, fmt.Errorf("--doip: the DoIP gateway speaks the default diagnostic profile only, not %s", diag.Name)
+	}
 	key, err := hex.DecodeString(f.securityKey)
 	if err != nil || len(key) != 16 {
 		return cfg, fmt.Errorf("--security-key: want 32 hex digits")

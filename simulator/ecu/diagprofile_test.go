@@ -6,6 +6,7 @@ import (
 	"crypto/aes"
 	"encoding/hex"
 	"errors"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -307,4 +308,34 @@ func hexOf(t *testing.T, s string) []byte {
 		t.Fatal(err)
 	}
 	return b
+}
+
+// TestDiagProfileTiming: DiagnosticSessionControl announces the profile's P2 and P2*, and the
+// profile's SecurityAccess level and seed length apply.
+func TestDiagProfileTiming(t *testing.T) {
+	data, err := os.ReadFile("../../vcan/uds/profile/builtin/did-canfd.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	text := strings.Replace(strings.Replace(string(data), "p2: 50ms", "p2: 30ms", 1), "p2_star: 5000ms", "p2_star: 2000ms", 1)
+	text = strings.Replace(text, "seed_length: 16", "seed_length: 7", 1)
+	p, err := profile.Parse("timing.yaml", []byte(text))
+	if err != nil {
+		t.Fatal(err)
+	}
+	e, err := New(Config{UID: she.UID{1}, DiagProfile: p}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range [][2]string{
+		{"10 03", "50 03 00 1E 00 C8"},
+		{"27 01", "7F 27 12"}, // level 0x01 is not the profile's
+	} {
+		if got := e.Handle(hexOf(t, s[0]), func() {}); !bytes.Equal(got, hexOf(t, s[1])) {
+			t.Fatalf("%s: answered % X, want %s", s[0], got, s[1])
+		}
+	}
+	if got := e.Handle([]byte{0x27, 0x11}, func() {}); len(got) != 2+7 || got[0] != 0x67 || got[1] != 0x11 {
+		t.Fatalf("requestSeed 0x11: % X, want 67 11 and 7 bytes of seed", got)
+	}
 }
