@@ -33,11 +33,40 @@ func newDiagRig(t *testing.T, p *profile.Profile, cfg Config) *diagRig {
 	t.Helper()
 	cfg.DiagProfile = p
 	h := vcan.NewHub()
-	r := &diagRig{p: p, ids: p.Addressing.IDs(), tap: h.Connect()}
-	et, err := Transport(HubDialer(h), r.ids.Response, r.ids.Request, cfg.TransportOptions()...)
+	ids := p.Addressing.IDs()
+	tap := h.Connect()
+	et, err := Transport(HubDialer(h), ids.Response, ids.Request, cfg.TransportOptions()...)
 	if err != nil {
 		t.Fatal(err)
 	}
+	tt := isotp.New(h.Connect(vcan.ExactID(ids.Response, ids.Extended)), ids.Request, ids.Response, testerOptions(p)...)
+	t.Cleanup(func() { h.Close() })
+	r := serveDiag(t, cfg, et, tt)
+	r.tap = tap
+	return r
+}
+
+// testerOptions are the tester's ISO-TP options for profile p, written here apart from the code
+// under test.
+func testerOptions(p *profile.Profile) []isotp.Option {
+	ids := p.Addressing.IDs()
+	var opts []isotp.Option
+	if ids.Extended {
+		opts = append(opts, isotp.WithExtendedIDs())
+	}
+	if p.Link.FD {
+		opts = append(opts, isotp.WithCANFD(p.Link.TxDL, p.Link.BRS))
+	}
+	if ids.RequestPrefix != nil {
+		opts = append(opts, isotp.WithAddressExtension(ids.RequestPrefix[0], ids.ResponsePrefix[0]))
+	}
+	return opts
+}
+
+// serveDiag starts the ECU of cfg on transport et and a UDS client on tt.
+func serveDiag(t *testing.T, cfg Config, et, tt isotp.Transport, opts ...uds.ClientOption) *diagRig {
+	t.Helper()
+	p := cfg.DiagProfile
 	e, err := New(cfg, et)
 	if err != nil {
 		t.Fatal(err)
@@ -45,20 +74,8 @@ func newDiagRig(t *testing.T, p *profile.Profile, cfg Config) *diagRig {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() { e.Serve(ctx); close(done) }()
-	var opts []isotp.Option
-	if r.ids.Extended {
-		opts = append(opts, isotp.WithExtendedIDs())
-	}
-	if p.Link.FD {
-		opts = append(opts, isotp.WithCANFD(p.Link.TxDL, p.Link.BRS))
-	}
-	if r.ids.RequestPrefix != nil {
-		opts = append(opts, isotp.WithAddressExtension(r.ids.RequestPrefix[0], r.ids.ResponsePrefix[0]))
-	}
-	tt := isotp.New(h.Connect(vcan.ExactID(r.ids.Response, r.ids.Extended)), r.ids.Request, r.ids.Response, opts...)
-	r.client = uds.NewClient(tt)
-	t.Cleanup(func() { cancel(); <-done; tt.Close(); et.Close(); h.Close() })
-	return r
+	t.Cleanup(func() { cancel(); <-done; tt.Close(); et.Close() })
+	return &diagRig{p: p, ids: p.Addressing.IDs(), client: uds.NewClient(tt, opts...)}
 }
 
 // testerKey is the key a tester computes for seed, written here apart from the code under test:
