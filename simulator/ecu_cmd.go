@@ -98,7 +98,7 @@ func (f *ecuFlags) config() (ecu.Config, error) {
 	if err != nil || len(key) != 16 {
 		return cfg, fmt.Errorf("--security-key: want 32 hex digits")
 	}
-	if f.tx != "" && !f.set["tx"] && !f.set["rx"] {
+	if f.tx != "" && f.set != nil && !f.set["tx"] && !f.set["rx"] {
 		ids := diag.Addressing.IDs()
 		f.tx, f.rx = fmt.Sprintf("%#x", ids.Response), fmt.Sprintf("%#x", ids.Request)
 	}
@@ -136,17 +136,21 @@ func (f *ecuFlags) config() (ecu.Config, error) {
 	return cfg, nil
 }
 
-// overrides puts into cfg the settings given on the command line that override the diagnostic
-// profile's (with the default profile, the flags' defaults are the profile's values).
+// overrides puts into cfg the settings of the flags that override the diagnostic profile's:
+// with the default profile all of them (their defaults are its values), with another only those
+// given on the command line (all, when the flags were not parsed by runECU).
 func (f *ecuFlags) overrides(cfg *ecu.Config, key []byte, padding ecu.Padding) {
-	if f.set["security-key"] {
+	given := func(name string) bool {
+		return f.set == nil || f.set[name] || ecu.IsDefaultDiagProfile(cfg.DiagProfile)
+	}
+	if given("security-key") {
 		k := [16]byte(key)
 		cfg.SecurityKey = &k
 	}
-	if f.set["seed-length"] {
+	if given("seed-length") {
 		cfg.SeedLength = f.seedLength
 	}
-	if f.set["padding"] {
+	if given("padding") {
 		cfg.Padding = padding
 	}
 }

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"flag"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -8,6 +9,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/shekit/shekit/simulator/ecu"
 )
 
 func TestProfilesCommandListsBuiltins(t *testing.T) {
@@ -74,5 +77,35 @@ func TestECUCommandsTakeADiagProfile(t *testing.T) {
 	out, errOut, code = runFor(t, 200*time.Millisecond, "ecu", "--can", "mem", "--diag-profile", "did-canfd", "--tx", "0x18daf14b", "--rx", "0x18da4bf1")
 	if code != 0 || !strings.Contains(out, "request 0x18da4bf1, response 0x18daf14b") {
 		t.Fatalf("ecu with --tx/--rx: exit %d, %s%s", code, out, errOut)
+	}
+}
+
+// TestDiagProfileFlagsOverrideOnlyWhenGiven: under another profile than the default, the
+// security key, seed length and padding flags' defaults leave the profile's values alone; given,
+// they override them.
+func TestDiagProfileFlagsOverrideOnlyWhenGiven(t *testing.T) {
+	parse := func(args ...string) ecu.Config {
+		t.Helper()
+		fs := flag.NewFlagSet("ecu", flag.ContinueOnError)
+		var f ecuFlags
+		f.register(fs, false)
+		if err := fs.Parse(args); err != nil {
+			t.Fatal(err)
+		}
+		f.set = map[string]bool{}
+		fs.Visit(func(fl *flag.Flag) { f.set[fl.Name] = true })
+		cfg, err := f.config()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return cfg
+	}
+	cfg := parse("--diag-profile", "extended-seedkey")
+	if cfg.SecurityKey != nil || cfg.SeedLength != 0 || cfg.Padding != (ecu.Padding{}) || cfg.DiagProfile.Name != "extended-seedkey" {
+		t.Fatalf("profile's values overridden: %+v", cfg)
+	}
+	cfg = parse("--diag-profile", "did-canfd", "--seed-length", "8", "--padding", "none", "--security-key", strings.Repeat("ab", 16))
+	if cfg.SecurityKey == nil || cfg.SecurityKey[0] != 0xAB || cfg.SeedLength != 8 || cfg.Padding != ecu.NoPadding {
+		t.Fatalf("flags given but not applied: %+v", cfg)
 	}
 }
