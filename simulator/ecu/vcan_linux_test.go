@@ -84,10 +84,10 @@ func BenchmarkUDSLoadKeyVCAN0(b *testing.B) {
 	}
 }
 
-// TestDiagProfilesOnKernelISOTP: an ECU of each non-default built-in profile on the kernel's
+// TestDiagProfilesOnVCAN0KernelISOTP: an ECU of each non-default built-in profile on the kernel's
 // CAN_ISOTP socket (29-bit IDs and CAN FD TX_DL 64; extended addressing), the tester on our
 // user-space ISO-TP over SocketCAN, through ReadUID and LoadKey (the document's M4/M5).
-func TestDiagProfilesOnKernelISOTP(t *testing.T) {
+func TestDiagProfilesOnVCAN0KernelISOTP(t *testing.T) {
 	for _, name := range []string{"did-canfd", "extended-seedkey"} {
 		t.Run(name, func(t *testing.T) {
 			p := builtinProfile(t, name)
