@@ -40,10 +40,10 @@ type Faults struct {
 
 // Config describes one simulated ECU.
 type Config struct {
-	UID         she.UID
-	Serial      string        // DID 0xF18C; default "SIM-" and the UID's last 4 bytes
-	Profile     she.Profile   // default autosar
-	StoreDir    string        // key store directory (one file per UID); empty: nothing persists
+	UID      she.UID
+	Serial   string      // DID 0xF18C; default "SIM-" and the UID's last 4 bytes
+	Profile  she.Profile // default autosar
+	StoreDir string      // key store directory (one file per UID); empty: nothing persists
 	// The next five default to the diagnostic profile's values (those of the default profile in
 	// parentheses).
 	SecurityKey *[16]byte     // aes-cmac SecurityAccess key (DefaultSecurityKey)
