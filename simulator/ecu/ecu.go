@@ -44,8 +44,8 @@ type Config struct {
 	Serial   string      // DID 0xF18C; default "SIM-" and the UID's last 4 bytes
 	Profile  she.Profile // default autosar
 	StoreDir string      // key store directory (one file per UID); empty: nothing persists
-	// The next five default to the diagnostic profile's values (those of the default profile in
-	// parentheses).
+	// SecurityKey, MaxAttempts, Lockout, S3 and SeedLength default to the diagnostic profile's
+	// values (those of the default profile in parentheses).
 	SecurityKey *[16]byte     // aes-cmac SecurityAccess key (DefaultSecurityKey)
 	NoSecurity  bool          // operations need no SecurityAccess
 	MaxAttempts int           // failed SecurityAccess attempts before NRC 0x36 (3)
