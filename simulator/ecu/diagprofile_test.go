@@ -327,8 +327,8 @@ func hexOf(t *testing.T, s string) []byte {
 	return b
 }
 
-// TestDiagProfileTiming: DiagnosticSessionControl announces the profile's P2 and P2*, and the
-// profile's SecurityAccess level and seed length apply.
+// TestDiagProfileTiming: DiagnosticSessionControl announces the profile's P2 and P2* and enters
+// a session of the profile's own, and the profile's SecurityAccess level and seed length apply.
 func TestDiagProfileTiming(t *testing.T) {
 	data, err := os.ReadFile("../../vcan/uds/profile/builtin/did-canfd.yaml")
 	if err != nil {
@@ -336,6 +336,7 @@ func TestDiagProfileTiming(t *testing.T) {
 	}
 	text := strings.Replace(strings.Replace(string(data), "p2: 50ms", "p2: 30ms", 1), "p2_star: 5000ms", "p2_star: 2000ms", 1)
 	text = strings.Replace(text, "seed_length: 16", "seed_length: 7", 1)
+	text = strings.Replace(text, "  GetID:\n    session: extended", "  GetID:\n    session: 0x60", 1)
 	p, err := profile.Parse("timing.yaml", []byte(text))
 	if err != nil {
 		t.Fatal(err)
@@ -347,6 +348,8 @@ func TestDiagProfileTiming(t *testing.T) {
 	for _, s := range [][2]string{
 		{"10 03", "50 03 00 1E 00 C8"},
 		{"27 01", "7F 27 12"}, // level 0x01 is not the profile's
+		{"10 61", "7F 10 12"}, // no operation of the profile runs in session 0x61
+		{"10 60", "50 60 00 1E 00 C8"},
 	} {
 		if got := e.Handle(hexOf(t, s[0]), func() {}); !bytes.Equal(got, hexOf(t, s[1])) {
 			t.Fatalf("%s: answered % X, want %s", s[0], got, s[1])

@@ -68,7 +68,7 @@ func subFunctionRequest(req []byte, supported func(sub byte) bool) []byte {
 
 func (e *ECU) sessionControl(req []byte) []byte {
 	if nr := subFunctionRequest(req, func(s byte) bool {
-		return s == uds.DefaultSession || s == uds.ProgrammingSession || s == uds.ExtendedSession
+		return s == uds.DefaultSession || s == uds.ProgrammingSession || s == uds.ExtendedSession || e.profileSession(s)
 	}); nr != nil {
 		return nr
 	}
@@ -224,6 +224,17 @@ func (e *ECU) testerPresent(req []byte) []byte {
 		return nr
 	}
 	return uds.Positive(req[0], 0x00)
+}
+
+// profileSession reports whether an operation of the diagnostic profile runs in session s (a
+// profile may name sessions of its own, 0x04..0x7F).
+func (e *ECU) profileSession(s byte) bool {
+	for _, op := range e.cfg.DiagProfile.Operations {
+		if op.Session == s {
+			return true
+		}
+	}
+	return false
 }
 
 // profileDID reports whether the DID of a one-DID read request is a read-did step's.
