@@ -51,7 +51,7 @@ func (c *Config) diagDefaults() {
 }
 
 // DiagTransportOptions are the ISO-TP options of the ECU's side of profile p's link: 29-bit IDs,
-// CAN FD with its TX_DL and bit-rate switch, padding, the block size and STmin the ECU asks for,
+// CAN FD with its TX_DL and bit-rate switch, padding and the minimum frame length, the block size and STmin the ECU asks for,
 // the N_As/N_Bs/N_Cr timeouts, and the address byte of extended or mixed addressing (the ECU
 // sends the response prefix and receives the request prefix). None for the default profile,
 // whose settings are the transport's defaults.
@@ -68,7 +68,7 @@ func DiagTransportOptions(p *profile.Profile) []isotp.Option {
 		opts = append(opts, isotp.WithCANFD(l.TxDL, l.BRS))
 	}
 	if l.Pad {
-		opts = append(opts, isotp.WithPadding(l.PadByte))
+		opts = append(opts, isotp.WithPadding(l.PadByte), isotp.WithMinFrameLength(l.MinFrameLength))
 	} else {
 		opts = append(opts, isotp.WithoutPadding())
 	}

@@ -171,7 +171,7 @@ func (e *ECU) diagStep(ref stepRef, in profile.Values, pending func()) []byte {
 	}
 	r.next = ref.idx + 1
 	if ref.idx == e.diag.runAt[ref.op] {
-		r.out = e.withPending(func() profile.Values { return e.runOperation(ref.op, r.in) }, pending)
+		r.out = withPending(e, func() profile.Values { return e.runOperation(ref.op, r.in) }, pending)
 	}
 	if r.out == nil {
 		return e.diagAnswer(ref, profile.Values{})
@@ -216,8 +216,8 @@ func (e *ECU) laterERC(ref stepRef) bool {
 
 // withPending runs f, calling pending (NRC 0x78) once PendingAfter has passed and then every
 // P2*/2 until f returns.
-func (e *ECU) withPending(f func() profile.Values, pending func()) profile.Values {
-	done := make(chan profile.Values, 1)
+func withPending[T any](e *ECU, f func() T, pending func()) T {
+	done := make(chan T, 1)
 	go func() { done <- f() }()
 	timer := time.NewTimer(e.cfg.PendingAfter)
 	defer timer.Stop()

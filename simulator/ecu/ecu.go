@@ -40,17 +40,19 @@ type Faults struct {
 
 // Config describes one simulated ECU.
 type Config struct {
-	UID         she.UID
-	Serial      string        // DID 0xF18C; default "SIM-" and the UID's last 4 bytes
-	Profile     she.Profile   // default autosar
-	StoreDir    string        // key store directory (one file per UID); empty: nothing persists
-	SecurityKey *[16]byte     // default DefaultSecurityKey
-	NoSecurity  bool          // routines need no SecurityAccess
-	MaxAttempts int           // failed SecurityAccess attempts before NRC 0x36 (default 3)
-	Lockout     time.Duration // delay after too many attempts (default 10 s; NRC 0x37 meanwhile)
-	S3          time.Duration // non-default session timeout (default 5 s)
-	// SeedLength is the length of a SecurityAccess seed in bytes, 1–32 (default 16); the key is
-	// 16 bytes whatever it is.
+	UID      she.UID
+	Serial   string      // DID 0xF18C; default "SIM-" and the UID's last 4 bytes
+	Profile  she.Profile // default autosar
+	StoreDir string      // key store directory (one file per UID); empty: nothing persists
+	// SecurityKey, MaxAttempts, Lockout, S3 and SeedLength default to the diagnostic profile's
+	// values (those of the default profile in parentheses).
+	SecurityKey *[16]byte     // aes-cmac SecurityAccess key (DefaultSecurityKey)
+	NoSecurity  bool          // operations need no SecurityAccess
+	MaxAttempts int           // failed SecurityAccess attempts before NRC 0x36 (3)
+	Lockout     time.Duration // delay after too many attempts (10 s; NRC 0x37 meanwhile)
+	S3          time.Duration // non-default session timeout (5 s)
+	// SeedLength is the length of a SecurityAccess seed in bytes, 1–32 (16); the key's length is
+	// the profile's whatever it is.
 	SeedLength int
 	// RelockSameSession makes a request for the session the ECU is already in re-lock
 	// SecurityAccess; by default it keeps the unlock. (A change to another session always re-locks.)
@@ -62,7 +64,7 @@ type Config struct {
 	// RNGInitAtBoot makes the host run CMD_INIT_RNG at every power-on, after secure boot, so
 	// that SREG has RND_INIT set (0x3E rather than 0x1E after a successful secure boot).
 	RNGInitAtBoot bool
-	P2, P2Star    time.Duration // announced server times (default 50 ms, 5000 ms)
+	P2, P2Star    time.Duration // announced server times (default: the profile's; 50 ms, 5000 ms)
 	PendingAfter  time.Duration // a routine still running after this answers 0x78 (default 25 ms)
 	Image         []byte        // simulated firmware image; default derived from the UID
 	// InitialMasterKey, when set, is the MASTER_ECU_KEY the ECU leaves the factory with (counter

@@ -34,7 +34,7 @@ func (e *ECU) Handle(req []byte, pending func()) []byte {
 	case uds.ECUReset:
 		resp = e.reset(req)
 	case uds.SecurityAccess:
-		resp = e.securityAccess(req, now)
+		resp = e.securityAccess(req, now, pending)
 	case uds.ReadDataByIdentifier:
 		resp = e.readData(req, pending)
 	case uds.TesterPresent:
@@ -68,7 +68,7 @@ func subFunctionRequest(req []byte, supported func(sub byte) bool) []byte {
 
 func (e *ECU) sessionControl(req []byte) []byte {
 	if nr := subFunctionRequest(req, func(s byte) bool {
-		return s == uds.DefaultSession || s == uds.ProgrammingSession || s == uds.ExtendedSession
+		return s == uds.DefaultSession || s == uds.ProgrammingSession || s == uds.ExtendedSession || e.profileSession(s)
 	}); nr != nil {
 		return nr
 	}
@@ -101,7 +101,7 @@ func (e *ECU) reset(req []byte) []byte {
 
 // securityAccess serves the diagnostic profile's SecurityAccess level: requestSeed (the level)
 // and sendKey (level+1), outside the default session.
-func (e *ECU) securityAccess(req []byte, now time.Time) []byte {
+func (e *ECU) securityAccess(req []byte, now time.Time, pending func()) []byte {
 	sid := req[0]
 	sec := e.cfg.DiagProfile.Security
 	if sec.Algorithm == profile.AlgorithmNone {
@@ -127,14 +127,15 @@ func (e *ECU) securityAccess(req []byte, now time.Time) []byte {
 		e.seed = randomSeed(e.cfg.SeedLength)
 		return uds.Positive(sid, append([]byte{sub}, e.seed...)...)
 	case sec.Level + 1:
-		return e.sendKey(req, sec.KeyLength, now)
+		return e.sendKey(req, sec.KeyLength, now, pending)
 	}
 	return uds.Negative(sid, uds.SubFunctionNotSupported)
 }
 
 // sendKey checks a key against the seed last sent: a key of the wrong length neither uses up the
-// seed nor counts; a wrong one counts towards the lockout.
-func (e *ECU) sendKey(req []byte, keyLength int, now time.Time) []byte {
+// seed nor counts; a wrong one counts towards the lockout. While an external seed/key command
+// runs past PendingAfter, pending sends NRC 0x78.
+func (e *ECU) sendKey(req []byte, keyLength int, now time.Time, pending func()) []byte {
 	sid := req[0]
 	if len(req) != 2+keyLength {
 		return uds.Negative(sid, uds.IncorrectMessageLengthOrInvalidFormat)
@@ -142,7 +143,19 @@ func (e *ECU) sendKey(req []byte, keyLength int, now time.Time) []byte {
 	if e.seed == nil {
 		return uds.Negative(sid, uds.RequestSequenceError)
 	}
-	want, err := e.expectedKey(e.seed)
+	type result struct {
+		key []byte
+		err error
+	}
+	seed := e.seed
+	compute := func() result { k, err := e.expectedKey(seed); return result{k, err} }
+	var r result
+	if e.cfg.DiagProfile.Security.Algorithm == profile.AlgorithmExternal {
+		r = withPending(e, compute, pending)
+	} else {
+		r = compute()
+	}
+	want, err := r.key, r.err
 	e.seed = nil
 	if err != nil {
 		return uds.Negative(sid, uds.ConditionsNotCorrect) // the seed/key command failed
@@ -211,6 +224,17 @@ func (e *ECU) testerPresent(req []byte) []byte {
 		return nr
 	}
 	return uds.Positive(req[0], 0x00)
+}
+
+// profileSession reports whether an operation of the diagnostic profile runs in session s (a
+// profile may name sessions of its own, 0x04..0x7F).
+func (e *ECU) profileSession(s byte) bool {
+	for _, op := range e.cfg.DiagProfile.Operations {
+		if op.Session == s {
+			return true
+		}
+	}
+	return false
 }
 
 // profileDID reports whether the DID of a one-DID read request is a read-did step's.

@@ -97,3 +97,32 @@ func TestAddressExtensionCANFD(t *testing.T) {
 		{testerID, "40 21 3E 3F 40 41 42 43 44 45 46 CC"},
 	})
 }
+
+// TestMinFrameLength: padded frames are at least the minimum frame length rather than 8 bytes:
+// 4 on classic CAN (flow control too), 12 on CAN FD, where a single frame then needs the SF_DL
+// escape; longer content is padded as usual.
+func TestMinFrameLength(t *testing.T) {
+	tester, ecu, tap := pair(t, vcan.NewHub(), []Option{WithMinFrameLength(4)}, []Option{WithMinFrameLength(4)})
+	exchange(t, tester, ecu, count(2, 1))
+	exchange(t, tester, ecu, count(8, 1))
+	checkWire(t, wireFrames(tap), []struct {
+		id   uint32
+		data string
+	}{
+		{testerID, "02 01 02 CC"},
+		{testerID, "10 08 01 02 03 04 05 06"},
+		{ecuID, "30 00 00 CC"},
+		{testerID, "21 07 08 CC"},
+	})
+	fd := WithCANFD(64, false)
+	tester, ecu, tap, _ = fdPair(t, []Option{fd, WithMinFrameLength(12)}, []Option{fd, WithMinFrameLength(12)})
+	exchange(t, tester, ecu, count(2, 1))
+	exchange(t, tester, ecu, count(11, 1))
+	checkWire(t, wireFrames(tap), []struct {
+		id   uint32
+		data string
+	}{
+		{testerID, "00 02 01 02 CC CC CC CC CC CC CC CC"}, // CAN_DL above 8: the SF_DL escape
+		{testerID, "00 0B 01 02 03 04 05 06 07 08 09 0A 0B CC CC CC"},
+	})
+}

@@ -30,6 +30,7 @@ type config struct {
 	extended     bool
 	pad          bool
 	padByte      byte
+	minLength    int // padded frames are at least this long (default 8)
 	blockSize    uint8
 	stmin        uint8
 	wftMax       int
@@ -72,6 +73,13 @@ func WithCANFD(txDL int, brs bool) Option {
 
 // WithPadding pads every frame to 8 bytes with b (the default pads with 0xCC).
 func WithPadding(b byte) Option { return func(c *config) { c.pad, c.padByte = true, b } }
+
+// WithMinFrameLength pads frames to at least n bytes (1..64; default 8) rather than 8, when they
+// are padded; on CAN FD a length above 8 rounds up to the next CAN FD length. The kernel's socket
+// (DialKernel) has no such setting and ignores it.
+func WithMinFrameLength(n int) Option {
+	return func(c *config) { c.minLength = min(max(n, 1), vcan.MaxFDLength) }
+}
 
 // WithoutPadding sends frames only as long as their content.
 func WithoutPadding() Option { return func(c *config) { c.pad = false } }
@@ -148,7 +156,7 @@ var _ Transport = (*Conn)(nil)
 // New starts an ISO-TP transport on bus that sends with txID and receives frames with rxID.
 func New(bus vcan.Conn, txID, rxID uint32, opts ...Option) *Conn {
 	c := &Conn{bus: bus, cfg: config{txID: txID, rxID: rxID, pad: true, padByte: defaultPadding,
-		wftMax: defaultWFTmax, timeoutAs: defaultTimeout, timeoutBs: defaultTimeout,
+		minLength: 8, wftMax: defaultWFTmax, timeoutAs: defaultTimeout, timeoutBs: defaultTimeout,
 		timeoutCr: defaultTimeout, maxLength: defaultMaxBytes, clock: SystemClock},
 		fc: make(chan PDU, 4), inbox: make(chan received, 64), done: make(chan struct{})}
 	for _, o := range opts {
@@ -175,11 +183,13 @@ func (c *Conn) Close() error {
 func (c *Conn) frame(data []byte) vcan.Frame {
 	f := vcan.Frame{ID: c.cfg.txID, Extended: c.cfg.extended, FD: c.cfg.txDL > 0, BRS: c.cfg.brs && c.cfg.txDL > 0}
 	n := copy(f.Data[:], data)
-	f.Length = uint8(n)
-	if c.cfg.pad && n < 8 {
-		f.Length = 8
-	} else if n > 8 {
-		f.Length = uint8(vcan.PadFDLength(n))
+	length := n
+	if c.cfg.pad {
+		length = max(n, min(c.cfg.minLength, max(c.cfg.txDL, 8))) // never beyond TX_DL
+	}
+	f.Length = uint8(length)
+	if length > 8 {
+		f.Length = uint8(vcan.PadFDLength(length))
 	}
 	for i := n; i < int(f.Length); i++ {
 		f.Data[i] = c.cfg.padByte
@@ -228,6 +238,8 @@ func (c *Conn) Send(ctx context.Context, msg []byte) error {
 	defer c.sendMu.Unlock()
 	pdus := SegmentFD(msg, max(c.cfg.txDL, 8), c.cfg.addressBytes())
 	if len(pdus) == 1 {
+		// A frame padded beyond 8 bytes carries its single frame with the SF_DL escape.
+		pdus[0].Escape = pdus[0].Escape || c.cfg.pad && c.cfg.txDL > 8 && c.cfg.minLength > 8
 		return c.sendFrame(ctx, pdus[0])
 	}
 	for len(c.fc) > 0 { // flow control left over from an abandoned exchange
