@@ -69,8 +69,8 @@ func Dial(dial Dialer, request, response uint32, opts ...isotp.Option) (*Client,
 
 // DialProfile returns a client, on the bus of dial, of the ECU that diagnostic profile p
 // addresses at ids (normally p.Addressing.IDs()), on the profile's link: 29-bit IDs, CAN FD,
-// padding, BS and STmin, N_As/N_Bs/N_Cr, the address byte of extended and mixed addressing, and
-// P2 and P2*. opts come after the profile's ISO-TP options.
+// padding and the minimum frame length, BS and STmin, N_As/N_Bs/N_Cr, the address byte of
+// extended and mixed addressing, and P2 and P2*. opts come after the profile's ISO-TP options.
 func DialProfile(dial Dialer, p *profile.Profile, ids profile.CANIDs, opts ...isotp.Option) (*Client, error) {
 	t, err := ProfileTransport(dial, p, ids, opts...)
 	if err != nil {
@@ -100,7 +100,7 @@ func DiagTesterOptions(p *profile.Profile, ids profile.CANIDs) []isotp.Option {
 		opts = append(opts, isotp.WithCANFD(l.TxDL, l.BRS))
 	}
 	if l.Pad {
-		opts = append(opts, isotp.WithPadding(l.PadByte))
+		opts = append(opts, isotp.WithPadding(l.PadByte), isotp.WithMinFrameLength(l.MinFrameLength))
 	} else {
 		opts = append(opts, isotp.WithoutPadding())
 	}

@@ -71,7 +71,7 @@ func h(s string) []byte {
 	return b
 }
 
-func builtinProfile(t *testing.T, name string) *profile.Profile {
+func testerProfile(t *testing.T, name string) *profile.Profile {
 	t.Helper()
 	p, err := profile.Find(name)
 	if err != nil {
@@ -206,7 +206,7 @@ func extendedAnswers(req []byte) []byte {
 
 func TestExtendedSeedKeyProfileKeepsEachOperationInItsSession(t *testing.T) {
 	ecu := newScriptedECU(extendedAnswers)
-	c := NewProfileClient(ecu, builtinProfile(t, "extended-seedkey"))
+	c := NewProfileClient(ecu, testerProfile(t, "extended-seedkey"))
 	t.Cleanup(func() { c.Close() })
 	ctx := ctxFor(t)
 	if err := c.Prepare(ctx, &DefaultSecurityKey); err != nil {
@@ -243,7 +243,7 @@ func cut(s []string, n int) []string {
 
 func TestWithoutSecurityNoSeedIsRequested(t *testing.T) {
 	ecu := newScriptedECU(extendedAnswers)
-	c := NewProfileClient(ecu, builtinProfile(t, "extended-seedkey"))
+	c := NewProfileClient(ecu, testerProfile(t, "extended-seedkey"))
 	if err := c.Prepare(ctxFor(t), nil); err != nil {
 		t.Fatal(err)
 	}
@@ -270,7 +270,7 @@ func TestDIDProfileKeyCheck(t *testing.T) {
 		}
 		return uds.Negative(req[0], uds.RequestOutOfRange)
 	})
-	c := NewProfileClient(ecu, builtinProfile(t, "did-canfd"))
+	c := NewProfileClient(ecu, testerProfile(t, "did-canfd"))
 	ctx := ctxFor(t)
 	if erc, ok, err := c.KeyCheck(ctx, 4, slot); err != nil || erc != 0 || !ok {
 		t.Fatalf("the slot's own key: %v %v %v", erc, ok, err)
@@ -326,7 +326,7 @@ func TestDialProfileAddressesTheECU(t *testing.T) {
 			hub := vcan.NewHub()
 			t.Cleanup(func() { hub.Close() })
 			tap := hub.Connect()
-			p := builtinProfile(t, c.profile)
+			p := testerProfile(t, c.profile)
 			cl, err := DialProfile(HubDialer(hub), p, p.Addressing.IDs())
 			if err != nil {
 				t.Fatal(err)
