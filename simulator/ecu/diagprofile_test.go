@@ -359,3 +359,38 @@ func TestDiagProfileTiming(t *testing.T) {
 		t.Fatalf("requestSeed 0x11: % X, want 67 11 and 7 bytes of seed", got)
 	}
 }
+
+// TestDiagProfileReadAgain: the answer of an operation's last step that sends nothing of its own
+// may be read again (the same answer) until another operation starts.
+func TestDiagProfileReadAgain(t *testing.T) {
+	e, err := New(Config{UID: she.UID{1}, DiagProfile: builtinProfile(t, "extended-seedkey"), NoSecurity: true}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	data := " 00 01 02 03 04 05 06 07 08 09 0A 0B 0C 0D 0E 0F"
+	send := func(req string) []byte { return e.Handle(hexOf(t, req), func() {}) }
+	for _, s := range [][2]string{
+		{"10 03", "50 03 00 32 01 F4"},
+		{"31 03 02 02", "7F 31 24"}, // GetID's results before its start
+		{"31 01 02 02" + data, "71 01 02 02"},
+	} {
+		if got := send(s[0]); !bytes.Equal(got, hexOf(t, s[1])) {
+			t.Fatalf("%s: answered % X, want %s", s[0], got, s[1])
+		}
+	}
+	first := send("31 03 02 02")
+	if len(first) != 4+1+15+1+16 || !bytes.HasPrefix(first, hexOf(t, "71 03 02 02 00")) {
+		t.Fatalf("GetID results: % X", first)
+	}
+	if again := send("31 03 02 02"); !bytes.Equal(again, first) {
+		t.Fatalf("read again: % X, want % X", again, first)
+	}
+	for _, s := range [][2]string{
+		{"31 01 02 04 05" + data, "71 01 02 04 04"}, // GenerateMAC on an empty slot: ERC_KEY_EMPTY
+		{"31 03 02 02", "7F 31 24"},                 // GetID is over
+	} {
+		if got := send(s[0]); !bytes.Equal(got, hexOf(t, s[1])) {
+			t.Fatalf("%s: answered % X, want %s", s[0], got, s[1])
+		}
+	}
+}

@@ -150,19 +150,19 @@ func (e *ECU) findStep(req []byte) (stepRef, bool) {
 	return stepRef{}, false
 }
 
-// diagStep runs step ref with the values its request brought: a first step starts the operation,
-// a later one must be the next (or, once the command ran, the one answered last, again); the step
-// that brings the last input runs the SHE command.
+// diagStep runs step ref with the values its request brought: a first step (re)starts the
+// operation, a later one must be the next (or, once the command ran, the one answered last,
+// again, when it sends no data); the step that brings the last input runs the SHE command.
 func (e *ECU) diagStep(ref stepRef, in profile.Values, pending func()) []byte {
 	st := ref.op.Steps[ref.idx]
 	r := e.run
 	switch {
 	case r != nil && r.op == ref.op && r.next == ref.idx:
-	case r != nil && r.op == ref.op && r.out != nil && r.next == ref.idx+1 && !slices.ContainsFunc(st.Request, isField):
-		return e.diagAnswer(ref, r.out) // the last answer again (a tester that asks twice)
 	case ref.idx == 0:
 		r = &diagRun{op: ref.op, in: profile.Values{}}
 		e.run = r
+	case r != nil && r.op == ref.op && r.out != nil && r.next == ref.idx+1 && !slices.ContainsFunc(st.Request, isField):
+		return e.diagAnswer(ref, r.out) // the last answer again (a tester that asks twice)
 	default:
 		return uds.Negative(st.SID(), uds.RequestSequenceError)
 	}
