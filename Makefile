@@ -47,14 +47,15 @@ conformance:
 test: test-host test-vm
 
 ## test-host: every unit test and every Ginkgo suite, with the race detector, on this machine; then
-## the teeth tables (a whole suite run per row) and the vendor binary's tests, which skip under -race,
+## the teeth tables (a whole suite run per row), the ecu and e2e suites per built-in diagnostic profile
+## and the vendor binary's tests, which skip under -race,
 ## without it. The DoIP interop test needs Debian's python3-scapy and python3-cryptography and fails
 ## without them here (vcan/vm-test-deps.sh installs them, as root, with the VM tests' other peers);
 ## the web console's browser tests need Debian's chromium and fail without it here (the script installs it).
 test-host:
 	@$(CURDIR)/vcan/vm-test-deps.sh
 	SHEKIT_REQUIRE_SCAPY=1 SHEKIT_REQUIRE_CHROMIUM=1 $(GO) test -race -count=1 -timeout $(TESTTIMEOUT) ./...
-	$(GO) test -count=1 -timeout $(TESTTIMEOUT) -run '^(TestTeethTable|TestCLMTeeth|TestSuitesCatchFaults|TestVendorBinary|TestVendorBinaryCertifiesReference|TestKMSCertificationOverMutualTLS|TestECUTeeth)$$' ./conformance
+	$(GO) test -count=1 -timeout $(TESTTIMEOUT) -run '^(TestTeethTable|TestCLMTeeth|TestSuitesCatchFaults|TestVendorBinary|TestVendorBinaryCertifiesReference|TestKMSCertificationOverMutualTLS|TestECUTeeth|TestSuitesDriveEachBuiltinDiagProfile)$$' ./conformance
 
 ## test-vm: the tests that need vcan0, vcan1 and CAN_ISOTP, inside a throwaway VM whose kernel has
 ## them (vcan/run-in-vm.sh; Linux x86-64; as root it installs QEMU, can-utils and scapy). There no

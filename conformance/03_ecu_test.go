@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
+	"fmt"
 	"strconv"
 	"strings"
 	"sync"
@@ -18,6 +19,7 @@ import (
 	"github.com/shekit/shekit/vcan"
 	"github.com/shekit/shekit/vcan/isotp"
 	"github.com/shekit/shekit/vcan/uds"
+	"github.com/shekit/shekit/vcan/uds/profile"
 	"github.com/shekit/shekit/vectors"
 )
 
@@ -45,6 +47,7 @@ func simConfig(base ecu.Config) ecu.Config {
 		harnessFail("CONF_PROFILE: %v", err)
 	}
 	base.Profile = p
+	base.DiagProfile = diag()
 	if base.MaxAttempts == 0 {
 		base.MaxAttempts = confKeys.ecu.maxAttempts
 	}
@@ -66,7 +69,8 @@ func simConfig(base ecu.Config) ecu.Config {
 	return base
 }
 
-// memECU starts a simulated ECU on a fresh in-memory bus and returns a client for it.
+// memECU starts a simulated ECU on a fresh in-memory bus, speaking the diagnostic profile, and
+// returns a client for it.
 func memECU(cfg ecu.Config) *ecu.Client {
 	h := vcan.NewHub()
 	et, err := simulatedECUTransport(h, cfg) // the ECU's side of h, or a teeth variant's proxy in front of it
@@ -75,9 +79,10 @@ func memECU(cfg ecu.Config) *ecu.Client {
 	Expect(err).NotTo(HaveOccurred())
 	ctx, cancel := context.WithCancel(context.Background())
 	go e.Serve(ctx)
-	ct, err := ecu.Transport(ecu.HubDialer(h), ecu.DefaultRequestID, ecu.DefaultResponseID)
+	p := cfg.DiagProfile
+	ct, err := ecu.ProfileTransport(ecu.HubDialer(h), p, p.Addressing.IDs(), simISOTPTimeouts)
 	Expect(err).NotTo(HaveOccurred())
-	c := ecu.NewClient(ct, uds.WithTiming(uds.DefaultP2, uds.DefaultP2Star, simMargin))
+	c := ecu.NewProfileClient(ct, p, uds.WithTiming(p.Link.P2, p.Link.P2Star, simMargin))
 	DeferCleanup(func() { cancel(); c.Close(); et.Close(); h.Close() })
 	return c
 }
@@ -88,16 +93,31 @@ func memECU(cfg ecu.Config) *ecu.Client {
 // slow-nvm fault stays well beyond P2* plus this margin.
 const simMargin = 500 * time.Millisecond
 
+// simISOTPTimeouts are the N_As, N_Bs and N_Cr of a tester of a simulated ECU in this process,
+// for the same reason: a flow control held back a second by a loaded machine is no fault under test.
+var simISOTPTimeouts = isotp.WithTimeouts(5*time.Second, 5*time.Second, 5*time.Second)
+
 // ecuAddr is one request:response pair of CONF_ECU_IDS.
 type ecuAddr struct {
 	request, response uint32
 }
 
-// configuredECUs reads CONF_ECU_IDS (default: the first ECU at 0x7E0:0x7E8).
+// ids are the diagnostic profile's CAN IDs with a's request and response IDs (its address bytes
+// stay).
+func (a ecuAddr) ids() profile.CANIDs {
+	ids := diag().Addressing.IDs()
+	ids.Request, ids.Response = a.request, a.response
+	ids.Extended = ids.Extended || ecu.Extended(a.request, a.response)
+	return ids
+}
+
+// configuredECUs reads CONF_ECU_IDS (default: the one ECU of the diagnostic profile's IDs; the
+// default profile's is 0x7E0:0x7E8).
 func configuredECUs() []ecuAddr {
 	ids := conf.ECUIDs
 	if ids == "" {
-		ids = "0x7E0:0x7E8"
+		pid := diag().Addressing.IDs()
+		ids = fmt.Sprintf("%#x:%#x", pid.Request, pid.Response)
 	}
 	var out []ecuAddr
 	for pair := range strings.SplitSeq(ids, ",") {
@@ -112,21 +132,22 @@ func configuredECUs() []ecuAddr {
 	return out
 }
 
-// dialECU connects to the ECU at a on the configured interface, its client adding
-// CONF_TIMING_MARGIN to P2 and P2*.
+// dialECU connects to the ECU at a on the configured interface with the diagnostic profile's
+// link, its client adding CONF_TIMING_MARGIN to P2 and P2*.
 func dialECU(a ecuAddr) *ecu.Client {
+	p, ids := diag(), a.ids()
 	var t isotp.Transport
 	var err error
 	if conf.KernelISOTP {
-		t, err = ecu.KernelTransport(conf.CAN, a.request, a.response)
+		t, err = ecu.KernelTransport(conf.CAN, ids.Request, ids.Response, ecu.DiagTesterOptions(p, ids)...)
 	} else {
-		t, err = ecu.Transport(func(filters ...vcan.Filter) (vcan.Conn, error) {
+		t, err = ecu.ProfileTransport(func(filters ...vcan.Filter) (vcan.Conn, error) {
 			return vcan.DialSocketCAN(context.Background(), conf.CAN, filters...)
-		}, a.request, a.response)
+		}, p, ids)
 	}
 	var c *ecu.Client
 	if err == nil {
-		c = ecu.NewClient(t, uds.WithTiming(uds.DefaultP2, uds.DefaultP2Star, confKeys.timingMargin))
+		c = ecu.NewProfileClient(t, p, uds.WithTiming(p.Link.P2, p.Link.P2Star, confKeys.timingMargin))
 	}
 	if err != nil {
 		harnessFail("CONF_CAN=%s: %v", conf.CAN, err)
@@ -340,23 +361,26 @@ var _ = suite("ecu", "ECU: SHE through UDS", func() {
 	})
 
 	It("enters the extended session and unlocks SecurityAccess with the security key", func() {
+		needSecurityAccess()
+		session := diag().Operations[profile.LoadKey].Session // default profile: extended
+		if session == uds.DefaultSession {
+			notApplicable("the diagnostic profile %s (ecu.diag_profile) loads keys in the default session (operations.LoadKey.session)", diag().Name)
+		}
 		u := newECUUnderTest(ecu.Config{})
-		Expect(u.StartSession(ctx, uds.ExtendedSession)).To(Succeed())
+		Expect(u.StartSession(ctx, session)).To(Succeed())
 		p2, p2Star := u.Timing()
 		Expect(p2).To(BeNumerically(">", 0))
 		Expect(p2Star).To(BeNumerically(">=", p2))
-		key := confKeys.securityKey
-		Expect(u.Unlock(ctx, 0x01, func(seed []byte) []byte {
+		Expect(u.Unlock(ctx, diag().Security.Level, func(seed []byte) []byte {
 			Expect(seed).To(HaveLen(confKeys.ecu.seedLength), "the declared seed length (CONF_ECU_SEED_LENGTH)")
-			k := independentCMAC(key[:], seed)
-			return k[:]
+			return securityKeyFor(seed) // AES-CMAC(security key, seed), or the profile's command
 		})).To(Succeed())
 	})
 
 	It("reports a 15-byte UID, and SREG with secure boot finished and OK", func() {
 		u, uid := prepared(ctx)
 		Expect(uid).NotTo(Equal(she.UID{}))
-		sreg, err := u.Status(ctx)
+		sreg, err := u.sreg(ctx)
 		Expect(err).NotTo(HaveOccurred())
 		Expect(sreg&she.StatusBootFinished).NotTo(BeZero(), "BOOT_FINISHED in SREG %#02x", byte(sreg))
 		Expect(sreg&she.StatusBootOK).NotTo(BeZero(), "BOOT_OK in SREG %#02x", byte(sreg))
@@ -500,24 +524,50 @@ var _ = suite("ecu", "ECU: SHE through UDS", func() {
 	It("answers each negative response code of the diagnostic profile where it applies", func() {
 		u := newECUUnderTest(ecu.Config{})
 		do := func(req ...byte) error { _, err := u.Do(ctx, req); return err }
+		sec := diag().Security
 		Expect(u.StartSession(ctx, uds.DefaultSession)).To(Succeed(), "an ECU may still be in another session")
 		expectNRC(do(0x85), uds.ServiceNotSupported)
 		expectNRC(do(0x10, 0x7F), uds.SubFunctionNotSupported)
 		expectNRC(do(0x22, 0xFD), uds.IncorrectMessageLengthOrInvalidFormat)
-		expectNRC(do(0x22, 0x12, 0x34), uds.RequestOutOfRange)
-		expectNRC(do(0x27, 0x01), uds.ServiceNotSupportedInActiveSession)
+		expectNRC(do(unusedIDRequest(profile.ReadDID, 0x1234)...), uds.RequestOutOfRange)
+		if sec.Algorithm != profile.AlgorithmNone {
+			expectNRC(do(0x27, sec.Level), uds.ServiceNotSupportedInActiveSession)
+		}
 		expectNRC(do(0x11, 0x03), uds.SubFunctionNotSupported)
-		Expect(u.StartSession(ctx, uds.ExtendedSession)).To(Succeed())
+		lk := diag().Operations[profile.LoadKey] // default profile: the extended session, secured
+		Expect(u.StartSession(ctx, lk.Session)).To(Succeed())
 		expectNRC(do(0x11, 0x03), uds.SubFunctionNotSupported)
-		expectNRC(do(append([]byte{0x31, 0x01, 0xFD, 0x10}, make([]byte, 64)...)...), uds.SecurityAccessDenied)
-		expectNRC(do(append([]byte{0x27, 0x02}, make([]byte, 16)...)...), uds.RequestSequenceError)
+		if lk.Security {
+			expectNRC(do(diagLoadKeyRequest(0)...), uds.SecurityAccessDenied)
+		}
+		if sec.Algorithm != profile.AlgorithmNone && lk.Session != uds.DefaultSession {
+			expectNRC(do(append([]byte{0x27, sec.Level + 1}, make([]byte, sec.KeyLength)...)...), uds.RequestSequenceError)
+		}
 	})
 
 	It("answers a routine with a wrong-length record with NRC 0x13 and an unknown routine with NRC 0x31", func() {
 		u, _ := prepared(ctx)
-		_, err := u.StartRoutine(ctx, ecu.RIDLoadKey, make([]byte, 63))
-		expectNRC(err, uds.IncorrectMessageLengthOrInvalidFormat)
-		_, err = u.StartRoutine(ctx, 0xFD1F, nil)
+		By("LoadKey's first request that carries fields, a byte short (the steps before it as they are)")
+		for _, st := range diag().Operations[profile.LoadKey].Steps {
+			req, err := st.EncodeRequest(zeroValues(st.Request))
+			Expect(err).NotTo(HaveOccurred())
+			if len(st.Request) == 0 {
+				_, err = u.Do(ctx, req)
+				Expect(err).NotTo(HaveOccurred(), "% X", req)
+				continue
+			}
+			_, err = u.Do(ctx, req[:len(req)-1])
+			expectNRC(err, uds.IncorrectMessageLengthOrInvalidFormat)
+			break
+		}
+		op, st := identifiedStep()
+		if st == nil {
+			By("the profile has no routine or written data identifier: no unknown one to send")
+			return
+		}
+		By(fmt.Sprintf("an identifier the profile does not have, for %s's %s", op.Name, st.Service))
+		Expect(u.Enter(ctx, op.Name)).To(Succeed(), "%s's session and SecurityAccess", op.Name)
+		_, err := u.Do(ctx, unusedIDRequest(st.Service, st.ID))
 		expectNRC(err, uds.RequestOutOfRange)
 	})
 
@@ -534,7 +584,7 @@ var _ = suite("ecu", "ECU: SHE through UDS", func() {
 
 	It("carries ISO-TP messages of 4095 bytes: a LoadKey of that length is answered with NRC 0x13", func() {
 		u, _ := prepared(ctx)
-		req := append([]byte{0x31, 0x01, 0xFD, 0x10}, make([]byte, 4091)...)
+		req := diagLoadKeyRequest(4095) // default profile: 31 01 FD 10 and 4091 zeros
 		_, err := u.Do(ctx, req)
 		expectNRC(err, uds.IncorrectMessageLengthOrInvalidFormat)
 	})

@@ -19,8 +19,8 @@ import (
 	"github.com/shekit/shekit/vcan/uds"
 )
 
-// memFleet starts n simulated ECUs (configured by simConfig) on a fresh in-memory bus and
-// returns the station's targets. Under csec they leave the factory with the KMS's initial master
+// memFleet starts n simulated ECUs (configured by simConfig, speaking the diagnostic profile) on
+// a fresh in-memory bus and returns the station's targets. Under csec they leave the factory with the KMS's initial master
 // key: an empty csec MASTER_ECU_KEY authorizes only its own first update, and as all-FF.
 func memFleet(n int, base ecu.Config) []station.Target {
 	hub := vcan.NewHub()
@@ -35,13 +35,15 @@ func memFleet(n int, base ecu.Config) []station.Target {
 	}
 	DeferCleanup(func() { fleet.Stop(); hub.Close() })
 	var out []station.Target
+	p := base.DiagProfile
 	for i := range n {
-		req, resp, _ := ecu.FleetIDs(i, n)
-		t, err := ecu.Transport(ecu.HubDialer(hub), req, resp)
+		ids, err := ecu.DiagFleetIDs(p, i, n)
 		Expect(err).NotTo(HaveOccurred())
-		c := ecu.NewClient(t, uds.WithTiming(uds.DefaultP2, uds.DefaultP2Star, simMargin))
+		t, err := ecu.ProfileTransport(ecu.HubDialer(hub), p, ids, simISOTPTimeouts)
+		Expect(err).NotTo(HaveOccurred())
+		c := ecu.NewProfileClient(t, p, uds.WithTiming(p.Link.P2, p.Link.P2Star, simMargin))
 		DeferCleanup(c.Close)
-		out = append(out, station.Target{Name: fmt.Sprintf("%#x:%#x", req, resp), Client: c})
+		out = append(out, station.Target{Name: fmt.Sprintf("%#x:%#x", ids.Request, ids.Response), Client: c})
 	}
 	return out
 }

@@ -15,6 +15,7 @@ import (
 	"github.com/shekit/shekit/simulator/ecu"
 	"github.com/shekit/shekit/simulator/she"
 	"github.com/shekit/shekit/vcan/uds"
+	"github.com/shekit/shekit/vcan/uds/profile"
 	"github.com/shekit/shekit/vectors"
 )
 
@@ -32,10 +33,18 @@ type ecuDeclaration struct {
 const simLockout = 3 * time.Second
 
 // ecuDeclaration reads CONF_ECU_MAX_ATTEMPTS, CONF_ECU_LOCKOUT, CONF_ECU_SEED_LENGTH and
-// CONF_ECU_SACRIFICIAL_KEY_ID. Simulated ECUs (CONF_CAN=mem) are built to the declaration and
-// always have a sacrificial slot (KeyID 9) and a 3 s delay unless configured otherwise.
+// CONF_ECU_SACRIFICIAL_KEY_ID; those not given are the diagnostic profile's (CONF_DIAG_PROFILE).
+// Simulated ECUs (CONF_CAN=mem) are built to the declaration and always have a sacrificial slot
+// (KeyID 9) and a 3 s delay unless configured otherwise.
 func (c *Config) ecuDeclaration() (ecuDeclaration, error) {
 	d := ecuDeclaration{maxAttempts: 3, lockout: 10 * time.Second, seedLength: 16}
+	p, err := c.diagProfile()
+	if err != nil {
+		return d, err
+	}
+	if s := p.Security; s.Algorithm != profile.AlgorithmNone {
+		d.maxAttempts, d.lockout, d.seedLength = s.MaxAttempts, s.Delay, s.SeedLength
+	}
 	if c.CAN == "mem" {
 		d.lockout, d.sacrificial = simLockout, 9
 	}
@@ -97,9 +106,11 @@ func (u *ecuUnderTest) expectGetID(ctx context.Context, uid she.UID) {
 	ExpectWithOffset(1, err).NotTo(HaveOccurred())
 	ExpectWithOffset(1, id.ERC).To(Equal(she.NoError))
 	ExpectWithOffset(1, id.UID).To(Equal(uid))
-	sreg, err := u.Status(ctx)
-	ExpectWithOffset(1, err).NotTo(HaveOccurred())
-	ExpectWithOffset(1, id.SREG).To(Equal(sreg), "GET_ID's SREG and DID 0xFD01")
+	if defaultDiag() {
+		sreg, err := u.Status(ctx)
+		ExpectWithOffset(1, err).NotTo(HaveOccurred())
+		ExpectWithOffset(1, id.SREG).To(Equal(sreg), "GET_ID's SREG and DID 0xFD01")
+	}
 	if u.masterEmpty {
 		ExpectWithOffset(1, id.MAC).To(Equal([16]byte{}), "no MASTER_ECU_KEY: the MAC is all-zero")
 		return
@@ -141,34 +152,29 @@ func (u *ecuUnderTest) restoreMasterAfter(uid she.UID) {
 	})
 }
 
-// requestSeed asks for a SecurityAccess level 01 seed.
+// requestSeed asks for a seed at the diagnostic profile's SecurityAccess level (default 01).
 func (u *ecuUnderTest) requestSeed(ctx context.Context) ([]byte, error) {
-	resp, err := u.Do(ctx, []byte{uds.SecurityAccess, 0x01})
+	level := diag().Security.Level
+	resp, err := u.Do(ctx, []byte{uds.SecurityAccess, level})
 	if err != nil {
 		return nil, err
 	}
-	if len(resp) < 2 || resp[1] != 0x01 {
+	if len(resp) < 2 || resp[1] != level {
 		return nil, fmt.Errorf("SecurityAccess requestSeed answered % x", resp)
 	}
 	return resp[2:], nil
 }
 
-// sendKey answers a seed with key (SecurityAccess level 02).
+// sendKey answers a seed with key (SecurityAccess sendKey: the profile's level + 1, default 02).
 func (u *ecuUnderTest) sendKey(ctx context.Context, key []byte) error {
-	_, err := u.Do(ctx, append([]byte{uds.SecurityAccess, 0x02}, key...))
+	_, err := u.Do(ctx, append([]byte{uds.SecurityAccess, diag().Security.Level + 1}, key...))
 	return err
-}
-
-// securityKeyFor is the key of the built-in algorithm for seed: AES-CMAC(security key, seed).
-func securityKeyFor(seed []byte) []byte {
-	k := independentCMAC(confKeys.securityKey[:], seed)
-	return k[:]
 }
 
 // wrongKeyFor is the key for seed with one bit flipped.
 func wrongKeyFor(seed []byte) []byte {
 	k := securityKeyFor(seed)
-	k[15] ^= 0x01
+	k[len(k)-1] ^= 0x01
 	return k
 }
 
@@ -181,7 +187,8 @@ func (u *ecuUnderTest) freshSeed(ctx context.Context) []byte {
 	return seed
 }
 
-// probeRoutine runs the GetID routine, which changes nothing, and returns its error.
+// probeRoutine runs GetID, which changes nothing, as it is in the current session and security
+// (default profile: the routine 0xFD11), and returns its error.
 func (u *ecuUnderTest) probeRoutine(ctx context.Context) error {
 	_, err := u.GetID(ctx, randomKey())
 	return err
@@ -194,14 +201,15 @@ func (u *ecuUnderTest) hardReset(ctx context.Context) {
 	u.awaitReboot(ctx)
 }
 
-// lockedExtendedSession enters the extended session from the default one, so that SecurityAccess
-// is locked whatever an earlier test left (a change to another session locks).
+// lockedExtendedSession enters the session of probeRoutine (default profile: the extended one)
+// from the default one, so that SecurityAccess is locked whatever an earlier test left (a change
+// to another session locks).
 func (u *ecuUnderTest) lockedExtendedSession(ctx context.Context) {
 	ExpectWithOffset(1, u.StartSession(ctx, uds.DefaultSession)).To(Succeed())
-	ExpectWithOffset(1, u.StartSession(ctx, uds.ExtendedSession)).To(Succeed())
+	ExpectWithOffset(1, u.StartSession(ctx, probeOp().Session)).To(Succeed())
 }
 
-// unlock unlocks SecurityAccess level 01 in the current session.
+// unlock unlocks SecurityAccess at the profile's level in the current session.
 func (u *ecuUnderTest) unlock(ctx context.Context) {
 	ExpectWithOffset(1, u.sendKey(ctx, securityKeyFor(u.freshSeed(ctx)))).To(Succeed(), "SecurityAccess with the right key")
 }
@@ -264,7 +272,7 @@ var _ = suite("ecu", "ECU: SHE through UDS", func() {
 		// The delay starts between sent and answered: a seed request answered before sent+delay
 		// must be refused; one answered later proves nothing.
 		delayed := func(when string) {
-			Expect(u.StartSession(ctx, uds.ExtendedSession)).To(Succeed(), "S3 may have ended the session")
+			Expect(u.StartSession(ctx, probeOp().Session)).To(Succeed(), "S3 may have ended the session")
 			_, err := u.requestSeed(ctx)
 			if time.Since(sent) >= decl.lockout {
 				harnessFail("%s: the tester took longer than the declared delay of %v to ask (a loaded machine)", when, decl.lockout)
@@ -280,38 +288,43 @@ var _ = suite("ecu", "ECU: SHE through UDS", func() {
 		delayed("three quarters into the delay")
 		By("after the delay, the right key unlocks")
 		time.Sleep(time.Until(answered.Add(decl.lockout + u.lockoutMargin())))
-		Expect(u.StartSession(ctx, uds.ExtendedSession)).To(Succeed(), "S3 may have ended the session during the delay")
+		Expect(u.StartSession(ctx, probeOp().Session)).To(Succeed(), "S3 may have ended the session during the delay")
 		u.unlock(ctx)
 		Expect(u.probeRoutine(ctx)).To(Succeed(), "a routine once unlocked")
 	})
 
 	It("refuses routines in the default and programming sessions (NRC 0x7F) and while locked (NRC 0x33); a change to another session locks", func() {
+		// Under another diagnostic profile: GetID's session stands for the extended one, the
+		// other of programming and extended for the programming one, and the refusal outside
+		// GetID's session is NRC 0x7F, or 0x31 where that session has the service (refusalInSession).
+		op := probeOp()
+		own, other := op.Session, otherSession(op.Session)
 		u := newECUUnderTest(ecu.Config{})
 		Expect(u.StartSession(ctx, uds.DefaultSession)).To(Succeed())
-		expectNRC(u.probeRoutine(ctx), uds.ServiceNotSupportedInActiveSession)
-		Expect(u.StartSession(ctx, uds.ProgrammingSession)).To(Succeed())
-		expectNRC(u.probeRoutine(ctx), uds.ServiceNotSupportedInActiveSession)
+		expectNRC(u.probeRoutine(ctx), refusalInSession(op, uds.DefaultSession))
+		Expect(u.StartSession(ctx, other)).To(Succeed())
+		expectNRC(u.probeRoutine(ctx), refusalInSession(op, other))
 		By("unlocked in the programming session: still NRC 0x7F")
 		u.unlock(ctx)
-		expectNRC(u.probeRoutine(ctx), uds.ServiceNotSupportedInActiveSession)
+		expectNRC(u.probeRoutine(ctx), refusalInSession(op, other))
 		By("programming → extended: locked")
-		Expect(u.StartSession(ctx, uds.ExtendedSession)).To(Succeed())
+		Expect(u.StartSession(ctx, own)).To(Succeed())
 		expectNRC(u.probeRoutine(ctx), uds.SecurityAccessDenied)
 		u.unlock(ctx)
 		Expect(u.probeRoutine(ctx)).To(Succeed(), "a routine once unlocked")
 		By("extended → default → extended: locked")
 		Expect(u.StartSession(ctx, uds.DefaultSession)).To(Succeed())
-		expectNRC(u.probeRoutine(ctx), uds.ServiceNotSupportedInActiveSession)
-		Expect(u.StartSession(ctx, uds.ExtendedSession)).To(Succeed())
+		expectNRC(u.probeRoutine(ctx), refusalInSession(op, uds.DefaultSession))
+		Expect(u.StartSession(ctx, own)).To(Succeed())
 		expectNRC(u.probeRoutine(ctx), uds.SecurityAccessDenied)
 		By("extended → programming → extended: locked")
 		u.unlock(ctx)
-		Expect(u.StartSession(ctx, uds.ProgrammingSession)).To(Succeed())
-		Expect(u.StartSession(ctx, uds.ExtendedSession)).To(Succeed())
+		Expect(u.StartSession(ctx, other)).To(Succeed())
+		Expect(u.StartSession(ctx, own)).To(Succeed())
 		expectNRC(u.probeRoutine(ctx), uds.SecurityAccessDenied)
 		By("the extended session requested again while in it: either keeps the unlock or locks")
 		u.unlock(ctx)
-		Expect(u.StartSession(ctx, uds.ExtendedSession)).To(Succeed())
+		Expect(u.StartSession(ctx, own)).To(Succeed())
 		if err := u.probeRoutine(ctx); err == nil {
 			observe("requesting the extended session while in it keeps SecurityAccess unlocked")
 		} else {
@@ -348,22 +361,26 @@ var _ = suite("ecu", "ECU: SHE through UDS", func() {
 	})
 
 	It("answers VerifyMAC and GenerateMAC with a KeyID byte above 0x0F with NRC 0x31, and with a slot that cannot MAC with its ERC alone", func() {
+		diagOp(profile.VerifyMAC, "this test sends")
+		diagOp(profile.GenerateMAC, "this test sends")
 		u, _ := prepared(ctx)
 		msg, mac := randomKey(), randomKey()
 		for _, keyID := range []byte{0x10, 0x1F, 0xFF} {
-			_, err := u.StartRoutine(ctx, ecu.RIDVerifyMAC, append(append([]byte{keyID}, msg[:]...), mac[:]...))
+			_, err := u.RunOperation(ctx, profile.VerifyMAC, profile.Values{"KeyID": {keyID}, "Message": msg[:], "MAC": mac[:]})
 			expectNRC(err, uds.RequestOutOfRange)
-			_, err = u.StartRoutine(ctx, ecu.RIDGenerateMAC, append([]byte{keyID}, msg[:]...))
+			_, err = u.RunOperation(ctx, profile.GenerateMAC, profile.Values{"KeyID": {keyID}, "Message": msg[:]})
 			expectNRC(err, uds.RequestOutOfRange)
 		}
-		By("SECRET_KEY and MASTER_ECU_KEY cannot MAC: ERC_KEY_INVALID, and nothing after it")
+		By("SECRET_KEY and MASTER_ECU_KEY cannot MAC: ERC_KEY_INVALID, and nothing after it (zero data after it under errors.on_error: zero-fill)")
 		for _, id := range []she.KeyID{she.SecretKey, she.MasterECUKey} {
-			rec, err := u.StartRoutine(ctx, ecu.RIDGenerateMAC, append([]byte{byte(id)}, msg[:]...))
+			// The client's codec refuses an answer with anything after a SHE error but what
+			// errors.on_error allows.
+			erc, _, err := u.GenerateMAC(ctx, id, msg)
 			Expect(err).NotTo(HaveOccurred(), "GenerateMAC with slot %#x", byte(id))
-			Expect(rec).To(Equal([]byte{byte(she.KeyInvalid)}), "GenerateMAC with slot %#x: the record", byte(id))
-			rec, err = u.StartRoutine(ctx, ecu.RIDVerifyMAC, append(append([]byte{byte(id)}, msg[:]...), mac[:]...))
+			Expect(erc).To(Equal(she.KeyInvalid), "GenerateMAC with slot %#x", byte(id))
+			erc, _, err = u.VerifyMAC(ctx, id, msg, mac)
 			Expect(err).NotTo(HaveOccurred(), "VerifyMAC with slot %#x", byte(id))
-			Expect(rec).To(Equal([]byte{byte(she.KeyInvalid)}), "VerifyMAC with slot %#x: the record", byte(id))
+			Expect(erc).To(Equal(she.KeyInvalid), "VerifyMAC with slot %#x", byte(id))
 		}
 	})
 
@@ -381,8 +398,9 @@ var _ = suite("ecu", "ECU: SHE through UDS", func() {
 		}
 		By("hardReset: answered")
 		u.hardReset(ctx)
-		expectNRC(u.probeRoutine(ctx), uds.ServiceNotSupportedInActiveSession)
-		Expect(u.StartSession(ctx, uds.ExtendedSession)).To(Succeed())
+		op := probeOp()
+		expectNRC(u.probeRoutine(ctx), refusalInSession(op, uds.DefaultSession))
+		Expect(u.StartSession(ctx, op.Session)).To(Succeed())
 		expectNRC(u.probeRoutine(ctx), uds.SecurityAccessDenied)
 		u.unlock(ctx)
 		By("the RAM key is gone, the non-volatile key stays, secure boot ran again")
@@ -390,7 +408,7 @@ var _ = suite("ecu", "ECU: SHE through UDS", func() {
 		Expect(err).NotTo(HaveOccurred())
 		Expect(erc).To(Equal(she.KeyEmpty), "GenerateMAC with the RAM key after a power cycle")
 		u.expectHolds(ctx, auth, ka)
-		sreg, err := u.Status(ctx)
+		sreg, err := u.sreg(ctx)
 		Expect(err).NotTo(HaveOccurred())
 		Expect(sreg&(she.StatusBootFinished|she.StatusBootOK)).To(Equal(she.StatusBootFinished|she.StatusBootOK), "SREG %#02x", byte(sreg))
 	})
@@ -509,7 +527,7 @@ func (u *ecuUnderTest) sendSuppressed(ctx context.Context, req ...byte) {
 func (u *ecuUnderTest) awaitReboot(ctx context.Context) {
 	var err error
 	for range 3 {
-		if _, err = u.ReadDID(ctx, ecu.DIDUID); !errors.Is(err, uds.ErrTimeout) {
+		if _, err = u.UID(ctx); !errors.Is(err, uds.ErrTimeout) {
 			break
 		}
 	}

@@ -17,6 +17,7 @@ import (
 	"github.com/shekit/shekit/conformance/report"
 	"github.com/shekit/shekit/server/reference"
 	"github.com/shekit/shekit/simulator/ecu"
+	"github.com/shekit/shekit/vcan/uds/profile"
 )
 
 // The suites, in the order they run. CONF_SUITES selects some of them.
@@ -61,6 +62,7 @@ type Config struct {
 	KernelISOTP  bool   `decl:"ecu.kernel_isotp" env:"CONF_KERNEL_ISOTP"`               // on an interface: the kernel's ISO-TP instead of ours
 	TimingMargin string `decl:"ecu.timing_margin" env:"CONF_TIMING_MARGIN"`             // on an interface: what the tester adds to P2 and P2* (default 50ms)
 	Profile      string `decl:"ecu.profile" env:"CONF_PROFILE"`                         // SHE profile of the ECUs: autosar or csec
+	DiagProfile  string `decl:"ecu.diag_profile" env:"CONF_DIAG_PROFILE"`               // the ECUs' diagnostic profile: a built-in name or a YAML file (default shekit-default)
 	SecurityKey  string `decl:"ecu.security_key" env:"CONF_SECURITY_KEY" secret:"true"` // SecurityAccess key of the ECUs (32 hex digits)
 	MasterKey    string `decl:"ecu.master_key" env:"CONF_ECU_MASTER_KEY" secret:"true"` // a real ECU's current MASTER_ECU_KEY (empty: factory state, all-zero)
 	// The ECU's declared properties that the ecu suite's rule tests need (ecuDeclaration).
@@ -101,6 +103,7 @@ func (c *Config) defaults() {
 		set(&c.CAN, "mem")
 	}
 	set(&c.Profile, "autosar")
+	set(&c.DiagProfile, profile.DefaultName)
 	set(&c.SecurityKey, hex.EncodeToString(ecu.DefaultSecurityKey[:]))
 	set(&c.SupplierID, "001D")
 	set(&c.EcuType, "0001")
@@ -216,6 +219,7 @@ type decoded struct {
 	timingMargin  time.Duration
 	ecu           ecuDeclaration // the ECU's declared properties (CONF_ECU_*)
 	doip          doipDeclaration
+	diagProfile   *profile.Profile // how the ECUs are reached and take their keys (CONF_DIAG_PROFILE)
 }
 
 // decode checks and decodes the hex values.
@@ -248,6 +252,9 @@ func (c *Config) decode() (decoded, error) {
 		d.timingMargin = m
 	}
 	var err error
+	if d.diagProfile, err = c.diagProfile(); err != nil {
+		return d, err
+	}
 	if d.ecu, err = c.ecuDeclaration(); err != nil {
 		return d, err
 	}

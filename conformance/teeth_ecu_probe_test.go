@@ -209,8 +209,13 @@ func showsAttemptsForgiven(ctx context.Context, c ecuProbe) error {
 // showsS3Ignored: unlocked in the extended session, silent for twice S3, a routine still
 // runs (a conforming ECU is back in the default session: NRC 0x7F).
 func showsS3Ignored(ctx context.Context, c ecuProbe) error {
+	// Session and SecurityAccess by hand, not Prepare: after Prepare the client would enter the
+	// session anew on the refusal this probe looks for.
 	key := ecu.DefaultSecurityKey
-	if err := c.Prepare(ctx, &key); err != nil {
+	if err := c.StartSession(ctx, uds.ExtendedSession); err != nil {
+		return err
+	}
+	if err := c.Unlock(ctx, 0x01, func(seed []byte) []byte { k := she.CMAC(key, seed); return k[:] }); err != nil {
 		return err
 	}
 	time.Sleep(2 * probeS3)

@@ -41,7 +41,11 @@ type ecuVariant struct {
 func simulatedECUTransport(h *vcan.Hub, cfg ecu.Config) (isotp.Transport, error) {
 	name := os.Getenv(ecuVariantEnv)
 	if name == "" {
-		return ecu.Transport(ecu.HubDialer(h), ecu.DefaultResponseID, ecu.DefaultRequestID)
+		ids := cfg.DiagProfile.Addressing.IDs()
+		return isotp.New(h.Connect(vcan.ExactID(ids.Request, ids.Extended)), ids.Response, ids.Request, cfg.TransportOptions()...), nil
+	}
+	if !ecu.IsDefaultDiagProfile(cfg.DiagProfile) {
+		harnessFail("%s: the ECU teeth rows speak the default diagnostic profile, not %s (CONF_DIAG_PROFILE)", ecuVariantEnv, cfg.DiagProfile.Name)
 	}
 	v, ok := ecuVariantNamed(name)
 	if !ok {

@@ -14,18 +14,20 @@ import (
 	"github.com/shekit/shekit/simulator/she"
 	"github.com/shekit/shekit/vcan"
 	"github.com/shekit/shekit/vcan/isotp"
+	"github.com/shekit/shekit/vcan/uds/profile"
 )
 
 // ecuFlags are the flags of the ecu and fleet commands.
 type ecuFlags struct {
 	can, uid, tx, rx, store, profile, securityKey, log string
-	initialMaster, padding                             string
+	initialMaster, padding, diagProfile                string
 	doip, announce, logicalAddress                     string
 	txID, rxID                                         uint32
 	count, seedLength                                  int
 	noSecurity, kernelISOTP                            bool
 	relockSameSession, rngInitAtBoot                   bool
 	faults                                             ecu.Faults
+	set                                                map[string]bool // the flags given on the command line
 }
 
 func (f *ecuFlags) register(fs *flag.FlagSet, fleet bool) {
@@ -33,22 +35,26 @@ func (f *ecuFlags) register(fs *flag.FlagSet, fleet bool) {
 	fs.StringVar(&f.uid, "uid", "0001001d0000000000000000000001", "SHE UID, 30 hex digits (a fleet's base UID)")
 	fs.StringVar(&f.store, "store", "", "key store directory, one file per UID (empty: nothing persists)")
 	fs.StringVar(&f.profile, "profile", "autosar", "SHE profile: autosar or csec")
-	fs.StringVar(&f.securityKey, "security-key", hex.EncodeToString(ecu.DefaultSecurityKey[:]), "SecurityAccess key, 32 hex digits")
+	fs.StringVar(&f.diagProfile, "diag-profile", profile.DefaultName,
+		"diagnostic profile: a built-in name or a YAML file (simulator profiles lists them); its CAN IDs, link,\n"+
+			"SecurityAccess and operations apply unless --tx, --rx, --padding, --security-key or --seed-length is given")
+	fs.StringVar(&f.securityKey, "security-key", hex.EncodeToString(ecu.DefaultSecurityKey[:]), "SecurityAccess key, 32 hex digits (an aes-cmac profile's key by default)")
 	fs.StringVar(&f.initialMaster, "initial-master-key", "", "factory MASTER_ECU_KEY, 32 hex digits (default: empty, authorizing as all-zero)")
 	fs.BoolVar(&f.noSecurity, "no-security", false, "allow the SHE routines without SecurityAccess")
 	fs.BoolVar(&f.kernelISOTP, "kernel-isotp", false, "use the Linux kernel's CAN_ISOTP socket instead of user-space ISO-TP")
-	fs.IntVar(&f.seedLength, "seed-length", 16, "SecurityAccess seed length in bytes, 1 to 32")
+	fs.IntVar(&f.seedLength, "seed-length", 16, "SecurityAccess seed length in bytes, 1 to 32 (the diagnostic profile's by default)")
 	fs.BoolVar(&f.relockSameSession, "relock-same-session", false, "re-lock SecurityAccess when the active session is requested again")
-	fs.StringVar(&f.padding, "padding", "cc", "ISO-TP padding byte in hex, or none")
+	fs.StringVar(&f.padding, "padding", "cc", "ISO-TP padding byte in hex, or none (the diagnostic profile's by default)")
 	fs.BoolVar(&f.rngInitAtBoot, "rng-init-at-boot", false, "run CMD_INIT_RNG at every power-on (SREG RND_INIT set)")
 	fs.StringVar(&f.log, "log", "", "write the bus traffic to this file in candump's log format")
 	fs.StringVar(&f.doip, "doip", "", "also serve over DoIP (ISO 13400-2) on HOST:PORT, TCP and UDP: an entity that forwards to the ECUs on the bus")
 	fs.StringVar(&f.announce, "announce", "", "with --doip: send vehicle announcements to this UDP HOST:PORT (default: none)")
 	if fleet {
-		fs.IntVar(&f.count, "count", 2, "number of ECUs (IDs: 0x7E0+i/0x7E8+i up to 8, else 29-bit 0x18000000|i<<4 and |0x8)")
+		fs.IntVar(&f.count, "count", 2, "number of ECUs (IDs: 0x7E0+i/0x7E8+i up to 8, else 29-bit 0x18000000|i<<4 and |0x8;\n"+
+			"another diagnostic profile: its IDs +i, or its ECU address +i with normal-fixed addressing)")
 	} else {
-		fs.StringVar(&f.tx, "tx", "0x7E8", "CAN ID the ECU answers with")
-		fs.StringVar(&f.rx, "rx", "0x7E0", "CAN ID the ECU listens to")
+		fs.StringVar(&f.tx, "tx", "0x7E8", "CAN ID the ECU answers with (the diagnostic profile's response ID by default)")
+		fs.StringVar(&f.rx, "rx", "0x7E0", "CAN ID the ECU listens to (the diagnostic profile's request ID by default)")
 		fs.StringVar(&f.logicalAddress, "logical-address", "0x1001", "with --doip: the ECU's DoIP logical address")
 	}
 	fs.BoolVar(&f.faults.WrongProof, "fault-wrong-proof", false, "fault: LoadKey answers a wrong M5")
@@ -77,13 +83,24 @@ func (f *ecuFlags) config() (ecu.Config, error) {
 	if err != nil {
 		return cfg, fmt.Errorf("--uid: %w", err)
 	}
-	profile, err := she.ProfileByName(f.profile)
+	sheProfile, err := she.ProfileByName(f.profile)
 	if err != nil {
 		return cfg, fmt.Errorf("--profile: %w", err)
+	}
+	diag, err := profile.Find(f.diagProfile)
+	if err != nil {
+		return cfg, fmt.Errorf("--diag-profile: %w", err)
+	}
+	if f.doip != "" && !ecu.IsDefaultDiagProfile(diag) {
+		return cfg, fmt.Errorf("--doip: the DoIP gateway speaks the default diagnostic profile only, not %s", diag.Name)
 	}
 	key, err := hex.DecodeString(f.securityKey)
 	if err != nil || len(key) != 16 {
 		return cfg, fmt.Errorf("--security-key: want 32 hex digits")
+	}
+	if f.tx != "" && f.set != nil && !f.set["tx"] && !f.set["rx"] {
+		ids := diag.Addressing.IDs()
+		f.tx, f.rx = fmt.Sprintf("%#x", ids.Response), fmt.Sprintf("%#x", ids.Request)
 	}
 	if f.tx != "" {
 		if f.txID, err = parseCANID("tx", f.tx); err != nil {
@@ -105,10 +122,9 @@ func (f *ecuFlags) config() (ecu.Config, error) {
 			return cfg, err
 		}
 	}
-	k := [16]byte(key)
-	cfg = ecu.Config{UID: uid, Profile: profile, StoreDir: f.store, SecurityKey: &k,
-		NoSecurity: f.noSecurity, Faults: f.faults, SeedLength: f.seedLength,
-		RelockSameSession: f.relockSameSession, Padding: padding, RNGInitAtBoot: f.rngInitAtBoot}
+	cfg = ecu.Config{UID: uid, Profile: sheProfile, StoreDir: f.store, NoSecurity: f.noSecurity, Faults: f.faults,
+		RelockSameSession: f.relockSameSession, RNGInitAtBoot: f.rngInitAtBoot, DiagProfile: diag}
+	f.overrides(&cfg, key, padding)
 	if f.initialMaster != "" {
 		m, err := hex.DecodeString(f.initialMaster)
 		if err != nil || len(m) != 16 {
@@ -118,6 +134,25 @@ func (f *ecuFlags) config() (ecu.Config, error) {
 		cfg.InitialMasterKey = &master
 	}
 	return cfg, nil
+}
+
+// overrides puts into cfg the settings of the flags that override the diagnostic profile's:
+// with the default profile all of them (their defaults are its values), with another only those
+// given on the command line (all, when the flags were not parsed by runECU).
+func (f *ecuFlags) overrides(cfg *ecu.Config, key []byte, padding ecu.Padding) {
+	given := func(name string) bool {
+		return f.set == nil || f.set[name] || ecu.IsDefaultDiagProfile(cfg.DiagProfile)
+	}
+	if given("security-key") {
+		k := [16]byte(key)
+		cfg.SecurityKey = &k
+	}
+	if given("seed-length") {
+		cfg.SeedLength = f.seedLength
+	}
+	if given("padding") {
+		cfg.Padding = padding
+	}
 }
 
 // runECU runs the ecu or fleet command until ctx ends.
@@ -139,6 +174,8 @@ func runECU(ctx context.Context, name string, args []string, stdout, stderr io.W
 		fmt.Fprintf(stderr, "simulator %s: unexpected argument %q\n", name, fs.Arg(0))
 		return exitUsage
 	}
+	f.set = map[string]bool{}
+	fs.Visit(func(fl *flag.Flag) { f.set[fl.Name] = true })
 	cfg, err := f.config()
 	if err == nil && name == "fleet" && f.count < 1 {
 		err = fmt.Errorf("--count: want at least 1")
@@ -231,9 +268,9 @@ func serveECUs(ctx context.Context, name string, f *ecuFlags, cfg ecu.Config, st
 		}
 		defer wait()
 	}
-	req, resp, _ := ecu.FleetIDs(0, f.count)
+	ids, _ := ecu.DiagFleetIDs(cfg.DiagProfile, 0, f.count)
 	fmt.Fprintf(stdout, "%d ECUs listening on %s (first: UID %s, request %#x, response %#x)\n",
-		f.count, f.can, ecu.FleetUID(cfg.UID, 0), req, resp)
+		f.count, f.can, ecu.FleetUID(cfg.UID, 0), ids.Request, ids.Response)
 	<-ctx.Done()
 	return fleet.Stop()
 }

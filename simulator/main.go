@@ -7,8 +7,12 @@
 //	simulator she verify --new-key HEX --m4 HEX --m5 HEX
 //	simulator ecu   --can mem|IFACE --uid HEX --tx 0x7E8 --rx 0x7E0 --store DIR --profile autosar|csec [faults]
 //	simulator fleet --can mem|IFACE --count N [--uid HEX] [--store DIR] [--profile …] [faults]
+//	simulator profiles [NAME|FILE]
 //	simulator station --kms URL --can mem|IFACE --ecu TX:RX [--ecu …] | --fleet N
 //	                  --types master,supplier,secoc:4-C [--sync] [--cluster HEX --model HEX --secret HEX]
+//
+// ecu and fleet take --diag-profile NAME|FILE: how the ECU is reached and how each SHE operation
+// travels in UDS; profiles lists the built-in ones.
 //
 // The she commands are a calculator for the SHE memory update protocol: they print one JSON
 // object on standard output. ecu and fleet run simulated ECUs until interrupted. station provisions ECUs
@@ -41,6 +45,7 @@ const usage = `usage:
   simulator she verify --new-key HEX --m4 HEX --m5 HEX
   simulator ecu   --can mem|IFACE --uid HEX --tx 0x7E8 --rx 0x7E0 --store DIR --profile autosar|csec [options]
   simulator fleet --can mem|IFACE --count N [--uid HEX] [--store DIR] [options]
+  simulator profiles [NAME|FILE]   (the diagnostic profiles for --diag-profile NAME|FILE)
   simulator station --kms URL --can mem|IFACE (--ecu TX:RX ... | --fleet N) [--types master,supplier,secoc:4-C] [--sync]
   (simulator ecu -h and simulator station -h list the options)
 `
@@ -58,6 +63,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return runECU(ctx, args[0], args[1:], stdout, stderr)
 	case "station":
 		return runStation(ctx, args[1:], stdout, stderr)
+	case "profiles":
+		return runProfiles(args[1:], stdout, stderr)
 	case "-h", "-help", "--help", "help":
 		fmt.Fprint(stdout, usage)
 		return 0

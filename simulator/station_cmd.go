@@ -15,12 +15,14 @@ import (
 	"github.com/shekit/shekit/simulator/ecu"
 	"github.com/shekit/shekit/simulator/station"
 	"github.com/shekit/shekit/vcan"
+	"github.com/shekit/shekit/vcan/isotp"
+	"github.com/shekit/shekit/vcan/uds/profile"
 )
 
 // stationFlags are the station command's flags.
 type stationFlags struct {
 	kms, token, can, types, cluster, model, secret, phase, securityKey, summary, uid string
-	doip, discover                                                                   string
+	doip, discover, diagProfile                                                      string
 	ecus                                                                             listFlag
 	fleet, parallel, retries                                                         int
 	sync, noSecurity, kernelISOTP                                                    bool
@@ -39,8 +41,9 @@ func (f *stationFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&f.kms, "kms", "", "base URL of the KMS supplier API (required)")
 	fs.StringVar(&f.token, "token", os.Getenv("SHEKIT_KMS_TOKEN"), "bearer token for the KMS (env SHEKIT_KMS_TOKEN)")
 	fs.StringVar(&f.can, "can", "mem", "CAN interface (vcan0, can0), or mem: simulated ECUs in this process")
-	fs.Var(&f.ecus, "ecu", "an ECU's request and response CAN IDs, TX:RX (e.g. 0x7E0:0x7E8); repeatable")
-	fs.IntVar(&f.fleet, "fleet", 0, "N ECUs at the IDs of `simulator fleet --count N` (with --can mem: started here)")
+	fs.StringVar(&f.diagProfile, "diag-profile", profile.DefaultName, "the ECUs' diagnostic profile: a built-in name or a YAML file")
+	fs.Var(&f.ecus, "ecu", "an ECU's request and response CAN IDs, TX:RX (e.g. 0x7E0:0x7E8), in place of the profile's; repeatable")
+	fs.IntVar(&f.fleet, "fleet", 0, "N ECUs at the IDs of `simulator fleet --count N` (1: the profile's ECU; with --can mem: started here)")
 	fs.StringVar(&f.uid, "fleet-uid", "0001001d0000000000000000000001", "with --can mem: the simulated fleet's base UID")
 	fs.StringVar(&f.types, "types", "master,supplier,secoc:4-C", "keys: master, supplier, secoc:ID or secoc:FROM-TO (hex 4..C)")
 	fs.BoolVar(&f.sync, "sync", false, "check every injected key with the KMS's KeySyncValue and report the outcome")
@@ -48,7 +51,7 @@ func (f *stationFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&f.model, "model", "00000001", "Model of the EcuID, 8 hex digits")
 	fs.StringVar(&f.secret, "secret", os.Getenv("SHEKIT_SUPPLIER_SECRET"), "SupplierSecretKey for SecOC keys, 32 hex digits (env SHEKIT_SUPPLIER_SECRET)")
 	fs.StringVar(&f.phase, "phase", "", "Phase sent with each request (Prod or Dev; default: the supplier's)")
-	fs.StringVar(&f.securityKey, "security-key", hex.EncodeToString(ecu.DefaultSecurityKey[:]), "SecurityAccess key, 32 hex digits")
+	fs.StringVar(&f.securityKey, "security-key", "", "SecurityAccess AES-CMAC key, 32 hex digits (default: the profile's)")
 	fs.BoolVar(&f.noSecurity, "no-security", false, "skip SecurityAccess")
 	fs.BoolVar(&f.kernelISOTP, "kernel-isotp", false, "use the Linux kernel's CAN_ISOTP socket instead of user-space ISO-TP")
 	fs.IntVar(&f.parallel, "parallel", 16, "ECUs worked on at once")
@@ -64,12 +67,13 @@ func (f *stationFlags) register(fs *flag.FlagSet) {
 
 // ecuAddr is one --ecu.
 type ecuAddr struct {
-	tx, rx  uint32
-	logical uint16 // with --doip
+	ids     profile.CANIDs // on CAN
+	logical uint16         // with --doip
 }
 
-// addresses turns --ecu and --fleet into the ECUs to work on.
-func (f *stationFlags) addresses() ([]ecuAddr, error) {
+// addresses turns --ecu and --fleet into the ECUs to work on: --ecu replaces the profile's CAN
+// IDs (its address bytes stay), --fleet numbers ECUs from the profile's as the fleet command does.
+func (f *stationFlags) addresses(p *profile.Profile) ([]ecuAddr, error) {
 	if f.doip != "" {
 		return f.doipAddresses()
 	}
@@ -87,14 +91,20 @@ func (f *stationFlags) addresses() ([]ecuAddr, error) {
 		if err != nil {
 			return nil, err
 		}
-		out = append(out, ecuAddr{tx: t, rx: r})
+		ids := p.Addressing.IDs()
+		ids.Request, ids.Response = t, r
+		ids.Extended = ids.Extended || ecu.Extended(t, r)
+		out = append(out, ecuAddr{ids: ids})
 	}
 	for i := range f.fleet {
-		req, resp, _ := ecu.FleetIDs(i, f.fleet)
-		out = append(out, ecuAddr{tx: req, rx: resp})
+		ids, err := ecu.DiagFleetIDs(p, i, f.fleet)
+		if err != nil {
+			return nil, fmt.Errorf("--fleet: %w", err)
+		}
+		out = append(out, ecuAddr{ids: ids})
 	}
 	if len(out) == 0 {
-		return nil, errors.New("no ECU: give --ecu TX:RX or --fleet N")
+		return nil, errors.New("no ECU: give --ecu TX:RX or --fleet N (--fleet 1: the profile's ECU)")
 	}
 	return out, nil
 }
@@ -108,8 +118,9 @@ func hexFlag(name, s string, n int) ([]byte, error) {
 	return b, nil
 }
 
-// config turns the flags into the station's configuration (without its targets).
-func (f *stationFlags) config() (station.Config, error) {
+// config turns the flags into the station's configuration (without its targets) under the
+// diagnostic profile p.
+func (f *stationFlags) config(p *profile.Profile) (station.Config, error) {
 	var cfg station.Config
 	if f.kms == "" {
 		return cfg, errors.New("--kms: the KMS's URL is required")
@@ -126,9 +137,14 @@ func (f *stationFlags) config() (station.Config, error) {
 	if err != nil {
 		return cfg, err
 	}
-	sk, err := hexFlag("security-key", f.securityKey, 16)
-	if err != nil {
-		return cfg, err
+	sk := ecu.DefaultSecurityKey[:]
+	if p.Security.Algorithm == profile.AlgorithmAESCMAC {
+		sk = p.Security.Key
+	}
+	if f.securityKey != "" {
+		if sk, err = hexFlag("security-key", f.securityKey, 16); err != nil {
+			return cfg, err
+		}
 	}
 	if f.secret != "" {
 		if _, err := hexFlag("secret", f.secret, 16); err != nil {
@@ -168,10 +184,17 @@ func runStation(ctx context.Context, args []string, stdout, stderr io.Writer) in
 		fmt.Fprintf(stderr, "simulator station: %v\n", err)
 		return exitUsage
 	}
-	cfg, err := f.config()
+	p, err := profile.Find(f.diagProfile)
+	if err != nil {
+		err = fmt.Errorf("--diag-profile: %w", err)
+	}
+	var cfg station.Config
+	if err == nil {
+		cfg, err = f.config(p)
+	}
 	var addrs []ecuAddr
 	if err == nil {
-		addrs, err = f.addresses()
+		addrs, err = f.addresses(p)
 	}
 	if err == nil && fs.NArg() > 0 {
 		err = fmt.Errorf("unexpected argument %q", fs.Arg(0))
@@ -186,7 +209,7 @@ func runStation(ctx context.Context, args []string, stdout, stderr io.Writer) in
 		fmt.Fprintf(stderr, "simulator station: %v\n", err)
 		return exitUsage
 	}
-	targets, stop, err := dialTargets(ctx, &f, addrs)
+	targets, stop, err := dialTargets(ctx, &f, p, addrs)
 	if err != nil {
 		fmt.Fprintf(stderr, "simulator station: %v\n", err)
 		return 1
@@ -218,10 +241,11 @@ func runStation(ctx context.Context, args []string, stdout, stderr io.Writer) in
 	return 0
 }
 
-// dialTargets connects to each ECU: on --can mem, a fleet started here first.
-func dialTargets(ctx context.Context, f *stationFlags, addrs []ecuAddr) ([]station.Target, func(), error) {
+// dialTargets connects to each ECU, speaking diagnostic profile p: on --can mem, a fleet
+// started here first.
+func dialTargets(ctx context.Context, f *stationFlags, p *profile.Profile, addrs []ecuAddr) ([]station.Target, func(), error) {
 	if f.doip != "" {
-		return dialDoIP(ctx, f, addrs)
+		return dialDoIP(ctx, f, p, addrs)
 	}
 	var closers []func()
 	stop := func() {
@@ -231,29 +255,12 @@ func dialTargets(ctx context.Context, f *stationFlags, addrs []ecuAddr) ([]stati
 	}
 	var dial ecu.Dialer
 	if f.can == "mem" {
-		uid, err := hexFlag("fleet-uid", f.uid, 15)
-		if err != nil {
-			return nil, stop, err
-		}
 		hub := vcan.NewHub()
 		closers = append(closers, func() { hub.Close() })
 		dial = ecu.HubDialer(hub)
-		for i, a := range addrs { // one simulated ECU behind each address
-			t, err := ecu.Transport(dial, a.rx, a.tx)
-			if err != nil {
-				stop()
-				return nil, func() {}, err
-			}
-			e, err := ecu.New(ecu.Config{UID: ecu.FleetUID([15]byte(uid), i)}, t)
-			if err != nil {
-				t.Close()
-				stop()
-				return nil, func() {}, err
-			}
-			ectx, cancel := context.WithCancel(ctx)
-			done := make(chan struct{})
-			go func() { e.Serve(ectx); close(done) }()
-			closers = append(closers, func() { cancel(); <-done; t.Close() })
+		if err := startMemECUs(ctx, f, p, dial, addrs, &closers); err != nil {
+			stop()
+			return nil, func() {}, err
 		}
 	} else {
 		dial = func(filters ...vcan.Filter) (vcan.Conn, error) { return vcan.DialSocketCAN(ctx, f.can, filters...) }
@@ -261,24 +268,59 @@ func dialTargets(ctx context.Context, f *stationFlags, addrs []ecuAddr) ([]stati
 	var targets []station.Target
 	for _, a := range addrs {
 		var c *ecu.Client
+		var err error
 		if f.kernelISOTP {
-			k, err := ecu.KernelTransport(f.can, a.tx, a.rx)
-			if err != nil {
-				stop()
-				return nil, func() {}, err
+			var k *isotp.KernelConn
+			k, err = ecu.KernelTransport(f.can, a.ids.Request, a.ids.Response, ecu.DiagTesterOptions(p, a.ids)...)
+			if err == nil {
+				c = ecu.NewProfileClient(k, p)
 			}
-			c = ecu.NewClient(k)
 		} else {
-			var err error
-			if c, err = ecu.Dial(dial, a.tx, a.rx); err != nil {
-				stop()
-				return nil, func() {}, err
-			}
+			c, err = ecu.DialProfile(dial, p, a.ids)
+		}
+		if err != nil {
+			stop()
+			return nil, func() {}, err
 		}
 		closers = append(closers, func() { c.Close() })
-		targets = append(targets, station.Target{Name: fmt.Sprintf("%#x:%#x", a.tx, a.rx), Client: c})
+		targets = append(targets, station.Target{Name: fmt.Sprintf("%#x:%#x", a.ids.Request, a.ids.Response), Client: c})
 	}
 	return targets, stop, nil
+}
+
+// startMemECUs starts a simulated ECU speaking p behind each address, on the bus of dial; each
+// one's stop is added to closers.
+func startMemECUs(ctx context.Context, f *stationFlags, p *profile.Profile, dial ecu.Dialer, addrs []ecuAddr, closers *[]func()) error {
+	uid, err := hexFlag("fleet-uid", f.uid, 15)
+	if err != nil {
+		return err
+	}
+	for i, a := range addrs {
+		conn, err := dial(vcan.ExactID(a.ids.Request, a.ids.Extended))
+		if err != nil {
+			return err
+		}
+		cfg := ecu.Config{UID: ecu.FleetUID([15]byte(uid), i), DiagProfile: p}
+		t := isotp.New(conn, a.ids.Response, a.ids.Request, append(cfg.TransportOptions(), extendedIDs(a.ids)...)...)
+		e, err := ecu.New(cfg, t)
+		if err != nil {
+			t.Close()
+			return err
+		}
+		ectx, cancel := context.WithCancel(ctx)
+		done := make(chan struct{})
+		go func() { e.Serve(ectx); close(done) }()
+		*closers = append(*closers, func() { cancel(); <-done; t.Close() })
+	}
+	return nil
+}
+
+// extendedIDs is the 29-bit option when ids need it.
+func extendedIDs(ids profile.CANIDs) []isotp.Option {
+	if ids.Extended {
+		return []isotp.Option{isotp.WithExtendedIDs()}
+	}
+	return nil
 }
 
 // progressPrinter reports each finished ECU: as a bar redrawn in place on a terminal, else as

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
@@ -11,7 +12,9 @@ import (
 	"time"
 
 	"github.com/shekit/shekit/server/reference"
+	"github.com/shekit/shekit/simulator/ecu"
 	"github.com/shekit/shekit/simulator/station"
+	"github.com/shekit/shekit/vcan/uds/profile"
 )
 
 func TestStationCommandProvisionsASimulatedFleet(t *testing.T) {
@@ -66,10 +69,39 @@ func TestStationCommandBadInput(t *testing.T) {
 		{[]string{"station", "--kms", "http://x", "--fleet", "1", "--kms-requests-per-ecu", "0"}, "--kms-requests-per-ecu"},
 		{[]string{"station", "--kms", "http://x", "--fleet", "1", "--kernel-isotp"}, "--kernel-isotp"},
 		{[]string{"station", "--kms", "http://x", "--fleet", "1", "stray"}, "unexpected argument"},
+		{[]string{"station", "--kms", "http://x", "--fleet", "1", "--diag-profile", "no-such"}, "--diag-profile: profile \"no-such\": no such built-in profile"},
+		{[]string{"station", "--kms", "http://x", "--fleet", "1", "--diag-profile", "missing/ecu.yaml"}, "--diag-profile"},
+		{[]string{"station", "--kms", "http://x", "--fleet", "1", "--security-key", "01"}, "--security-key"},
 	} {
 		out, errOut, code := runFor(t, 5*time.Second, tc.args...)
 		if code != exitUsage || !strings.Contains(errOut, tc.want) || out != "" {
 			t.Errorf("%v: exit %d, stdout %q, stderr %q; want 2 and %q", tc.args, code, out, errOut, tc.want)
+		}
+	}
+}
+
+func TestStationCommandDrivesEachBuiltinDiagProfile(t *testing.T) {
+	srv, err := reference.New(context.Background(), reference.Config{DataDir: t.TempDir(), CLMKeys: "ecdsa"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close()
+	ts := httptest.NewServer(srv.Handler())
+	defer ts.Close()
+	for i, p := range profile.Builtin() {
+		// Each profile's ECUs get their own UIDs: the KMS keeps the keys of the ECUs before.
+		uid := fmt.Sprintf("0001001d000000%02x00000000000000", i+1)
+		out, errOut, code := runFor(t, 30*time.Second, "station", "--kms", ts.URL, "--diag-profile", p.Name, "--fleet", "2",
+			"--fleet-uid", uid, "--types", "master,secoc:4", "--sync", "--secret", "1d1d1d1d1d1d1d1d1d1d1d1d1d1d1d1d")
+		if code != 0 || !strings.Contains(errOut, "2 ECUs: 2 provisioned, 0 failed") {
+			t.Fatalf("%s: exit %d\n%s%s", p.Name, code, out, errOut)
+		}
+		ids, err := ecu.DiagFleetIDs(p, 1, 2)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if want := fmt.Sprintf(`"name": "%#x:%#x"`, ids.Request, ids.Response); !strings.Contains(out, want) {
+			t.Errorf("%s: no %s in the summary:\n%s", p.Name, want, out)
 		}
 	}
 }

@@ -10,6 +10,7 @@ import (
 	"github.com/shekit/shekit/simulator/ecu"
 	"github.com/shekit/shekit/simulator/station"
 	"github.com/shekit/shekit/vcan/doip/tester"
+	"github.com/shekit/shekit/vcan/uds/profile"
 )
 
 // doipAddresses turns --ecu (logical addresses) and --fleet (0x1001+i) into the ECUs to reach
@@ -34,8 +35,8 @@ func (f *stationFlags) doipAddresses() ([]ecuAddr, error) {
 
 // dialDoIP connects to the DoIP entity of --doip (or the first that answers vehicle
 // identification at --discover, with --doip discover), activates routing and returns a client
-// per ECU, all on that one connection.
-func dialDoIP(ctx context.Context, f *stationFlags, addrs []ecuAddr) ([]station.Target, func(), error) {
+// per ECU, speaking diagnostic profile p's services, all on that one connection.
+func dialDoIP(ctx context.Context, f *stationFlags, p *profile.Profile, addrs []ecuAddr) ([]station.Target, func(), error) {
 	addr := f.doip
 	if addr == "discover" {
 		found, err := tester.Identify(ctx, f.discover, nil, 2*time.Second, 1)
@@ -55,7 +56,7 @@ func dialDoIP(ctx context.Context, f *stationFlags, addrs []ecuAddr) ([]station.
 	}
 	targets := make([]station.Target, len(addrs))
 	for i, a := range addrs {
-		targets[i] = station.Target{Name: fmt.Sprintf("%#04x", a.logical), Client: ecu.NewClient(conn.Transport(a.logical))}
+		targets[i] = station.Target{Name: fmt.Sprintf("%#04x", a.logical), Client: ecu.NewProfileClient(conn.Transport(a.logical), p)}
 	}
 	return targets, func() { conn.Close() }, nil
 }

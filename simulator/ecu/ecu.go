@@ -16,6 +16,7 @@ import (
 	"github.com/shekit/shekit/simulator/she"
 	"github.com/shekit/shekit/vcan/isotp"
 	"github.com/shekit/shekit/vcan/uds"
+	"github.com/shekit/shekit/vcan/uds/profile"
 )
 
 // DefaultSecurityKey is the SecurityAccess key of a simulated ECU unless configured otherwise:
@@ -39,17 +40,19 @@ type Faults struct {
 
 // Config describes one simulated ECU.
 type Config struct {
-	UID         she.UID
-	Serial      string        // DID 0xF18C; default "SIM-" and the UID's last 4 bytes
-	Profile     she.Profile   // default autosar
-	StoreDir    string        // key store directory (one file per UID); empty: nothing persists
-	SecurityKey *[16]byte     // default DefaultSecurityKey
-	NoSecurity  bool          // routines need no SecurityAccess
-	MaxAttempts int           // failed SecurityAccess attempts before NRC 0x36 (default 3)
-	Lockout     time.Duration // delay after too many attempts (default 10 s; NRC 0x37 meanwhile)
-	S3          time.Duration // non-default session timeout (default 5 s)
-	// SeedLength is the length of a SecurityAccess seed in bytes, 1–32 (default 16); the key is
-	// 16 bytes whatever it is.
+	UID      she.UID
+	Serial   string      // DID 0xF18C; default "SIM-" and the UID's last 4 bytes
+	Profile  she.Profile // default autosar
+	StoreDir string      // key store directory (one file per UID); empty: nothing persists
+	// SecurityKey, MaxAttempts, Lockout, S3 and SeedLength default to the diagnostic profile's
+	// values (those of the default profile in parentheses).
+	SecurityKey *[16]byte     // aes-cmac SecurityAccess key (DefaultSecurityKey)
+	NoSecurity  bool          // operations need no SecurityAccess
+	MaxAttempts int           // failed SecurityAccess attempts before NRC 0x36 (3)
+	Lockout     time.Duration // delay after too many attempts (10 s; NRC 0x37 meanwhile)
+	S3          time.Duration // non-default session timeout (5 s)
+	// SeedLength is the length of a SecurityAccess seed in bytes, 1–32 (16); the key's length is
+	// the profile's whatever it is.
 	SeedLength int
 	// RelockSameSession makes a request for the session the ECU is already in re-lock
 	// SecurityAccess; by default it keeps the unlock. (A change to another session always re-locks.)
@@ -61,19 +64,25 @@ type Config struct {
 	// RNGInitAtBoot makes the host run CMD_INIT_RNG at every power-on, after secure boot, so
 	// that SREG has RND_INIT set (0x3E rather than 0x1E after a successful secure boot).
 	RNGInitAtBoot bool
-	P2, P2Star    time.Duration // announced server times (default 50 ms, 5000 ms)
+	P2, P2Star    time.Duration // announced server times (default: the profile's; 50 ms, 5000 ms)
 	PendingAfter  time.Duration // a routine still running after this answers 0x78 (default 25 ms)
 	Image         []byte        // simulated firmware image; default derived from the UID
 	// InitialMasterKey, when set, is the MASTER_ECU_KEY the ECU leaves the factory with (counter
 	// 0, no flags) instead of an empty slot; it then authorizes the first key updates.
 	InitialMasterKey *[16]byte
 	Faults           Faults
+	// DiagProfile is how the ECU is reached and how each SHE operation travels in UDS (default:
+	// the built-in profile.Default()). Its SecurityAccess and timing settings fill the fields
+	// above left zero; its addressing and link belong to the transport (DiagTransportOptions,
+	// DiagFleetIDs).
+	DiagProfile *profile.Profile
 }
 
 // MaxSeedLength is the longest SecurityAccess seed an ECU may declare.
 const MaxSeedLength = 32
 
 func (c *Config) defaults() {
+	c.diagDefaults()
 	if c.SeedLength == 0 {
 		c.SeedLength = 16
 	}
@@ -153,6 +162,9 @@ type ECU struct {
 	attempts    int
 	lockedUntil time.Time
 	lateKind    string // the kind of request last answered late (Faults.LateAnswers)
+
+	diag diagIndex // the diagnostic profile's steps
+	run  *diagRun  // the operation in progress, if any
 }
 
 // New builds the ECU of cfg on transport t: it opens (or creates, in the factory state) the
@@ -189,7 +201,8 @@ func New(cfg Config, t isotp.Transport) (*ECU, error) {
 	if cfg.Faults.NVMFailure || cfg.Faults.SlowNVM > 0 {
 		store = &faultyStore{inner: store, fail: cfg.Faults.NVMFailure, delay: cfg.Faults.SlowNVM}
 	}
-	e := &ECU{cfg: cfg, engine: she.NewEngine(cfg.Profile, nvm, store), t: t, session: uds.DefaultSession}
+	e := &ECU{cfg: cfg, engine: she.NewEngine(cfg.Profile, nvm, store), t: t, session: uds.DefaultSession,
+		diag: newDiagIndex(cfg.DiagProfile)}
 	e.engine.SetDeviations(she.Deviations{SkipCounterCheck: cfg.Faults.NoCounterCheck, IgnoreWildcardFlag: cfg.Faults.AcceptWildcard})
 	e.powerOn()
 	return e, nil
@@ -217,7 +230,7 @@ func (e *ECU) powerOn() {
 	if e.cfg.RNGInitAtBoot {
 		e.engine.InitRNG()
 	}
-	e.session, e.unlocked, e.seed = uds.DefaultSession, false, nil
+	e.session, e.unlocked, e.seed, e.run = uds.DefaultSession, false, nil, nil
 }
 
 // faultyStore makes key store writes fail or take time.

@@ -55,7 +55,7 @@ type Fleet struct {
 }
 
 // StartFleet starts n ECUs on the bus of dial: ECU i has FleetUID(base.UID, i), the CAN IDs of
-// FleetIDs(i, n), and otherwise base's configuration (each keeps its own key store file in
+// DiagFleetIDs(base.DiagProfile, i, n) (FleetIDs(i, n) with the default profile), and otherwise base's configuration (each keeps its own key store file in
 // base.StoreDir). opts and then base.TransportOptions (its padding) apply to every ECU's ISO-TP
 // transport.
 func StartFleet(ctx context.Context, dial Dialer, base Config, n int, opts ...isotp.Option) (*Fleet, error) {
@@ -73,8 +73,12 @@ func StartFleetOn(ctx context.Context, open func(tx, rx uint32) (isotp.Transport
 		cfg := base
 		cfg.UID = FleetUID(base.UID, i)
 		cfg.Serial, cfg.Image = "", nil
-		req, resp, _ := FleetIDs(i, n)
-		t, err := open(resp, req)
+		ids, err := DiagFleetIDs(base.DiagProfile, i, n)
+		if err != nil {
+			f.Stop()
+			return nil, err
+		}
+		t, err := open(ids.Response, ids.Request)
 		if err != nil {
 			f.Stop()
 			return nil, fmt.Errorf("ecu %d: %w", i, err)

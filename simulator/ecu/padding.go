@@ -49,14 +49,16 @@ func (p Padding) String() string {
 	return fmt.Sprintf("%02x", p.b)
 }
 
-// TransportOptions are the ISO-TP options that give an ECU's transport the configured padding;
-// none for the default.
+// TransportOptions are the ISO-TP options of an ECU's transport: those of the diagnostic
+// profile's link and addressing (DiagTransportOptions), then the configured padding, which
+// overrides the profile's; none for the default profile and padding.
 func (c Config) TransportOptions() []isotp.Option {
+	opts := DiagTransportOptions(c.DiagProfile)
 	switch {
 	case !c.Padding.set:
-		return nil
+		return opts
 	case c.Padding.none:
-		return []isotp.Option{isotp.WithoutPadding()}
+		return append(opts, isotp.WithoutPadding())
 	}
-	return []isotp.Option{isotp.WithPadding(c.Padding.b)}
+	return append(opts, isotp.WithPadding(c.Padding.b))
 }

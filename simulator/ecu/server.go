@@ -1,11 +1,13 @@
 package ecu
 
 import (
+	"context"
 	"crypto/subtle"
 	"time"
 
 	"github.com/shekit/shekit/simulator/she"
 	"github.com/shekit/shekit/vcan/uds"
+	"github.com/shekit/shekit/vcan/uds/profile"
 )
 
 // Handle answers one request. pending is called to send NRC 0x78 while a routine is still
@@ -19,7 +21,7 @@ import (
 func (e *ECU) Handle(req []byte, pending func()) []byte {
 	now := time.Now()
 	if e.session != uds.DefaultSession && now.Sub(e.lastRequest) > e.cfg.S3 {
-		e.session, e.unlocked, e.seed = uds.DefaultSession, false, nil // S3 expired
+		e.session, e.unlocked, e.seed, e.run = uds.DefaultSession, false, nil, nil // S3 expired
 	}
 	e.lastRequest = now
 	if len(req) == 0 {
@@ -28,21 +30,24 @@ func (e *ECU) Handle(req []byte, pending func()) []byte {
 	sid := req[0]
 	var resp []byte
 	pended := false
+	sendPending := pending
+	pending = func() { pended = true; sendPending() } // a response pending went out
 	switch sid {
 	case uds.DiagnosticSessionControl:
 		resp = e.sessionControl(req)
 	case uds.ECUReset:
 		resp = e.reset(req)
 	case uds.SecurityAccess:
-		resp = e.securityAccess(req, now)
+		resp = e.securityAccess(req, now, pending)
 	case uds.ReadDataByIdentifier:
-		resp = e.readData(req)
-	case uds.RoutineControl:
-		resp = e.routineControl(req, func() { pended = true; pending() })
+		resp = e.readData(req, pending)
 	case uds.TesterPresent:
 		resp = e.testerPresent(req)
 	default:
-		return uds.Negative(sid, uds.ServiceNotSupported)
+		if !e.serves(sid) {
+			return uds.Negative(sid, uds.ServiceNotSupported)
+		}
+		resp = e.diagRequest(req, pending)
 	}
 	if uds.IsPositive(resp, sid) && uds.SuppressesPositiveResponse(req) && !pended {
 		return nil
@@ -67,13 +72,16 @@ func subFunctionRequest(req []byte, supported func(sub byte) bool) []byte {
 
 func (e *ECU) sessionControl(req []byte) []byte {
 	if nr := subFunctionRequest(req, func(s byte) bool {
-		return s == uds.DefaultSession || s == uds.ProgrammingSession || s == uds.ExtendedSession
+		return s == uds.DefaultSession || s == uds.ProgrammingSession || s == uds.ExtendedSession || e.profileSession(s)
 	}); nr != nil {
 		return nr
 	}
 	s := req[1] &^ uds.SuppressPositiveResponse
 	if s != e.session || e.cfg.RelockSameSession {
 		e.unlocked, e.seed = false, nil // security is per session
+	}
+	if s != e.session {
+		e.run = nil // an operation does not survive a session change
 	}
 	e.session = s
 	p2 := uint16(e.cfg.P2 / time.Millisecond)
@@ -95,8 +103,14 @@ func (e *ECU) reset(req []byte) []byte {
 	return uds.Positive(req[0], 0x01)
 }
 
-func (e *ECU) securityAccess(req []byte, now time.Time) []byte {
+// securityAccess serves the diagnostic profile's SecurityAccess level: requestSeed (the level)
+// and sendKey (level+1), outside the default session.
+func (e *ECU) securityAccess(req []byte, now time.Time, pending func()) []byte {
 	sid := req[0]
+	sec := e.cfg.DiagProfile.Security
+	if sec.Algorithm == profile.AlgorithmNone {
+		return uds.Negative(sid, uds.ServiceNotSupported)
+	}
 	if e.session == uds.DefaultSession {
 		return uds.Negative(sid, uds.ServiceNotSupportedInActiveSession)
 	}
@@ -104,7 +118,7 @@ func (e *ECU) securityAccess(req []byte, now time.Time) []byte {
 		return uds.Negative(sid, uds.IncorrectMessageLengthOrInvalidFormat)
 	}
 	switch sub := req[1] &^ uds.SuppressPositiveResponse; sub {
-	case 0x01: // requestSeed
+	case sec.Level: // requestSeed
 		if len(req) != 2 {
 			return uds.Negative(sid, uds.IncorrectMessageLengthOrInvalidFormat)
 		}
@@ -116,32 +130,76 @@ func (e *ECU) securityAccess(req []byte, now time.Time) []byte {
 		}
 		e.seed = randomSeed(e.cfg.SeedLength)
 		return uds.Positive(sid, append([]byte{sub}, e.seed...)...)
-	case 0x02: // sendKey: a key of the wrong length neither uses up the seed nor counts
-		if len(req) != 2+16 {
-			return uds.Negative(sid, uds.IncorrectMessageLengthOrInvalidFormat)
-		}
-		if e.seed == nil {
-			return uds.Negative(sid, uds.RequestSequenceError)
-		}
-		want := she.CMAC(*e.cfg.SecurityKey, e.seed)
-		e.seed = nil
-		if subtle.ConstantTimeCompare(want[:], req[2:]) != 1 {
-			e.attempts++
-			if e.attempts >= e.cfg.MaxAttempts {
-				e.attempts = 0
-				e.lockedUntil = now.Add(e.cfg.Lockout)
-				return uds.Negative(sid, uds.ExceededNumberOfAttempts)
-			}
-			return uds.Negative(sid, uds.InvalidKey)
-		}
-		e.attempts, e.unlocked = 0, true
-		return uds.Positive(sid, sub)
+	case sec.Level + 1:
+		return e.sendKey(req, sec.KeyLength, now, pending)
 	}
 	return uds.Negative(sid, uds.SubFunctionNotSupported)
 }
 
-func (e *ECU) readData(req []byte) []byte {
+// sendKey checks a key against the seed last sent: a key of the wrong length neither uses up the
+// seed nor counts; a wrong one counts towards the lockout. While an external seed/key command
+// runs past PendingAfter, pending sends NRC 0x78.
+func (e *ECU) sendKey(req []byte, keyLength int, now time.Time, pending func()) []byte {
 	sid := req[0]
+	if len(req) != 2+keyLength {
+		return uds.Negative(sid, uds.IncorrectMessageLengthOrInvalidFormat)
+	}
+	if e.seed == nil {
+		return uds.Negative(sid, uds.RequestSequenceError)
+	}
+	type result struct {
+		key []byte
+		err error
+	}
+	seed := e.seed
+	compute := func() result { k, err := e.expectedKey(seed); return result{k, err} }
+	var r result
+	if e.cfg.DiagProfile.Security.Algorithm == profile.AlgorithmExternal {
+		r = withPending(e, compute, pending)
+	} else {
+		r = compute()
+	}
+	want, err := r.key, r.err
+	e.seed = nil
+	if err != nil {
+		return uds.Negative(sid, uds.ConditionsNotCorrect) // the seed/key command failed
+	}
+	if subtle.ConstantTimeCompare(want, req[2:]) != 1 {
+		e.attempts++
+		if e.attempts >= e.cfg.MaxAttempts {
+			e.attempts = 0
+			e.lockedUntil = now.Add(e.cfg.Lockout)
+			return uds.Negative(sid, uds.ExceededNumberOfAttempts)
+		}
+		return uds.Negative(sid, uds.InvalidKey)
+	}
+	e.attempts, e.unlocked = 0, true
+	return uds.Positive(sid, req[1]&^uds.SuppressPositiveResponse)
+}
+
+// expectedKey is the SecurityAccess key for seed: AES-CMAC under the configured key, or what the
+// profile's external command prints (the command a tester runs too).
+func (e *ECU) expectedKey(seed []byte) ([]byte, error) {
+	p := e.cfg.DiagProfile
+	if p.Security.Algorithm != profile.AlgorithmExternal {
+		k := she.CMAC(*e.cfg.SecurityKey, seed)
+		return k[:], nil
+	}
+	c, err := p.SeedKeyCommand()
+	if err != nil {
+		return nil, err
+	}
+	defer c.Close()
+	return c.Key(context.Background(), seed)
+}
+
+// readData answers ReadDataByIdentifier: a DID of the diagnostic profile's read-did steps, alone
+// in its request, as the profile says; else the kit's DIDs (serial, UID, SREG), one or several.
+func (e *ECU) readData(req []byte, pending func()) []byte {
+	sid := req[0]
+	if len(req) == 3 && e.profileDID(req) {
+		return e.diagRequest(req, pending)
+	}
 	if len(req) < 3 || len(req)%2 != 1 {
 		return uds.Negative(sid, uds.IncorrectMessageLengthOrInvalidFormat)
 	}
@@ -172,99 +230,23 @@ func (e *ECU) testerPresent(req []byte) []byte {
 	return uds.Positive(req[0], 0x00)
 }
 
-// routineInput is the length of each routine's option record.
-var routineInput = map[uint16]int{RIDLoadKey: 64, RIDGetID: 16, RIDVerifyMAC: 33, RIDGenerateMAC: 17}
-
-func (e *ECU) routineControl(req []byte, pending func()) []byte {
-	sid := req[0]
-	if e.session != uds.ExtendedSession {
-		return uds.Negative(sid, uds.ServiceNotSupportedInActiveSession)
-	}
-	if len(req) < 4 {
-		return uds.Negative(sid, uds.IncorrectMessageLengthOrInvalidFormat)
-	}
-	if req[1]&^uds.SuppressPositiveResponse != 0x01 {
-		return uds.Negative(sid, uds.SubFunctionNotSupported)
-	}
-	rid := uint16(req[2])<<8 | uint16(req[3])
-	n, known := routineInput[rid]
-	if !known {
-		return uds.Negative(sid, uds.RequestOutOfRange)
-	}
-	if !e.unlocked && !e.cfg.NoSecurity {
-		return uds.Negative(sid, uds.SecurityAccessDenied)
-	}
-	in := req[4:]
-	if len(in) != n {
-		return uds.Negative(sid, uds.IncorrectMessageLengthOrInvalidFormat)
-	}
-	if (rid == RIDVerifyMAC || rid == RIDGenerateMAC) && in[0] > 0xF {
-		return uds.Negative(sid, uds.RequestOutOfRange)
-	}
-	done := make(chan []byte, 1)
-	go func() { done <- e.runRoutine(rid, in) }()
-	var record []byte
-	timer := time.NewTimer(e.cfg.PendingAfter)
-	defer timer.Stop()
-	select {
-	case record = <-done:
-	case <-timer.C:
-		pending()
-		tick := time.NewTicker(e.cfg.P2Star / 2)
-	wait:
-		for {
-			select {
-			case record = <-done:
-				break wait
-			case <-tick.C:
-				pending()
-			}
+// profileSession reports whether an operation of the diagnostic profile runs in session s (a
+// profile may name sessions of its own, 0x04..0x7F).
+func (e *ECU) profileSession(s byte) bool {
+	for _, op := range e.cfg.DiagProfile.Operations {
+		if op.Session == s {
+			return true
 		}
-		tick.Stop()
 	}
-	switch she.ERC(record[0]) {
-	case she.MemoryFailure:
-		return uds.Negative(sid, uds.GeneralProgrammingFailure)
-	case she.Busy:
-		return uds.Negative(sid, uds.ConditionsNotCorrect)
-	}
-	return uds.Positive(sid, append([]byte{0x01, req[2], req[3]}, record...)...)
+	return false
 }
 
-// runRoutine runs a SHE routine and returns its status record, ERC first.
-func (e *ECU) runRoutine(rid uint16, in []byte) []byte {
-	switch rid {
-	case RIDLoadKey:
-		m4, m5, erc := e.engine.LoadKey([16]byte(in[:16]), [32]byte(in[16:48]), [16]byte(in[48:]))
-		if erc != she.NoError {
-			return []byte{byte(erc)}
+// profileDID reports whether the DID of a one-DID read request is a read-did step's.
+func (e *ECU) profileDID(req []byte) bool {
+	for _, ref := range e.diag.bySID[uds.ReadDataByIdentifier] {
+		if ref.op.Steps[ref.idx].MatchesRequest(req) {
+			return true
 		}
-		if e.cfg.Faults.WrongProof {
-			m5[15] ^= 0x01
-		}
-		return append(append([]byte{byte(erc)}, m4[:]...), m5[:]...)
-	case RIDGetID:
-		uid, sreg, mac, erc := e.engine.GetID([16]byte(in))
-		if erc != she.NoError {
-			return []byte{byte(erc)}
-		}
-		out := append([]byte{byte(erc)}, uid[:]...)
-		return append(append(out, byte(sreg)), mac[:]...)
-	case RIDVerifyMAC:
-		ok, erc := e.engine.VerifyMAC(she.KeyID(in[0]), in[1:17], in[17:33], 0)
-		if erc != she.NoError {
-			return []byte{byte(erc)}
-		}
-		result := byte(0x01)
-		if ok {
-			result = 0x00
-		}
-		return []byte{byte(erc), result}
-	default: // RIDGenerateMAC
-		mac, erc := e.engine.GenerateMAC(she.KeyID(in[0]), in[1:17])
-		if erc != she.NoError {
-			return []byte{byte(erc)}
-		}
-		return append([]byte{byte(erc)}, mac[:]...)
 	}
+	return false
 }

@@ -30,6 +30,7 @@ type config struct {
 	extended     bool
 	pad          bool
 	padByte      byte
+	minLength    int // padded frames are at least this long (default 8)
 	blockSize    uint8
 	stmin        uint8
 	wftMax       int
@@ -43,6 +44,18 @@ type config struct {
 	clock        Clock
 	txDL         int  // CAN FD: the longest frame sent (TX_DL); 0 for classic CAN
 	brs          bool // CAN FD: frames switch to the data bit rate
+	// Extended and mixed addressing (ISO 15765-2): one address byte leads every frame, txAE in
+	// the frames sent, rxAE in those received.
+	addrExt    bool
+	txAE, rxAE byte
+}
+
+// addressBytes is how many address bytes lead each frame: 1 with an address extension, else 0.
+func (c *config) addressBytes() int {
+	if c.addrExt {
+		return 1
+	}
+	return 0
 }
 
 // Option configures a Conn.
@@ -61,11 +74,27 @@ func WithCANFD(txDL int, brs bool) Option {
 // WithPadding pads every frame to 8 bytes with b (the default pads with 0xCC).
 func WithPadding(b byte) Option { return func(c *config) { c.pad, c.padByte = true, b } }
 
+// WithMinFrameLength pads frames to at least n bytes (1..64; default 8) rather than 8, when they
+// are padded; on CAN FD a length above 8 rounds up to the next CAN FD length. The kernel's socket
+// (DialKernel) has no such setting and ignores it.
+func WithMinFrameLength(n int) Option {
+	return func(c *config) { c.minLength = min(max(n, 1), vcan.MaxFDLength) }
+}
+
 // WithoutPadding sends frames only as long as their content.
 func WithoutPadding() Option { return func(c *config) { c.pad = false } }
 
 // WithExtendedIDs uses 29-bit CAN IDs.
 func WithExtendedIDs() Option { return func(c *config) { c.extended = true } }
+
+// WithAddressExtension uses extended or mixed addressing (ISO 15765-2): every frame sent, flow
+// control included, starts with tx, and only frames that start with rx are received, which
+// shortens each frame's payload by one byte (a single frame carries up to 6 bytes on classic
+// CAN). Extended addressing puts the target's address there (tx the peer's, rx this node's);
+// mixed addressing the same address extension both ways.
+func WithAddressExtension(tx, rx byte) Option {
+	return func(c *config) { c.addrExt, c.txAE, c.rxAE = true, tx, rx }
+}
 
 // WithFlowControl sets the block size and separation time this side asks a sender for.
 func WithFlowControl(blockSize uint8, stmin time.Duration) Option {
@@ -127,7 +156,7 @@ var _ Transport = (*Conn)(nil)
 // New starts an ISO-TP transport on bus that sends with txID and receives frames with rxID.
 func New(bus vcan.Conn, txID, rxID uint32, opts ...Option) *Conn {
 	c := &Conn{bus: bus, cfg: config{txID: txID, rxID: rxID, pad: true, padByte: defaultPadding,
-		wftMax: defaultWFTmax, timeoutAs: defaultTimeout, timeoutBs: defaultTimeout,
+		minLength: 8, wftMax: defaultWFTmax, timeoutAs: defaultTimeout, timeoutBs: defaultTimeout,
 		timeoutCr: defaultTimeout, maxLength: defaultMaxBytes, clock: SystemClock},
 		fc: make(chan PDU, 4), inbox: make(chan received, 64), done: make(chan struct{})}
 	for _, o := range opts {
@@ -154,11 +183,13 @@ func (c *Conn) Close() error {
 func (c *Conn) frame(data []byte) vcan.Frame {
 	f := vcan.Frame{ID: c.cfg.txID, Extended: c.cfg.extended, FD: c.cfg.txDL > 0, BRS: c.cfg.brs && c.cfg.txDL > 0}
 	n := copy(f.Data[:], data)
-	f.Length = uint8(n)
-	if c.cfg.pad && n < 8 {
-		f.Length = 8
-	} else if n > 8 {
-		f.Length = uint8(vcan.PadFDLength(n))
+	length := n
+	if c.cfg.pad {
+		length = max(n, min(c.cfg.minLength, max(c.cfg.txDL, 8))) // never beyond TX_DL
+	}
+	f.Length = uint8(length)
+	if length > 8 {
+		f.Length = uint8(vcan.PadFDLength(length))
 	}
 	for i := n; i < int(f.Length); i++ {
 		f.Data[i] = c.cfg.padByte
@@ -184,7 +215,11 @@ func (c *Conn) sendFrame(ctx context.Context, p PDU) error {
 	var buf [vcan.MaxFDLength]byte
 	ctx, cancel := withTimeout(ctx, c.cfg.clock, c.cfg.timeoutAs)
 	defer cancel()
-	if err := c.send(ctx, c.frame(AppendPDU(buf[:0], p))); err != nil {
+	b := buf[:0]
+	if c.cfg.addrExt {
+		b = append(b, c.cfg.txAE)
+	}
+	if err := c.send(ctx, c.frame(AppendPDU(b, p))); err != nil {
 		if timerFired(ctx) {
 			err = fmt.Errorf("N_As %v: %w", c.cfg.timeoutAs, context.DeadlineExceeded)
 		}
@@ -201,8 +236,10 @@ func (c *Conn) Send(ctx context.Context, msg []byte) error {
 	}
 	c.sendMu.Lock()
 	defer c.sendMu.Unlock()
-	pdus := SegmentFD(msg, max(c.cfg.txDL, 8), 0)
+	pdus := SegmentFD(msg, max(c.cfg.txDL, 8), c.cfg.addressBytes())
 	if len(pdus) == 1 {
+		// A frame padded beyond 8 bytes carries its single frame with the SF_DL escape.
+		pdus[0].Escape = pdus[0].Escape || c.cfg.pad && c.cfg.txDL > 8 && c.cfg.minLength > 8
 		return c.sendFrame(ctx, pdus[0])
 	}
 	for len(c.fc) > 0 { // flow control left over from an abandoned exchange
@@ -284,7 +321,8 @@ func (c *Conn) readLoop() {
 		<-c.done
 		cancel()
 	}()
-	r := Reassembler{MaxLength: c.cfg.maxLength, BlockSize: c.cfg.blockSize, STmin: c.cfg.stmin}
+	ae := c.cfg.addressBytes()
+	r := Reassembler{MaxLength: c.cfg.maxLength, BlockSize: c.cfg.blockSize, STmin: c.cfg.stmin, AddressBytes: ae}
 	clk := c.cfg.clock
 	receive := c.receiver()
 	var crDeadline time.Time // N_Cr runs from the last frame the reassembler accepted
@@ -308,8 +346,11 @@ func (c *Conn) readLoop() {
 			continue
 		}
 		data := f.Payload()
-		if len(data) > 0 && PDUType(data[0]>>4) == FlowControl {
-			if p, _, err := ParsePDU(data); err == nil {
+		if len(data) <= ae || ae == 1 && data[0] != c.cfg.rxAE {
+			continue // empty, or addressed to another node
+		}
+		if PDUType(data[ae]>>4) == FlowControl {
+			if p, _, err := ParsePDUAt(data, ae); err == nil {
 				select {
 				case c.fc <- p:
 				default: // nobody is sending: unexpected flow control is ignored
@@ -323,7 +364,7 @@ func (c *Conn) readLoop() {
 			c.deliver(received{err: st.Err})
 		}
 		if st.FlowControl != nil {
-			c.sendFlowControl(ctx, *st.FlowControl, PDUType(data[0]>>4) == FirstFrame)
+			c.sendFlowControl(ctx, *st.FlowControl, PDUType(data[ae]>>4) == FirstFrame)
 		}
 		if st.Message != nil {
 			c.deliver(received{msg: st.Message})

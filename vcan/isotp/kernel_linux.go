@@ -17,14 +17,16 @@ import (
 // Socket options of the kernel's CAN_ISOTP protocol (include/uapi/linux/can/isotp.h), defined here
 // because golang.org/x/sys does not carry them.
 const (
-	solCANISOTP     = 106  // SOL_CAN_BASE + CAN_ISOTP
-	canISOTPOpts    = 1    // CAN_ISOTP_OPTS: struct can_isotp_options
-	canISOTPRecvFC  = 2    // CAN_ISOTP_RECV_FC: struct can_isotp_fc_options
-	canISOTPLLOpts  = 5    // CAN_ISOTP_LL_OPTS: struct can_isotp_ll_options
-	canFDMTU        = 72   // CANFD_MTU: sizeof(struct canfd_frame)
-	canFDBRS        = 0x01 // CANFD_BRS
+	solCANISOTP     = 106   // SOL_CAN_BASE + CAN_ISOTP
+	canISOTPOpts    = 1     // CAN_ISOTP_OPTS: struct can_isotp_options
+	canISOTPRecvFC  = 2     // CAN_ISOTP_RECV_FC: struct can_isotp_fc_options
+	canISOTPLLOpts  = 5     // CAN_ISOTP_LL_OPTS: struct can_isotp_ll_options
+	canFDMTU        = 72    // CANFD_MTU: sizeof(struct canfd_frame)
+	canFDBRS        = 0x01  // CANFD_BRS
+	canISOTPExtAddr = 0x002 // CAN_ISOTP_EXTEND_ADDR: ext_address leads every frame sent
 	canISOTPTxPad   = 0x004
 	canISOTPRxPad   = 0x008
+	canISOTPRxExt   = 0x200 // CAN_ISOTP_RX_EXT_ADDR: rx_ext_address for frames received
 	canISOTPWaitTx  = 0x400 // CAN_ISOTP_WAIT_TX_DONE: write() returns once the PDU is sent
 	canEFFFlag      = 0x80000000
 	kernelMaxLength = 4095 // the kernel's default buffer without a larger CONFIG_CAN_ISOTP setting
@@ -59,7 +61,8 @@ var _ Transport = (*KernelConn)(nil)
 
 // DialKernel opens a kernel ISO-TP socket on interface iface that sends with txID and receives
 // rxID. It understands the same options as New: padding, 29-bit IDs, the flow control this side
-// asks for (block size, STmin), N_WFTmax, and CAN FD (WithCANFD: CAN_ISOTP_LL_OPTS with mtu 72,
+// asks for (block size, STmin), N_WFTmax, an address extension (CAN_ISOTP_EXTEND_ADDR with
+// CAN_ISOTP_RX_EXT_ADDR), and CAN FD (WithCANFD: CAN_ISOTP_LL_OPTS with mtu 72,
 // tx_dl and the BRS flag; the interface needs the CAN FD MTU, and the kernel's socket then takes
 // only CAN FD frames); the kernel applies its own timeouts. Send waits for the end of the
 // transmission.
@@ -84,6 +87,10 @@ func DialKernel(iface string, txID, rxID uint32, opts ...Option) (*KernelConn, e
 	if cfg.pad {
 		o.flags |= canISOTPTxPad | canISOTPRxPad
 		o.txPadContent, o.rxPadContent = cfg.padByte, cfg.padByte
+	}
+	if cfg.addrExt {
+		o.flags |= canISOTPExtAddr | canISOTPRxExt
+		o.extAddress, o.rxExtAddress = cfg.txAE, cfg.rxAE
 	}
 	if err := setsockopt(fd, canISOTPOpts, unsafe.Pointer(&o), unsafe.Sizeof(o)); err != nil {
 		return fail("set options", err)

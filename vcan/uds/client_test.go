@@ -254,6 +254,40 @@ func TestMatch(t *testing.T) {
 		{[]byte{0x3E, 0x00}, []byte{0x7E, 0x00}, Answer},
 		{[]byte{0x3E, 0x00}, []byte{0x62, 0xFD, 0x00}, Foreign},
 		{nil, []byte{0x7E, 0x00}, Foreign},
+		// WriteDataByIdentifier echoes its DID.
+		{[]byte{0x2E, 0x0E, 0x10, 1, 2}, []byte{0x6E, 0x0E, 0x10}, Answer},
+		{[]byte{0x2E, 0x0E, 0x10, 1, 2}, []byte{0x6E, 0x0E, 0x20}, Foreign}, // another DID's write
+		{[]byte{0x2E, 0x8E, 0x10, 1}, []byte{0x6E, 0x8E, 0x10}, Answer},     // 0x80 of a DID is no suppress bit
+		{[]byte{0x2E, 0x8E, 0x10, 1}, []byte{0x6E, 0x0E, 0x10}, Foreign},
+		{[]byte{0x2E, 0x0E, 0x10, 1, 2}, []byte{0x6E, 0x0E}, Foreign},       // too short to echo
+		{[]byte{0x2E, 0x0E, 0x10, 1, 2}, []byte{0x62, 0x0E, 0x10}, Foreign}, // a read's answer
+		{[]byte{0x2E, 0x0E, 0x10, 1, 2}, []byte{0x7F, 0x2E, 0x72}, Answer},
+		{[]byte{0x2E, 0x0E, 0x10, 1, 2}, []byte{0x7F, 0x2E, 0x78}, Pending},
+		{[]byte{0x2E, 0x0E, 0x10, 1, 2}, []byte{0x7F, 0x22, 0x31}, Foreign},
+		// ReadDataByIdentifier of the record after a write.
+		{[]byte{0x22, 0x0E, 0x11}, []byte{0x62, 0x0E, 0x11, 0}, Answer},
+		{[]byte{0x22, 0x0E, 0x11}, []byte{0x6E, 0x0E, 0x11}, Foreign}, // the write's answer, late
+		{[]byte{0x22, 0x0E, 0x11}, []byte{0x7F, 0x2E, 0x72}, Foreign},
+		// RequestDownload echoes nothing but the service.
+		{[]byte{0x34, 0x00, 0x24, 0, 0xFF, 0, 0, 0, 0x40}, []byte{0x74, 0x20, 0x0F, 0xFF}, Answer},
+		{[]byte{0x34, 0x00, 0x24, 0, 0xFF, 0, 0, 0, 0x40}, []byte{0x76, 0x01}, Foreign},
+		{[]byte{0x34, 0x00, 0x24, 0, 0xFF, 0, 0, 0, 0x40}, []byte{0x7F, 0x34, 0x70}, Answer},
+		{[]byte{0x34, 0x00, 0x24, 0, 0xFF, 0, 0, 0, 0x40}, []byte{0x7F, 0x36, 0x24}, Foreign},
+		// TransferData echoes its block sequence counter.
+		{[]byte{0x36, 0x01, 1, 2, 3}, []byte{0x76, 0x01}, Answer},
+		{[]byte{0x36, 0x02, 1, 2, 3}, []byte{0x76, 0x01}, Foreign}, // the previous block's answer
+		{[]byte{0x36, 0x81, 1, 2, 3}, []byte{0x76, 0x81}, Answer},  // 0x80 of a counter is no suppress bit
+		{[]byte{0x36, 0x81, 1, 2, 3}, []byte{0x76, 0x01}, Foreign},
+		{[]byte{0x36, 0x01, 1, 2, 3}, []byte{0x76}, Foreign}, // too short to echo
+		{[]byte{0x36, 0x01, 1, 2, 3}, []byte{0x74, 0x20, 0x0F, 0xFF}, Foreign},
+		{[]byte{0x36, 0x01, 1, 2, 3}, []byte{0x7F, 0x36, 0x78}, Pending},
+		{[]byte{0x36, 0x01, 1, 2, 3}, []byte{0x7F, 0x36, 0x73}, Answer},
+		// RequestTransferExit echoes nothing but the service.
+		{[]byte{0x37}, []byte{0x77, 0, 1, 2}, Answer},
+		{[]byte{0x37}, []byte{0x77}, Answer},
+		{[]byte{0x37}, []byte{0x76, 0x01}, Foreign}, // the transfer's answer, late
+		{[]byte{0x37}, []byte{0x7F, 0x37, 0x24}, Answer},
+		{[]byte{0x37}, []byte{0x7F, 0x36, 0x24}, Foreign},
 	} {
 		if got := Match(c.req, c.resp); got != c.want {
 			t.Errorf("% x answered by % x: %v, want %v", c.req, c.resp, got, c.want)
@@ -387,5 +421,35 @@ func TestClientUsesItsClock(t *testing.T) {
 	clk.Advance(time.Millisecond)
 	if err := <-errc; !errors.Is(err, ErrTimeout) {
 		t.Fatalf("Do: %v, want ErrTimeout", err)
+	}
+}
+
+func TestClientDiscardsForeignAnswersOfTheDownloadAndDIDServices(t *testing.T) {
+	// The server first sends an answer that belongs to another request of the same service, then
+	// the right one: the client returns the right one and counts the other discarded.
+	for _, c := range []struct {
+		name          string
+		req           []byte
+		foreign, want []byte
+	}{
+		{"write-did", []byte{0x2E, 0x0E, 0x10, 1, 2}, []byte{0x6E, 0x0E, 0x20}, []byte{0x6E, 0x0E, 0x10}},
+		{"read-did", []byte{0x22, 0x0E, 0x11}, []byte{0x62, 0x0E, 0x21, 9}, []byte{0x62, 0x0E, 0x11, 1}},
+		{"request-download", []byte{0x34, 0x00, 0x24, 0, 0xFF, 0, 0, 0, 0x40}, []byte{0x76, 0x01}, []byte{0x74, 0x20, 0x0F, 0xFF}},
+		{"transfer-data", []byte{0x36, 0x02, 1, 2}, []byte{0x76, 0x01}, []byte{0x76, 0x02}},
+		{"request-transfer-exit", []byte{0x37}, []byte{0x76, 0x01}, []byte{0x77, 0, 1}},
+		{"foreign negative", []byte{0x37}, []byte{0x7F, 0x36, 0x24}, []byte{0x77}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				cl := scripted(t, func([]byte) []reply { return []reply{{0, c.foreign}, {0, c.want}} })
+				got, err := cl.Do(context.Background(), c.req)
+				if err != nil || !bytes.Equal(got, c.want) {
+					t.Fatalf("Do(% x) = % x, %v; want % x", c.req, got, err, c.want)
+				}
+				if st := cl.Stats(); st != (Stats{Discarded: 1}) {
+					t.Fatalf("stats %+v, want one discarded", st)
+				}
+			})
+		})
 	}
 }

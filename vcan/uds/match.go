@@ -12,8 +12,9 @@ const (
 
 // Match reports whether resp answers req. A positive answer carries the request's service ID +
 // 0x40 and echoes its sub-function (without the suppress bit: 0x10, 0x11, 0x27, 0x3E), its data
-// identifier (0x22, the first one) or its routine control type and identifier (0x31); a negative
-// answer 7F names the request's service.
+// identifier (0x22, the first one; 0x2E), its routine control type and identifier (0x31) or its
+// block sequence counter (0x36); RequestDownload (0x34) and RequestTransferExit (0x37) echo
+// nothing but the service. A negative answer 7F names the request's service.
 func Match(req, resp []byte) Verdict {
 	if len(req) == 0 {
 		return Foreign
@@ -36,7 +37,7 @@ func Match(req, resp []byte) Verdict {
 	}
 	for i := 1; i < n; i++ {
 		want := req[i]
-		if i == 1 && req[0] != ReadDataByIdentifier {
+		if i == 1 && hasSubFunction(req[0]) {
 			want &^= SuppressPositiveResponse
 		}
 		if resp[i] != want {
@@ -52,10 +53,22 @@ func echoLength(sid byte) int {
 	switch sid {
 	case DiagnosticSessionControl, ECUReset, SecurityAccess, TesterPresent:
 		return 2
-	case ReadDataByIdentifier:
+	case TransferData:
+		return 2
+	case ReadDataByIdentifier, WriteDataByIdentifier:
 		return 3
 	case RoutineControl:
 		return 4
 	}
 	return 1
+}
+
+// hasSubFunction reports whether the second byte of a request of service sid is a sub-function,
+// whose suppress-positive-response bit the answer does not echo.
+func hasSubFunction(sid byte) bool {
+	switch sid {
+	case DiagnosticSessionControl, ECUReset, SecurityAccess, RoutineControl, TesterPresent:
+		return true
+	}
+	return false
 }

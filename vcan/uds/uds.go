@@ -15,7 +15,11 @@ const (
 	ECUReset                 = 0x11
 	SecurityAccess           = 0x27
 	ReadDataByIdentifier     = 0x22
+	WriteDataByIdentifier    = 0x2E
 	RoutineControl           = 0x31
+	RequestDownload          = 0x34
+	TransferData             = 0x36
+	RequestTransferExit      = 0x37
 	TesterPresent            = 0x3E
 	NegativeResponse         = 0x7F
 	positiveOffset           = 0x40
@@ -84,14 +88,7 @@ func IsPositive(resp []byte, sid byte) bool { return len(resp) > 0 && resp[0] ==
 // SuppressesPositiveResponse reports whether req asks for no positive response: its service has a
 // sub-function (the services of this package's profile that have one) with the suppress bit set.
 func SuppressesPositiveResponse(req []byte) bool {
-	if len(req) < 2 || req[1]&SuppressPositiveResponse == 0 {
-		return false
-	}
-	switch req[0] {
-	case DiagnosticSessionControl, ECUReset, SecurityAccess, RoutineControl, TesterPresent:
-		return true
-	}
-	return false
+	return len(req) >= 2 && req[1]&SuppressPositiveResponse != 0 && hasSubFunction(req[0])
 }
 
 // ParseNegative returns the service and code of a negative response.

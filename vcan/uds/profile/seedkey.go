@@ -11,6 +11,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/aead/cmac"
@@ -30,6 +31,10 @@ type SeedKeyCommand struct {
 
 // maxOutput bounds what is read from the command's standard output and error.
 const maxOutput = 4096
+
+// textBusyTries is how often Key tries again to run a program that is busy being written, or
+// whose output pipes another child held open.
+const textBusyTries = 5
 
 // SeedKeyCommand returns the runner of the profile's external seed/key command. A program path
 // with a slash that is not absolute is relative to the profile's directory; for a built-in
@@ -97,15 +102,26 @@ func (c *SeedKeyCommand) Key(ctx context.Context, seed []byte) ([]byte, error) {
 	if c.Input == SeedArgument {
 		args = append(args, seedHex)
 	}
-	cmd := exec.CommandContext(ctx, c.Path, args...)
-	if c.Input == SeedStdin {
-		cmd.Stdin = strings.NewReader(seedHex + "\n")
-	}
 	var stdout, stderr cappedBuffer
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	cmd.WaitDelay = time.Second // a child that keeps the pipes open does not hold Key up
+	run := func() error {
+		stdout, stderr = cappedBuffer{}, cappedBuffer{}
+		cmd := exec.CommandContext(ctx, c.Path, args...)
+		if c.Input == SeedStdin {
+			cmd.Stdin = strings.NewReader(seedHex + "\n")
+		}
+		cmd.Stdout, cmd.Stderr = &stdout, &stderr
+		cmd.WaitDelay = time.Second // a child that keeps the pipes open does not hold Key up
+		return cmd.Run()
+	}
 	name := filepath.Base(c.Path)
-	err := cmd.Run()
+	err := run()
+	// A script written just now may still be open for writing in a child another goroutine
+	// forked meanwhile, until that child execs: executing it then fails with ETXTBSY. Such a
+	// child may likewise hold the command's output pipes open past its exit (ErrWaitDelay).
+	for try := 1; (errors.Is(err, syscall.ETXTBSY) || errors.Is(err, exec.ErrWaitDelay)) && try <= textBusyTries && ctx.Err() == nil; try++ {
+		time.Sleep(time.Duration(try) * 10 * time.Millisecond)
+		err = run()
+	}
 	switch {
 	case errors.Is(ctx.Err(), context.DeadlineExceeded):
 		return nil, fmt.Errorf("seed/key command %s: no key within %v", name, c.Timeout)

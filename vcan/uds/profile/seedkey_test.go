@@ -3,9 +3,12 @@ package profile
 import (
 	"bytes"
 	"context"
+	"encoding/hex"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 )
@@ -127,5 +130,42 @@ func TestSeedKeyFunc(t *testing.T) {
 	none := mustParse(t, didProfile)
 	if _, _, err := none.SeedKey(); err == nil {
 		t.Fatal("SeedKey of a profile without SecurityAccess succeeded")
+	}
+}
+
+func TestBuiltinSeedKeyCommandsRunConcurrently(t *testing.T) {
+	// Each command writes the built-in script to a temporary file and runs it while other
+	// goroutines fork theirs: a child forked while a script is open for writing makes running
+	// that script fail with ETXTBSY for a moment, which Key rides out.
+	p, err := Find("extended-seedkey")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	errs := make(chan error, 8*25)
+	for range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for range 25 {
+				c, err := p.SeedKeyCommand()
+				if err == nil {
+					var key []byte
+					key, err = c.Key(context.Background(), []byte{1, 2, 3, 4})
+					c.Close()
+					if err == nil && hex.EncodeToString(key) != "5bc2973b" {
+						err = fmt.Errorf("key %x, want 5bc2973b", key)
+					}
+				}
+				if err != nil {
+					errs <- err
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
 	}
 }
