@@ -154,7 +154,7 @@ func run(o options, out io.Writer) error {
 		whose = "this process: in-process server and clients together (getrusage)"
 	}
 	n := min(next.Load(), before+int64(o.requests)) - before
-	fmt.Fprintf(out, "CPU %.1f µs/request of the %s\n", (cpu1-cpu0)*1e6/float64(n), whose)
+	fmt.Fprintf(out, "CPU %.1f µs/request: %s\n", (cpu1-cpu0)*1e6/float64(n), whose)
 	return nil
 }
 

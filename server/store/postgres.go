@@ -102,6 +102,7 @@ func OpenPostgres(ctx context.Context, url string) (*Store, error) {
 		return err
 	}
 	s.change = func(ctx context.Context, fn func(*sql.Tx) error) error { return s.pgChange(ctx, db, fn) }
+	s.update = s.change
 	return s, nil
 }
 
@@ -118,6 +119,7 @@ func (s *Store) pgChange(ctx context.Context, db *sql.DB, fn func(*sql.Tx) error
 			err = tx.Commit()
 		} else {
 			tx.Rollback()
+			err = unrefused(err)
 		}
 		var pg *pgconn.PgError
 		if err != nil && errors.As(err, &pg) && (pg.Code == "40001" || pg.Code == "40P01") && attempt < 5 {

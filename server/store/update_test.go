@@ -1,0 +1,81 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"sync"
+	"testing"
+
+	"github.com/shekit/shekit/server/kms"
+	"github.com/shekit/shekit/simulator/she"
+)
+
+// TestExhaustedCounterIsNotConsumed: an issue past 2^28-1 is refused and changes nothing: the
+// slot keeps its last counter and pending issue, and the audit log only the first issue.
+func TestExhaustedCounterIsNotConsumed(t *testing.T) {
+	eachBackend(t, func(t *testing.T, open func(t *testing.T) *Store) {
+		s := open(t)
+		ctx := context.Background()
+		c, _, err := s.Issue(ctx, kms.Issue{Slot: slot, Type: kms.EcuMasterKey, Phase: kms.Prod}, she.MaxCounter, "t")
+		if err != nil || c != she.MaxCounter {
+			t.Fatalf("issue at the last counter: %d %v", c, err)
+		}
+		if _, _, err := s.Issue(ctx, kms.Issue{Slot: slot, Type: kms.EcuMasterKey, Phase: kms.Dev}, 0, "t"); !errors.Is(err, kms.ErrCounterExhausted) {
+			t.Fatalf("issue past the last counter: %v, want ErrCounterExhausted", err)
+		}
+		st, err := s.SlotState(ctx, slot)
+		if err != nil || st.LastCounter != she.MaxCounter || st.Pending == nil || st.Pending.Counter != she.MaxCounter || st.Pending.Phase != kms.Prod {
+			t.Fatalf("slot after the refusal: %+v %+v %v", st, st.Pending, err)
+		}
+		if e, err := s.Audit(ctx, 0, 10); err != nil || len(e) != 1 {
+			t.Fatalf("audit %+v %v, want the first issue alone", e, err)
+		}
+	})
+}
+
+// TestFailedUpdateUndoesItselfOnly: an update that fails after writing (the database refuses
+// its second statement) leaves no trace, whatever batch it shared; the changes beside it commit.
+func TestFailedUpdateUndoesItselfOnly(t *testing.T) {
+	eachBackend(t, func(t *testing.T, open func(t *testing.T) *Store) {
+		s := open(t)
+		ctx := context.Background()
+		const n = 64
+		var wg sync.WaitGroup
+		errs := make([]error, n)
+		for i := range n {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				if i == n/2 {
+					errs[i] = s.update(ctx, func(tx *sql.Tx) error {
+						if err := s.audit(tx, "failing", "issue:EcuMasterKey", slot, 7, "issued", ""); err != nil {
+							return err
+						}
+						_, err := tx.Exec(`UPDATE audit SET actor = 'x'`) // refused by the append-only trigger
+						return err
+					})
+					return
+				}
+				u := slot
+				u.UID[13] = byte(i)
+				_, _, errs[i] = s.Issue(ctx, kms.Issue{Slot: u, Type: kms.EcuMasterKey, Phase: kms.Prod}, 0, "t")
+			}()
+		}
+		wg.Wait()
+		for i, err := range errs {
+			if (i == n/2) != (err != nil) {
+				t.Fatalf("change %d: %v", i, err)
+			}
+		}
+		e, err := s.Audit(ctx, 0, 2*n)
+		if err != nil || len(e) != n-1 {
+			t.Fatalf("%d audit entries (%v), want the %d issues", len(e), err, n-1)
+		}
+		for _, a := range e {
+			if a.Actor != "t" {
+				t.Fatalf("the failed update's entry was committed: %+v", a)
+			}
+		}
+	})
+}
