@@ -5,6 +5,7 @@
 //	       [-tls-cert FILE -tls-key FILE [-tls-client-ca FILE [-tls-client-crl FILE]]] [-admin-token TOKEN]
 //	       [-read-header-timeout D] [-read-timeout D] [-write-timeout D] [-idle-timeout D]
 //	       [-request-timeout D] [-max-conns N] [-registry-refresh D] [-pprof 127.0.0.1:PORT]
+//	       [-log-level debug|info|warn|error]
 //
 // Every flag can also come from the environment: SHEKIT_ and its name in capitals with - as _
 // (SHEKIT_ADMIN_TOKEN, SHEKIT_DB, …); the command line wins.
@@ -40,6 +41,7 @@ func main() {
 type options struct {
 	listen, data, db, registry, auth, tlsCert, tlsKey, tlsClientCA, tlsClientCRL, adminToken string
 	clmLicense, clmKeys, clmCAKeys, pprof                                                    string
+	logLevel                                                                                 slog.Level
 	limits                                                                                   connLimits
 	registryRefresh                                                                          time.Duration
 }
@@ -136,6 +138,7 @@ func (o *options) register(fs *flag.FlagSet) {
 	fs.IntVar(&o.limits.maxConns, "max-conns", 4096, "connections held open at most; at the limit a new one closes the one idle longest")
 	fs.DurationVar(&o.registryRefresh, "registry-refresh", reference.DefaultRegistryRefresh, "how often the stored registry is read for changes another replica's admin API made")
 	fs.StringVar(&o.adminToken, "admin-token", "", "bearer token of the admin API under /admin (empty: admin API disabled)")
+	fs.TextVar(&o.logLevel, "log-level", slog.LevelInfo, "least level logged: debug, info (a line per request), warn or error")
 	fs.StringVar(&o.pprof, "pprof", "", "loopback address to serve net/http/pprof on, a listener of its own (empty: off)")
 }
 
@@ -199,7 +202,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 			return usage(err)
 		}
 	}
-	log := slog.New(slog.NewJSONHandler(stderr, nil))
+	log := slog.New(slog.NewJSONHandler(stderr, &slog.HandlerOptions{Level: o.logLevel}))
 	ref, err := reference.New(ctx, reference.Config{DataDir: o.data, DB: o.db, Registry: reg, Auth: auth,
 		AdminToken: o.adminToken, RequestTimeout: o.limits.request, RegistryRefresh: o.registryRefresh,
 		CLMLicense: o.clmLicense, CLMKeys: o.clmKeys, CLMCAKeys: o.clmCAKeys, Log: log})
