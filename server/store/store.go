@@ -27,8 +27,8 @@ type Store struct {
 	// savepoint.
 	update func(ctx context.Context, fn func(*sql.Tx) error) error
 	stmt   func(tx *sql.Tx, st statement) *sql.Stmt // a prepared statement, or nil
-	// issue allocates a counter (Issue's work once its arguments are checked): in a change of
-	// its own with SQLite's writer, in one statement with PostgreSQL.
+	// issue allocates a counter (Issue's work once its arguments are checked): an update with
+	// SQLite's writer, one statement of a batch with PostgreSQL (pgIssuer).
 	issue func(ctx context.Context, is kms.Issue, min uint32, actor string) (uint32, kms.SlotState, error)
 	close func() error
 
@@ -141,30 +141,6 @@ func (s *Store) issueInChange(ctx context.Context, is kms.Issue, min uint32, act
 		return err
 	})
 	return counter, master, err
-}
-
-// issueOne runs an issue as one statement, pgIssue (PostgreSQL).
-func (s *Store) issueOne(ctx context.Context, is kms.Issue, min uint32, actor string) (uint32, kms.SlotState, error) {
-	var c int64
-	var ic sql.NullInt64
-	var ip sql.NullString
-	start := time.Now()
-	err := s.r.QueryRowContext(ctx, pgIssue, is.UID[:], int(is.KeyID), max(int64(min), 1), string(is.Type), string(is.Phase),
-		now(), actor, "issue:"+string(is.Type), is.UID.String()).Scan(&c, &ic, &ip)
-	if errors.Is(err, sql.ErrNoRows) {
-		return 0, kms.SlotState{}, kms.ErrCounterExhausted
-	}
-	if err != nil {
-		return 0, kms.SlotState{}, err
-	}
-	if s.OnCommit != nil {
-		s.OnCommit(1, time.Since(start))
-	}
-	var master kms.SlotState
-	if ic.Valid {
-		master.Injected = &kms.Injected{Counter: uint32(ic.Int64), Phase: kms.Phase(ip.String)}
-	}
-	return uint32(c), master, nil
 }
 
 // Report implements kms.Store.
