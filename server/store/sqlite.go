@@ -105,6 +105,9 @@ type op struct {
 	err     chan error
 }
 
+// readStatements are prepared on SQLite's reader pool as well: a read then parses no SQL.
+var readStatements = []statement{stSlot, stObjGet, stObjByAlt, stObjExists, stObjOwned, stObjList, stObjPage}
+
 // OpenSQLite opens (creating if needed) the database at path.
 func OpenSQLite(path string) (*Store, error) {
 	if err := privateFiles(path); err != nil {
@@ -149,6 +152,13 @@ func OpenSQLite(path string) (*Store, error) {
 		wr.stmt[i] = prepare(q)
 	}
 	wr.savepoint, wr.rollbackTo, wr.release = prepare(`SAVEPOINT change`), prepare(`ROLLBACK TO change`), prepare(`RELEASE change`)
+	for _, q := range readStatements {
+		if st, perr := r.Prepare(s.sql[q]); perr != nil && err == nil {
+			err = fmt.Errorf("store: prepare %q: %w", s.sql[q], perr)
+		} else {
+			s.read[q] = st
+		}
+	}
 	if err != nil {
 		w.Close()
 		r.Close()

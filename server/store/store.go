@@ -20,6 +20,7 @@ import (
 // Store is the reference server's store.
 type Store struct {
 	r      *sql.DB                                                 // reads
+	read   [statementCount]*sql.Stmt                               // reads prepared on r (nil: by their text)
 	sql    [statementCount]string                                  // the statements as the dialect writes them
 	change func(ctx context.Context, fn func(*sql.Tx) error) error // one committed transaction
 	// update is change for an fn that refuses (returns a refusal) only before its first write
@@ -109,6 +110,9 @@ func scanSlot(row *sql.Row, slot kms.Slot) (kms.SlotState, error) {
 
 // SlotState implements kms.Store.
 func (s *Store) SlotState(ctx context.Context, slot kms.Slot) (kms.SlotState, error) {
+	if st := s.read[stSlot]; st != nil {
+		return scanSlot(st.QueryRowContext(ctx, slot.UID[:], int(slot.KeyID)), slot)
+	}
 	return scanSlot(s.r.QueryRowContext(ctx, s.sql[stSlot], slot.UID[:], int(slot.KeyID)), slot)
 }
 

@@ -79,3 +79,21 @@ func TestFailedUpdateUndoesItselfOnly(t *testing.T) {
 		}
 	})
 }
+
+// TestSQLiteReadsArePrepared: the reader pool holds a prepared statement for every read the KMS
+// and the CLM make outside a change, and a view reads through them.
+func TestSQLiteReadsArePrepared(t *testing.T) {
+	s := backends(t)["sqlite"](t)
+	for _, q := range readStatements {
+		if s.read[q] == nil {
+			t.Errorf("statement %d not prepared on the reader pool", q)
+		}
+	}
+	ctx := context.Background()
+	if _, _, err := s.Issue(ctx, kms.Issue{Slot: slot, Type: kms.EcuMasterKey, Phase: kms.Prod}, 0, "t"); err != nil {
+		t.Fatal(err)
+	}
+	if st, err := s.SlotState(ctx, slot); err != nil || st.LastCounter != 1 {
+		t.Fatalf("slot %+v %v", st, err)
+	}
+}
