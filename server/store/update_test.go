@@ -4,9 +4,11 @@ import (
 	"context"
 	"database/sql"
 	"errors"
+	"strconv"
 	"sync"
 	"testing"
 
+	"github.com/shekit/shekit/server/clm"
 	"github.com/shekit/shekit/server/kms"
 	"github.com/shekit/shekit/simulator/she"
 )
@@ -96,4 +98,55 @@ func TestSQLiteReadsArePrepared(t *testing.T) {
 	if st, err := s.SlotState(ctx, slot); err != nil || st.LastCounter != 1 {
 		t.Fatalf("slot %+v %v", st, err)
 	}
+}
+
+// TestFailedCLMChangeUndoesItselfOnly: a CLM change that fails after writing leaves nothing,
+// whatever batch it shared; the changes beside it commit, each once.
+func TestFailedCLMChangeUndoesItselfOnly(t *testing.T) {
+	eachBackend(t, func(t *testing.T, open func(t *testing.T) *Store) {
+		s := open(t)
+		ctx := context.Background()
+		const n = 64
+		refused := errors.New("refused after writing")
+		var wg sync.WaitGroup
+		errs := make([]error, n)
+		for i := range n {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				errs[i] = s.CLM(ctx, func(tx clm.Tx) error {
+					if err := tx.Put(clm.Object{Kind: "key", ID: strconv.Itoa(i), Alt: "a", Owner: "o", Value: []byte{1}}); err != nil {
+						return err
+					}
+					if i%8 == 0 {
+						return refused
+					}
+					return tx.Audit(clm.AuditEntry{Actor: "clm:o", Action: "clm:key-create", Number: int64(i)})
+				})
+			}()
+		}
+		wg.Wait()
+		var stored int
+		err := s.View(ctx, func(tx clm.Tx) error {
+			objs, err := tx.List("key")
+			stored = len(objs)
+			for _, o := range objs {
+				if id, _ := strconv.Atoi(o.ID); id%8 == 0 {
+					t.Errorf("the failed change %s was committed", o.ID)
+				}
+			}
+			return err
+		})
+		for i, e := range errs {
+			if (i%8 == 0) != errors.Is(e, refused) || (i%8 != 0 && e != nil) {
+				t.Fatalf("change %d: %v", i, e)
+			}
+		}
+		if err != nil || stored != n-n/8 {
+			t.Fatalf("%d keys stored (%v), want %d", stored, err, n-n/8)
+		}
+		if e, err := s.Audit(ctx, 0, 2*n); err != nil || len(e) != n-n/8 {
+			t.Fatalf("%d audit entries (%v), want %d: each change once", len(e), err, n-n/8)
+		}
+	})
 }
