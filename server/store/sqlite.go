@@ -91,8 +91,8 @@ type sqliteWriter struct {
 	wg                             sync.WaitGroup
 	once                           sync.Once
 
-	// tx is the batch under way and bound its statements bound to it so far (the writer's
-	// goroutine only).
+	// tx is the transaction of the batch under way and bound the statements bound to it so
+	// far (used by the writer's goroutine only).
 	tx    *sql.Tx
 	bound [statementCount + 3]*sql.Stmt
 }
