@@ -4,7 +4,8 @@
 //	server [-listen 127.0.0.1:8080] [-data ./data] [-db postgres://…] [-registry FILE] [-auth none|bearer|mtls]
 //	       [-tls-cert FILE -tls-key FILE [-tls-client-ca FILE [-tls-client-crl FILE]]] [-admin-token TOKEN [-console=false]]
 //	       [-read-header-timeout D] [-read-timeout D] [-write-timeout D] [-idle-timeout D]
-//	       [-request-timeout D] [-max-conns N] [-registry-refresh D]
+//	       [-request-timeout D] [-max-conns N] [-registry-refresh D] [-pprof 127.0.0.1:PORT]
+//	       [-log-level debug|info|warn|error]
 //
 // Every flag can also come from the environment: SHEKIT_ and its name in capitals with - as _
 // (SHEKIT_ADMIN_TOKEN, SHEKIT_DB, …); the command line wins.
@@ -39,7 +40,8 @@ func main() {
 // options are the command line.
 type options struct {
 	listen, data, db, registry, auth, tlsCert, tlsKey, tlsClientCA, tlsClientCRL, adminToken string
-	clmLicense, clmKeys, clmCAKeys                                                           string
+	clmLicense, clmKeys, clmCAKeys, pprof                                                    string
+	logLevel                                                                                 slog.Level
 	limits                                                                                   connLimits
 	registryRefresh                                                                          time.Duration
 	console                                                                                  bool
@@ -138,6 +140,8 @@ func (o *options) register(fs *flag.FlagSet) {
 	fs.DurationVar(&o.registryRefresh, "registry-refresh", reference.DefaultRegistryRefresh, "how often the stored registry is read for changes another replica's admin API made")
 	fs.StringVar(&o.adminToken, "admin-token", "", "bearer token of the admin API under /admin (empty: admin API disabled)")
 	fs.BoolVar(&o.console, "console", true, "serve the web console at /console/, signed into with -admin-token (none without one)")
+	fs.TextVar(&o.logLevel, "log-level", slog.LevelInfo, "least level logged: debug, info (a line per request), warn or error")
+	fs.StringVar(&o.pprof, "pprof", "", "loopback address to serve net/http/pprof on, a listener of its own (empty: off)")
 }
 
 // check refuses options that do not go together or would expose the server, and returns the
@@ -158,6 +162,8 @@ func (o *options) check() (kms.Auth, *tls.Config, error) {
 		return "", nil, fmt.Errorf("-auth none is only allowed on a loopback address, not %s", o.listen)
 	case o.registryRefresh <= 0:
 		return "", nil, fmt.Errorf("-registry-refresh %v: want a positive duration", o.registryRefresh)
+	case o.pprof != "" && !isLoopback(o.pprof):
+		return "", nil, fmt.Errorf("-pprof %s: want a loopback address (a profile shows the server's memory)", o.pprof)
 	}
 	tlsCfg, err := o.tlsConfig(auth)
 	if err != nil {
@@ -198,7 +204,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 			return usage(err)
 		}
 	}
-	log := slog.New(slog.NewJSONHandler(stderr, nil))
+	log := slog.New(slog.NewJSONHandler(stderr, &slog.HandlerOptions{Level: o.logLevel}))
 	ref, err := reference.New(ctx, reference.Config{DataDir: o.data, DB: o.db, Registry: reg, Auth: auth,
 		AdminToken: o.adminToken, Console: o.console, RequestTimeout: o.limits.request, RegistryRefresh: o.registryRefresh,
 		CLMLicense: o.clmLicense, CLMKeys: o.clmKeys, CLMCAKeys: o.clmCAKeys, Log: log})
@@ -223,6 +229,16 @@ func (o *options) serve(ctx context.Context, h http.Handler, tlsCfg *tls.Config,
 		ln, scheme = tls.NewListener(ln, tlsCfg), "https"
 	}
 	fmt.Fprintf(stdout, "listening on %s://%s (auth %s, data %s)\n", scheme, ln.Addr(), o.auth, o.data)
+	if o.pprof != "" {
+		p, err := startPprof(o.pprof, stderr)
+		if err != nil {
+			ln.Close()
+			fmt.Fprintf(stderr, "server: %v\n", err)
+			return 1
+		}
+		defer p.close()
+		fmt.Fprintf(stdout, "profiles on %s\n", p.url())
+	}
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
 	select {

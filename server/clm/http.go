@@ -6,6 +6,7 @@ import (
 	"crypto/subtle"
 	"encoding/json"
 	"io"
+	"log/slog"
 	"net/http"
 	"strconv"
 	"strings"
@@ -209,7 +210,10 @@ func (s *Service) respond(method string, op func(context.Context, request) (answ
 		if e != nil {
 			code = e.Code
 		}
-		s.log.Info("clm request", "path", r.URL.Path, "mode", req.get("mode"), "errorcode", code, "duration", time.Since(start))
+		if s.log.Enabled(r.Context(), slog.LevelInfo) { // nothing of the line is built when its level is off
+			s.log.LogAttrs(r.Context(), slog.LevelInfo, "clm request", slog.String("path", r.URL.Path), slog.String("mode", req.get("mode")),
+				slog.Int("errorcode", code), slog.Duration("duration", time.Since(start)))
+		}
 	}
 }
 

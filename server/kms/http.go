@@ -7,7 +7,6 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
-	"io"
 	"log/slog"
 	"net/http"
 	"strings"
@@ -62,30 +61,6 @@ func (h *Handler) Register(mux *http.ServeMux) {
 	mux.HandleFunc("PUT "+PathProvisioning, h.serve("report", h.report))
 	mux.HandleFunc("POST "+PathKeySync, h.serve("sync", h.sync))
 	mux.HandleFunc("PUT "+PathKeySync, h.serve("sync-report", h.reportSync))
-}
-
-// fields is a request body: its string fields (a number is taken as its digits).
-type fields map[string]string
-
-func decode(r *http.Request) (fields, *Error) {
-	var raw map[string]json.RawMessage
-	dec := json.NewDecoder(io.LimitReader(r.Body, maxBody))
-	if err := dec.Decode(&raw); err != nil || raw == nil {
-		return nil, fail("NOT_JSON")
-	}
-	f := fields{}
-	for k, v := range raw {
-		var s string
-		if err := json.Unmarshal(v, &s); err == nil {
-			f[k] = s
-			continue
-		}
-		var n json.Number
-		if err := json.Unmarshal(v, &n); err == nil {
-			f[k] = n.String()
-		}
-	}
-	return f, nil
 }
 
 // caller authenticates the request.
@@ -169,8 +144,11 @@ func (h *Handler) serve(name string, fn func(*http.Request, *Caller, fields) (*R
 		w.WriteHeader(status)
 		json.NewEncoder(w).Encode(env)
 		// The log line names the request, never its body: SupplierSecretKey must not reach a log.
-		h.log.Info("kms request", "endpoint", name, "status", status, "reason", env.ResultReason,
-			"actor", caller.actor(), "duration", time.Since(start))
+		// Nothing of it is built when the level is off.
+		if h.log.Enabled(r.Context(), slog.LevelInfo) {
+			h.log.LogAttrs(r.Context(), slog.LevelInfo, "kms request", slog.String("endpoint", name), slog.Int("status", status),
+				slog.String("reason", env.ResultReason), slog.String("actor", caller.actor()), slog.Duration("duration", time.Since(start)))
+		}
 		if h.Observe != nil {
 			h.Observe(name, env.ResultReason, time.Since(start))
 		}

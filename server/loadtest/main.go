@@ -10,6 +10,10 @@
 // certificate for a new device each time. clm-key: KeyInfo create, an AES key for a new device.
 // With -api clm-cert -clm-key rsa it first measures RSA-2048 key generation on every core, then
 // waits for the server's key pool to fill, sends a burst the size of the pool, and then the load.
+//
+// After the load it prints the CPU time per request: with -url the server's own (its /metrics
+// process_cpu_seconds_total, 10 ms resolution), in-process that of this whole process, clients
+// included.
 package main
 
 import (
@@ -28,8 +32,11 @@ import (
 	"os"
 	"runtime"
 	"slices"
+	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/shekit/shekit/server/clm"
@@ -135,12 +142,46 @@ func run(o options, out io.Writer) error {
 		fmt.Fprintf(out, "burst of %d (the pool): %s\n", burst, r)
 		o.requests += burst
 	}
+	cpu0, cpuErr := cpuSeconds(client, o.target, ref != nil)
+	before := next.Load()
 	r, err := load(client, o.target, req, &next, o.clients, int64(o.requests), o.duration)
 	if err != nil {
 		return err
 	}
 	fmt.Fprintf(out, "%s, clients %d: %s\n", o.api, o.clients, r)
+	cpu1, err := cpuSeconds(client, o.target, ref != nil)
+	if err = errors.Join(cpuErr, err); err != nil {
+		return fmt.Errorf("CPU time: %w", err)
+	}
+	whose := "server process (its /metrics process_cpu_seconds_total)"
+	if ref != nil {
+		whose = "this process: in-process server and clients together (getrusage)"
+	}
+	n := min(next.Load(), before+int64(o.requests)) - before
+	fmt.Fprintf(out, "CPU %.1f µs/request: %s\n", (cpu1-cpu0)*1e6/float64(n), whose)
 	return nil
+}
+
+// cpuSeconds returns the CPU time the server has used: this process's when it serves in-process
+// (own), else the server's process_cpu_seconds_total from its /metrics.
+func cpuSeconds(client *http.Client, target string, own bool) (float64, error) {
+	if own {
+		var ru syscall.Rusage
+		if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+			return 0, err
+		}
+		return time.Duration(ru.Utime.Nano() + ru.Stime.Nano()).Seconds(), nil
+	}
+	body, status, err := send(client, target, "GET", "/metrics", nil)
+	if err != nil || status != http.StatusOK {
+		return 0, fmt.Errorf("GET /metrics: %d %v", status, err)
+	}
+	for line := range strings.Lines(string(body)) {
+		if v, ok := strings.CutPrefix(line, "process_cpu_seconds_total "); ok {
+			return strconv.ParseFloat(strings.TrimSpace(v), 64)
+		}
+	}
+	return 0, errors.New("GET /metrics: no process_cpu_seconds_total")
 }
 
 // rsaRate measures RSA-2048 key generation on every core for d.

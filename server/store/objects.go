@@ -88,7 +88,7 @@ func nameTaken(kind string, err error) error {
 var _ clm.Store = (*Store)(nil)
 
 // clmTx is a clm.Tx on one database transaction: the writer's, or a read-only one on the
-// reader pool (which runs statements by their text: the prepared ones belong to the writer).
+// reader pool (with the reader's prepared statements, else by their text).
 type clmTx struct {
 	s    *Store
 	tx   *sql.Tx
@@ -107,6 +107,9 @@ func (s *Store) View(ctx context.Context, fn func(clm.Tx) error) error {
 
 func (t clmTx) row(q statement, args ...any) *sql.Row {
 	if t.read {
+		if st := t.s.read[q]; st != nil {
+			return t.tx.Stmt(st).QueryRow(args...)
+		}
 		return t.tx.QueryRow(t.s.sql[q], args...)
 	}
 	return t.s.row(t.tx, q, args...)
@@ -213,8 +216,10 @@ func (t clmTx) objects(kind string, q statement, args ...any) ([]clm.Object, err
 	var rows *sql.Rows
 	var err error
 	var st *sql.Stmt
-	if !t.read { // the prepared statements are the writer's
+	if !t.read {
 		st = t.s.stmt(t.tx, q)
+	} else if rs := t.s.read[q]; rs != nil {
+		st = t.tx.Stmt(rs)
 	}
 	if st != nil {
 		rows, err = st.Query(args...)

@@ -49,8 +49,7 @@ CREATE TABLE IF NOT EXISTS secrets (
 );`
 
 // pgIssue allocates a counter, records the pending issue, appends the audit entry and reads the
-// master key slot in one statement, so that an issue costs PostgreSQL one round trip in one
-// implicit transaction. The update refuses to pass 2^28-1 (no row then comes back). Arguments:
+// master key slot in one statement; pgIssuer sends the issues waiting together in one batch. The update refuses to pass 2^28-1 (no row then comes back). Arguments:
 // uid, key_id, floor, type, phase, at, actor, action, uid text.
 const pgIssue = `
 WITH up AS (
@@ -94,14 +93,16 @@ func OpenPostgres(ctx context.Context, url string) (*Store, error) {
 		return nil, fmt.Errorf("store: create schema: %w", err)
 	}
 	s := &Store{r: db, sql: written(d), stmt: func(*sql.Tx, statement) *sql.Stmt { return nil }, dollar: true}
-	s.issue = s.issueOne
+	issuer := newPgIssuer(s, db)
+	s.issue = issuer.issue
 	var once sync.Once
 	s.close = func() error {
 		var err error
-		once.Do(func() { err = db.Close() })
+		once.Do(func() { issuer.close(); err = db.Close() })
 		return err
 	}
 	s.change = func(ctx context.Context, fn func(*sql.Tx) error) error { return s.pgChange(ctx, db, fn) }
+	s.update = s.change
 	return s, nil
 }
 
@@ -118,6 +119,7 @@ func (s *Store) pgChange(ctx context.Context, db *sql.DB, fn func(*sql.Tx) error
 			err = tx.Commit()
 		} else {
 			tx.Rollback()
+			err = unrefused(err)
 		}
 		var pg *pgconn.PgError
 		if err != nil && errors.As(err, &pg) && (pg.Code == "40001" || pg.Code == "40P01") && attempt < 5 {

@@ -75,26 +75,38 @@ func addColumns(db *sql.DB, table string, columns ...string) error {
 // maxBatch bounds how many changes one SQLite commit carries.
 const maxBatch = 512
 
-// sqliteWriter is SQLite's single writer: it commits queued changes in batches, each change in
-// its own savepoint, with statements prepared once on its connection (parsing SQL is otherwise
-// the largest cost of a small change).
+// sqliteWriter is SQLite's single writer: it commits queued changes in batches, with statements
+// prepared once on its connection (parsing SQL is otherwise the largest cost of a small change)
+// and bound to each batch's transaction once. A change that checks before it writes (an update)
+// runs without a savepoint: it refuses before its first write, so a refusal leaves nothing to
+// undo. Any other change (a CLM transaction) runs in a savepoint of its own.
 type sqliteWriter struct {
 	s    *Store
 	db   *sql.DB
 	stmt [statementCount]*sql.Stmt
-	// savepoint, rollbackTo and release delimit each change of a batch.
+	// savepoint, rollbackTo and release delimit a change that may fail after writing.
 	savepoint, rollbackTo, release *sql.Stmt
 	ops                            chan *op
 	stop                           chan struct{}
 	wg                             sync.WaitGroup
 	once                           sync.Once
+
+	// tx is the transaction of the batch under way and bound the statements bound to it so
+	// far (used by the writer's goroutine only).
+	tx    *sql.Tx
+	bound [statementCount + 3]*sql.Stmt
 }
 
 // op is one change waiting for the writer.
 type op struct {
-	fn  func(*sql.Tx) error
-	err chan error
+	fn func(*sql.Tx) error
+	// checked: fn refuses (with a refusal) only before its first write, so it needs no savepoint.
+	checked bool
+	err     chan error
 }
+
+// readStatements are prepared on SQLite's reader pool as well: a read then parses no SQL.
+var readStatements = []statement{stSlot, stObjGet, stObjByAlt, stObjExists, stObjOwned, stObjList, stObjPage}
 
 // OpenSQLite opens (creating if needed) the database at path.
 func OpenSQLite(path string) (*Store, error) {
@@ -125,8 +137,9 @@ func OpenSQLite(path string) (*Store, error) {
 		return nil, err
 	}
 	wr := &sqliteWriter{db: w, ops: make(chan *op, 4*maxBatch), stop: make(chan struct{})}
-	s := &Store{r: r, sql: written(d), change: wr.change, close: func() error { return wr.close(r) },
-		stmt: func(tx *sql.Tx, q statement) *sql.Stmt { return tx.Stmt(wr.stmt[q]) }}
+	s := &Store{r: r, sql: written(d), close: func() error { return wr.close(r) }, stmt: wr.stmtOn}
+	s.change = func(ctx context.Context, fn func(*sql.Tx) error) error { return wr.change(ctx, fn, false) }
+	s.update = func(ctx context.Context, fn func(*sql.Tx) error) error { return wr.change(ctx, fn, true) }
 	s.issue = s.issueInChange
 	prepare := func(q string) *sql.Stmt {
 		st, perr := w.Prepare(q)
@@ -139,6 +152,13 @@ func OpenSQLite(path string) (*Store, error) {
 		wr.stmt[i] = prepare(q)
 	}
 	wr.savepoint, wr.rollbackTo, wr.release = prepare(`SAVEPOINT change`), prepare(`ROLLBACK TO change`), prepare(`RELEASE change`)
+	for _, q := range readStatements {
+		if st, perr := r.Prepare(s.sql[q]); perr != nil && err == nil {
+			err = fmt.Errorf("store: prepare %q: %w", s.sql[q], perr)
+		} else {
+			s.read[q] = st
+		}
+	}
 	if err != nil {
 		w.Close()
 		r.Close()
@@ -151,9 +171,10 @@ func OpenSQLite(path string) (*Store, error) {
 }
 
 // change runs fn in a transaction shared with other changes and returns once that transaction
-// has committed (or fn's own error, with fn's effects undone).
-func (w *sqliteWriter) change(ctx context.Context, fn func(*sql.Tx) error) error {
-	o := &op{fn: fn, err: make(chan error, 1)}
+// has committed (or fn's own error, with fn's effects undone). A checked fn returns a refusal
+// only before its first write.
+func (w *sqliteWriter) change(ctx context.Context, fn func(*sql.Tx) error, checked bool) error {
+	o := &op{fn: fn, checked: checked, err: make(chan error, 1)}
 	select {
 	case w.ops <- o:
 	case <-ctx.Done():
@@ -184,7 +205,7 @@ func (w *sqliteWriter) run() {
 			for {
 				select {
 				case o := <-w.ops:
-					w.commit([]*op{o})
+					w.commit([]*op{o}, false)
 				default:
 					return
 				}
@@ -200,52 +221,103 @@ func (w *sqliteWriter) run() {
 				break fill
 			}
 		}
-		w.commit(batch)
+		w.commit(batch, false)
 	}
 }
 
-// exec runs a prepared statement of the writer.
-func exec(tx *sql.Tx, st *sql.Stmt) error {
-	_, err := tx.Stmt(st).Exec()
+// stmtOn returns the writer's statement q bound to tx, binding it once per batch.
+func (w *sqliteWriter) stmtOn(tx *sql.Tx, q statement) *sql.Stmt {
+	return w.on(tx, int(q), w.stmt[q])
+}
+
+// on returns st bound to tx; bound slot i keeps it for the rest of the batch.
+func (w *sqliteWriter) on(tx *sql.Tx, i int, st *sql.Stmt) *sql.Stmt {
+	if tx != w.tx {
+		return tx.Stmt(st)
+	}
+	if w.bound[i] == nil {
+		w.bound[i] = tx.Stmt(st)
+	}
+	return w.bound[i]
+}
+
+// exec runs the writer's statement st (bound slot i) in tx.
+func (w *sqliteWriter) exec(tx *sql.Tx, i int, st *sql.Stmt) error {
+	_, err := w.on(tx, i, st).Exec()
 	return err
 }
 
-// commit runs a batch in one transaction, each change inside its own savepoint.
-func (w *sqliteWriter) commit(batch []*op) {
+// begin starts a batch's transaction.
+func (w *sqliteWriter) begin() (*sql.Tx, error) {
+	tx, err := w.db.Begin()
+	w.tx, w.bound = tx, [len(w.bound)]*sql.Stmt{}
+	return tx, err
+}
+
+// commit runs a batch in one transaction: checked changes as they are, the others each in a
+// savepoint. A checked change that fails other than by a refusal (the database failed under it,
+// after it may have written) undoes the batch, which runs again with a savepoint for every
+// change (guarded): one slow batch instead of a savepoint per change in every batch.
+func (w *sqliteWriter) commit(batch []*op, guarded bool) {
 	start := time.Now()
 	results := make([]error, len(batch))
-	tx, err := w.db.Begin()
+	tx, err := w.begin()
 	if err != nil {
-		for _, o := range batch {
-			o.err <- fmt.Errorf("store: begin: %w", err)
-		}
+		w.answer(batch, nil, fmt.Errorf("store: begin: %w", err))
 		return
 	}
 	for i, o := range batch {
-		if err := exec(tx, w.savepoint); err != nil {
+		if o.checked && !guarded {
+			err := o.fn(tx)
+			if err != nil && !errors.As(err, new(refusal)) {
+				tx.Rollback()
+				w.commit(batch, true)
+				return
+			}
 			results[i] = err
 			continue
 		}
-		if err := o.fn(tx); err != nil {
-			results[i] = err
-			if rerr := exec(tx, w.rollbackTo); rerr != nil {
-				results[i] = errors.Join(err, rerr)
-			}
-		}
-		if err := exec(tx, w.release); err != nil && results[i] == nil {
-			results[i] = err
-		}
+		results[i] = w.inSavepoint(tx, o.fn)
 	}
 	if err := tx.Commit(); err != nil {
-		for _, o := range batch {
-			o.err <- fmt.Errorf("store: commit: %w", err)
-		}
+		w.answer(batch, nil, fmt.Errorf("store: commit: %w", err))
 		return
 	}
 	if w.s.OnCommit != nil {
 		w.s.OnCommit(len(batch), time.Since(start))
 	}
+	w.answer(batch, results, nil)
+}
+
+// inSavepoint runs fn in a savepoint of tx, rolled back to when fn fails.
+func (w *sqliteWriter) inSavepoint(tx *sql.Tx, fn func(*sql.Tx) error) error {
+	const sp, rb, rel = int(statementCount), int(statementCount) + 1, int(statementCount) + 2
+	if err := w.exec(tx, sp, w.savepoint); err != nil {
+		return err
+	}
+	err := fn(tx)
+	if err != nil {
+		if rerr := w.exec(tx, rb, w.rollbackTo); rerr != nil {
+			err = errors.Join(err, rerr)
+		}
+	}
+	if rerr := w.exec(tx, rel, w.release); rerr != nil && err == nil {
+		err = rerr
+	}
+	return err
+}
+
+// answer gives each change of the batch its result, or all of them err.
+func (w *sqliteWriter) answer(batch []*op, results []error, err error) {
 	for i, o := range batch {
-		o.err <- results[i]
+		if err == nil {
+			err := results[i]
+			if r, ok := err.(refusal); ok {
+				err = r.err
+			}
+			o.err <- err
+			continue
+		}
+		o.err <- err
 	}
 }

@@ -46,12 +46,14 @@ var portable = [statementCount]string{
 	stSlot: `SELECT last_counter, pending_counter, pending_type, pending_phase, injected_counter, injected_phase, sync_pending
 		FROM slots WHERE uid = ? AND key_id = ?`,
 	// The counter is computed inside the upsert, under the row's lock, so that concurrent
-	// servers can never hand out one counter twice.
+	// servers can never hand out one counter twice. It refuses to pass 2^28-1 (she.MaxCounter):
+	// no row then comes back and nothing is written.
 	stIssue: `INSERT INTO slots (uid, key_id, last_counter, pending_counter, pending_type, pending_phase)
 		VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (uid, key_id) DO UPDATE SET
 		last_counter = MAX2(slots.last_counter + 1, excluded.last_counter),
 		pending_counter = MAX2(slots.last_counter + 1, excluded.last_counter),
 		pending_type = excluded.pending_type, pending_phase = excluded.pending_phase
+		WHERE MAX2(slots.last_counter + 1, excluded.last_counter) <= 268435455
 		RETURNING last_counter`,
 	stInject: `UPDATE slots SET injected_counter = pending_counter, injected_phase = pending_phase,
 		pending_counter = NULL, pending_type = NULL, pending_phase = NULL WHERE uid = ? AND key_id = ?`,

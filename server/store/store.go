@@ -1,9 +1,10 @@
 // Package store keeps the reference server's state: SQLite (pure Go, WAL, synchronous=FULL) as
 // the embedded default, PostgreSQL for any number of stateless server replicas sharing one store.
 // Counter allocation and every state change are single transactions. With SQLite, one writer
-// commits every change waiting at that moment together, each in its own savepoint (group
-// commit); with PostgreSQL, each change is a transaction of its own and the server's WAL writer
-// flushes concurrent commits together.
+// commits every change waiting at that moment together (group commit): the KMS's changes check
+// before they write and need no savepoint, a CLM change runs in a savepoint of its own; with
+// PostgreSQL, each change is a transaction of its own and the server's WAL writer flushes
+// concurrent commits together.
 package store
 
 import (
@@ -19,11 +20,16 @@ import (
 // Store is the reference server's store.
 type Store struct {
 	r      *sql.DB                                                 // reads
+	read   [statementCount]*sql.Stmt                               // reads prepared on r (nil: by their text)
 	sql    [statementCount]string                                  // the statements as the dialect writes them
 	change func(ctx context.Context, fn func(*sql.Tx) error) error // one committed transaction
-	stmt   func(tx *sql.Tx, st statement) *sql.Stmt                // a prepared statement, or nil
-	// issue allocates a counter (Issue's work once its arguments are checked): in a change of
-	// its own with SQLite's writer, in one statement with PostgreSQL.
+	// update is change for an fn that refuses (returns a refusal) only before its first write
+	// and fails otherwise only when the database does: SQLite's writer runs it without a
+	// savepoint.
+	update func(ctx context.Context, fn func(*sql.Tx) error) error
+	stmt   func(tx *sql.Tx, st statement) *sql.Stmt // a prepared statement, or nil
+	// issue allocates a counter (Issue's work once its arguments are checked): an update with
+	// SQLite's writer, one statement of a batch with PostgreSQL (pgIssuer).
 	issue func(ctx context.Context, is kms.Issue, min uint32, actor string) (uint32, kms.SlotState, error)
 	close func() error
 	// dollar: the database wants $n placeholders (PostgreSQL), not ?.
@@ -54,6 +60,23 @@ func (s *Store) row(tx *sql.Tx, q statement, args ...any) *sql.Row {
 		return st.QueryRow(args...)
 	}
 	return tx.QueryRow(s.sql[q], args...)
+}
+
+// refusal is an update's refusal, returned before its first write: nothing to undo.
+type refusal struct{ err error }
+
+func (r refusal) Error() string { return r.err.Error() }
+func (r refusal) Unwrap() error { return r.err }
+
+// refuse marks err as a refusal before any write.
+func refuse(err error) error { return refusal{err} }
+
+// unrefused returns the error a refusal carries, else err.
+func unrefused(err error) error {
+	if r, ok := err.(refusal); ok {
+		return r.err
+	}
+	return err
 }
 
 func now() string { return time.Now().UTC().Format(time.RFC3339Nano) }
@@ -89,6 +112,9 @@ func scanSlot(row *sql.Row, slot kms.Slot) (kms.SlotState, error) {
 
 // SlotState implements kms.Store.
 func (s *Store) SlotState(ctx context.Context, slot kms.Slot) (kms.SlotState, error) {
+	if st := s.read[stSlot]; st != nil {
+		return scanSlot(st.QueryRowContext(ctx, slot.UID[:], int(slot.KeyID)), slot)
+	}
 	return scanSlot(s.r.QueryRowContext(ctx, s.sql[stSlot], slot.UID[:], int(slot.KeyID)), slot)
 }
 
@@ -100,16 +126,17 @@ func (s *Store) Issue(ctx context.Context, is kms.Issue, min uint32, actor strin
 	return s.issue(ctx, is, min, actor)
 }
 
-// issueInChange runs an issue as a change of statements (SQLite).
+// issueInChange runs an issue as an update of three statements (SQLite).
 func (s *Store) issueInChange(ctx context.Context, is kms.Issue, min uint32, actor string) (counter uint32, master kms.SlotState, err error) {
-	err = s.change(ctx, func(tx *sql.Tx) error {
+	err = s.update(ctx, func(tx *sql.Tx) error {
 		var c int64
 		floor := max(int64(min), 1)
-		if err := s.row(tx, stIssue, is.UID[:], int(is.KeyID), floor, floor, string(is.Type), string(is.Phase)).Scan(&c); err != nil {
-			return err
+		err := s.row(tx, stIssue, is.UID[:], int(is.KeyID), floor, floor, string(is.Type), string(is.Phase)).Scan(&c)
+		if errors.Is(err, sql.ErrNoRows) { // the upsert refused to pass she.MaxCounter: nothing written
+			return refuse(kms.ErrCounterExhausted)
 		}
-		if c > she.MaxCounter {
-			return kms.ErrCounterExhausted // the change rolls back: the counter is not consumed
+		if err != nil {
+			return err
 		}
 		if err := s.audit(tx, actor, "issue:"+string(is.Type), is.Slot, c, "issued", ""); err != nil {
 			return err
@@ -122,39 +149,15 @@ func (s *Store) issueInChange(ctx context.Context, is kms.Issue, min uint32, act
 	return counter, master, err
 }
 
-// issueOne runs an issue as one statement, pgIssue (PostgreSQL).
-func (s *Store) issueOne(ctx context.Context, is kms.Issue, min uint32, actor string) (uint32, kms.SlotState, error) {
-	var c int64
-	var ic sql.NullInt64
-	var ip sql.NullString
-	start := time.Now()
-	err := s.r.QueryRowContext(ctx, pgIssue, is.UID[:], int(is.KeyID), max(int64(min), 1), string(is.Type), string(is.Phase),
-		now(), actor, "issue:"+string(is.Type), is.UID.String()).Scan(&c, &ic, &ip)
-	if errors.Is(err, sql.ErrNoRows) {
-		return 0, kms.SlotState{}, kms.ErrCounterExhausted
-	}
-	if err != nil {
-		return 0, kms.SlotState{}, err
-	}
-	if s.OnCommit != nil {
-		s.OnCommit(1, time.Since(start))
-	}
-	var master kms.SlotState
-	if ic.Valid {
-		master.Injected = &kms.Injected{Counter: uint32(ic.Int64), Phase: kms.Phase(ip.String)}
-	}
-	return uint32(c), master, nil
-}
-
 // Report implements kms.Store.
 func (s *Store) Report(ctx context.Context, slot kms.Slot, success bool, message, actor string) error {
-	return s.change(ctx, func(tx *sql.Tx) error {
+	return s.update(ctx, func(tx *sql.Tx) error {
 		st, err := scanSlot(s.row(tx, stSlot, slot.UID[:], int(slot.KeyID)), slot)
 		if err != nil {
 			return err
 		}
 		if st.Pending == nil {
-			return kms.ErrNothingIssued
+			return refuse(kms.ErrNothingIssued)
 		}
 		outcome, stmt := "OperationFailed", stDropPending
 		if success {
@@ -169,7 +172,7 @@ func (s *Store) Report(ctx context.Context, slot kms.Slot, success bool, message
 
 // IssueSync implements kms.Store.
 func (s *Store) IssueSync(ctx context.Context, slot kms.Slot, actor string) error {
-	return s.change(ctx, func(tx *sql.Tx) error {
+	return s.update(ctx, func(tx *sql.Tx) error {
 		if _, err := s.exec(tx, stSync, slot.UID[:], int(slot.KeyID)); err != nil {
 			return err
 		}
@@ -179,13 +182,13 @@ func (s *Store) IssueSync(ctx context.Context, slot kms.Slot, actor string) erro
 
 // ReportSync implements kms.Store.
 func (s *Store) ReportSync(ctx context.Context, slot kms.Slot, success bool, message, actor string) error {
-	return s.change(ctx, func(tx *sql.Tx) error {
+	return s.update(ctx, func(tx *sql.Tx) error {
 		res, err := s.exec(tx, stSyncDone, slot.UID[:], int(slot.KeyID))
 		if err != nil {
 			return err
 		}
-		if n, _ := res.RowsAffected(); n == 0 {
-			return kms.ErrNothingIssued
+		if n, _ := res.RowsAffected(); n == 0 { // nothing matched: nothing written
+			return refuse(kms.ErrNothingIssued)
 		}
 		outcome := "OperationFailed"
 		if success {
@@ -227,7 +230,7 @@ func (s *Store) Secret(ctx context.Context, name string, create func() ([]byte, 
 	if err != nil {
 		return nil, err
 	}
-	err = s.change(ctx, func(tx *sql.Tx) error {
+	err = s.update(ctx, func(tx *sql.Tx) error {
 		if _, err := s.exec(tx, stSecretPut, name, v); err != nil {
 			return err
 		}
@@ -238,7 +241,7 @@ func (s *Store) Secret(ctx context.Context, name string, create func() ([]byte, 
 
 // SetSecret stores value under name, replacing what was there.
 func (s *Store) SetSecret(ctx context.Context, name string, value []byte) error {
-	return s.change(ctx, func(tx *sql.Tx) error {
+	return s.update(ctx, func(tx *sql.Tx) error {
 		_, err := s.exec(tx, stSecretSet, name, value)
 		return err
 	})
