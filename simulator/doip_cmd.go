@@ -13,10 +13,12 @@ import (
 	"github.com/shekit/shekit/vcan/doip"
 	"github.com/shekit/shekit/vcan/doip/entity"
 	"github.com/shekit/shekit/vcan/isotp"
+	"github.com/shekit/shekit/vcan/uds/profile"
 )
 
 // The DoIP logical addresses of the simulated ECUs: ECU i of a fleet at 0x1001+i behind the
-// gateway at 0x1000; a single ECU at --logical-address (0x1001).
+// gateway at 0x1000; a single ECU at --logical-address (0x1001). A DoIP diagnostic profile's
+// logical address replaces 0x1001.
 const (
 	doipGatewayAddress = 0x1000
 	doipFirstECU       = 0x1001
@@ -38,14 +40,61 @@ func parseLogicalAddress(s string) (uint16, error) {
 	return uint16(v), nil
 }
 
-// fleetRoutes are the routes to a fleet of n ECUs.
-func fleetRoutes(n int) []doipRoute {
+// fleetRoutes are the routes to a fleet of n ECUs speaking diagnostic profile p: ECU i at
+// logical address first+i, on the CAN IDs the fleet gives it under p.
+func fleetRoutes(p *profile.Profile, first uint16, n int) ([]doipRoute, error) {
 	routes := make([]doipRoute, n)
 	for i := range routes {
-		req, resp, _ := ecu.FleetIDs(i, n)
-		routes[i] = doipRoute{logical: doipFirstECU + uint16(i), request: req, response: resp}
+		ids, err := ecu.DiagFleetIDs(p, i, n)
+		if err != nil {
+			return nil, err
+		}
+		routes[i] = doipRoute{logical: first + uint16(i), request: ids.Request, response: ids.Response}
 	}
-	return routes
+	return routes, nil
+}
+
+// canSide is diagnostic profile p as the simulated ECUs behind the DoIP entity serve it: p
+// itself, or for a DoIP profile without addressing (an ECU with its own Ethernet port) a copy on
+// the default profile's CAN IDs, which only the simulator's own entity uses.
+func canSide(p *profile.Profile) *profile.Profile {
+	if !p.OverDoIP() || p.HasAddressing {
+		return p
+	}
+	c := *p
+	c.Addressing, c.HasAddressing = profile.Default().Addressing, true
+	return &c
+}
+
+// doipDefaults takes what --doip and --logical-address leave open from diagnostic profile p when
+// it travels over DoIP: the entity's HOST:PORT and the (first) ECU's logical address; without
+// either, 0x1001. For a fleet it checks that the ECUs' addresses are physical ones and miss the
+// gateway's.
+func (f *ecuFlags) doipDefaults(p *profile.Profile, fleet bool) error {
+	if f.doip == "" && p.OverDoIP() {
+		f.doip = p.DoIP.Entity
+	}
+	f.firstECU = doipFirstECU
+	if p.OverDoIP() {
+		f.firstECU = p.DoIP.LogicalAddress
+	}
+	if !fleet && f.logicalAddress != "" && (f.set == nil || f.set["logical-address"] || !p.OverDoIP()) {
+		a, err := parseLogicalAddress(f.logicalAddress)
+		if err != nil {
+			return err
+		}
+		f.firstECU = a
+	}
+	if !fleet || f.doip == "" {
+		return nil
+	}
+	last := int(f.firstECU) + f.count - 1
+	if f.firstECU <= doipGatewayAddress && last >= doipGatewayAddress || last > 0x7FFF ||
+		f.firstECU < 0x0E00 && last >= 0x0E00 {
+		return fmt.Errorf("--doip: %d ECUs from logical address %#04x overlap the gateway's %#04x, the tester range 0x0E00-0x0FFF or pass 0x7FFF",
+			f.count, f.firstECU, doipGatewayAddress)
+	}
+	return nil
 }
 
 // serveDoIP starts a DoIP entity at address self on f.doip (TCP and UDP on the same port; port 0

@@ -23,6 +23,7 @@ type ecuFlags struct {
 	initialMaster, padding, diagProfile                string
 	doip, announce, logicalAddress                     string
 	txID, rxID                                         uint32
+	firstECU                                           uint16 // over DoIP: the (first) ECU's logical address
 	count, seedLength                                  int
 	noSecurity, kernelISOTP                            bool
 	relockSameSession, rngInitAtBoot                   bool
@@ -91,9 +92,7 @@ func (f *ecuFlags) config() (ecu.Config, error) {
 	if err != nil {
 		return cfg, fmt.Errorf("--diag-profile: %w", err)
 	}
-	if f.doip != "" && !ecu.IsDefaultDiagProfile(diag) {
-		return cfg, fmt.Errorf("--doip: the DoIP gateway speaks the default diagnostic profile only, not %s", diag.Name)
-	}
+	diag = canSide(diag)
 	key, err := hex.DecodeString(f.securityKey)
 	if err != nil || len(key) != 16 {
 		return cfg, fmt.Errorf("--security-key: want 32 hex digits")
@@ -117,10 +116,8 @@ func (f *ecuFlags) config() (ecu.Config, error) {
 	if f.seedLength < 1 || f.seedLength > ecu.MaxSeedLength {
 		return cfg, fmt.Errorf("--seed-length: want 1 to %d", ecu.MaxSeedLength)
 	}
-	if f.logicalAddress != "" {
-		if _, err := parseLogicalAddress(f.logicalAddress); err != nil {
-			return cfg, err
-		}
+	if err := f.doipDefaults(diag, f.tx == ""); err != nil {
+		return cfg, err
 	}
 	cfg = ecu.Config{UID: uid, Profile: sheProfile, StoreDir: f.store, NoSecurity: f.noSecurity, Faults: f.faults,
 		RelockSameSession: f.relockSameSession, RNGInitAtBoot: f.rngInitAtBoot, DiagProfile: diag}
@@ -244,10 +241,7 @@ func serveECUs(ctx context.Context, name string, f *ecuFlags, cfg ecu.Config, st
 		}
 		fmt.Fprintf(stdout, "ECU %s listening on %s: request %#x, response %#x\n", cfg.UID, f.can, rx, tx)
 		if f.doip != "" {
-			addr, err := parseLogicalAddress(f.logicalAddress)
-			if err != nil {
-				return err
-			}
+			addr := f.firstECU
 			wait, err := serveDoIP(ctx, f, addr, cfg.UID, []doipRoute{{addr, rx, tx}}, open, stdout)
 			if err != nil {
 				return err
@@ -261,7 +255,12 @@ func serveECUs(ctx context.Context, name string, f *ecuFlags, cfg ecu.Config, st
 		return err
 	}
 	if f.doip != "" {
-		wait, err := serveDoIP(ctx, f, doipGatewayAddress, cfg.UID, fleetRoutes(f.count), open, stdout)
+		routes, err := fleetRoutes(cfg.DiagProfile, f.firstECU, f.count)
+		if err != nil {
+			fleet.Stop()
+			return err
+		}
+		wait, err := serveDoIP(ctx, f, doipGatewayAddress, cfg.UID, routes, open, stdout)
 		if err != nil {
 			fleet.Stop()
 			return err

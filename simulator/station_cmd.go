@@ -75,7 +75,7 @@ type ecuAddr struct {
 // IDs (its address bytes stay), --fleet numbers ECUs from the profile's as the fleet command does.
 func (f *stationFlags) addresses(p *profile.Profile) ([]ecuAddr, error) {
 	if f.doip != "" {
-		return f.doipAddresses()
+		return f.doipAddresses(p)
 	}
 	var out []ecuAddr
 	for _, e := range f.ecus {
@@ -187,6 +187,9 @@ func runStation(ctx context.Context, args []string, stdout, stderr io.Writer) in
 	p, err := profile.Find(f.diagProfile)
 	if err != nil {
 		err = fmt.Errorf("--diag-profile: %w", err)
+	}
+	if err == nil {
+		err = f.doipFromProfile(p)
 	}
 	var cfg station.Config
 	if err == nil {
