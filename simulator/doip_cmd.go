@@ -24,11 +24,11 @@ const (
 	doipFirstECU       = 0x1001
 )
 
-// doipRoute is one ECU the entity reaches: its logical address and the CAN IDs it listens to and
-// answers with.
+// doipRoute is one ECU the entity reaches: its logical address and its CAN IDs (and address
+// bytes) under the diagnostic profile.
 type doipRoute struct {
-	logical           uint16
-	request, response uint32
+	logical uint16
+	ids     profile.CANIDs
 }
 
 // parseLogicalAddress reads a DoIP logical address in decimal or 0x-hex.
@@ -49,7 +49,7 @@ func fleetRoutes(p *profile.Profile, first uint16, n int) ([]doipRoute, error) {
 		if err != nil {
 			return nil, err
 		}
-		routes[i] = doipRoute{logical: first + uint16(i), request: ids.Request, response: ids.Response}
+		routes[i] = doipRoute{logical: first + uint16(i), ids: ids}
 	}
 	return routes, nil
 }
@@ -97,11 +97,23 @@ func (f *ecuFlags) doipDefaults(p *profile.Profile, fleet bool) error {
 	return nil
 }
 
+// gatewayTransport opens the tester's side of the ISO-TP link to the ECU at ids under profile
+// p, as a gateway forwards to it: on the bus of dial, or the kernel's socket on iface when
+// kernel is set.
+func gatewayTransport(dial ecu.Dialer, kernel bool, iface string, p *profile.Profile, ids profile.CANIDs) (isotp.Transport, error) {
+	opts := ecu.DiagTesterOptions(p, ids)
+	if kernel {
+		return ecu.KernelTransport(iface, ids.Request, ids.Response, opts...)
+	}
+	return ecu.Transport(dial, ids.Request, ids.Response, opts...)
+}
+
 // serveDoIP starts a DoIP entity at address self on f.doip (TCP and UDP on the same port; port 0
 // picks one) that forwards each route's diagnostic messages onto the bus by ISO-TP, as a gateway
-// does. It returns a function that waits for the entity to stop once ctx has ended.
+// does (open gives the tester's side of a route's link). It returns a function that waits for the
+// entity to stop once ctx has ended.
 func serveDoIP(ctx context.Context, f *ecuFlags, self uint16, uid she.UID, routes []doipRoute,
-	open func(tx, rx uint32) (isotp.Transport, error), stdout io.Writer) (func(), error) {
+	open func(profile.CANIDs) (isotp.Transport, error), stdout io.Writer) (func(), error) {
 	var announce net.Addr
 	if f.announce != "" {
 		a, err := net.ResolveUDPAddr("udp", f.announce)
@@ -122,7 +134,7 @@ func serveDoIP(ctx context.Context, f *ecuFlags, self uint16, uid she.UID, route
 		}
 	}
 	for _, r := range routes {
-		t, err := open(r.request, r.response)
+		t, err := open(r.ids)
 		if err != nil {
 			closeAll()
 			return nil, err

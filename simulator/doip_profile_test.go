@@ -14,6 +14,9 @@ import (
 	"github.com/shekit/shekit/simulator/ecu"
 	"github.com/shekit/shekit/simulator/she"
 	"github.com/shekit/shekit/simulator/station"
+	"github.com/shekit/shekit/vcan"
+	"github.com/shekit/shekit/vcan/doip"
+	"github.com/shekit/shekit/vcan/doip/entity"
 	"github.com/shekit/shekit/vcan/doip/tester"
 	"github.com/shekit/shekit/vcan/uds/profile"
 )
@@ -142,5 +145,113 @@ func TestDoIPProfileBadInput(t *testing.T) {
 		if code != exitUsage || !strings.Contains(errOut, tc.want) {
 			t.Errorf("%v: exit %d, stderr %q, stdout %q; want exit %d mentioning %q", tc.args, code, errOut, out, exitUsage, tc.want)
 		}
+	}
+}
+
+// TestGatewayForwardsWithTheProfilesAddressBytes: behind `fleet --doip` the gateway speaks to
+// each ECU as a tester on the profile's CAN side: under extended-seedkey its requests lead with
+// the ECU's address byte and the answers with the tester's, so the station reaches both ECUs.
+func TestGatewayForwardsWithTheProfilesAddressBytes(t *testing.T) {
+	srv, err := reference.New(context.Background(), reference.Config{DataDir: t.TempDir(), CLMKeys: "ecdsa"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close()
+	ts := httptest.NewServer(srv.Handler())
+	defer ts.Close()
+	_, addr := startDoIPCommand(t, "fleet", "--can", "mem", "--count", "2", "--doip", "127.0.0.1:0", "--diag-profile", "extended-seedkey")
+	out, errOut, code := runFor(t, 60*time.Second, "station", "--kms", ts.URL, "--types", "master",
+		"--diag-profile", "extended-seedkey", "--doip", addr, "--fleet", "2")
+	if code != 0 || !strings.Contains(errOut, "2 ECUs: 2 provisioned, 0 failed") || !strings.Contains(out, `"name": "0x1002"`) {
+		t.Fatalf("station: exit %d\n%s%s", code, out, errOut)
+	}
+}
+
+// didEthernetProfile is did-canfd's layout over DoIP for an ECU with its own Ethernet port: no
+// addressing, only P2 and P2* of the link.
+func didEthernetProfile(t *testing.T) *profile.Profile {
+	t.Helper()
+	data, err := os.ReadFile("../vcan/uds/profile/builtin/did-canfd.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	text := string(data)
+	start, end := strings.Index(text, "addressing:\n"), strings.Index(text, "security:\n")
+	if start < 0 || end < start {
+		t.Fatal("did-canfd.yaml: no addressing and link sections")
+	}
+	text = text[:start] + "transport: doip\ndoip:\n  logical_address: 0x0D10\n  tester_address: 0x0E42\n" +
+		"link:\n  p2: 50ms\n  p2_star: 5000ms\n" + text[end:]
+	p, err := profile.Parse("did-ethernet.yaml", []byte(strings.Replace(text, "name: did-canfd", "name: did-ethernet", 1)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p.HasAddressing || !p.OverDoIP() {
+		t.Fatalf("did-ethernet: addressing %v, over DoIP %v", p.HasAddressing, p.OverDoIP())
+	}
+	return p
+}
+
+// TestDIDLayoutOverDoIPInProcess: a simulated ECU serving did-canfd's layout over DoIP, without
+// addressing (canSide puts it on the default profile's CAN IDs behind the entity), takes a key
+// from a client speaking the profile through the entity and the tester: WriteDataByIdentifier of
+// M1..M3 with their CRC, M4 and M5 read back and proven.
+func TestDIDLayoutOverDoIPInProcess(t *testing.T) {
+	p := didEthernetProfile(t)
+	side := canSide(p)
+	if side == p || !side.HasAddressing || side.Addressing != profile.Default().Addressing || p.HasAddressing {
+		t.Fatalf("canSide: %+v", side.Addressing)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	hub := vcan.NewHub()
+	defer hub.Close()
+	dial := ecu.HubDialer(hub)
+	uid, _ := she.ParseUID("0001001d0000000000000000000042")
+	cfg := ecu.Config{UID: uid, DiagProfile: side}
+	ids := side.Addressing.IDs()
+	et, err := ecu.Transport(dial, ids.Response, ids.Request, cfg.TransportOptions()...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e, err := ecu.New(cfg, et)
+	if err != nil {
+		t.Fatal(err)
+	}
+	go e.Serve(ctx)
+	gt, err := gatewayTransport(dial, false, "", side, ids)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer gt.Close()
+	ent := entity.New(entity.Config{LogicalAddress: p.DoIP.LogicalAddress, NodeType: doip.NodeNode})
+	ent.Register(p.DoIP.LogicalAddress, entity.TransportTarget(ctx, gt))
+	ln, pc, err := listenDoIP("127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	defer pc.Close()
+	go ent.Serve(ctx, ln)
+	conn, err := tester.Dial(ctx, ln.Addr().String(), tester.Config{SourceAddress: p.DoIP.TesterAddress})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	client := ecu.NewProfileClient(conn.Transport(p.DoIP.LogicalAddress), p)
+	if err := client.Prepare(ctx, (*[16]byte)(p.Security.Key)); err != nil {
+		t.Fatalf("Prepare: %v", err)
+	}
+	got, err := client.UID(ctx)
+	if err != nil || got != uid {
+		t.Fatalf("UID %v, %v", got, err)
+	}
+	m, err := she.BuildMessages(she.KeyUpdate{UID: uid, KeyID: she.Key1, AuthID: she.MasterECUKey, NewKey: [16]byte{0x4B}, Counter: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := client.LoadKey(ctx, m.M1, m.M2, m.M3)
+	if err != nil || res.ERC != she.NoError || res.M4 != m.M4 || res.M5 != m.M5 {
+		t.Fatalf("LoadKey %+v, %v", res, err)
 	}
 }

@@ -228,6 +228,9 @@ func serveECUs(ctx context.Context, name string, f *ecuFlags, cfg ecu.Config, st
 	if f.kernelISOTP {
 		open = func(tx, rx uint32) (isotp.Transport, error) { return ecu.KernelTransport(f.can, tx, rx, opts...) }
 	}
+	gateway := func(ids profile.CANIDs) (isotp.Transport, error) {
+		return gatewayTransport(dial, f.kernelISOTP, f.can, cfg.DiagProfile, ids)
+	}
 	if name == "ecu" {
 		tx, rx := f.txID, f.rxID
 		t, err := open(tx, rx)
@@ -241,8 +244,12 @@ func serveECUs(ctx context.Context, name string, f *ecuFlags, cfg ecu.Config, st
 		}
 		fmt.Fprintf(stdout, "ECU %s listening on %s: request %#x, response %#x\n", cfg.UID, f.can, rx, tx)
 		if f.doip != "" {
-			addr := f.firstECU
-			wait, err := serveDoIP(ctx, f, addr, cfg.UID, []doipRoute{{addr, rx, tx}}, open, stdout)
+			ids, err := ecu.DiagFleetIDs(cfg.DiagProfile, 0, 1)
+			if err != nil {
+				return err
+			}
+			ids.Request, ids.Response = rx, tx
+			wait, err := serveDoIP(ctx, f, f.firstECU, cfg.UID, []doipRoute{{f.firstECU, ids}}, gateway, stdout)
 			if err != nil {
 				return err
 			}
@@ -260,7 +267,7 @@ func serveECUs(ctx context.Context, name string, f *ecuFlags, cfg ecu.Config, st
 			fleet.Stop()
 			return err
 		}
-		wait, err := serveDoIP(ctx, f, doipGatewayAddress, cfg.UID, routes, open, stdout)
+		wait, err := serveDoIP(ctx, f, doipGatewayAddress, cfg.UID, routes, gateway, stdout)
 		if err != nil {
 			fleet.Stop()
 			return err
