@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"net"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
@@ -121,6 +122,21 @@ func TestECUOverDoIPWithProfile(t *testing.T) {
 		if want, _ := she.ParseUID("0001001d0000000000000000000007"); err != nil || uid != want {
 			t.Fatalf("%v: UID %v, %v", tc.args, uid, err)
 		}
+	}
+}
+
+// TestFleetServesOnTheProfilesEntity: without --doip, `fleet` with a DoIP profile naming an
+// entity serves DoIP there.
+func TestFleetServesOnTheProfilesEntity(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	free := ln.Addr().String() // free once closed; nothing else in the test binds it
+	ln.Close()
+	_, addr := startDoIPCommand(t, "fleet", "--can", "mem", "--count", "1", "--diag-profile", didOverDoIP(t, "0x2001", free))
+	if addr != free {
+		t.Fatalf("entity on %s, want the profile's %s", addr, free)
 	}
 }
 
