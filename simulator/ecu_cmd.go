@@ -48,7 +48,8 @@ func (f *ecuFlags) register(fs *flag.FlagSet, fleet bool) {
 	fs.StringVar(&f.padding, "padding", "cc", "ISO-TP padding byte in hex, or none (the diagnostic profile's by default)")
 	fs.BoolVar(&f.rngInitAtBoot, "rng-init-at-boot", false, "run CMD_INIT_RNG at every power-on (SREG RND_INIT set)")
 	fs.StringVar(&f.log, "log", "", "write the bus traffic to this file in candump's log format")
-	fs.StringVar(&f.doip, "doip", "", "also serve over DoIP (ISO 13400-2) on HOST:PORT, TCP and UDP: an entity that forwards to the ECUs on the bus")
+	fs.StringVar(&f.doip, "doip", "", "also serve over DoIP (ISO 13400-2) on HOST:PORT, TCP and UDP: an entity that forwards to the ECUs on the bus\n"+
+		"(a DoIP diagnostic profile's entity by default; its logical address is the first ECU's)")
 	fs.StringVar(&f.announce, "announce", "", "with --doip: send vehicle announcements to this UDP HOST:PORT (default: none)")
 	if fleet {
 		fs.IntVar(&f.count, "count", 2, "number of ECUs (IDs: 0x7E0+i/0x7E8+i up to 8, else 29-bit 0x18000000|i<<4 and |0x8;\n"+
@@ -56,7 +57,7 @@ func (f *ecuFlags) register(fs *flag.FlagSet, fleet bool) {
 	} else {
 		fs.StringVar(&f.tx, "tx", "0x7E8", "CAN ID the ECU answers with (the diagnostic profile's response ID by default)")
 		fs.StringVar(&f.rx, "rx", "0x7E0", "CAN ID the ECU listens to (the diagnostic profile's request ID by default)")
-		fs.StringVar(&f.logicalAddress, "logical-address", "0x1001", "with --doip: the ECU's DoIP logical address")
+		fs.StringVar(&f.logicalAddress, "logical-address", "0x1001", "with --doip: the ECU's DoIP logical address (a DoIP diagnostic profile's by default)")
 	}
 	fs.BoolVar(&f.faults.WrongProof, "fault-wrong-proof", false, "fault: LoadKey answers a wrong M5")
 	fs.BoolVar(&f.faults.NoCounterCheck, "fault-no-counter-check", false, "fault: the SHE does not check counters")

@@ -61,7 +61,8 @@ func (f *stationFlags) register(fs *flag.FlagSet) {
 	fs.DurationVar(&f.timeout, "timeout", 30*time.Second, "bound on each request to the KMS or an ECU")
 	fs.DurationVar(&f.testerPresent, "tester-present", 2*time.Second, "send TesterPresent after this long without a request to an ECU whose keys are in flight (keeps the session past the ECU's S3; 0: never)")
 	fs.StringVar(&f.summary, "summary", "-", "where to write the JSON summary (- for standard output)")
-	fs.StringVar(&f.doip, "doip", "", "reach the ECUs over DoIP through the entity at HOST:PORT (or discover: the first to answer vehicle identification); --ecu then takes logical addresses, --fleet N means 0x1001+i")
+	fs.StringVar(&f.doip, "doip", "", "reach the ECUs over DoIP through the entity at HOST:PORT (or discover: the first to answer vehicle identification); --ecu then takes logical addresses, --fleet N means 0x1001+i\n"+
+		"(a DoIP diagnostic profile: its entity by default, its tester address, its logical address +i)")
 	fs.StringVar(&f.discover, "discover", "255.255.255.255:13400", "with --doip discover: where the vehicle identification request goes")
 }
 
