@@ -14,10 +14,18 @@ import (
 // TestSuitesDriveEachBuiltinDiagProfile runs the ecu and e2e suites (this test binary, as a child
 // process) against simulated ECUs speaking each built-in diagnostic profile, as
 // CONF_DIAG_PROFILE=NAME CONF_SUITES=ecu,e2e make run does: every test of both suites must pass,
-// none not-applicable, so that each profile is exercised end to end.
+// none not-applicable, so that each profile is exercised end to end. Profiles that travel over
+// DoIP are TestSuitesOverDoIP's.
 func TestSuitesDriveEachBuiltinDiagProfile(t *testing.T) {
 	skipUnderRace(t)
 	for _, p := range profile.Builtin() {
+		if p.OverDoIP() {
+			// A DoIP profile's suites run against `simulator fleet --doip` in TestSuitesOverDoIP.
+			if p.Name != doipSuitesProfile {
+				t.Errorf("built-in profile %s travels over DoIP: drive it in TestSuitesOverDoIP", p.Name)
+			}
+			continue
+		}
 		t.Run(p.Name, func(t *testing.T) {
 			res, out, runErr := runSuites(t, "CONF_SUITES=ecu,e2e", "CONF_DIAG_PROFILE="+p.Name)
 			ran := map[string]int{}

@@ -102,16 +102,21 @@ func TestDoIPDeclaration(t *testing.T) {
 
 // TestProbeECUAddresses: without declared addresses the suites take those the entity
 // acknowledges from its own address up: behind a gateway its ECUs (the gateway's own address
-// refused), an ECU entity itself; an entity taking none is an error asking for the declaration.
+// refused), an ECU entity itself; with a DoIP profile, from its logical address up; an entity
+// taking none is an error asking for the declaration.
 func TestProbeECUAddresses(t *testing.T) {
 	for _, c := range []struct {
-		entity uint16
-		nodes  []uint16
-		want   []uint16
+		entity, from uint16
+		nodes        []uint16
+		want         []uint16
 	}{
-		{0x1000, []uint16{0x1001, 0x1002, 0x1003, 0x1005}, []uint16{0x1001, 0x1002, 0x1003}},
-		{0x1001, []uint16{0x1001}, []uint16{0x1001}},
-		{0x1000, []uint16{0x2000}, nil},
+		{0x1000, 0, []uint16{0x1001, 0x1002, 0x1003, 0x1005}, []uint16{0x1001, 0x1002, 0x1003}},
+		{0x1001, 0, []uint16{0x1001}, []uint16{0x1001}},
+		{0x1000, 0, []uint16{0x2000}, nil},
+		// From a DoIP profile's logical address: its ECUs, numbered from it.
+		{0x1000, 0x2000, []uint16{0x1001, 0x2000, 0x2001}, []uint16{0x2000, 0x2001}},
+		{0x1000, 0x1002, []uint16{0x1001, 0x1002, 0x1003}, []uint16{0x1002, 0x1003}},
+		{0x1000, 0x3000, []uint16{0x1001, 0x3001}, nil},
 	} {
 		addr := serveTestEntity(t, c.entity, c.nodes, nil)
 		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
@@ -121,12 +126,12 @@ func TestProbeECUAddresses(t *testing.T) {
 			t.Fatal(err)
 		}
 		defer conn.Close()
-		got, err := probeECUAddresses(ctx, conn)
+		got, err := probeECUAddresses(ctx, conn, c.from)
 		switch {
 		case c.want == nil && (err == nil || !strings.Contains(err.Error(), "declare them (CONF_ECU_ADDRESSES)")):
-			t.Errorf("entity %#04x with nodes %x: %x, %v; want an error asking for CONF_ECU_ADDRESSES", c.entity, c.nodes, got, err)
+			t.Errorf("entity %#04x with nodes %x from %#04x: %x, %v; want an error asking for CONF_ECU_ADDRESSES", c.entity, c.nodes, c.from, got, err)
 		case c.want != nil && (err != nil || !slices.Equal(got, c.want)):
-			t.Errorf("entity %#04x with nodes %x: %x, %v; want %x", c.entity, c.nodes, got, err, c.want)
+			t.Errorf("entity %#04x with nodes %x from %#04x: %x, %v; want %x", c.entity, c.nodes, c.from, got, err, c.want)
 		}
 	}
 }
@@ -149,7 +154,7 @@ func TestDoIPOverTLS(t *testing.T) {
 		t.Fatalf("TLS with the entity's CA: %v", err)
 	}
 	defer conn.Close()
-	if got, err := probeECUAddresses(ctx, conn); err != nil || !slices.Equal(got, []uint16{0x1001}) {
+	if got, err := probeECUAddresses(ctx, conn, 0); err != nil || !slices.Equal(got, []uint16{0x1001}) {
 		t.Errorf("over TLS: %x, %v", got, err)
 	}
 	d, err = (&Config{DoIP: addr, DoIPCAFile: otherCA}).decodeDoIP()
@@ -209,4 +214,49 @@ func selfSignedCert(t *testing.T, dir, name string) (tls.Certificate, string) {
 		t.Fatal(err)
 	}
 	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key}, file
+}
+
+// TestDoIPFromDiagProfile: a DoIP diagnostic profile (CONF_DIAG_PROFILE) supplies the entity
+// (CONF_DOIP) and the tester address (CONF_TESTER_ADDRESS) and has the ECUs probed from its
+// logical address; explicit settings win, a CAN declaration keeps the ECUs on CAN, and a CAN
+// profile supplies nothing.
+func TestDoIPFromDiagProfile(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "gw.yaml")
+	const text = "version: 1\nname: gw\ntransport: doip\ndoip:\n  logical_address: 0x2001\n  tester_address: 0x0E42\n" +
+		"  entity: 192.0.2.10:13400\noperations:\n  ReadUID:\n    steps:\n      - service: read-did\n        did: 0xFD00\n        response: [UID]\n" +
+		"  LoadKey:\n    steps:\n      - service: routine-start\n        rid: 0xFD10\n        request: [M1, M2, M3]\n        response: [ERC, M4, M5]\n"
+	if err := os.WriteFile(file, []byte(text), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		in                 Config
+		doip, tester, can  string
+		probeFrom, decoded uint16
+	}{
+		{Config{DiagProfile: file}, "192.0.2.10:13400", "0x0e42", "", 0x2001, 0x0E42},
+		{Config{DiagProfile: file, DoIP: "h:1", TesterAddress: "0x0E90"}, "h:1", "0x0E90", "", 0x2001, 0x0E90},
+		{Config{DiagProfile: file, CAN: "vcan0"}, "", "", "vcan0", 0, 0x0E80},
+		{Config{DiagProfile: "doip-default"}, "", "", "", 0, 0x0E80},
+		{Config{DiagProfile: "doip-default", DoIP: "h:1"}, "h:1", "0x0e80", "", 0x1001, 0x0E80},
+		{Config{DiagProfile: "shekit-default", DoIP: "h:1"}, "h:1", "", "", 0, 0x0E80},
+	} {
+		c := tc.in
+		c.doipFromProfile()
+		if c.DoIP != tc.doip || c.TesterAddress != tc.tester || c.CAN != tc.can {
+			t.Errorf("%+v: doip %q, tester %q, can %q; want %q, %q, %q", tc.in, c.DoIP, c.TesterAddress, c.CAN, tc.doip, tc.tester, tc.can)
+		}
+		d, err := c.decodeDoIP()
+		if err != nil || d.probeFrom != tc.probeFrom || d.tester != tc.decoded {
+			t.Errorf("%+v: decoded %+v, %v; want probing from %#04x, tester %#04x", tc.in, d, err, tc.probeFrom, tc.decoded)
+		}
+	}
+	t.Setenv("CONF_DIAG_PROFILE", file)
+	for _, v := range []string{"CONF_DOIP", "CONF_CAN", "CONF_ECU_IDS", "CONF_TESTER_ADDRESS", "CONF_TARGETS", "CONF_FILE"} {
+		t.Setenv(v, "")
+		os.Unsetenv(v)
+	}
+	c, err := loadConfigFrom("")
+	if err != nil || c.DoIP != "192.0.2.10:13400" || c.CAN != "" {
+		t.Errorf("CONF_DIAG_PROFILE=%s alone: doip %q, can %q, %v; want the profile's entity and no CAN", file, c.DoIP, c.CAN, err)
+	}
 }

@@ -20,6 +20,7 @@ import (
 	"github.com/shekit/shekit/simulator/station"
 	"github.com/shekit/shekit/vcan/doip/tester"
 	"github.com/shekit/shekit/vcan/uds"
+	"github.com/shekit/shekit/vcan/uds/profile"
 )
 
 // defaultTesterAddress is the suites' DoIP logical address unless ecu.tester_address says
@@ -29,9 +30,31 @@ const defaultTesterAddress = 0x0E80
 // maxProbedECUs bounds the addresses probed when ecu.addresses is not declared.
 const maxProbedECUs = 64
 
+// doipFromProfile fills, when the diagnostic profile (CONF_DIAG_PROFILE) travels over DoIP, what
+// neither the declaration nor the environment says: ecu.doip from the profile's entity (unless
+// the ECUs are declared on CAN) and, over DoIP, ecu.tester_address from the profile's. The ECUs'
+// addresses, unless declared, are then probed from the profile's logical address up
+// (doipDeclaration.probeFrom). A profile that cannot be read is left to decode to report.
+func (c *Config) doipFromProfile() {
+	if c.DiagProfile == "" {
+		return
+	}
+	p, err := profile.Find(c.DiagProfile)
+	if err != nil || !p.OverDoIP() {
+		return
+	}
+	if c.DoIP == "" && c.CAN == "" && c.ECUIDs == "" && !c.KernelISOTP {
+		c.DoIP = p.DoIP.Entity
+	}
+	if c.DoIP != "" && c.TesterAddress == "" {
+		c.TesterAddress = fmt.Sprintf("%#04x", p.DoIP.TesterAddress)
+	}
+}
+
 // doipDeclaration is the decoded DoIP part of the ECU declaration (ecu.doip set).
 type doipDeclaration struct {
 	addresses []uint16    // ecu.addresses; none: probed (doipECUAddresses)
+	probeFrom uint16      // where probing starts: a DoIP diagnostic profile's logical address; 0: the entity's
 	tester    uint16      // ecu.tester_address
 	tls       *tls.Config // ecu.doip_ca_file set: connect with TLS, trusting that CA
 }
@@ -41,6 +64,9 @@ func (c *Config) decodeDoIP() (doipDeclaration, error) {
 	d := doipDeclaration{tester: defaultTesterAddress}
 	if c.DoIP == "" {
 		return d, nil
+	}
+	if p, err := profile.Find(c.DiagProfile); err == nil && p.OverDoIP() {
+		d.probeFrom = p.DoIP.LogicalAddress
 	}
 	if strings.TrimSpace(c.ECUAddresses) != "" {
 		for f := range strings.SplitSeq(c.ECUAddresses, ",") {
@@ -148,7 +174,7 @@ func doipECUAddresses(ctx context.Context) ([]uint16, error) {
 	doipLink.Lock()
 	defer doipLink.Unlock()
 	if len(doipLink.addresses) == 0 {
-		found, err := probeECUAddresses(ctx, c)
+		found, err := probeECUAddresses(ctx, c, confKeys.doip.probeFrom)
 		if err != nil {
 			return nil, fmt.Errorf("CONF_DOIP=%s: %w", conf.DoIP, err)
 		}
@@ -158,11 +184,15 @@ func doipECUAddresses(ctx context.Context) ([]uint16, error) {
 }
 
 // probeECUAddresses finds the ECUs on c: the addresses the entity acknowledges a tester present
-// to (3E 80: no answer asked), from its own address up to the first it refuses with a NACK, at
-// most maxProbedECUs; the entity's own address counts only if it takes it.
-func probeECUAddresses(ctx context.Context, c *tester.Conn) ([]uint16, error) {
+// to (3E 80: no answer asked), from its own address (from, when not 0: a DoIP profile's logical
+// address) up to the first it refuses with a NACK, at most maxProbedECUs; the entity's own
+// address counts only if it takes it.
+func probeECUAddresses(ctx context.Context, c *tester.Conn, from uint16) ([]uint16, error) {
 	var found []uint16
 	first := c.EntityAddress()
+	if from != 0 {
+		first = from
+	}
 	for i := range uint16(maxProbedECUs) {
 		a := first + i
 		t := c.Transport(a)
@@ -170,7 +200,7 @@ func probeECUAddresses(ctx context.Context, c *tester.Conn) ([]uint16, error) {
 		t.Close()
 		var nack *tester.NACKError
 		if errors.As(err, &nack) {
-			if i == 0 {
+			if i == 0 && from == 0 {
 				continue // a gateway: its ECUs follow it
 			}
 			break
@@ -181,7 +211,7 @@ func probeECUAddresses(ctx context.Context, c *tester.Conn) ([]uint16, error) {
 		found = append(found, a)
 	}
 	if len(found) == 0 {
-		return nil, fmt.Errorf("the entity at %#04x takes no ECU address from %#04x up: declare them (CONF_ECU_ADDRESSES)", first, first)
+		return nil, fmt.Errorf("the entity at %#04x takes no ECU address from %#04x up: declare them (CONF_ECU_ADDRESSES)", c.EntityAddress(), first)
 	}
 	return found, nil
 }
@@ -197,8 +227,9 @@ func configuredDoIPECUs() []uint16 {
 	return a
 }
 
-// dialDoIPECU is a client of the ECU at logical address a over the run's DoIP connection, adding
-// CONF_TIMING_MARGIN to P2 and P2* (which start once the entity has acknowledged a request).
+// dialDoIPECU is a client of the ECU at logical address a over the run's DoIP connection,
+// speaking the diagnostic profile, adding CONF_TIMING_MARGIN to its P2 and P2* (which start once
+// the entity has acknowledged a request).
 func dialDoIPECU(a uint16) *ecu.Client {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
@@ -206,7 +237,8 @@ func dialDoIPECU(a uint16) *ecu.Client {
 	if err != nil {
 		harnessFail("%v", err)
 	}
-	client := ecu.NewClient(c.Transport(a), uds.WithTiming(uds.DefaultP2, uds.DefaultP2Star, confKeys.timingMargin))
+	p := diag()
+	client := ecu.NewProfileClient(c.Transport(a), p, uds.WithTiming(p.Link.P2, p.Link.P2Star, confKeys.timingMargin))
 	DeferCleanup(client.Close)
 	return client
 }

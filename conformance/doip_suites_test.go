@@ -71,9 +71,31 @@ func startDoIPFleet(t *testing.T, bin string, args ...string) string {
 	return ""
 }
 
+// doipSuitesProfile is the built-in DoIP diagnostic profile TestSuitesOverDoIP drives.
+const doipSuitesProfile = "doip-default"
+
+// profileWithEntity writes doipSuitesProfile with its entity at addr into a file of the test's.
+func profileWithEntity(t *testing.T, addr string) string {
+	t.Helper()
+	data, err := os.ReadFile("../vcan/uds/profile/builtin/" + doipSuitesProfile + ".yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	text := strings.Replace(string(data), "  tester_address: 0x0E80\n", "  tester_address: 0x0E80\n  entity: "+addr+"\n", 1)
+	if text == string(data) {
+		t.Fatalf("%s: no tester_address line to add the entity after", doipSuitesProfile)
+	}
+	file := filepath.Join(t.TempDir(), doipSuitesProfile+".yaml")
+	if err := os.WriteFile(file, []byte(text), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return file
+}
+
 // TestSuitesOverDoIP runs the ecu and e2e suites over DoIP against `simulator fleet --doip` in a
-// process of its own: three ECUs behind a gateway, found by probing (no CONF_ECU_ADDRESSES), the
-// ecu suite on the first and the station on the others. Then the ecu target's certification
+// process of its own: three ECUs behind a gateway serving the built-in DoIP profile, which the
+// suites take as CONF_DIAG_PROFILE with the entity in it, found by probing from the profile's
+// logical address, the ecu suite on the first and the station on the others. Then the ecu target's certification
 // against the same ECUs, twice in a row, as a supplier re-runs it, and the replayed scenarios
 // with no master key declared; and the LoadKey test against a fleet whose ECUs answer a wrong
 // proof must fail, so a pass over DoIP means something.
@@ -83,15 +105,22 @@ func TestSuitesOverDoIP(t *testing.T) {
 	// The ECUs leave the factory with an all-zero MASTER_ECU_KEY, which the runs declare: the ecu
 	// suite then loads master keys of its own and puts the declared one back, as on a real ECU. The
 	// timing margin is for a loaded machine: a tester's lateness is not under test.
-	addr := startDoIPFleet(t, bin, "--count", "3", "--initial-master-key", "00000000000000000000000000000000")
-	declared := []string{"CONF_DOIP=" + addr, "CONF_TIMING_MARGIN=1s", "CONF_ECU_MASTER_KEY=00000000000000000000000000000000",
+	// The fleet serves the built-in DoIP profile; the suites get it with the entity written in
+	// (CONF_DIAG_PROFILE alone: no CONF_DOIP, CONF_ECU_ADDRESSES or CONF_TESTER_ADDRESS).
+	addr := startDoIPFleet(t, bin, "--count", "3", "--initial-master-key", "00000000000000000000000000000000",
+		"--diag-profile", doipSuitesProfile)
+	declared := []string{"CONF_TIMING_MARGIN=1s", "CONF_ECU_MASTER_KEY=00000000000000000000000000000000",
 		"CONF_ECU_SACRIFICIAL_KEY_ID=9"}
 
 	start := time.Now()
-	res, output, err := runSuites(t, append(declared, "CONF_SUITES=ecu,e2e")...)
+	res, output, err := runSuites(t, append(declared, "CONF_SUITES=ecu,e2e", "CONF_DIAG_PROFILE="+profileWithEntity(t, addr))...)
 	t.Logf("ecu and e2e suites over DoIP: %v", time.Since(start).Round(time.Millisecond))
 	if err != nil {
 		t.Fatalf("the suites failed over DoIP: %v\n%s", err, output)
+	}
+	if c := res.Config; c["ecu.doip"] != addr || c["ecu.can"] != "" || c["ecu.tester_address"] != "0x0e80" {
+		t.Errorf("the run's configuration: ecu.doip %q, ecu.can %q, ecu.tester_address %q; want the profile's entity %s and tester 0x0e80, no CAN",
+			c["ecu.doip"], c["ecu.can"], c["ecu.tester_address"], addr)
 	}
 	var passed []string
 	for _, tr := range res.Tests {
@@ -110,7 +139,8 @@ func TestSuitesOverDoIP(t *testing.T) {
 	}
 
 	for run := 1; run <= 2; run++ {
-		res, output, err := runSuites(t, append(declared, "CONF_TARGETS=ecu", "CONF_SECURITY_KEY=5348452d6b69742064656d6f206b6579")...)
+		res, output, err := runSuites(t, append(declared, "CONF_DOIP="+addr, "CONF_DIAG_PROFILE="+doipSuitesProfile,
+			"CONF_TARGETS=ecu", "CONF_SECURITY_KEY=5348452d6b69742064656d6f206b6579")...)
 		if err != nil {
 			t.Fatalf("certification of target ecu over DoIP, run %d: %v\n%s", run, err, output)
 		}

@@ -136,6 +136,7 @@ func loadConfigFrom(file string) (Config, error) {
 	if err := c.fromEnv(given); err != nil {
 		return c, err
 	}
+	c.doipFromProfile()
 	if err := c.referenceFill(given); err != nil {
 		return c, err
 	}

@@ -23,6 +23,7 @@ type ecuFlags struct {
 	initialMaster, padding, diagProfile                string
 	doip, announce, logicalAddress                     string
 	txID, rxID                                         uint32
+	firstECU                                           uint16 // over DoIP: the (first) ECU's logical address
 	count, seedLength                                  int
 	noSecurity, kernelISOTP                            bool
 	relockSameSession, rngInitAtBoot                   bool
@@ -47,7 +48,8 @@ func (f *ecuFlags) register(fs *flag.FlagSet, fleet bool) {
 	fs.StringVar(&f.padding, "padding", "cc", "ISO-TP padding byte in hex, or none (the diagnostic profile's by default)")
 	fs.BoolVar(&f.rngInitAtBoot, "rng-init-at-boot", false, "run CMD_INIT_RNG at every power-on (SREG RND_INIT set)")
 	fs.StringVar(&f.log, "log", "", "write the bus traffic to this file in candump's log format")
-	fs.StringVar(&f.doip, "doip", "", "also serve over DoIP (ISO 13400-2) on HOST:PORT, TCP and UDP: an entity that forwards to the ECUs on the bus")
+	fs.StringVar(&f.doip, "doip", "", "also serve over DoIP (ISO 13400-2) on HOST:PORT, TCP and UDP: an entity that forwards to the ECUs on the bus\n"+
+		"(a DoIP diagnostic profile's entity by default; its logical address is the first ECU's)")
 	fs.StringVar(&f.announce, "announce", "", "with --doip: send vehicle announcements to this UDP HOST:PORT (default: none)")
 	if fleet {
 		fs.IntVar(&f.count, "count", 2, "number of ECUs (IDs: 0x7E0+i/0x7E8+i up to 8, else 29-bit 0x18000000|i<<4 and |0x8;\n"+
@@ -55,7 +57,7 @@ func (f *ecuFlags) register(fs *flag.FlagSet, fleet bool) {
 	} else {
 		fs.StringVar(&f.tx, "tx", "0x7E8", "CAN ID the ECU answers with (the diagnostic profile's response ID by default)")
 		fs.StringVar(&f.rx, "rx", "0x7E0", "CAN ID the ECU listens to (the diagnostic profile's request ID by default)")
-		fs.StringVar(&f.logicalAddress, "logical-address", "0x1001", "with --doip: the ECU's DoIP logical address")
+		fs.StringVar(&f.logicalAddress, "logical-address", "0x1001", "with --doip: the ECU's DoIP logical address (a DoIP diagnostic profile's by default)")
 	}
 	fs.BoolVar(&f.faults.WrongProof, "fault-wrong-proof", false, "fault: LoadKey answers a wrong M5")
 	fs.BoolVar(&f.faults.NoCounterCheck, "fault-no-counter-check", false, "fault: the SHE does not check counters")
@@ -91,9 +93,7 @@ func (f *ecuFlags) config() (ecu.Config, error) {
 	if err != nil {
 		return cfg, fmt.Errorf("--diag-profile: %w", err)
 	}
-	if f.doip != "" && !ecu.IsDefaultDiagProfile(diag) {
-		return cfg, fmt.Errorf("--doip: the DoIP gateway speaks the default diagnostic profile only, not %s", diag.Name)
-	}
+	diag = canSide(diag)
 	key, err := hex.DecodeString(f.securityKey)
 	if err != nil || len(key) != 16 {
 		return cfg, fmt.Errorf("--security-key: want 32 hex digits")
@@ -117,10 +117,8 @@ func (f *ecuFlags) config() (ecu.Config, error) {
 	if f.seedLength < 1 || f.seedLength > ecu.MaxSeedLength {
 		return cfg, fmt.Errorf("--seed-length: want 1 to %d", ecu.MaxSeedLength)
 	}
-	if f.logicalAddress != "" {
-		if _, err := parseLogicalAddress(f.logicalAddress); err != nil {
-			return cfg, err
-		}
+	if err := f.doipDefaults(diag, f.tx == ""); err != nil {
+		return cfg, err
 	}
 	cfg = ecu.Config{UID: uid, Profile: sheProfile, StoreDir: f.store, NoSecurity: f.noSecurity, Faults: f.faults,
 		RelockSameSession: f.relockSameSession, RNGInitAtBoot: f.rngInitAtBoot, DiagProfile: diag}
@@ -231,6 +229,9 @@ func serveECUs(ctx context.Context, name string, f *ecuFlags, cfg ecu.Config, st
 	if f.kernelISOTP {
 		open = func(tx, rx uint32) (isotp.Transport, error) { return ecu.KernelTransport(f.can, tx, rx, opts...) }
 	}
+	gateway := func(ids profile.CANIDs) (isotp.Transport, error) {
+		return gatewayTransport(dial, f.kernelISOTP, f.can, cfg.DiagProfile, ids)
+	}
 	if name == "ecu" {
 		tx, rx := f.txID, f.rxID
 		t, err := open(tx, rx)
@@ -244,11 +245,12 @@ func serveECUs(ctx context.Context, name string, f *ecuFlags, cfg ecu.Config, st
 		}
 		fmt.Fprintf(stdout, "ECU %s listening on %s: request %#x, response %#x\n", cfg.UID, f.can, rx, tx)
 		if f.doip != "" {
-			addr, err := parseLogicalAddress(f.logicalAddress)
+			ids, err := ecu.DiagFleetIDs(cfg.DiagProfile, 0, 1)
 			if err != nil {
 				return err
 			}
-			wait, err := serveDoIP(ctx, f, addr, cfg.UID, []doipRoute{{addr, rx, tx}}, open, stdout)
+			ids.Request, ids.Response = rx, tx
+			wait, err := serveDoIP(ctx, f, f.firstECU, cfg.UID, []doipRoute{{f.firstECU, ids}}, gateway, stdout)
 			if err != nil {
 				return err
 			}
@@ -261,7 +263,12 @@ func serveECUs(ctx context.Context, name string, f *ecuFlags, cfg ecu.Config, st
 		return err
 	}
 	if f.doip != "" {
-		wait, err := serveDoIP(ctx, f, doipGatewayAddress, cfg.UID, fleetRoutes(f.count), open, stdout)
+		routes, err := fleetRoutes(cfg.DiagProfile, f.firstECU, f.count)
+		if err != nil {
+			fleet.Stop()
+			return err
+		}
+		wait, err := serveDoIP(ctx, f, doipGatewayAddress, cfg.UID, routes, gateway, stdout)
 		if err != nil {
 			fleet.Stop()
 			return err

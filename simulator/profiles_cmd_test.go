@@ -54,11 +54,7 @@ func TestDiagProfileFileWithAMistake(t *testing.T) {
 			t.Errorf("%v: exit %d, %q; want 2 and %s", args, code, errOut, want)
 		}
 	}
-	_, errOut, code := runFor(t, time.Second, "fleet", "--diag-profile", "did-canfd", "--doip", "127.0.0.1:0")
-	if code != 2 || !strings.Contains(errOut, "--doip") {
-		t.Errorf("--doip with did-canfd: exit %d, %q", code, errOut)
-	}
-	_, errOut, code = runFor(t, time.Second, "ecu", "--diag-profile", "no-such-profile")
+	_, errOut, code := runFor(t, time.Second, "ecu", "--diag-profile", "no-such-profile")
 	if code != 2 || !strings.Contains(errOut, "--diag-profile") || !strings.Contains(errOut, "did-canfd") {
 		t.Errorf("unknown name: exit %d, %q", code, errOut)
 	}

@@ -61,7 +61,8 @@ func (f *stationFlags) register(fs *flag.FlagSet) {
 	fs.DurationVar(&f.timeout, "timeout", 30*time.Second, "bound on each request to the KMS or an ECU")
 	fs.DurationVar(&f.testerPresent, "tester-present", 2*time.Second, "send TesterPresent after this long without a request to an ECU whose keys are in flight (keeps the session past the ECU's S3; 0: never)")
 	fs.StringVar(&f.summary, "summary", "-", "where to write the JSON summary (- for standard output)")
-	fs.StringVar(&f.doip, "doip", "", "reach the ECUs over DoIP through the entity at HOST:PORT (or discover: the first to answer vehicle identification); --ecu then takes logical addresses, --fleet N means 0x1001+i")
+	fs.StringVar(&f.doip, "doip", "", "reach the ECUs over DoIP through the entity at HOST:PORT (or discover: the first to answer vehicle identification); --ecu then takes logical addresses, --fleet N means 0x1001+i\n"+
+		"(a DoIP diagnostic profile: its entity by default, its tester address, its logical address +i)")
 	fs.StringVar(&f.discover, "discover", "255.255.255.255:13400", "with --doip discover: where the vehicle identification request goes")
 }
 
@@ -75,7 +76,7 @@ type ecuAddr struct {
 // IDs (its address bytes stay), --fleet numbers ECUs from the profile's as the fleet command does.
 func (f *stationFlags) addresses(p *profile.Profile) ([]ecuAddr, error) {
 	if f.doip != "" {
-		return f.doipAddresses()
+		return f.doipAddresses(p)
 	}
 	var out []ecuAddr
 	for _, e := range f.ecus {
@@ -187,6 +188,9 @@ func runStation(ctx context.Context, args []string, stdout, stderr io.Writer) in
 	p, err := profile.Find(f.diagProfile)
 	if err != nil {
 		err = fmt.Errorf("--diag-profile: %w", err)
+	}
+	if err == nil {
+		err = f.doipFromProfile(p)
 	}
 	var cfg station.Config
 	if err == nil {

@@ -91,8 +91,15 @@ func TestStationCommandDrivesEachBuiltinDiagProfile(t *testing.T) {
 	for i, p := range profile.Builtin() {
 		// Each profile's ECUs get their own UIDs: the KMS keeps the keys of the ECUs before.
 		uid := fmt.Sprintf("0001001d000000%02x00000000000000", i+1)
-		out, errOut, code := runFor(t, 30*time.Second, "station", "--kms", ts.URL, "--diag-profile", p.Name, "--fleet", "2",
-			"--fleet-uid", uid, "--types", "master,secoc:4", "--sync", "--secret", "1d1d1d1d1d1d1d1d1d1d1d1d1d1d1d1d")
+		// A profile over DoIP reaches `fleet --doip` serving it, at the profile's addresses.
+		reach := []string{"--fleet-uid", uid}
+		if p.OverDoIP() {
+			_, addr := startDoIPCommand(t, "fleet", "--can", "mem", "--count", "2", "--uid", uid, "--doip", "127.0.0.1:0", "--diag-profile", p.Name)
+			reach = []string{"--doip", addr}
+		}
+		args := append([]string{"station", "--kms", ts.URL, "--diag-profile", p.Name, "--fleet", "2",
+			"--types", "master,secoc:4", "--sync", "--secret", "1d1d1d1d1d1d1d1d1d1d1d1d1d1d1d1d"}, reach...)
+		out, errOut, code := runFor(t, 30*time.Second, args...)
 		if code != 0 || !strings.Contains(errOut, "2 ECUs: 2 provisioned, 0 failed") {
 			t.Fatalf("%s: exit %d\n%s%s", p.Name, code, out, errOut)
 		}
@@ -100,7 +107,11 @@ func TestStationCommandDrivesEachBuiltinDiagProfile(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if want := fmt.Sprintf(`"name": "%#x:%#x"`, ids.Request, ids.Response); !strings.Contains(out, want) {
+		want := fmt.Sprintf(`"name": "%#x:%#x"`, ids.Request, ids.Response)
+		if p.OverDoIP() {
+			want = fmt.Sprintf(`"name": "%#04x"`, p.DoIP.LogicalAddress+1)
+		}
+		if !strings.Contains(out, want) {
 			t.Errorf("%s: no %s in the summary:\n%s", p.Name, want, out)
 		}
 	}

@@ -13,9 +13,22 @@ import (
 	"github.com/shekit/shekit/vcan/uds/profile"
 )
 
-// doipAddresses turns --ecu (logical addresses) and --fleet (0x1001+i) into the ECUs to reach
-// over DoIP.
-func (f *stationFlags) doipAddresses() ([]ecuAddr, error) {
+// doipFromProfile takes the DoIP entity from diagnostic profile p when it travels over DoIP and
+// --doip is not given: the profile's entity, which it must then name.
+func (f *stationFlags) doipFromProfile(p *profile.Profile) error {
+	if f.doip != "" || !p.OverDoIP() {
+		return nil
+	}
+	if p.DoIP.Entity == "" {
+		return fmt.Errorf("--diag-profile %s travels over DoIP and names no entity: give --doip HOST:PORT", p.Name)
+	}
+	f.doip = p.DoIP.Entity
+	return nil
+}
+
+// doipAddresses turns --ecu (logical addresses) and --fleet (from the logical address of a DoIP
+// profile p, else 0x1001, +i) into the ECUs to reach over DoIP.
+func (f *stationFlags) doipAddresses(p *profile.Profile) ([]ecuAddr, error) {
 	var out []ecuAddr
 	for _, e := range f.ecus {
 		a, err := parseLogicalAddress(e)
@@ -24,8 +37,15 @@ func (f *stationFlags) doipAddresses() ([]ecuAddr, error) {
 		}
 		out = append(out, ecuAddr{logical: a})
 	}
+	first := uint16(doipFirstECU)
+	if p.OverDoIP() {
+		first = p.DoIP.LogicalAddress
+	}
+	if int(first)+f.fleet-1 > 0x7FFF {
+		return nil, fmt.Errorf("--fleet: %d ECUs from logical address %#04x pass 0x7FFF", f.fleet, first)
+	}
 	for i := range f.fleet {
-		out = append(out, ecuAddr{logical: doipFirstECU + uint16(i)})
+		out = append(out, ecuAddr{logical: first + uint16(i)})
 	}
 	if len(out) == 0 {
 		return nil, fmt.Errorf("no ECU: give --ecu ADDRESS or --fleet N with --doip")
@@ -50,7 +70,7 @@ func dialDoIP(ctx context.Context, f *stationFlags, p *profile.Profile, addrs []
 	}
 	dctx, cancel := context.WithTimeout(ctx, f.timeout)
 	defer cancel()
-	conn, err := tester.Dial(dctx, addr, tester.Config{SourceAddress: testerAddress})
+	conn, err := tester.Dial(dctx, addr, tester.Config{SourceAddress: stationTester(p)})
 	if err != nil {
 		return nil, func() {}, err
 	}
@@ -61,5 +81,11 @@ func dialDoIP(ctx context.Context, f *stationFlags, p *profile.Profile, addrs []
 	return targets, func() { conn.Close() }, nil
 }
 
-// testerAddress is the station's DoIP logical address, in the external test equipment range.
-const testerAddress = 0x0E00
+// stationTester is the station's DoIP logical address: a DoIP profile's tester address, else
+// 0x0E00, in the external test equipment range.
+func stationTester(p *profile.Profile) uint16 {
+	if p.OverDoIP() {
+		return p.DoIP.TesterAddress
+	}
+	return profile.DefaultTesterAddress
+}

@@ -78,12 +78,12 @@ func TestDefaultLoadKeyBytes(t *testing.T) {
 	}
 }
 
-func TestBuiltinThreeProfiles(t *testing.T) {
+func TestBuiltinProfiles(t *testing.T) {
 	var names []string
 	for _, p := range Builtin() {
 		names = append(names, p.Name)
 	}
-	if got := strings.Join(names, " "); got != "shekit-default did-canfd extended-seedkey" {
+	if got := strings.Join(names, " "); got != "shekit-default did-canfd doip-default extended-seedkey" {
 		t.Fatalf("Builtin() = %s", got)
 	}
 	for _, name := range names {
@@ -92,7 +92,7 @@ func TestBuiltinThreeProfiles(t *testing.T) {
 			t.Fatalf("Find(%s) = %v, %v", name, p, err)
 		}
 	}
-	if _, err := Find("nope"); err == nil || !strings.Contains(err.Error(), "have shekit-default, did-canfd, extended-seedkey") {
+	if _, err := Find("nope"); err == nil || !strings.Contains(err.Error(), "have shekit-default, did-canfd, doip-default, extended-seedkey") {
 		t.Fatalf("Find(nope) = %v", err)
 	}
 }
