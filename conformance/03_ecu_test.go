@@ -388,7 +388,8 @@ var _ = suite("ecu", "ECU: SHE through UDS", func() {
 
 	It("answers LoadKey with the M4 and M5 of the SHE model", func() {
 		u, uid := prepared(ctx)
-		u.loadOK(ctx, u.update(uid, she.Key1, randomKey(), u.nextCounter(she.Key1), she.KeyUsage))
+		id := slotFor(slotLoaded)
+		u.loadOK(ctx, u.update(uid, id, randomKey(), u.nextCounter(id), she.KeyUsage))
 	})
 
 	It("answers the OEM document's MasterECUKey example with the document's M4 and M5", selfTest, func() {
@@ -415,20 +416,21 @@ var _ = suite("ecu", "ECU: SHE through UDS", func() {
 
 	It("refuses a counter that is not greater than the slot's with ERC_KEY_UPDATE_ERROR", func() {
 		u, uid := prepared(ctx)
-		c := u.nextCounter(5)
-		u.loadOK(ctx, u.update(uid, she.KeyID(5), randomKey(), c, she.KeyUsage))
+		id := slotFor(slotStale)
+		c := u.nextCounter(id)
+		u.loadOK(ctx, u.update(uid, id, randomKey(), c, she.KeyUsage))
 		for _, stale := range []uint32{c, c - 1} {
-			res := u.load(ctx, u.update(uid, she.KeyID(5), randomKey(), stale, she.KeyUsage))
+			res := u.load(ctx, u.update(uid, id, randomKey(), stale, she.KeyUsage))
 			Expect(res.ERC).To(Equal(she.KeyUpdateError), "counter %d after %d", stale, c)
 		}
-		u.loadOK(ctx, u.update(uid, she.KeyID(5), randomKey(), u.nextCounter(5), she.KeyUsage))
+		u.loadOK(ctx, u.update(uid, id, randomKey(), u.nextCounter(id), she.KeyUsage))
 	})
 
 	It("refuses M1–M3 authorized by another key than the master key with ERC_KEY_UPDATE_ERROR", func() {
 		u, uid := prepared(ctx)
 		wrong := *u
 		wrong.master = randomKey()
-		res := u.load(ctx, wrong.update(uid, she.KeyID(6), randomKey(), u.nextCounter(6), she.KeyUsage))
+		res := u.load(ctx, wrong.update(uid, slotFor(slotForeign), randomKey(), u.nextCounter(slotFor(slotForeign)), she.KeyUsage))
 		Expect(res.ERC).To(Equal(she.KeyUpdateError))
 	})
 
@@ -436,24 +438,25 @@ var _ = suite("ecu", "ECU: SHE through UDS", func() {
 		u, uid := prepared(ctx)
 		other := uid
 		other[14] ^= 0xFF
-		res := u.load(ctx, u.update(other, she.KeyID(6), randomKey(), u.nextCounter(6), she.KeyUsage))
+		res := u.load(ctx, u.update(other, slotFor(slotForeign), randomKey(), u.nextCounter(slotFor(slotForeign)), she.KeyUsage))
 		Expect(res.ERC).To(Equal(she.KeyUpdateError))
 	})
 
 	It("takes the wildcard UID for a key whose WILDCARD flag is clear, and refuses it where set", func() {
 		u, uid := prepared(ctx)
-		u.loadOK(ctx, u.update(uid, she.KeyID(7), randomKey(), u.nextCounter(7), she.KeyUsage))
-		u.loadOK(ctx, u.update(uid, she.KeyID(8), randomKey(), u.nextCounter(8), she.KeyUsage|she.Wildcard))
+		clear, set := slotFor(slotNoWildcard), slotFor(slotWildcard)
+		u.loadOK(ctx, u.update(uid, clear, randomKey(), u.nextCounter(clear), she.KeyUsage))
+		u.loadOK(ctx, u.update(uid, set, randomKey(), u.nextCounter(set), she.KeyUsage|she.Wildcard))
 		By("the proof of a wildcard update names the ECU's own UID")
 		key := randomKey()
-		m := u.update(she.WildcardUID, she.KeyID(7), key, u.nextCounter(7), she.KeyUsage)
+		m := u.update(she.WildcardUID, clear, key, u.nextCounter(clear), she.KeyUsage)
 		res := u.load(ctx, m)
 		Expect(res.ERC).To(Equal(she.NoError))
 		proof := she.VerifyM4M5(key, res.M4, res.M5)
 		Expect(proof.M4Valid && proof.M5Valid).To(BeTrue())
 		Expect(proof.UID).To(Equal(uid))
 		By("WILDCARD set: refused")
-		res = u.load(ctx, u.update(she.WildcardUID, she.KeyID(8), randomKey(), u.nextCounter(8), she.KeyUsage))
+		res = u.load(ctx, u.update(she.WildcardUID, set, randomKey(), u.nextCounter(set), she.KeyUsage))
 		Expect(res.ERC).To(Equal(she.KeyUpdateError))
 	})
 
@@ -504,18 +507,19 @@ var _ = suite("ecu", "ECU: SHE through UDS", func() {
 
 	It("verifies and generates MACs with a loaded MAC key (VerifyMAC, GenerateMAC)", func() {
 		u, uid := prepared(ctx)
+		id := slotFor(slotMAC)
 		key := randomKey()
-		u.loadOK(ctx, u.update(uid, she.KeyID(0xA), key, u.nextCounter(0xA), she.KeyUsage))
+		u.loadOK(ctx, u.update(uid, id, key, u.nextCounter(id), she.KeyUsage))
 		msg := randomKey()
 		mac := independentCMAC(key[:], msg[:])
-		erc, verified, err := u.VerifyMAC(ctx, 0xA, msg, mac)
+		erc, verified, err := u.VerifyMAC(ctx, id, msg, mac)
 		Expect(err).NotTo(HaveOccurred())
 		Expect([]any{erc, verified}).To(Equal([]any{she.NoError, true}))
 		mac[15] ^= 0x01
-		erc, verified, err = u.VerifyMAC(ctx, 0xA, msg, mac)
+		erc, verified, err = u.VerifyMAC(ctx, id, msg, mac)
 		Expect(err).NotTo(HaveOccurred())
 		Expect([]any{erc, verified}).To(Equal([]any{she.NoError, false}), "a MAC one bit off")
-		erc, got, err := u.GenerateMAC(ctx, 0xA, msg)
+		erc, got, err := u.GenerateMAC(ctx, id, msg)
 		Expect(err).NotTo(HaveOccurred())
 		Expect(erc).To(Equal(she.NoError))
 		Expect(got).To(Equal(independentCMAC(key[:], msg[:])))
@@ -574,7 +578,7 @@ var _ = suite("ecu", "ECU: SHE through UDS", func() {
 	It("keeps P2 and P2*: LoadKey, which writes the key store, answers in time (with response pending if needed)", func() {
 		u, uid := prepared(ctx)
 		p2, p2Star := u.Timing()
-		m := u.update(uid, she.KeyID(0xB), randomKey(), u.nextCounter(0xB), she.KeyUsage)
+		m := u.update(uid, slotFor(slotTiming), randomKey(), u.nextCounter(slotFor(slotTiming)), she.KeyUsage)
 		start := time.Now()
 		res, err := u.LoadKey(ctx, m.M1, m.M2, m.M3)
 		Expect(err).NotTo(HaveOccurred(), "no answer within P2 = %v, or no final answer within P2* = %v after response pending", p2, p2Star)

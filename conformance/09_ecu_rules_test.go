@@ -335,7 +335,7 @@ var _ = suite("ecu", "ECU: SHE through UDS", func() {
 
 	It("leaves the old key in use after a refused update: counter not greater, wrong M3, another authorizing key", func() {
 		u, uid := prepared(ctx)
-		id := she.KeyID(0xC)
+		id := slotFor(slotRefused)
 		k1 := randomKey()
 		c := u.nextCounter(id)
 		u.loadOK(ctx, u.update(uid, id, k1, c, she.KeyUsage))
@@ -388,7 +388,7 @@ var _ = suite("ecu", "ECU: SHE through UDS", func() {
 		u, uid := prepared(ctx)
 		p, err := she.ProfileByName(conf.Profile)
 		Expect(err).NotTo(HaveOccurred())
-		auth, ka, kr := she.KeyID(0xD), randomKey(), randomKey()
+		auth, ka, kr := slotFor(slotAuthorizer), randomKey(), randomKey()
 		u.loadOK(ctx, u.update(uid, auth, ka, u.nextCounter(auth), she.KeyUsage))
 		u.loadOK(ctx, u.updateBy(uid, p.RAMKey, auth, ka, kr, u.nextCounter(p.RAMKey), 0))
 		u.expectHolds(ctx, p.RAMKey, kr)

@@ -273,21 +273,10 @@ func (c *Conn) Send(ctx context.Context, msg []byte) error {
 // within N_Bs.
 func (c *Conn) awaitClearToSend(ctx context.Context) (PDU, error) {
 	for waits := 0; ; {
-		tctx, cancel := withTimeout(ctx, c.cfg.clock, c.cfg.timeoutBs)
-		var fc PDU
-		select {
-		case fc = <-c.fc:
-		case <-tctx.Done():
-		case <-c.done:
-			cancel()
-			return PDU{}, errClosed
-		}
-		cancel()
+		fc, err := c.awaitFlowControl(ctx)
 		switch {
-		case timerFired(tctx):
-			return PDU{}, ErrTimeoutBs
-		case ctx.Err() != nil:
-			return PDU{}, ctx.Err()
+		case err != nil:
+			return PDU{}, err
 		case fc.Status == ContinueToSend:
 			return fc, nil
 		case fc.Status == Overflow:
@@ -297,6 +286,56 @@ func (c *Conn) awaitClearToSend(ctx context.Context) (PDU, error) {
 			return PDU{}, fmt.Errorf("%w (%d)", ErrWaitLimit, c.cfg.wftMax)
 		}
 	}
+}
+
+// starvationTolerance is how late a timer may fire before the sender takes the lateness for its
+// own starvation (its process was not scheduled) rather than the receiver's silence.
+const starvationTolerance = 2 * time.Millisecond
+
+// maxGraces bounds the grace periods of one N_Bs or N_Cr wait.
+const maxGraces = 16
+
+// awaitFlowControl waits N_Bs for the next flow control frame. When the N_Bs timer fires late (the
+// clock is past the deadline by more than starvationTolerance: the sender was starved), the frame
+// may already be waiting: it listens again for as long as the timer was late, at most N_Bs, and
+// again while that grace itself ends late. On an on-time timer the wait ends at N_Bs. (N_Cr, in
+// readLoop, does the same.)
+func (c *Conn) awaitFlowControl(ctx context.Context) (PDU, error) {
+	clk, d := c.cfg.clock, c.cfg.timeoutBs
+	deadline := clk.Now().Add(d)
+	for graces := 0; ; graces++ {
+		tctx, cancel := withTimeout(ctx, clk, d)
+		select {
+		case fc := <-c.fc:
+			cancel()
+			return fc, nil
+		case <-tctx.Done():
+		case <-c.done:
+			cancel()
+			return PDU{}, errClosed
+		}
+		cancel()
+		if !timerFired(tctx) {
+			return PDU{}, ctx.Err()
+		}
+		now := clk.Now()
+		next, ok := graceAfter(now, deadline, c.cfg.timeoutBs, graces)
+		if !ok {
+			return PDU{}, ErrTimeoutBs
+		}
+		d, deadline = next.Sub(now), next
+	}
+}
+
+// graceAfter is the end of a grace after a timer due at deadline that fired at now: as long as
+// the timer was late, at most limit. ok is false, and the wait over, when the timer was within
+// starvationTolerance or graces (those granted so far) reached maxGraces.
+func graceAfter(now, deadline time.Time, limit time.Duration, graces int) (end time.Time, ok bool) {
+	late := now.Sub(deadline)
+	if late <= starvationTolerance || graces >= maxGraces {
+		return time.Time{}, false
+	}
+	return now.Add(min(late, limit)), true
 }
 
 // Receive returns the next message, or the error of a message the receiver abandoned
@@ -326,6 +365,7 @@ func (c *Conn) readLoop() {
 	clk := c.cfg.clock
 	receive := c.receiver()
 	var crDeadline time.Time // N_Cr runs from the last frame the reassembler accepted
+	crGraces := 0            // graces granted since (a late N_Cr timer: the receiver was starved)
 	for {
 		rctx, rcancel := ctx, context.CancelFunc(func() {})
 		if r.Active() {
@@ -337,7 +377,12 @@ func (c *Conn) readLoop() {
 			if ctx.Err() != nil || errors.Is(err, vcan.ErrClosed) {
 				return
 			}
-			if timerFired(rctx) && r.Abort() {
+			if !timerFired(rctx) {
+				continue
+			}
+			if next, ok := graceAfter(clk.Now(), crDeadline, c.cfg.timeoutCr, crGraces); ok {
+				crDeadline, crGraces = next, crGraces+1 // the next frame may be waiting already
+			} else if r.Abort() {
 				c.deliver(received{err: ErrTimeoutCr})
 			}
 			continue
@@ -359,7 +404,7 @@ func (c *Conn) readLoop() {
 			continue
 		}
 		st := r.Feed(data)
-		crDeadline = clk.Now().Add(c.cfg.timeoutCr)
+		crDeadline, crGraces = clk.Now().Add(c.cfg.timeoutCr), 0
 		if st.Err != nil {
 			c.deliver(received{err: st.Err})
 		}

@@ -27,6 +27,13 @@ var ErrNothingOwed = errors.New("uds: the last request is owed no answer")
 // client waits for that answer (up to P2* after the timeout) and discards it, so that a late
 // answer is never taken for the answer to a later request.
 //
+// The tester does not blame the ECU for its own starvation: a P2 (or P2*) timer that fires well
+// after its deadline, because the tester's process was not scheduled, does not end the wait at
+// once; the client listens again for as long as the timer was late (at most P2*), since the answer
+// may be waiting in the transport already, and counts a timeout only when that grace ends on time
+// with no answer. On a machine that is not starved the timers fire on time and the wait is as
+// strict as P2 (+ margin).
+//
 // A Client is not safe for concurrent requests; Stats may be called from any goroutine.
 type Client struct {
 	t      isotp.Transport
@@ -266,9 +273,39 @@ func abbreviate(msg []byte) string {
 // errWaitOver ends a receive whose time is up.
 var errWaitOver = errors.New("uds: wait over")
 
+// starvationTolerance is how late a timer may fire before the client takes the lateness for its
+// own starvation (the process was not scheduled) rather than the server's silence.
+const starvationTolerance = 2 * time.Millisecond
+
+// maxGraces bounds the grace periods of one wait: each is granted only when the one before it
+// fired late too.
+const maxGraces = 16
+
 // receive returns the next message, or errWaitOver when none arrives within d of the client's
-// clock.
+// clock. When the timer fires late (the clock is past the deadline by more than
+// starvationTolerance: the tester was starved), an answer may already wait in the transport:
+// receive listens again for as long as the timer was late, at most P2*, and again while that
+// grace itself ends late. On an on-time timer the wait ends at the deadline.
 func (c *Client) receive(ctx context.Context, d time.Duration) ([]byte, error) {
+	deadline := c.clock.Now().Add(d)
+	for graces := 0; ; graces++ {
+		msg, err := c.receiveWithin(ctx, d)
+		if !errors.Is(err, errWaitOver) {
+			return msg, err
+		}
+		now := c.clock.Now()
+		late := now.Sub(deadline)
+		if late <= starvationTolerance || graces == maxGraces {
+			return nil, errWaitOver
+		}
+		d = min(late, c.p2Star)
+		deadline = now.Add(d)
+		c.logf("uds: timer fired late, listening again", "late", late, "grace", d)
+	}
+}
+
+// receiveWithin is one wait of receive: the next message, or errWaitOver after d on the clock.
+func (c *Client) receiveWithin(ctx context.Context, d time.Duration) ([]byte, error) {
 	if d <= 0 {
 		return nil, errWaitOver
 	}
