@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -416,14 +417,17 @@ var _ = suite("ecu", "ECU: SHE through UDS", func() {
 	It("checks SecurityAccess before a routine's record length: a routine of the wrong length while locked is NRC 0x33, an unknown one NRC 0x31, and once unlocked the wrong length NRC 0x13", func() {
 		u := newECUUnderTest(ecu.Config{})
 		u.lockedExtendedSession(ctx)
-		for _, r := range wrongLengthRoutines {
-			u.expectRoutineNRC(ctx, r.rid, r.length, uds.SecurityAccessDenied, "while locked")
+		reqs := wrongLengthRequests()
+		for _, req := range reqs {
+			u.expectRequestNRC(ctx, req, uds.SecurityAccessDenied, "while locked")
 		}
-		u.expectRoutineNRC(ctx, 0xFD1F, 0, uds.RequestOutOfRange, "an unknown RID while locked")
+		if probeOp().Steps[0].Service == profile.RoutineStart {
+			u.expectRoutineNRC(ctx, unusedRID(), 0, uds.RequestOutOfRange, "an unknown RID while locked")
+		}
 		By("unlocked, the same requests are refused for their length")
 		u.unlock(ctx)
-		for _, r := range wrongLengthRoutines {
-			u.expectRoutineNRC(ctx, r.rid, r.length, uds.IncorrectMessageLengthOrInvalidFormat, "unlocked")
+		for _, req := range reqs {
+			u.expectRequestNRC(ctx, req, uds.IncorrectMessageLengthOrInvalidFormat, "unlocked")
 		}
 	})
 
@@ -435,13 +439,15 @@ var _ = suite("ecu", "ECU: SHE through UDS", func() {
 		// another service).
 		discarded := u.Stats().Discarded
 		answered := func() int64 { return u.Stats().Discarded - discarded }
-		By("10 83: the extended session, locked")
-		u.sendSuppressed(ctx, uds.DiagnosticSessionControl, 0x83)
+		op := probeOp()
+		By("10 83: the extended session (the profile's session of GetID), locked")
+		u.sendSuppressed(ctx, uds.DiagnosticSessionControl, op.Session|uds.SuppressPositiveResponse)
 		expectNRC(u.probeRoutine(ctx), uds.SecurityAccessDenied)
 		Expect(answered()).To(BeZero(), "answers to 10 83")
 		By("27 82 with the right key: unlocked")
 		seed := u.freshSeed(ctx)
-		u.sendSuppressed(ctx, append([]byte{uds.SecurityAccess, 0x82}, securityKeyFor(seed)...)...)
+		sendKey := (diag().Security.Level + 1) | uds.SuppressPositiveResponse
+		u.sendSuppressed(ctx, append([]byte{uds.SecurityAccess, sendKey}, securityKeyFor(seed)...)...)
 		Expect(u.probeRoutine(ctx)).To(Succeed(), "a routine after 27 82 with the right key")
 		Expect(answered()).To(BeZero(), "answers to 27 82")
 		By("3E 80: nothing changes")
@@ -455,7 +461,7 @@ var _ = suite("ecu", "ECU: SHE through UDS", func() {
 		By("11 81: a power cycle, then the default session")
 		u.sendSuppressed(ctx, uds.ECUReset, 0x81)
 		u.awaitReboot(ctx)
-		expectNRC(u.probeRoutine(ctx), uds.ServiceNotSupportedInActiveSession)
+		expectNRC(u.probeRoutine(ctx), refusalInSession(op, uds.DefaultSession))
 		Expect(answered()).To(Equal(int64(1)), "answers to 11 81")
 	})
 
@@ -486,13 +492,53 @@ func (u *ecuUnderTest) lockoutMargin() time.Duration {
 	return confKeys.timingMargin + confKeys.ecu.lockout/10
 }
 
-// wrongLengthRoutines are routine requests whose record has a wrong length for their RID.
-var wrongLengthRoutines = []struct {
-	rid    uint16
-	length int
-}{
-	{ecu.RIDLoadKey, 0}, {ecu.RIDLoadKey, 63}, {ecu.RIDLoadKey, 65}, {ecu.RIDGetID, 15}, {ecu.RIDGetID, 17},
-	{ecu.RIDVerifyMAC, 32}, {ecu.RIDVerifyMAC, 34}, {ecu.RIDGenerateMAC, 16}, {ecu.RIDGenerateMAC, 18},
+// wrongLengthRequests are the first requests of the profile's operations that carry a record and
+// run in the session of probeRoutine (default profile: the routines LoadKey, GetID, VerifyMAC and
+// GenerateMAC), each with its record one byte short and one byte long.
+func wrongLengthRequests() [][]byte {
+	session := probeOp().Session
+	var reqs [][]byte
+	for _, name := range []profile.OpName{profile.LoadKey, profile.GetID, profile.VerifyMAC, profile.GenerateMAC} {
+		op, ok := diag().Operations[name]
+		if !ok || op.Session != session || len(op.Steps[0].Request) == 0 {
+			continue
+		}
+		st := op.Steps[0]
+		in := profile.Values{}
+		for _, it := range st.Request {
+			if it.Kind == profile.FieldItem {
+				in[it.Field] = make([]byte, st.Request.FieldSize(it.Field))
+			}
+		}
+		req, err := st.EncodeRequest(in)
+		ExpectWithOffset(1, err).NotTo(HaveOccurred(), "a %s request of the diagnostic profile", name)
+		reqs = append(reqs, req[:len(req)-1], append(slices.Clone(req), 0))
+	}
+	ExpectWithOffset(1, reqs).NotTo(BeEmpty(), "operations with a record in the session of GetID")
+	return reqs
+}
+
+// unusedRID is a routine identifier no operation of the profile starts (default profile: 0xFD1F).
+func unusedRID() uint16 {
+	used := map[uint16]bool{}
+	for _, op := range diag().Operations {
+		for _, st := range op.Steps {
+			used[st.ID] = true
+		}
+	}
+	rid := uint16(0xFD1F)
+	for used[rid] {
+		rid--
+	}
+	return rid
+}
+
+// expectRequestNRC sends req and requires NRC nrc.
+func (u *ecuUnderTest) expectRequestNRC(ctx context.Context, req []byte, nrc uds.NRC, when string) {
+	_, err := u.Do(ctx, req)
+	var nr *uds.NegativeResponseError
+	ExpectWithOffset(1, errors.As(err, &nr) && nr.NRC == nrc).To(BeTrue(),
+		"% x %s: %v; want NRC %#02x (%v)", req, when, err, byte(nrc), nrc)
 }
 
 // expectRoutineNRC starts routine rid with a zero record of n bytes and requires NRC nrc.
