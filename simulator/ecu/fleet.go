@@ -62,14 +62,16 @@ type Fleet struct {
 // answers the functional requests on it (FunctionalTransport).
 func StartFleet(ctx context.Context, dial Dialer, base Config, n int, opts ...isotp.Option) (*Fleet, error) {
 	opts = append(append([]isotp.Option{}, opts...), base.TransportOptions()...)
-	return StartFleetAddressed(ctx, DialFunctional(dial, opts...), base, n)
+	open := func(tx, rx uint32) (isotp.Transport, error) { return Transport(dial, tx, rx, opts...) }
+	return StartFleetAddressed(ctx, FunctionalOpener(dial, open, opts...), base, n)
 }
 
-// DialFunctional returns an opener for StartFleetAddressed: the ECU's transport on the bus of
-// dial, with a FunctionalListener when the IDs have a functional ID.
-func DialFunctional(dial Dialer, opts ...isotp.Option) func(ids profile.CANIDs) (isotp.Transport, error) {
+// FunctionalOpener returns an opener for StartFleetAddressed: the transport open returns (it
+// sends with tx and receives rx), with a FunctionalListener on the bus of dial when the IDs have
+// a functional ID. opts are the listener's options (the ECU's transport options).
+func FunctionalOpener(dial Dialer, open func(tx, rx uint32) (isotp.Transport, error), opts ...isotp.Option) func(ids profile.CANIDs) (isotp.Transport, error) {
 	return func(ids profile.CANIDs) (isotp.Transport, error) {
-		t, err := Transport(dial, ids.Response, ids.Request, opts...)
+		t, err := open(ids.Response, ids.Request)
 		if err != nil {
 			return nil, err
 		}
@@ -93,8 +95,8 @@ func StartFleetOn(ctx context.Context, open func(tx, rx uint32) (isotp.Transport
 }
 
 // StartFleetAddressed is StartFleetOn with an opener given each ECU's CAN IDs, functional ID
-// included: it may return a FunctionalTransport (a KernelTransport with a FunctionalListener on
-// a raw SocketCAN dialer, for instance).
+// included: it may return a FunctionalTransport (FunctionalOpener's; a KernelTransport with a
+// FunctionalListener on a raw SocketCAN dialer, for instance).
 func StartFleetAddressed(ctx context.Context, open func(ids profile.CANIDs) (isotp.Transport, error), base Config, n int) (*Fleet, error) {
 	ctx, cancel := context.WithCancel(ctx)
 	f := &Fleet{cancel: cancel}
