@@ -134,15 +134,7 @@ func TestFunctionalFleet(t *testing.T) {
 // physical request, and one with another byte is not for this ECU.
 func TestFunctionalExtendedAddressing(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		var p *profile.Profile
-		for _, b := range profile.Builtin() {
-			if b.Name == "extended-seedkey" {
-				p = b
-			}
-		}
-		if p == nil {
-			t.Fatal("no built-in profile extended-seedkey")
-		}
+		p := builtinProfile(t, "extended-seedkey")
 		h := vcan.NewHub()
 		defer h.Close()
 		tap := h.Connect(vcan.ExactID(0x640, false))
@@ -170,6 +162,39 @@ func TestFunctionalExtendedAddressing(t *testing.T) {
 			if len(got) != len(tc.want) || len(got) == 1 && !bytes.Equal(got[0], tc.want[0]) {
 				t.Fatalf("%s: frames % X, want % X", tc.name, got, tc.want)
 			}
+		}
+	})
+}
+
+// TestFunctionalNormalFixedCANFD: under normal-fixed addressing on CAN FD (did-canfd), one
+// functional request to 0x18DB33F1 reaches both ECUs of a fleet (ECU addresses 0x4A and 0x4B),
+// each answering on 0x18DAF1<its address> in a CAN FD frame padded with 0xAA.
+func TestFunctionalNormalFixedCANFD(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		h := vcan.NewHub()
+		defer h.Close()
+		tap := h.Connect(vcan.Filter{ID: 0x18DAF100, Mask: 0x1FFFFF00, Extended: true})
+		f, err := StartFleet(context.Background(), HubDialer(h), Config{UID: she.UID{1}, DiagProfile: builtinProfile(t, "did-canfd")}, 2)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer f.Stop()
+		tester := h.Connect()
+		req := vcan.Frame{ID: 0x18DB33F1, Extended: true, FD: true, BRS: true, Length: 8, Data: [64]byte{0x02, 0x3E, 0x00, 0xAA, 0xAA, 0xAA, 0xAA, 0xAA}}
+		if err := tester.SendFrame(context.Background(), req); err != nil {
+			t.Fatal(err)
+		}
+		synctest.Wait()
+		want := []byte{0x02, 0x7E, 0x00, 0xAA, 0xAA, 0xAA, 0xAA, 0xAA}
+		seen := map[uint32]bool{}
+		for _, tf := range tap.ReceiveFor(100 * time.Millisecond) {
+			if w := tf.Wire; !w.FD || !bytes.Equal(w.Payload(), want) || seen[w.ID] {
+				t.Fatalf("answer %08X FD=%v % X, want % X", w.ID, w.FD, w.Payload(), want)
+			}
+			seen[tf.Wire.ID] = true
+		}
+		if len(seen) != 2 || !seen[0x18DAF14A] || !seen[0x18DAF14B] {
+			t.Fatalf("answers on %v, want 0x18DAF14A and 0x18DAF14B", seen)
 		}
 	})
 }
