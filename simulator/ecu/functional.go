@@ -1,6 +1,7 @@
 package ecu
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -91,9 +92,11 @@ func (t *FunctionalTransport) Close() error {
 
 // FunctionalListener opens a receiver of the functional requests of ids (its functional CAN ID
 // and, with extended or mixed addressing, its functional address byte) on the bus of dial, or
-// nil when ids has no functional ID. opts are the ECU's transport options (29-bit IDs, CAN FD).
+// nil when ids has no functional ID, or one that frames cannot tell from the physical request
+// ID (the same CAN ID and address byte: such requests count as physical). opts are the ECU's
+// transport options (29-bit IDs, CAN FD).
 func FunctionalListener(dial Dialer, ids profile.CANIDs, opts ...isotp.Option) (*isotp.SingleFrameReceiver, error) {
-	if !ids.HasFunctional {
+	if !ids.HasFunctional || ids.Functional == ids.Request && bytes.Equal(ids.FunctionalPrefix, ids.RequestPrefix) {
 		return nil, nil
 	}
 	extended := ids.Extended || ids.Functional > 0x7FF

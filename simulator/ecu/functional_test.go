@@ -198,3 +198,41 @@ func TestFunctionalNormalFixedCANFD(t *testing.T) {
 		}
 	})
 }
+
+// TestFunctionalIDSameAsPhysical: a functional ID equal to the physical request ID (normal
+// addressing, no address byte to tell them apart) is not listened to twice: a request on it is
+// answered once, as a physical one (NRC 0x11 included).
+func TestFunctionalIDSameAsPhysical(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		data, err := os.ReadFile("../../vcan/uds/profile/builtin/shekit-default.yaml")
+		if err != nil {
+			t.Fatal(err)
+		}
+		text := strings.Replace(string(data), "  response_id: 0x7E8\n", "  response_id: 0x7E8\n  functional_id: 0x7E0\n", 1)
+		p, err := profile.Parse("same.yaml", []byte(text))
+		if err != nil {
+			t.Fatal(err)
+		}
+		h := vcan.NewHub()
+		defer h.Close()
+		tap := h.Connect(vcan.ExactID(0x7E8, false))
+		f, err := StartFleet(context.Background(), HubDialer(h), Config{UID: she.UID{1}, DiagProfile: p}, 1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer f.Stop()
+		tester := h.Connect()
+		for _, tc := range [][2][]byte{
+			{{0x02, 0x3E, 0x00}, {0x02, 0x7E, 0x00, 0xCC, 0xCC, 0xCC, 0xCC, 0xCC}},
+			{{0x02, 0x85, 0x01}, {0x03, 0x7F, 0x85, 0x11, 0xCC, 0xCC, 0xCC, 0xCC}},
+		} {
+			if err := tester.Send(context.Background(), classicFrame(0x7E0, tc[0]...)); err != nil {
+				t.Fatal(err)
+			}
+			synctest.Wait()
+			if got := payloads(tap, 100*time.Millisecond); len(got) != 1 || !bytes.Equal(got[0], tc[1]) {
+				t.Fatalf("% X: frames % X, want one: % X", tc[0], got, tc[1])
+			}
+		}
+	})
+}
