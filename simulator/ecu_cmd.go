@@ -234,7 +234,12 @@ func serveECUs(ctx context.Context, name string, f *ecuFlags, cfg ecu.Config, st
 	}
 	if name == "ecu" {
 		tx, rx := f.txID, f.rxID
-		t, err := open(tx, rx)
+		ids, err := ecu.DiagFleetIDs(cfg.DiagProfile, 0, 1)
+		if err != nil {
+			return err
+		}
+		ids.Request, ids.Response = rx, tx
+		t, err := ecu.FunctionalOpener(dial, open, opts...)(ids)
 		if err != nil {
 			return err
 		}
@@ -245,11 +250,6 @@ func serveECUs(ctx context.Context, name string, f *ecuFlags, cfg ecu.Config, st
 		}
 		fmt.Fprintf(stdout, "ECU %s listening on %s: request %#x, response %#x\n", cfg.UID, f.can, rx, tx)
 		if f.doip != "" {
-			ids, err := ecu.DiagFleetIDs(cfg.DiagProfile, 0, 1)
-			if err != nil {
-				return err
-			}
-			ids.Request, ids.Response = rx, tx
 			wait, err := serveDoIP(ctx, f, f.firstECU, cfg.UID, []doipRoute{{f.firstECU, ids}}, gateway, stdout)
 			if err != nil {
 				return err
@@ -258,7 +258,7 @@ func serveECUs(ctx context.Context, name string, f *ecuFlags, cfg ecu.Config, st
 		}
 		return e.Serve(ctx)
 	}
-	fleet, err := ecu.StartFleetOn(ctx, open, cfg, f.count)
+	fleet, err := ecu.StartFleetAddressed(ctx, ecu.FunctionalOpener(dial, open, opts...), cfg, f.count)
 	if err != nil {
 		return err
 	}

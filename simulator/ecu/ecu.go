@@ -251,10 +251,12 @@ func (s *faultyStore) Save(nvm *she.NVM) error {
 	return s.inner.Save(nvm)
 }
 
-// Serve answers requests until ctx ends or the transport closes.
+// Serve answers requests until ctx ends or the transport closes. On a FunctionalTransport it
+// answers functional requests too, on the physical response ID, without the negative responses
+// ISO 14229-1 withholds from them (NRC 0x11, 0x12, 0x31, 0x7E, 0x7F).
 func (e *ECU) Serve(ctx context.Context) error {
 	for {
-		req, err := e.t.Receive(ctx)
+		req, functional, err := e.receive(ctx)
 		if err != nil {
 			if ctx.Err() != nil {
 				return nil
@@ -268,7 +270,7 @@ func (e *ECU) Serve(ctx context.Context) error {
 			continue
 		}
 		pending := func() { e.t.Send(ctx, uds.Negative(req[0], uds.ResponsePending)) }
-		if resp := e.Handle(req, pending); resp != nil {
+		if resp := e.Handle(req, pending); resp != nil && !(functional && suppressedFunctionally(resp)) {
 			if d := e.lateness(req); d > 0 && sleep(ctx, d) != nil {
 				return nil
 			}
@@ -277,6 +279,15 @@ func (e *ECU) Serve(ctx context.Context) error {
 			}
 		}
 	}
+}
+
+// receive returns the next request and whether it was functionally addressed.
+func (e *ECU) receive(ctx context.Context) ([]byte, bool, error) {
+	if ft, ok := e.t.(*FunctionalTransport); ok {
+		return ft.ReceiveAddressed(ctx)
+	}
+	req, err := e.t.Receive(ctx)
+	return req, false, err
 }
 
 // lateness is how long the answer to req is held back (Faults.LateAnswers).

@@ -8,6 +8,7 @@ import (
 
 	"github.com/shekit/shekit/vcan"
 	"github.com/shekit/shekit/vcan/isotp"
+	"github.com/shekit/shekit/vcan/uds/profile"
 )
 
 // Dialer connects one node to a CAN bus with receive filters: a Hub's Connect, or SocketCAN.
@@ -57,16 +58,46 @@ type Fleet struct {
 // StartFleet starts n ECUs on the bus of dial: ECU i has FleetUID(base.UID, i), the CAN IDs of
 // DiagFleetIDs(base.DiagProfile, i, n) (FleetIDs(i, n) with the default profile), and otherwise base's configuration (each keeps its own key store file in
 // base.StoreDir). opts and then base.TransportOptions (its padding) apply to every ECU's ISO-TP
-// transport.
+// transport. When the diagnostic profile declares a functional request ID, every ECU also
+// answers the functional requests on it (FunctionalTransport).
 func StartFleet(ctx context.Context, dial Dialer, base Config, n int, opts ...isotp.Option) (*Fleet, error) {
 	opts = append(append([]isotp.Option{}, opts...), base.TransportOptions()...)
-	return StartFleetOn(ctx, func(tx, rx uint32) (isotp.Transport, error) { return Transport(dial, tx, rx, opts...) }, base, n)
+	open := func(tx, rx uint32) (isotp.Transport, error) { return Transport(dial, tx, rx, opts...) }
+	return StartFleetAddressed(ctx, FunctionalOpener(dial, open, opts...), base, n)
+}
+
+// FunctionalOpener returns an opener for StartFleetAddressed: the transport open returns (it
+// sends with tx and receives rx), with a FunctionalListener on the bus of dial when the IDs have
+// a functional ID. opts are the listener's options (the ECU's transport options).
+func FunctionalOpener(dial Dialer, open func(tx, rx uint32) (isotp.Transport, error), opts ...isotp.Option) func(ids profile.CANIDs) (isotp.Transport, error) {
+	return func(ids profile.CANIDs) (isotp.Transport, error) {
+		t, err := open(ids.Response, ids.Request)
+		if err != nil {
+			return nil, err
+		}
+		f, err := FunctionalListener(dial, ids, opts...)
+		if err != nil {
+			t.Close()
+			return nil, err
+		}
+		if f == nil {
+			return t, nil
+		}
+		return WithFunctional(t, f), nil
+	}
 }
 
 // StartFleetOn is StartFleet with the transports that open returns (for instance
 // KernelTransport's): ECU i answers with its response ID and listens to its request ID. open
 // applies base.TransportOptions itself, if it wants the configured padding.
 func StartFleetOn(ctx context.Context, open func(tx, rx uint32) (isotp.Transport, error), base Config, n int) (*Fleet, error) {
+	return StartFleetAddressed(ctx, func(ids profile.CANIDs) (isotp.Transport, error) { return open(ids.Response, ids.Request) }, base, n)
+}
+
+// StartFleetAddressed is StartFleetOn with an opener given each ECU's CAN IDs, functional ID
+// included: it may return a FunctionalTransport (FunctionalOpener's; a KernelTransport with a
+// FunctionalListener on a raw SocketCAN dialer, for instance).
+func StartFleetAddressed(ctx context.Context, open func(ids profile.CANIDs) (isotp.Transport, error), base Config, n int) (*Fleet, error) {
 	ctx, cancel := context.WithCancel(ctx)
 	f := &Fleet{cancel: cancel}
 	for i := range n {
@@ -78,7 +109,7 @@ func StartFleetOn(ctx context.Context, open func(tx, rx uint32) (isotp.Transport
 			f.Stop()
 			return nil, err
 		}
-		t, err := open(ids.Response, ids.Request)
+		t, err := open(ids)
 		if err != nil {
 			f.Stop()
 			return nil, fmt.Errorf("ecu %d: %w", i, err)

@@ -119,3 +119,51 @@ func TestDiagProfilesOnVCAN0KernelISOTP(t *testing.T) {
 		})
 	}
 }
+
+// TestFunctionalOnVCAN0KernelISOTP: an ECU on the kernel's CAN_ISOTP socket with a functional
+// listener on a raw SocketCAN socket answers a functional TesterPresent (0x6F1, address byte
+// 0xDF, extended-seedkey) on its physical response ID, and withholds NRC 0x11 from a functional
+// request of an unknown service.
+func TestFunctionalOnVCAN0KernelISOTP(t *testing.T) {
+	if _, err := net.InterfaceByName("vcan0"); err != nil && os.Getenv("SHEKIT_REQUIRE_VCAN") == "" {
+		t.Skip("no vcan0 on this machine (vcan/run-in-vm.sh runs tests in a VM that has one)")
+	}
+	p := builtinProfile(t, "extended-seedkey")
+	cfg := Config{UID: she.UID{1}, DiagProfile: p}
+	dial := func(filters ...vcan.Filter) (vcan.Conn, error) {
+		return vcan.DialSocketCAN(context.Background(), "vcan0", filters...)
+	}
+	open := func(tx, rx uint32) (isotp.Transport, error) {
+		return KernelTransport("vcan0", tx, rx, cfg.TransportOptions()...)
+	}
+	f, err := StartFleetAddressed(context.Background(), FunctionalOpener(dial, open, cfg.TransportOptions()...), cfg, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Stop()
+	tester, err := vcan.DialSocketCAN(context.Background(), "vcan0", vcan.ExactID(0x640, false))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tester.Close()
+	for _, tc := range []struct {
+		req, want []byte
+	}{
+		{[]byte{0xDF, 0x02, 0x85, 0x01}, nil}, // withheld: the next answer is TesterPresent's
+		{[]byte{0xDF, 0x02, 0x3E, 0x00}, []byte{0xF1, 0x02, 0x7E, 0x00}},
+	} {
+		fr := classicFrame(0x6F1, tc.req...)
+		if err := tester.Send(context.Background(), fr); err != nil {
+			t.Fatal(err)
+		}
+		if tc.want == nil {
+			continue
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		got, err := tester.Receive(ctx)
+		cancel()
+		if err != nil || !bytes.Equal(got.Data[:got.Length], tc.want) {
+			t.Fatalf("answer % X (%v), want % X", got.Data[:got.Length], err, tc.want)
+		}
+	}
+}
