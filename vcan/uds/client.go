@@ -411,3 +411,36 @@ func (c *Client) TesterPresent(ctx context.Context, suppress bool) error {
 	_, err := c.Do(ctx, []byte{TesterPresent, sub})
 	return err
 }
+
+// DoSuppressed sends req, whose sub-function has the suppress-positive-response bit, and returns
+// every message that answers it within wait, P2* after each response pending: none from a server
+// that honours the bit; a negative answer; or response pendings and the final answer that ISO
+// 14229-1 requires after them. Foreign messages are discarded as by Do.
+func (c *Client) DoSuppressed(ctx context.Context, req []byte, wait time.Duration) ([][]byte, error) {
+	if !SuppressesPositiveResponse(req) {
+		return nil, fmt.Errorf("uds: % x has no suppress bit", req)
+	}
+	if _, err := c.Do(ctx, req); err != nil {
+		return nil, err
+	}
+	var answers [][]byte
+	deadline := c.clock.Now().Add(wait)
+	for {
+		msg, err := c.receive(ctx, deadline.Sub(c.clock.Now()))
+		switch {
+		case errors.Is(err, errWaitOver):
+			return answers, nil
+		case err != nil:
+			return answers, fmt.Errorf("uds: receive %#02x: %w", req[0], err)
+		}
+		switch Match(req, msg) {
+		case Pending:
+			answers = append(answers, msg)
+			deadline = c.clock.Now().Add(c.p2Star + c.margin)
+		case Answer:
+			answers = append(answers, msg)
+		default:
+			c.discard(msg, "foreign")
+		}
+	}
+}

@@ -1,0 +1,56 @@
+package uds
+
+import (
+	"bytes"
+	"context"
+	"testing"
+	"testing/synctest"
+	"time"
+)
+
+// TestDoSuppressed: DoSuppressed returns what answers a request with the suppress bit within its
+// wait, P2* after a response pending: nothing, a negative answer, or pendings and the final answer.
+func TestDoSuppressed(t *testing.T) {
+	pending := []byte{0x7F, 0x27, 0x78}
+	final := []byte{0x67, 0x02}
+	cases := []struct {
+		name    string
+		replies []reply
+		want    [][]byte
+	}{
+		{"honoured", nil, nil},
+		{"negative", []reply{{10 * time.Millisecond, []byte{0x7F, 0x27, 0x35}}}, [][]byte{{0x7F, 0x27, 0x35}}},
+		{"pending then final", []reply{{10 * time.Millisecond, pending}, {100 * time.Millisecond, final}}, [][]byte{pending, final}},
+		// The wait is 60 ms; a pending at 50 ms gives P2* + margin (170 ms) for the final answer.
+		{"final after the wait, pending before it", []reply{{50 * time.Millisecond, pending}, {150 * time.Millisecond, final}}, [][]byte{pending, final}},
+		{"positive despite the bit", []reply{{10 * time.Millisecond, final}}, [][]byte{final}},
+		{"foreign discarded", []reply{{10 * time.Millisecond, []byte{0x7E, 0x00}}}, nil},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				c := scripted(t, func([]byte) []reply { return tc.replies })
+				got, err := c.DoSuppressed(context.Background(), []byte{0x27, 0x82, 1, 2}, 60*time.Millisecond)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if len(got) != len(tc.want) {
+					t.Fatalf("answers % x, want % x", got, tc.want)
+				}
+				for i := range got {
+					if !bytes.Equal(got[i], tc.want[i]) {
+						t.Fatalf("answer %d: % x, want % x", i, got[i], tc.want[i])
+					}
+				}
+			})
+		})
+	}
+}
+
+// TestDoSuppressedNeedsTheBit: a request without the suppress bit is refused before it is sent.
+func TestDoSuppressedNeedsTheBit(t *testing.T) {
+	c := NewClient(nil)
+	if _, err := c.DoSuppressed(context.Background(), []byte{0x27, 0x02}, time.Millisecond); err == nil {
+		t.Fatal("DoSuppressed sent 27 02, which has no suppress bit")
+	}
+}
