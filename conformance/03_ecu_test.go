@@ -141,9 +141,7 @@ func dialECU(a ecuAddr) *ecu.Client {
 	if conf.KernelISOTP {
 		t, err = ecu.KernelTransport(conf.CAN, ids.Request, ids.Response, ecu.DiagTesterOptions(p, ids)...)
 	} else {
-		t, err = ecu.ProfileTransport(func(filters ...vcan.Filter) (vcan.Conn, error) {
-			return vcan.DialSocketCAN(context.Background(), conf.CAN, filters...)
-		}, p, ids)
+		t, err = ecu.ProfileTransport(ecu.SocketCANDialer(context.Background(), conf.CAN, p), p, ids)
 	}
 	var c *ecu.Client
 	if err == nil {

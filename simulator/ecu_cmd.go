@@ -206,9 +206,9 @@ func serveECUs(ctx context.Context, name string, f *ecuFlags, cfg ecu.Config, st
 		}
 		fmt.Fprintln(stdout, "bus: in-memory (only this process can reach it)")
 	} else {
-		dial = func(filters ...vcan.Filter) (vcan.Conn, error) { return vcan.DialSocketCAN(ctx, f.can, filters...) }
+		dial = ecu.SocketCANDialer(ctx, f.can, cfg.DiagProfile)
 		if f.log != "" {
-			s, err := vcan.DialSocketCAN(ctx, f.can)
+			s, err := dial()
 			if err != nil {
 				return err
 			}

@@ -267,7 +267,7 @@ func dialTargets(ctx context.Context, f *stationFlags, p *profile.Profile, addrs
 			return nil, func() {}, err
 		}
 	} else {
-		dial = func(filters ...vcan.Filter) (vcan.Conn, error) { return vcan.DialSocketCAN(ctx, f.can, filters...) }
+		dial = ecu.SocketCANDialer(ctx, f.can, p)
 	}
 	var targets []station.Target
 	for _, a := range addrs {

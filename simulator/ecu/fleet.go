@@ -19,6 +19,16 @@ func HubDialer(h *vcan.Hub) Dialer {
 	return func(filters ...vcan.Filter) (vcan.Conn, error) { return h.Connect(filters...), nil }
 }
 
+// SocketCANDialer dials raw sockets on iface for the link of a diagnostic profile: with CAN FD
+// frames enabled when the link is CAN FD (such a socket takes classic frames too), classic ones
+// otherwise.
+func SocketCANDialer(ctx context.Context, iface string, p *profile.Profile) Dialer {
+	if p.Link.FD {
+		return func(filters ...vcan.Filter) (vcan.Conn, error) { return vcan.DialSocketCANFD(ctx, iface, filters...) }
+	}
+	return func(filters ...vcan.Filter) (vcan.Conn, error) { return vcan.DialSocketCAN(ctx, iface, filters...) }
+}
+
 // Extended reports whether a pair of CAN IDs needs 29-bit frames: either is above 0x7FF.
 func Extended(tx, rx uint32) bool { return tx > 0x7FF || rx > 0x7FF }
 

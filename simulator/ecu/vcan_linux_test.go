@@ -167,3 +167,39 @@ func TestFunctionalOnVCAN0KernelISOTP(t *testing.T) {
 		}
 	}
 }
+
+// TestDiagProfilesOnVCAN0UserISOTP: an ECU of each non-default built-in profile and its tester,
+// both on our user-space ISO-TP over raw sockets from SocketCANDialer (CAN FD ones for did-canfd's
+// link), as the simulator's and the station's commands and the suites dial an interface: ReadUID
+// and LoadKey (the document's M4/M5).
+func TestDiagProfilesOnVCAN0UserISOTP(t *testing.T) {
+	for _, name := range []string{"did-canfd", "extended-seedkey"} {
+		t.Run(name, func(t *testing.T) {
+			if _, err := net.InterfaceByName("vcan0"); err != nil && os.Getenv("SHEKIT_REQUIRE_VCAN") == "" {
+				t.Skip("no vcan0 on this machine (vcan/run-in-vm.sh runs tests in a VM that has one)")
+			}
+			p := builtinProfile(t, name)
+			ids := p.Addressing.IDs()
+			uid, m1, m2, m3, m4, m5, _ := docVector(t, "oem-doc-a-master-ecu-key")
+			cfg := Config{UID: uid, DiagProfile: p}
+			dial := SocketCANDialer(context.Background(), "vcan0", p)
+			et, err := Transport(dial, ids.Response, ids.Request, cfg.TransportOptions()...)
+			if err != nil {
+				t.Fatal(err)
+			}
+			tt, err := ProfileTransport(dial, p, ids)
+			if err != nil {
+				t.Fatal(err)
+			}
+			// A wide margin over P2: an emulated VM on a loaded host is slow.
+			r := serveDiag(t, cfg, et, tt, uds.WithTiming(uds.DefaultP2, uds.DefaultP2Star, 2*time.Second))
+			if got := r.run(t, profile.ReadUID, nil); !bytes.Equal(got["UID"], uid[:]) {
+				t.Fatalf("ReadUID: % X", got["UID"])
+			}
+			got := r.run(t, profile.LoadKey, profile.Values{"M1": m1[:], "M2": m2[:], "M3": m3[:]})
+			if !bytes.Equal(got["M4"], m4[:]) || !bytes.Equal(got["M5"], m5[:]) {
+				t.Fatalf("LoadKey: %v; want the document's M4/M5", got)
+			}
+		})
+	}
+}
