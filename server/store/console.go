@@ -137,23 +137,7 @@ func (s *Store) AuditNewest(ctx context.Context, f AuditFilter, limit int) ([]km
 	if err != nil {
 		return nil, err
 	}
-	defer rows.Close()
-	var out []kms.AuditEntry
-	for rows.Next() {
-		var e kms.AuditEntry
-		var c, n sql.NullInt64
-		if err := rows.Scan(&e.Seq, &e.At, &e.Actor, &e.Action, &e.UID, &e.KeyID, &c, &e.Outcome, &e.Message, &e.Device, &n); err != nil {
-			return nil, err
-		}
-		if c.Valid {
-			e.Counter = &c.Int64
-		}
-		if n.Valid {
-			e.KeyNumber = &n.Int64
-		}
-		out = append(out, e)
-	}
-	return out, rows.Err()
+	return scanAuditEntries(rows)
 }
 
 // placeholders writes a statement with ? placeholders as the store's database reads them.

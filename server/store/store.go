@@ -204,6 +204,12 @@ func (s *Store) Audit(ctx context.Context, after int64, limit int) ([]kms.AuditE
 	if err != nil {
 		return nil, err
 	}
+	return scanAuditEntries(rows)
+}
+
+// scanAuditEntries reads audit rows (seq, at, actor, action, uid, key_id, counter, outcome,
+// message, device, keynumber) and closes them.
+func scanAuditEntries(rows *sql.Rows) ([]kms.AuditEntry, error) {
 	defer rows.Close()
 	var out []kms.AuditEntry
 	for rows.Next() {
