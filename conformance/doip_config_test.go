@@ -171,7 +171,8 @@ func TestDoIPOverTLS(t *testing.T) {
 // set), each node answering tester present; it returns host:port.
 func serveTestEntity(t *testing.T, self uint16, nodes []uint16, tc *tls.Config) string {
 	t.Helper()
-	e := entity.New(entity.Config{LogicalAddress: self})
+	// A TLS handshake on a loaded machine can outlast T_TCP_Initial_Inactivity's 2 s.
+	e := entity.New(entity.Config{LogicalAddress: self, InitialInactivity: 30 * time.Second})
 	for _, n := range nodes {
 		e.Register(n, entity.Handler(func(req []byte, _ func()) []byte {
 			if len(req) == 2 && req[0] == 0x3E && req[1] == 0x80 {

@@ -240,7 +240,8 @@ func TestDIDLayoutOverDoIPInProcess(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer gt.Close()
-	ent := entity.New(entity.Config{LogicalAddress: p.DoIP.LogicalAddress, NodeType: doip.NodeNode})
+	ent := entity.New(entity.Config{LogicalAddress: p.DoIP.LogicalAddress, NodeType: doip.NodeNode,
+		InitialInactivity: 30 * time.Second}) // a loaded machine's connect can outlast the standard 2 s
 	ent.Register(p.DoIP.LogicalAddress, entity.TransportTarget(ctx, gt))
 	ln, pc, err := listenDoIP("127.0.0.1:0")
 	if err != nil {

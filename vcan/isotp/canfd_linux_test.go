@@ -18,30 +18,7 @@ import (
 
 // recordFrames keeps what the tap sees, classic and CAN FD, as record does.
 func recordFrames(ctx context.Context, tap vcan.FrameConn, done <-chan struct{}) []vcan.Frame {
-	var frames []vcan.Frame
-	for {
-		window := 50 * time.Millisecond
-		select {
-		case <-done:
-			window = 500 * time.Millisecond
-		default:
-		}
-		c, cancel := context.WithTimeout(ctx, window)
-		f, err := tap.ReceiveFrame(c)
-		cancel()
-		if err == nil {
-			frames = append(frames, f)
-			continue
-		}
-		select {
-		case <-done:
-			return frames
-		default:
-			if ctx.Err() != nil {
-				return frames
-			}
-		}
-	}
+	return recordUntilQuiet(ctx, tap.ReceiveFrame, done)
 }
 
 // fdUserConn opens our user-space ISO-TP over CAN FD (TX_DL 64, BRS) on vcan0.

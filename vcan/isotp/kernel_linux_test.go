@@ -116,32 +116,33 @@ func TestKernelInterop(t *testing.T) {
 	}
 }
 
-// record keeps what the tap sees (reading all along, so that the socket's queue never overflows)
-// until done is closed and the bus has then been quiet for 500 ms: a long window, so that a
-// loaded machine, whose reader may not run for a while, still reads every frame queued.
+// record keeps what the tap sees until done is closed and then the tap has been quiet for 500 ms
+// (a loaded VM may hand the tap its frames well after the exchange ended).
 func record(ctx context.Context, tap vcan.Conn, done <-chan struct{}) []can.Frame {
-	var frames []can.Frame
+	return recordUntilQuiet(ctx, tap.Receive, done)
+}
+
+// recordUntilQuiet calls receive until done is closed and a whole 500 ms window after it brought
+// nothing, or ctx ends. Before done, it polls in 50 ms windows; a short window that ends after
+// done closed is followed by a long one, so a late frame is not lost.
+func recordUntilQuiet[F any](ctx context.Context, receive func(context.Context) (F, error), done <-chan struct{}) []F {
+	var frames []F
 	for {
+		long := false
 		window := 50 * time.Millisecond
 		select {
 		case <-done:
-			window = 500 * time.Millisecond
+			long, window = true, 500*time.Millisecond
 		default:
 		}
 		c, cancel := context.WithTimeout(ctx, window)
-		f, err := tap.Receive(c)
+		f, err := receive(c)
 		cancel()
-		if err == nil {
+		switch {
+		case err == nil:
 			frames = append(frames, f)
-			continue
-		}
-		select {
-		case <-done:
+		case ctx.Err() != nil || long:
 			return frames
-		default:
-			if ctx.Err() != nil {
-				return frames
-			}
 		}
 	}
 }

@@ -39,6 +39,14 @@ func ctxFor(t *testing.T) context.Context {
 	return ctx
 }
 
+// newEntity is entity.New with T_TCP_Initial_Inactivity set to patience: on a loaded machine (or
+// an emulated VM) a TLS handshake alone can outlast the standard 2 s before routing activation;
+// the entity's own tests cover that timer on a fake clock.
+func newEntity(cfg entity.Config) *entity.Entity {
+	cfg.InitialInactivity = patience
+	return entity.New(cfg)
+}
+
 var eid = [6]byte{0x02, 0, 0, 0, 0x10, 0}
 
 // serve starts e on loopback TCP (TLS when tlsCfg is set) and UDP and returns their addresses.
@@ -110,7 +118,7 @@ func TestLoadKeyThroughDoIP(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	e := entity.New(entity.Config{LogicalAddress: 0x1001})
+	e := newEntity(entity.Config{LogicalAddress: 0x1001})
 	e.Register(0x1001, entity.Handler(sim.Handle))
 	addr, _ := serve(t, e, nil)
 	conn, err := tester.Dial(ctx, addr, tester.Config{})
@@ -148,7 +156,7 @@ func TestLoadKeyThroughGateway(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer gt.Close()
-	e := entity.New(entity.Config{LogicalAddress: 0x1000})
+	e := newEntity(entity.Config{LogicalAddress: 0x1000})
 	e.Register(0x1001, entity.TransportTarget(sctx, gt))
 	addr, _ := serve(t, e, nil)
 	conn, err := tester.Dial(ctx, addr, tester.Config{})
@@ -171,7 +179,7 @@ func (silent) Forward(context.Context, []byte, func([]byte)) error { return nil 
 // connection stays usable; a target that never answers is ACKed and the UDS client's P2 runs out.
 func TestRefusalsReachTheClient(t *testing.T) {
 	ctx := ctxFor(t)
-	e := entity.New(entity.Config{})
+	e := newEntity(entity.Config{})
 	e.Register(0x1001, entity.Handler(func(req []byte, _ func()) []byte { return []byte{0x7E, 0x00} }))
 	e.Register(0x1002, refusing{})
 	e.Register(0x1003, silent{})
@@ -199,7 +207,7 @@ func TestRefusalsReachTheClient(t *testing.T) {
 
 // TestActivationDenied: Dial reports the entity's code.
 func TestActivationDenied(t *testing.T) {
-	addr, _ := serve(t, entity.New(entity.Config{}), nil)
+	addr, _ := serve(t, newEntity(entity.Config{}), nil)
 	_, err := tester.Dial(ctxFor(t), addr, tester.Config{SourceAddress: 0x0001})
 	var ae *tester.ActivationError
 	if !errors.As(err, &ae) || ae.Code != doip.ActivationUnknownSource || !errors.Is(err, tester.ErrActivationDenied) {
@@ -210,7 +218,7 @@ func TestActivationDenied(t *testing.T) {
 // TestIdentify: vehicle identification finds the entity, plain and by its EID.
 func TestIdentify(t *testing.T) {
 	vin := [17]byte([]byte("SHEKIT0DOIP000002"))
-	e := entity.New(entity.Config{LogicalAddress: 0x1000, VIN: vin, EID: eid})
+	e := newEntity(entity.Config{LogicalAddress: 0x1000, VIN: vin, EID: eid})
 	_, udp := serve(t, e, nil)
 	ctx := ctxFor(t)
 	for _, req := range []doip.Payload{nil, doip.VehicleIdentificationRequestEID{EID: eid}, doip.VehicleIdentificationRequestVIN{VIN: vin}} {
@@ -231,7 +239,7 @@ func TestIdentify(t *testing.T) {
 // entity that requires it.
 func TestTLS(t *testing.T) {
 	cert, pool := selfSigned(t)
-	e := entity.New(entity.Config{RequireTLS: true})
+	e := newEntity(entity.Config{RequireTLS: true})
 	e.Register(0x1001, entity.Handler(func(req []byte, _ func()) []byte { return []byte{0x7E, 0x00} }))
 	addr, _ := serve(t, e, &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12})
 	ctx := ctxFor(t)
@@ -265,7 +273,7 @@ func selfSigned(t *testing.T) (tls.Certificate, *x509.CertPool) {
 // TestManyTesters: MaxTesters testers at once, each with its own requests and answers.
 func TestManyTesters(t *testing.T) {
 	const testers, requests = 4, 25
-	e := entity.New(entity.Config{MaxTesters: testers})
+	e := newEntity(entity.Config{MaxTesters: testers})
 	e.Register(0x1001, entity.Handler(func(req []byte, pending func()) []byte {
 		if req[1]%5 == 0 {
 			pending()
@@ -321,7 +329,7 @@ func (g gate) Forward(ctx context.Context, _ []byte, _ func([]byte)) error {
 // the ACK), a transport to another target on the same connection gets through.
 func TestTransportsSendSideBySide(t *testing.T) {
 	g := gate{entered: make(chan struct{}, 1), release: make(chan struct{})}
-	e := entity.New(entity.Config{})
+	e := newEntity(entity.Config{})
 	e.Register(0x1001, g)
 	e.Register(0x1002, entity.Handler(func(req []byte, _ func()) []byte { return []byte{0x7E, 0x00} }))
 	addr, _ := serve(t, e, nil)
