@@ -155,11 +155,16 @@ func (t clmTx) Hold(kind, id string) (bool, error) {
 // ByAlt reads an object by its second key, locked in a change as Get's.
 func (t clmTx) ByAlt(kind, alt string) (clm.Object, bool, error) {
 	o := clm.Object{Kind: kind, Alt: alt}
-	q := stObjByAlt
-	if !t.read {
+	q, args := stObjByAlt, []any{kind, alt}
+	switch {
+	case kind == "device" && t.read:
+		q, args = stDeviceByName, args[1:]
+	case kind == "device":
+		q, args = stDeviceByNameLocked, args[1:]
+	case !t.read:
 		q = stObjByAltLocked
 	}
-	err := t.row(q, kind, alt).Scan(&o.ID, &o.Owner, &o.Value)
+	err := t.row(q, args...).Scan(&o.ID, &o.Owner, &o.Value)
 	if errors.Is(err, sql.ErrNoRows) {
 		return o, false, nil
 	}

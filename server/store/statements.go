@@ -25,6 +25,8 @@ const (
 	stObjByAlt
 	stObjGetLocked
 	stObjByAltLocked
+	stDeviceByName
+	stDeviceByNameLocked
 	stObjExists
 	stObjHold
 	stObjPut
@@ -74,7 +76,12 @@ var portable = [statementCount]string{
 	// same object waits for it to end, then reads what it committed (no lost update).
 	stObjGetLocked:   `SELECT owner, alt, value FROM clm_objects WHERE kind = ? AND id = ? LOCKED`,
 	stObjByAltLocked: `SELECT id, owner, value FROM clm_objects WHERE kind = ? AND alt = ? LOCKED`,
-	stObjExists:      `SELECT 1 FROM clm_objects WHERE kind = ? AND id = ?`,
+	// A device by its owner and name names its kind in the text: with the kind as a parameter,
+	// SQLite's planner weighs the partial index clm_objects_device_name against the bound value
+	// and so prepares the statement again at every run.
+	stDeviceByName:       `SELECT id, owner, value FROM clm_objects WHERE kind = 'device' AND alt = ?`,
+	stDeviceByNameLocked: `SELECT id, owner, value FROM clm_objects WHERE kind = 'device' AND alt = ? LOCKED`,
+	stObjExists:          `SELECT 1 FROM clm_objects WHERE kind = ? AND id = ?`,
 	// A change that must not outlive an object (a certificate's ID) holds it with a shared lock.
 	stObjHold: `SELECT 1 FROM clm_objects WHERE kind = ? AND id = ? SHARED`,
 	stObjPut: `INSERT INTO clm_objects (kind, id, alt, owner, value) VALUES (?, ?, ?, ?, ?)
