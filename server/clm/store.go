@@ -55,9 +55,13 @@ type AuditEntry struct {
 }
 
 // Store runs CLM transactions. Every change is durable when CLM returns nil. View runs fn in a
-// read-only transaction (fn must not change anything), which may run beside the changes.
+// read-only transaction (fn must not change anything), which may run beside the changes. CLM may
+// run fn more than once (after a conflict or a failure of the batch it was in): fn must leave
+// nothing behind but the transaction's effects and what its next run overwrites.
 type Store interface {
 	CLM(ctx context.Context, fn func(Tx) error) error
 	View(ctx context.Context, fn func(Tx) error) error
+	// Lookup reads one object (as Tx.Get in a View) without a transaction of its own.
+	Lookup(ctx context.Context, kind, id string) (Object, bool, error)
 	Ping(ctx context.Context) error
 }

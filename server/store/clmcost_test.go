@@ -3,6 +3,8 @@ package store
 import (
 	"context"
 	"database/sql"
+	"errors"
+	"strconv"
 	"sync"
 	"testing"
 
@@ -91,4 +93,84 @@ func TestSQLiteReaderPoolKeepsItsConnections(t *testing.T) {
 	if st := s.r.Stats(); st.MaxIdleClosed != 0 || st.OpenConnections < n {
 		t.Fatalf("reader pool: %d connections open, %d closed as surplus; want %d open, none closed", st.OpenConnections, st.MaxIdleClosed, n)
 	}
+}
+
+// TestCLMRefusalsLeaveNothing: among concurrent CLM changes (on SQLite, batches of the writer),
+// the CLM's refusal before any write, its refusal after a write, and another error before any
+// write each leave nothing and are answered with their own error; the other changes commit,
+// each once.
+func TestCLMRefusalsLeaveNothing(t *testing.T) {
+	eachBackend(t, func(t *testing.T, open func(t *testing.T) *Store) {
+		s := open(t)
+		ctx := context.Background()
+		const n = 96
+		refusal := &clm.Error{Code: 1501, Status: 404, Detail: "refused"}
+		other := errors.New("not a refusal")
+		want := func(i int) error { return []error{nil, refusal, refusal, other}[i%4] }
+		var wg sync.WaitGroup
+		errs := make([]error, n)
+		for i := range n {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				errs[i] = s.CLM(ctx, func(tx clm.Tx) error {
+					if _, _, err := tx.Get("key", "0"); err != nil {
+						return err
+					}
+					if i%4 == 1 || i%4 == 3 { // before any write
+						return want(i)
+					}
+					if err := tx.Put(clm.Object{Kind: "key", ID: strconv.Itoa(i), Alt: "a", Owner: "o", Value: []byte{1}}); err != nil {
+						return err
+					}
+					if err := tx.Audit(clm.AuditEntry{Actor: "clm:o", Action: "clm:key-create", Number: int64(i)}); err != nil {
+						return err
+					}
+					return want(i) // after writing: a refusal for i%4 == 2
+				})
+			}()
+		}
+		wg.Wait()
+		for i, err := range errs {
+			if err != want(i) {
+				t.Errorf("change %d: %v, want %v", i, err, want(i))
+			}
+		}
+		var stored []clm.Object
+		if err := s.View(ctx, func(tx clm.Tx) (err error) { stored, err = tx.List("key"); return err }); err != nil {
+			t.Fatal(err)
+		}
+		for _, o := range stored {
+			if id, _ := strconv.Atoi(o.ID); id%4 != 0 {
+				t.Errorf("the refused change %s was committed", o.ID)
+			}
+		}
+		if len(stored) != n/4 {
+			t.Errorf("%d keys stored, want %d", len(stored), n/4)
+		}
+		if e, err := s.Audit(ctx, 0, 2*n); err != nil || len(e) != n/4 {
+			t.Errorf("%d audit entries (%v), want %d: each committed change once", len(e), err, n/4)
+		}
+	})
+}
+
+// TestLookupReadsOneObject: Lookup finds a stored object by kind and ID, outside a transaction,
+// and reports a missing one (another kind's object of the same ID is not it).
+func TestLookupReadsOneObject(t *testing.T) {
+	eachBackend(t, func(t *testing.T, open func(t *testing.T) *Store) {
+		s := open(t)
+		ctx := context.Background()
+		if err := put(s, clm.Object{Kind: "id", ID: "0000000001", Alt: "tenant", Owner: "0000000001", Value: []byte{1, 2}}); err != nil {
+			t.Fatal(err)
+		}
+		o, ok, err := s.Lookup(ctx, "id", "0000000001")
+		if err != nil || !ok || o.Kind != "id" || o.ID != "0000000001" || o.Alt != "tenant" || o.Owner != "0000000001" || string(o.Value) != "\x01\x02" {
+			t.Fatalf("Lookup: %+v %v %v", o, ok, err)
+		}
+		for _, k := range [][2]string{{"id", "0000000002"}, {"device", "0000000001"}} {
+			if o, ok, err := s.Lookup(ctx, k[0], k[1]); err != nil || ok {
+				t.Errorf("Lookup(%s, %s): %+v %v %v, want none", k[0], k[1], o, ok, err)
+			}
+		}
+	})
 }
