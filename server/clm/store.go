@@ -22,10 +22,10 @@ type Object struct {
 type Tx interface {
 	Get(kind, id string) (Object, bool, error)
 	ByAlt(kind, alt string) (Object, bool, error)
-	// Hold reports whether an object is stored and, in a change, keeps it from being changed or
-	// deleted until the change ends; changes holding one object may run side by side, one that
-	// reads it with Get waits for them.
-	Hold(kind, id string) (bool, error)
+	// Hold reads an object as Get does but, in a change, keeps it from being changed or deleted
+	// until the change ends; changes holding one object may run side by side, one that reads it
+	// with Get waits for them.
+	Hold(kind, id string) (Object, bool, error)
 	// Put stores o, replacing the object of its kind and ID; ErrNameTaken for a device whose
 	// Alt another device has.
 	Put(o Object) error

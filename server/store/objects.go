@@ -176,20 +176,20 @@ func (t *clmTx) Get(kind, id string) (clm.Object, bool, error) {
 	return o, err == nil, err
 }
 
-// Hold reports whether an object is stored; in a change, it keeps the object from being changed
-// or deleted until the change ends (a shared lock on PostgreSQL: changes that hold the same
-// object run side by side, one that locks it with Get waits for them all).
-func (t *clmTx) Hold(kind, id string) (bool, error) {
-	q := stObjExists
+// Hold reads an object; in a change, it keeps the object from being changed or deleted until
+// the change ends (a shared lock on PostgreSQL: changes that hold the same object run side by
+// side, one that locks it with Get waits for them all).
+func (t *clmTx) Hold(kind, id string) (clm.Object, bool, error) {
+	o := clm.Object{Kind: kind, ID: id}
+	q := stObjGet
 	if !t.read { // FOR SHARE fails in a read-only transaction
 		q = stObjHold
 	}
-	var one int
-	err := t.row(q, kind, id).Scan(&one)
+	err := t.row(q, kind, id).Scan(&o.Owner, &o.Alt, &o.Value)
 	if errors.Is(err, sql.ErrNoRows) {
-		return false, nil
+		return o, false, nil
 	}
-	return err == nil, err
+	return o, err == nil, err
 }
 
 // ByAlt reads an object by its second key, locked in a change as Get's.

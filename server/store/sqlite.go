@@ -111,7 +111,7 @@ type op struct {
 const readerIdleConns = 32
 
 // readStatements are prepared on SQLite's reader pool as well: a read then parses no SQL.
-var readStatements = []statement{stSlot, stObjGet, stObjByAlt, stDeviceByName, stObjExists, stObjOwned, stObjList, stObjPage}
+var readStatements = []statement{stSlot, stObjGet, stObjByAlt, stDeviceByName, stObjOwned, stObjList, stObjPage}
 
 // OpenSQLite opens (creating if needed) the database at path.
 func OpenSQLite(path string) (*Store, error) {

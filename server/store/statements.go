@@ -27,7 +27,6 @@ const (
 	stObjByAltLocked
 	stDeviceByName
 	stDeviceByNameLocked
-	stObjExists
 	stObjHold
 	stObjPut
 	stObjAdd
@@ -81,9 +80,8 @@ var portable = [statementCount]string{
 	// and so prepares the statement again at every run.
 	stDeviceByName:       `SELECT id, owner, value FROM clm_objects WHERE kind = 'device' AND alt = ?`,
 	stDeviceByNameLocked: `SELECT id, owner, value FROM clm_objects WHERE kind = 'device' AND alt = ? LOCKED`,
-	stObjExists:          `SELECT 1 FROM clm_objects WHERE kind = ? AND id = ?`,
 	// A change that must not outlive an object (a certificate's ID) holds it with a shared lock.
-	stObjHold: `SELECT 1 FROM clm_objects WHERE kind = ? AND id = ? SHARED`,
+	stObjHold: `SELECT owner, alt, value FROM clm_objects WHERE kind = ? AND id = ? SHARED`,
 	stObjPut: `INSERT INTO clm_objects (kind, id, alt, owner, value) VALUES (?, ?, ?, ?, ?)
 			ON CONFLICT (kind, id) DO UPDATE SET alt = excluded.alt, owner = excluded.owner, value = excluded.value`,
 	stObjAdd: `INSERT INTO clm_objects (kind, id, alt, owner, value) VALUES (?, ?, ?, ?, ?)
