@@ -17,6 +17,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime/pprof"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -31,7 +32,12 @@ import (
 
 // serveEnv makes the test binary serve a benchmark's CLM (on SQLite in the directory it names)
 // instead of running the tests, so that the server's CPU is measured apart from its client's.
-const serveEnv = "SHEKIT_CLM_BENCH_SERVE"
+// With profileEnv set (a file name), the server writes its CPU profile there (each server of a
+// run overwrites the last one's: profile one sub-benchmark at a time).
+const (
+	serveEnv   = "SHEKIT_CLM_BENCH_SERVE"
+	profileEnv = "SHEKIT_CLM_BENCH_CPUPROFILE"
+)
 
 func TestMain(m *testing.M) {
 	if dir := os.Getenv(serveEnv); dir != "" {
@@ -48,6 +54,17 @@ func TestMain(m *testing.M) {
 // it writes "listening on URL", serves until stop ends, then writes "commits N changes M" (the
 // store's commits and the changes they carried).
 func serveBenchCLM(dir string, stop io.Reader, out io.Writer) error {
+	if name := os.Getenv(profileEnv); name != "" {
+		f, err := os.Create(name)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return err
+		}
+		defer pprof.StopCPUProfile()
+	}
 	st, err := store.OpenSQLite(filepath.Join(dir, "kms.db"))
 	if err != nil {
 		return err

@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"errors"
+	"slices"
 	"strconv"
 	"sync"
 	"testing"
@@ -171,6 +172,92 @@ func TestLookupReadsOneObject(t *testing.T) {
 			if o, ok, err := s.Lookup(ctx, k[0], k[1]); err != nil || ok {
 				t.Errorf("Lookup(%s, %s): %+v %v %v, want none", k[0], k[1], o, ok, err)
 			}
+		}
+	})
+}
+
+// TestCLMAuditEntriesInOrder: a change's audit entries (here three: written two to a statement,
+// then one) are all in the log, in the order the change made them, with the CLM's columns.
+func TestCLMAuditEntriesInOrder(t *testing.T) {
+	eachBackend(t, func(t *testing.T, open func(t *testing.T) *Store) {
+		s := open(t)
+		ctx := context.Background()
+		in := []clm.AuditEntry{
+			{Actor: "clm:0000000001", Action: "clm:device-register", Device: "dev1"},
+			{Actor: "clm:0000000001", Action: "clm:key-create", Device: "dev1", Number: 7, Message: "AES-128"},
+			{Actor: "clm:0000000002", Action: "clm:id-delete"},
+		}
+		err := s.CLM(ctx, func(tx clm.Tx) error {
+			for _, e := range in {
+				if err := tx.Audit(e); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := s.Audit(ctx, 0, 10)
+		if err != nil || len(got) != len(in) {
+			t.Fatalf("%d entries (%v), want %d", len(got), err, len(in))
+		}
+		for i, g := range got {
+			e := in[i]
+			number := g.KeyNumber != nil && *g.KeyNumber == e.Number || g.KeyNumber == nil && e.Number == 0
+			if g.Actor != e.Actor || g.Action != e.Action || g.Device != e.Device || g.Message != e.Message || !number ||
+				g.UID != "" || g.KeyID != 0 || g.Counter != nil || g.Outcome != "done" || g.At == "" {
+				t.Errorf("entry %d: %+v, want %+v", i, g, e)
+			}
+		}
+	})
+}
+
+// TestCLMSequences: each sequence counts from 1 on its own, also when changes take its values
+// at once, and a failed change's values are not consumed.
+func TestCLMSequences(t *testing.T) {
+	eachBackend(t, func(t *testing.T, open func(t *testing.T) *Store) {
+		s := open(t)
+		ctx := context.Background()
+		next := func(seq string) (v int64, err error) {
+			err = s.CLM(ctx, func(tx clm.Tx) error { v, err = tx.Next(seq); return err })
+			return v, err
+		}
+		const n = 40
+		var wg sync.WaitGroup
+		got := make([]int64, n)
+		for i := range n {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				v, err := next("keynumber")
+				if err != nil {
+					t.Error(err)
+				}
+				got[i] = v
+			}()
+		}
+		wg.Wait()
+		slices.Sort(got)
+		for i, v := range got {
+			if v != int64(i+1) {
+				t.Fatalf("values %v, want 1..%d", got, n)
+			}
+		}
+		err := s.CLM(ctx, func(tx clm.Tx) error {
+			if _, err := tx.Next("keynumber"); err != nil {
+				return err
+			}
+			return errors.New("undone")
+		})
+		if err == nil {
+			t.Fatal("the failed change committed")
+		}
+		if v, err := next("keyid"); err != nil || v != 1 {
+			t.Errorf("another sequence: %d %v, want 1", v, err)
+		}
+		if v, err := next("keynumber"); err != nil || v != n+1 {
+			t.Errorf("after the failed change: %d %v, want %d", v, err, n+1)
 		}
 	})
 }

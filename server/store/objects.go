@@ -95,6 +95,9 @@ type clmTx struct {
 	read bool
 	// wrote: a statement that writes has run (or was tried) in the change.
 	wrote bool
+	// audit holds the audit entries of the change (clmAuditArgs arguments each), written
+	// together when fn has succeeded.
+	audit []any
 }
 
 // View runs fn in a read-only transaction on the reader pool.
@@ -143,6 +146,9 @@ func (s *Store) CLM(ctx context.Context, fn func(clm.Tx) error) error {
 	return s.update(ctx, func(tx *sql.Tx) error {
 		t := &clmTx{s: s, tx: tx}
 		err := fn(t)
+		if err == nil {
+			err = t.writeAudit()
+		}
 		var refused *clm.Error
 		if err != nil && !t.wrote && errors.As(err, &refused) {
 			return refuse(err)
@@ -277,8 +283,11 @@ func (t *clmTx) objects(kind string, q statement, args ...any) ([]clm.Object, er
 	return out, rows.Err()
 }
 
-// Audit appends e to the audit log: the device and the key number in columns of their own (the
-// KMS's uid, key slot and counter stay empty).
+// clmAuditArgs is how many arguments an entry of stCLMAudit takes.
+const clmAuditArgs = 6
+
+// Audit appends e to the audit log, with the change: the device and the key number in columns of
+// their own (the KMS's uid, key slot and counter stay empty).
 func (t *clmTx) Audit(e clm.AuditEntry) error {
 	if t.read {
 		return errReadOnly
@@ -287,8 +296,24 @@ func (t *clmTx) Audit(e clm.AuditEntry) error {
 	if e.Number != 0 {
 		number = e.Number
 	}
-	_, err := t.write(stAudit, now(), e.Actor, e.Action, "", 0, nil, "done", e.Message, e.Device, number)
-	return err
+	t.wrote = true
+	t.audit = append(t.audit, now(), e.Actor, e.Action, e.Message, e.Device, number)
+	return nil
+}
+
+// writeAudit writes the change's audit entries, in order, two to a statement.
+func (t *clmTx) writeAudit() error {
+	for len(t.audit) > 0 {
+		q, n := stCLMAudit2, 2*clmAuditArgs
+		if len(t.audit) < n {
+			q, n = stCLMAudit, clmAuditArgs
+		}
+		if _, err := t.s.exec(t.tx, q, t.audit[:n]...); err != nil {
+			return err
+		}
+		t.audit = t.audit[n:]
+	}
+	return nil
 }
 
 func (t *clmTx) Next(seq string) (int64, error) {

@@ -35,6 +35,8 @@ const (
 	stObjList
 	stObjPage
 	stSeqNext
+	stCLMAudit
+	stCLMAudit2
 	statementCount
 )
 
@@ -91,6 +93,12 @@ var portable = [statementCount]string{
 	stObjList:  `SELECT id, owner, alt, value FROM clm_objects WHERE kind = ? ORDER BY id`,
 	stObjPage:  `SELECT id, owner, alt, value FROM clm_objects WHERE kind = ? AND id > ? ORDER BY id LIMIT ?`,
 	stSeqNext:  `INSERT INTO clm_seq (name, value) VALUES (?, 1) ON CONFLICT (name) DO UPDATE SET value = clm_seq.value + 1 RETURNING value`,
+	// The CLM's audit entries, one or two at a time: at, actor, action, message, device,
+	// keynumber each (the KMS's uid, key slot and counter stay empty).
+	stCLMAudit: `INSERT INTO audit (at, actor, action, uid, key_id, counter, outcome, message, device, keynumber)
+		VALUES (?, ?, ?, '', 0, NULL, 'done', ?, ?, ?)`,
+	stCLMAudit2: `INSERT INTO audit (at, actor, action, uid, key_id, counter, outcome, message, device, keynumber)
+		VALUES (?, ?, ?, '', 0, NULL, 'done', ?, ?, ?), (?, ?, ?, '', 0, NULL, 'done', ?, ?, ?)`,
 }
 
 // dialect is what differs between the databases the store runs on.
