@@ -79,7 +79,7 @@ const maxBatch = 512
 // prepared once on its connection (parsing SQL is otherwise the largest cost of a small change)
 // and bound to each batch's transaction once. A change that checks before it writes (an update)
 // runs without a savepoint: it refuses before its first write, so a refusal leaves nothing to
-// undo. Any other change (a CLM transaction) runs in a savepoint of its own.
+// undo. Any other change runs in a savepoint of its own.
 type sqliteWriter struct {
 	s    *Store
 	db   *sql.DB
@@ -118,8 +118,8 @@ func OpenSQLite(path string) (*Store, error) {
 	if err := privateFiles(path); err != nil {
 		return nil, err
 	}
-	// temp_store(MEMORY): a savepoint's journal (a CLM change's) is kept in memory, not written
-	// to a temporary file page by page.
+	// temp_store(MEMORY): the journal of a savepoint or of a statement is kept in memory, not
+	// written to a temporary file page by page.
 	w, err := sql.Open("sqlite", "file:"+path+"?_pragma=busy_timeout(10000)&_pragma=journal_mode(WAL)&_pragma=synchronous(FULL)&_pragma=temp_store(MEMORY)&_txlock=immediate")
 	if err != nil {
 		return nil, err
