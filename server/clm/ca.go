@@ -9,6 +9,7 @@ import (
 	"crypto/rsa"
 	"crypto/x509"
 	"crypto/x509/pkix"
+	"encoding/base64"
 	"encoding/hex"
 	"encoding/pem"
 	"errors"
@@ -146,6 +147,9 @@ type authority struct {
 	der    []byte
 	number int64
 	serial string
+	// pem and base64 are the certificate as answers carry it (cacerttype pem and der), encoded
+	// once.
+	pem, base64 string
 }
 
 // randomSerial returns a positive 64-bit serial number and its 16 hex digits.
@@ -187,7 +191,8 @@ func (s *Service) loadCA(ctx context.Context) (*authority, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &authority{key: key.(crypto.Signer), cert: cert, der: rec.DER, number: rec.KeyNumber, serial: rec.Serial}, nil
+	return &authority{key: key.(crypto.Signer), cert: cert, der: rec.DER, number: rec.KeyNumber, serial: rec.Serial,
+		pem: pemCert(rec.DER), base64: base64.StdEncoding.EncodeToString(rec.DER)}, nil
 }
 
 // createCA makes a CA (outside any transaction: key generation is slow) and stores it unless

@@ -63,9 +63,12 @@ func encodeCert(der, pkcs8 []byte, format, passphrase string) (string, error) {
 	return base64.StdEncoding.EncodeToString(p12), nil
 }
 
-// caAnswer puts the CA certificate in a answer, in format.
+// caAnswer puts the CA certificate in a answer, in format (pem or der).
 func (s *Service) caAnswer(a answer, format string) {
-	a["cacert"], _ = encodeCert(s.ca.der, nil, format, "")
+	a["cacert"] = s.ca.pem
+	if format == "der" {
+		a["cacert"] = s.ca.base64
+	}
 	a["cacerttype"] = format
 	a["cakeynumber"] = strconv.FormatInt(s.ca.number, 10)
 	a["caserial"] = s.ca.serial

@@ -2,6 +2,7 @@ package clm
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"crypto/subtle"
 	"encoding/json"
@@ -11,6 +12,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 )
 
 // The API's paths.
@@ -61,38 +63,10 @@ func decode(body io.Reader) (request, *Error) {
 		return request{}, fail(codeJSON, "body is not a JSON object")
 	}
 	r := request{f: map[string]string{}}
-	text := func(v json.RawMessage) (string, bool) {
-		var s string
-		if json.Unmarshal(v, &s) == nil {
-			return s, !strings.ContainsRune(s, 0)
-		}
-		var n json.Number
-		if json.Unmarshal(v, &n) == nil {
-			return n.String(), true
-		}
-		return "", false
-	}
 	for k, v := range raw {
 		if k == "ext_data" {
-			var m map[string]json.RawMessage
-			if json.Unmarshal(v, &m) != nil {
-				return request{}, fail(codeParameter, "ext_data is not an object")
-			}
-			if len(m) > maxExtItems {
-				return request{}, fail(codeLength, "ext_data has %d items", len(m))
-			}
-			r.ext = map[string]string{}
-			size := 0
-			for name, value := range m {
-				s, ok := text(value)
-				if !ok || strings.ContainsRune(name, 0) {
-					return request{}, fail(codeParameter, "ext_data %q is not a string", name)
-				}
-				r.ext[name] = s
-				size += len(name) + len(s)
-			}
-			if size > maxExtBytes {
-				return request{}, fail(codeLength, "ext_data holds %d bytes", size)
+			if e := r.extData(v); e != nil {
+				return request{}, e
 			}
 			continue
 		}
@@ -106,6 +80,50 @@ func decode(body io.Reader) (request, *Error) {
 		}
 	}
 	return r, nil
+}
+
+// text reads a parameter's value: a string without U+0000, or a number as its digits (null
+// reads as ""). A string without escapes in valid UTF-8 is its bytes between the quotes,
+// without a decoder's pass of its own.
+func text(v json.RawMessage) (string, bool) {
+	if len(v) >= 2 && v[0] == '"' && v[len(v)-1] == '"' && bytes.IndexByte(v, '\\') < 0 && utf8.Valid(v) {
+		return string(v[1 : len(v)-1]), true // no escape: no U+0000 either
+	}
+	var s string
+	if json.Unmarshal(v, &s) == nil {
+		return s, !strings.ContainsRune(s, 0)
+	}
+	var n json.Number
+	if json.Unmarshal(v, &n) == nil {
+		return n.String(), true
+	}
+	return "", false
+}
+
+// extData reads ext_data: an object of at most maxExtItems strings (or numbers), maxExtBytes in
+// all.
+func (r *request) extData(v json.RawMessage) *Error {
+	var m map[string]json.RawMessage
+	if json.Unmarshal(v, &m) != nil {
+		return fail(codeParameter, "ext_data is not an object")
+	}
+	if len(m) > maxExtItems {
+		return fail(codeLength, "ext_data has %d items", len(m))
+	}
+	r.ext = map[string]string{}
+	size := 0
+	for name, value := range m {
+		s, ok := text(value)
+		if !ok || strings.ContainsRune(name, 0) {
+			return fail(codeParameter, "ext_data %q is not a string", name)
+		}
+		r.ext[name] = s
+		size += len(name) + len(s)
+	}
+	if size > maxExtBytes {
+		return fail(codeLength, "ext_data holds %d bytes", size)
+	}
+	return nil
 }
 
 // required returns 1102 for the first of names that is missing or empty.

@@ -92,13 +92,13 @@ func (s *Service) createKey(ctx context.Context, req request) (answer, *Error) {
 	if e := req.lengths(true); e != nil {
 		return nil, e
 	}
-	id, e := s.authenticate(ctx, req.get("keyid"), req.get("key"))
-	if e != nil {
-		return nil, e
-	}
 	var a answer
 	err := s.st.CLM(ctx, func(tx Tx) error {
-		dev, devKey, err := s.device(tx, id.KeyID, deviceOf(req), true)
+		id, err := s.authorize(tx, req.get("keyid"), req.get("key"))
+		if err != nil {
+			return err
+		}
+		dev, devKey, err := s.heldDevice(tx, id.KeyID, deviceOf(req), true)
 		if err != nil {
 			return err
 		}
@@ -160,10 +160,6 @@ func (s *Service) useKey(ctx context.Context, req request) (answer, *Error) {
 	if e := req.lengths(true); e != nil {
 		return nil, e
 	}
-	id, e := s.authenticate(ctx, req.get("keyid"), req.get("key"))
-	if e != nil {
-		return nil, e
-	}
 	op := s.updateKey
 	switch mode {
 	case "get":
@@ -171,8 +167,20 @@ func (s *Service) useKey(ctx context.Context, req request) (answer, *Error) {
 	case "delete":
 		op = s.deleteKey
 	}
+	run := s.st.CLM
+	if mode == "get" {
+		run = s.st.View
+	}
 	var a answer
-	_, err := s.onDevice(ctx, id.KeyID, req, mode != "get", func(tx Tx, dev *deviceRecord, _ answer) error {
+	err := run(ctx, func(tx Tx) error {
+		id, err := s.authorize(tx, req.get("keyid"), req.get("key"))
+		if err != nil {
+			return err
+		}
+		dev, _, err := s.heldDevice(tx, id.KeyID, deviceOf(req), false)
+		if err != nil {
+			return err
+		}
 		rec, err := s.loadKey(tx, id.KeyID, dev.DeviceID, req.get("keynumber"), codeKeyNotFound)
 		if err != nil {
 			return err

@@ -125,24 +125,37 @@ func randomText(n int) string {
 	return base64.StdEncoding.EncodeToString(b)
 }
 
-// authenticate checks keyid and key (ID/password authentication, table 1-1 of the document).
-// The password hash is computed outside any transaction.
+// authenticate checks keyid and key (ID/password authentication, table 1-1 of the document):
+// one read of the ID, outside any transaction (a change through the ID then holds it).
 func (s *Service) authenticate(ctx context.Context, keyid, key string) (*idRecord, *Error) {
-	var rec idRecord
-	found := false
-	err := s.st.View(ctx, func(tx Tx) error {
-		o, ok, err := tx.Get(kindID, keyid)
-		if err != nil || !ok {
-			return err
-		}
-		found = true
-		if err := s.seal.open(o, &rec); err != nil {
-			return fail(codeDecryption, "id %s: %v", keyid, err)
-		}
-		return nil
-	})
+	o, found, err := s.st.Lookup(ctx, kindID, keyid)
 	if err != nil {
 		return nil, s.internal("read id", err)
+	}
+	return s.checkID(o, found, keyid, key)
+}
+
+// authorize is authenticate inside tx: the ID is read and held until tx ends (as device holds
+// it), so that a request that makes no key pair needs no read of its own before its transaction.
+func (s *Service) authorize(tx Tx, keyid, key string) (*idRecord, error) {
+	o, found, err := tx.Hold(kindID, keyid)
+	if err != nil {
+		return nil, err
+	}
+	rec, e := s.checkID(o, found, keyid, key)
+	if e != nil {
+		return nil, e
+	}
+	return rec, nil
+}
+
+// checkID checks the ID read for keyid (o, if found) against the password key.
+func (s *Service) checkID(o Object, found bool, keyid, key string) (*idRecord, *Error) {
+	var rec idRecord
+	if found {
+		if err := s.seal.open(o, &rec); err != nil {
+			return nil, fail(codeDecryption, "id %s: %v", keyid, err)
+		}
 	}
 	switch {
 	case !found:
@@ -168,11 +181,16 @@ type deviceRequest struct {
 // The owner's ID is held first (a change of its certificates or keys and its delete never
 // interleave: the delete waits for the changes under way, a change after it finds no ID, 1204).
 func (s *Service) device(tx Tx, owner string, d deviceRequest, register bool) (*deviceRecord, string, error) {
-	if ok, err := tx.Hold(kindID, owner); err != nil {
+	if _, ok, err := tx.Hold(kindID, owner); err != nil {
 		return nil, "", err
 	} else if !ok {
 		return nil, "", fail(codeIDNotFound, "keyid %q (deleted)", owner)
 	}
+	return s.heldDevice(tx, owner, d, register)
+}
+
+// heldDevice is device for an owner that tx already holds (authorize).
+func (s *Service) heldDevice(tx Tx, owner string, d deviceRequest, register bool) (*deviceRecord, string, error) {
 	if d.id == "" {
 		if !register {
 			return nil, "", fail(codeRequired, "deviceid")

@@ -22,10 +22,10 @@ type Object struct {
 type Tx interface {
 	Get(kind, id string) (Object, bool, error)
 	ByAlt(kind, alt string) (Object, bool, error)
-	// Hold reports whether an object is stored and, in a change, keeps it from being changed or
-	// deleted until the change ends; changes holding one object may run side by side, one that
-	// reads it with Get waits for them.
-	Hold(kind, id string) (bool, error)
+	// Hold reads an object as Get does but, in a change, keeps it from being changed or deleted
+	// until the change ends; changes holding one object may run side by side, one that reads it
+	// with Get waits for them.
+	Hold(kind, id string) (Object, bool, error)
 	// Put stores o, replacing the object of its kind and ID; ErrNameTaken for a device whose
 	// Alt another device has.
 	Put(o Object) error
@@ -55,9 +55,13 @@ type AuditEntry struct {
 }
 
 // Store runs CLM transactions. Every change is durable when CLM returns nil. View runs fn in a
-// read-only transaction (fn must not change anything), which may run beside the changes.
+// read-only transaction (fn must not change anything), which may run beside the changes. CLM may
+// run fn more than once (after a conflict or a failure of the batch it was in): fn must leave
+// nothing behind but the transaction's effects and what its next run overwrites.
 type Store interface {
 	CLM(ctx context.Context, fn func(Tx) error) error
 	View(ctx context.Context, fn func(Tx) error) error
+	// Lookup reads one object (as Tx.Get in a View) without a transaction of its own.
+	Lookup(ctx context.Context, kind, id string) (Object, bool, error)
 	Ping(ctx context.Context) error
 }

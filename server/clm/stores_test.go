@@ -136,6 +136,13 @@ func (f *faultyStore) CLM(ctx context.Context, fn func(clm.Tx) error) error {
 	return f.Store.CLM(ctx, func(tx clm.Tx) error { return fn(faultyTx{tx, f}) })
 }
 
+func (f *faultyStore) Lookup(ctx context.Context, kind, id string) (clm.Object, bool, error) {
+	if f.down.Load() {
+		return clm.Object{}, false, errDown
+	}
+	return f.Store.Lookup(ctx, kind, id)
+}
+
 func (f *faultyStore) View(ctx context.Context, fn func(clm.Tx) error) error {
 	if f.down.Load() {
 		return errDown

@@ -93,6 +93,11 @@ type clmTx struct {
 	s    *Store
 	tx   *sql.Tx
 	read bool
+	// wrote: a statement that writes has run (or was tried) in the change.
+	wrote bool
+	// audit holds the audit entries of the change (clmAuditArgs arguments each), written
+	// together when fn has succeeded.
+	audit []any
 }
 
 // View runs fn in a read-only transaction on the reader pool.
@@ -102,10 +107,27 @@ func (s *Store) View(ctx context.Context, fn func(clm.Tx) error) error {
 		return err
 	}
 	defer tx.Rollback()
-	return fn(clmTx{s, tx, true})
+	return fn(&clmTx{s: s, tx: tx, read: true})
 }
 
-func (t clmTx) row(q statement, args ...any) *sql.Row {
+// Lookup reads one object by its kind and ID, outside any transaction: one statement, prepared
+// on SQLite's reader pool.
+func (s *Store) Lookup(ctx context.Context, kind, id string) (clm.Object, bool, error) {
+	o := clm.Object{Kind: kind, ID: id}
+	var row *sql.Row
+	if st := s.read[stObjGet]; st != nil {
+		row = st.QueryRowContext(ctx, kind, id)
+	} else {
+		row = s.r.QueryRowContext(ctx, s.sql[stObjGet], kind, id)
+	}
+	err := row.Scan(&o.Owner, &o.Alt, &o.Value)
+	if errors.Is(err, sql.ErrNoRows) {
+		return o, false, nil
+	}
+	return o, err == nil, err
+}
+
+func (t *clmTx) row(q statement, args ...any) *sql.Row {
 	if t.read {
 		if st := t.s.read[q]; st != nil {
 			return t.tx.Stmt(st).QueryRow(args...)
@@ -115,15 +137,39 @@ func (t clmTx) row(q statement, args ...any) *sql.Row {
 	return t.s.row(t.tx, q, args...)
 }
 
-// CLM runs fn in one transaction (committed with the other changes of its batch on SQLite).
+// CLM runs fn in one transaction (committed with the other changes of its batch on SQLite). A
+// change that the CLM refuses (a *clm.Error) before its first write has nothing to undo, so
+// SQLite's writer runs CLM changes without a savepoint of their own. Any other failure (one after
+// a write, or the database's) makes the writer undo its batch and run it again with a savepoint
+// for every change: fn may run twice, as it may on PostgreSQL after a serialization failure.
 func (s *Store) CLM(ctx context.Context, fn func(clm.Tx) error) error {
-	return s.change(ctx, func(tx *sql.Tx) error { return fn(clmTx{s, tx, false}) })
+	return s.update(ctx, func(tx *sql.Tx) error {
+		t := &clmTx{s: s, tx: tx}
+		err := fn(t)
+		if err == nil {
+			err = t.writeAudit()
+		}
+		var refused *clm.Error
+		if err != nil && !t.wrote && errors.As(err, &refused) {
+			return refuse(err)
+		}
+		return err
+	})
+}
+
+// write runs a statement that writes, and marks the change as having written.
+func (t *clmTx) write(q statement, args ...any) (sql.Result, error) {
+	if t.read {
+		return nil, errReadOnly
+	}
+	t.wrote = true
+	return t.s.exec(t.tx, q, args...)
 }
 
 // Get reads an object; in a change, under its row's lock until the change ends, so that what
 // the change writes back was not changed meanwhile (on PostgreSQL, whose READ COMMITTED changes
 // run side by side; SQLite's one writer runs one change at a time).
-func (t clmTx) Get(kind, id string) (clm.Object, bool, error) {
+func (t *clmTx) Get(kind, id string) (clm.Object, bool, error) {
 	o := clm.Object{Kind: kind, ID: id}
 	q := stObjGet
 	if !t.read { // FOR UPDATE fails in a read-only transaction
@@ -136,30 +182,35 @@ func (t clmTx) Get(kind, id string) (clm.Object, bool, error) {
 	return o, err == nil, err
 }
 
-// Hold reports whether an object is stored; in a change, it keeps the object from being changed
-// or deleted until the change ends (a shared lock on PostgreSQL: changes that hold the same
-// object run side by side, one that locks it with Get waits for them all).
-func (t clmTx) Hold(kind, id string) (bool, error) {
-	q := stObjExists
+// Hold reads an object; in a change, it keeps the object from being changed or deleted until
+// the change ends (a shared lock on PostgreSQL: changes that hold the same object run side by
+// side, one that locks it with Get waits for them all).
+func (t *clmTx) Hold(kind, id string) (clm.Object, bool, error) {
+	o := clm.Object{Kind: kind, ID: id}
+	q := stObjGet
 	if !t.read { // FOR SHARE fails in a read-only transaction
 		q = stObjHold
 	}
-	var one int
-	err := t.row(q, kind, id).Scan(&one)
+	err := t.row(q, kind, id).Scan(&o.Owner, &o.Alt, &o.Value)
 	if errors.Is(err, sql.ErrNoRows) {
-		return false, nil
+		return o, false, nil
 	}
-	return err == nil, err
+	return o, err == nil, err
 }
 
 // ByAlt reads an object by its second key, locked in a change as Get's.
-func (t clmTx) ByAlt(kind, alt string) (clm.Object, bool, error) {
+func (t *clmTx) ByAlt(kind, alt string) (clm.Object, bool, error) {
 	o := clm.Object{Kind: kind, Alt: alt}
-	q := stObjByAlt
-	if !t.read {
+	q, args := stObjByAlt, []any{kind, alt}
+	switch {
+	case kind == "device" && t.read:
+		q, args = stDeviceByName, args[1:]
+	case kind == "device":
+		q, args = stDeviceByNameLocked, args[1:]
+	case !t.read:
 		q = stObjByAltLocked
 	}
-	err := t.row(q, kind, alt).Scan(&o.ID, &o.Owner, &o.Value)
+	err := t.row(q, args...).Scan(&o.ID, &o.Owner, &o.Value)
 	if errors.Is(err, sql.ErrNoRows) {
 		return o, false, nil
 	}
@@ -168,20 +219,14 @@ func (t clmTx) ByAlt(kind, alt string) (clm.Object, bool, error) {
 
 var errReadOnly = errors.New("store: change in a read-only transaction")
 
-func (t clmTx) Put(o clm.Object) error {
-	if t.read {
-		return errReadOnly
-	}
-	_, err := t.s.exec(t.tx, stObjPut, o.Kind, o.ID, o.Alt, o.Owner, o.Value)
+func (t *clmTx) Put(o clm.Object) error {
+	_, err := t.write(stObjPut, o.Kind, o.ID, o.Alt, o.Owner, o.Value)
 	return nameTaken(o.Kind, err)
 }
 
 // Insert stores o unless an object of its kind and ID is stored, and reports whether it did.
-func (t clmTx) Insert(o clm.Object) (bool, error) {
-	if t.read {
-		return false, errReadOnly
-	}
-	res, err := t.s.exec(t.tx, stObjAdd, o.Kind, o.ID, o.Alt, o.Owner, o.Value)
+func (t *clmTx) Insert(o clm.Object) (bool, error) {
+	res, err := t.write(stObjAdd, o.Kind, o.ID, o.Alt, o.Owner, o.Value)
 	if err != nil {
 		return false, nameTaken(o.Kind, err)
 	}
@@ -189,30 +234,27 @@ func (t clmTx) Insert(o clm.Object) (bool, error) {
 	return n == 1, err
 }
 
-func (t clmTx) Delete(kind, id string) error {
-	if t.read {
-		return errReadOnly
-	}
-	_, err := t.s.exec(t.tx, stObjDel, kind, id)
+func (t *clmTx) Delete(kind, id string) error {
+	_, err := t.write(stObjDel, kind, id)
 	return err
 }
 
-func (t clmTx) List(kind string) ([]clm.Object, error) {
+func (t *clmTx) List(kind string) ([]clm.Object, error) {
 	return t.objects(kind, stObjList, kind)
 }
 
 // Page returns at most limit objects of kind with IDs after after, by ID.
-func (t clmTx) Page(kind, after string, limit int) ([]clm.Object, error) {
+func (t *clmTx) Page(kind, after string, limit int) ([]clm.Object, error) {
 	return t.objects(kind, stObjPage, kind, after, limit)
 }
 
 // Owned returns the objects of kind that owner holds, by ID.
-func (t clmTx) Owned(kind, owner string) ([]clm.Object, error) {
+func (t *clmTx) Owned(kind, owner string) ([]clm.Object, error) {
 	return t.objects(kind, stObjOwned, kind, owner)
 }
 
 // objects runs the listing statement q.
-func (t clmTx) objects(kind string, q statement, args ...any) ([]clm.Object, error) {
+func (t *clmTx) objects(kind string, q statement, args ...any) ([]clm.Object, error) {
 	var rows *sql.Rows
 	var err error
 	var st *sql.Stmt
@@ -241,9 +283,12 @@ func (t clmTx) objects(kind string, q statement, args ...any) ([]clm.Object, err
 	return out, rows.Err()
 }
 
-// Audit appends e to the audit log: the device and the key number in columns of their own (the
-// KMS's uid, key slot and counter stay empty).
-func (t clmTx) Audit(e clm.AuditEntry) error {
+// clmAuditArgs is how many arguments an entry of stCLMAudit takes.
+const clmAuditArgs = 6
+
+// Audit appends e to the audit log, with the change: the device and the key number in columns of
+// their own (the KMS's uid, key slot and counter stay empty).
+func (t *clmTx) Audit(e clm.AuditEntry) error {
 	if t.read {
 		return errReadOnly
 	}
@@ -251,14 +296,31 @@ func (t clmTx) Audit(e clm.AuditEntry) error {
 	if e.Number != 0 {
 		number = e.Number
 	}
-	_, err := t.s.exec(t.tx, stAudit, now(), e.Actor, e.Action, "", 0, nil, "done", e.Message, e.Device, number)
-	return err
+	t.wrote = true
+	t.audit = append(t.audit, now(), e.Actor, e.Action, e.Message, e.Device, number)
+	return nil
 }
 
-func (t clmTx) Next(seq string) (int64, error) {
+// writeAudit writes the change's audit entries, in order, two to a statement.
+func (t *clmTx) writeAudit() error {
+	for len(t.audit) > 0 {
+		q, n := stCLMAudit2, 2*clmAuditArgs
+		if len(t.audit) < n {
+			q, n = stCLMAudit, clmAuditArgs
+		}
+		if _, err := t.s.exec(t.tx, q, t.audit[:n]...); err != nil {
+			return err
+		}
+		t.audit = t.audit[n:]
+	}
+	return nil
+}
+
+func (t *clmTx) Next(seq string) (int64, error) {
 	if t.read {
 		return 0, errReadOnly
 	}
+	t.wrote = true
 	var v int64
 	err := t.s.row(t.tx, stSeqNext, seq).Scan(&v)
 	return v, err

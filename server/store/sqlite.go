@@ -79,7 +79,7 @@ const maxBatch = 512
 // prepared once on its connection (parsing SQL is otherwise the largest cost of a small change)
 // and bound to each batch's transaction once. A change that checks before it writes (an update)
 // runs without a savepoint: it refuses before its first write, so a refusal leaves nothing to
-// undo. Any other change (a CLM transaction) runs in a savepoint of its own.
+// undo. Any other change runs in a savepoint of its own.
 type sqliteWriter struct {
 	s    *Store
 	db   *sql.DB
@@ -105,15 +105,22 @@ type op struct {
 	err     chan error
 }
 
+// readerIdleConns is how many of the reader pool's connections stay open between reads. With
+// database/sql's default (2), concurrent reads beyond it each opened a connection (the file,
+// its pragmas, and the read statements prepared again on it) and closed it afterwards.
+const readerIdleConns = 32
+
 // readStatements are prepared on SQLite's reader pool as well: a read then parses no SQL.
-var readStatements = []statement{stSlot, stObjGet, stObjByAlt, stObjExists, stObjOwned, stObjList, stObjPage}
+var readStatements = []statement{stSlot, stObjGet, stObjByAlt, stDeviceByName, stObjOwned, stObjList, stObjPage}
 
 // OpenSQLite opens (creating if needed) the database at path.
 func OpenSQLite(path string) (*Store, error) {
 	if err := privateFiles(path); err != nil {
 		return nil, err
 	}
-	w, err := sql.Open("sqlite", "file:"+path+"?_pragma=busy_timeout(10000)&_pragma=journal_mode(WAL)&_pragma=synchronous(FULL)&_txlock=immediate")
+	// temp_store(MEMORY): the journal of a savepoint or of a statement is kept in memory, not
+	// written to a temporary file page by page.
+	w, err := sql.Open("sqlite", "file:"+path+"?_pragma=busy_timeout(10000)&_pragma=journal_mode(WAL)&_pragma=synchronous(FULL)&_pragma=temp_store(MEMORY)&_txlock=immediate")
 	if err != nil {
 		return nil, err
 	}
@@ -136,6 +143,7 @@ func OpenSQLite(path string) (*Store, error) {
 		w.Close()
 		return nil, err
 	}
+	r.SetMaxIdleConns(readerIdleConns)
 	wr := &sqliteWriter{db: w, ops: make(chan *op, 4*maxBatch), stop: make(chan struct{})}
 	s := &Store{r: r, sql: written(d), close: func() error { return wr.close(r) }, stmt: wr.stmtOn}
 	s.change = func(ctx context.Context, fn func(*sql.Tx) error) error { return wr.change(ctx, fn, false) }

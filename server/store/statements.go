@@ -25,7 +25,8 @@ const (
 	stObjByAlt
 	stObjGetLocked
 	stObjByAltLocked
-	stObjExists
+	stDeviceByName
+	stDeviceByNameLocked
 	stObjHold
 	stObjPut
 	stObjAdd
@@ -34,6 +35,8 @@ const (
 	stObjList
 	stObjPage
 	stSeqNext
+	stCLMAudit
+	stCLMAudit2
 	statementCount
 )
 
@@ -74,9 +77,13 @@ var portable = [statementCount]string{
 	// same object waits for it to end, then reads what it committed (no lost update).
 	stObjGetLocked:   `SELECT owner, alt, value FROM clm_objects WHERE kind = ? AND id = ? LOCKED`,
 	stObjByAltLocked: `SELECT id, owner, value FROM clm_objects WHERE kind = ? AND alt = ? LOCKED`,
-	stObjExists:      `SELECT 1 FROM clm_objects WHERE kind = ? AND id = ?`,
+	// A device by its owner and name names its kind in the text: with the kind as a parameter,
+	// SQLite's planner weighs the partial index clm_objects_device_name against the bound value
+	// and so prepares the statement again at every run.
+	stDeviceByName:       `SELECT id, owner, value FROM clm_objects WHERE kind = 'device' AND alt = ?`,
+	stDeviceByNameLocked: `SELECT id, owner, value FROM clm_objects WHERE kind = 'device' AND alt = ? LOCKED`,
 	// A change that must not outlive an object (a certificate's ID) holds it with a shared lock.
-	stObjHold: `SELECT 1 FROM clm_objects WHERE kind = ? AND id = ? SHARED`,
+	stObjHold: `SELECT owner, alt, value FROM clm_objects WHERE kind = ? AND id = ? SHARED`,
 	stObjPut: `INSERT INTO clm_objects (kind, id, alt, owner, value) VALUES (?, ?, ?, ?, ?)
 			ON CONFLICT (kind, id) DO UPDATE SET alt = excluded.alt, owner = excluded.owner, value = excluded.value`,
 	stObjAdd: `INSERT INTO clm_objects (kind, id, alt, owner, value) VALUES (?, ?, ?, ?, ?)
@@ -86,6 +93,12 @@ var portable = [statementCount]string{
 	stObjList:  `SELECT id, owner, alt, value FROM clm_objects WHERE kind = ? ORDER BY id`,
 	stObjPage:  `SELECT id, owner, alt, value FROM clm_objects WHERE kind = ? AND id > ? ORDER BY id LIMIT ?`,
 	stSeqNext:  `INSERT INTO clm_seq (name, value) VALUES (?, 1) ON CONFLICT (name) DO UPDATE SET value = clm_seq.value + 1 RETURNING value`,
+	// The CLM's audit entries, one or two at a time: at, actor, action, message, device,
+	// keynumber each (the KMS's uid, key slot and counter stay empty).
+	stCLMAudit: `INSERT INTO audit (at, actor, action, uid, key_id, counter, outcome, message, device, keynumber)
+		VALUES (?, ?, ?, '', 0, NULL, 'done', ?, ?, ?)`,
+	stCLMAudit2: `INSERT INTO audit (at, actor, action, uid, key_id, counter, outcome, message, device, keynumber)
+		VALUES (?, ?, ?, '', 0, NULL, 'done', ?, ?, ?), (?, ?, ?, '', 0, NULL, 'done', ?, ?, ?)`,
 }
 
 // dialect is what differs between the databases the store runs on.

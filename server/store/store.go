@@ -1,8 +1,9 @@
 // Package store keeps the reference server's state: SQLite (pure Go, WAL, synchronous=FULL) as
 // the embedded default, PostgreSQL for any number of stateless server replicas sharing one store.
 // Counter allocation and every state change are single transactions. With SQLite, one writer
-// commits every change waiting at that moment together (group commit): the KMS's changes check
-// before they write and need no savepoint, a CLM change runs in a savepoint of its own; with
+// commits every change waiting at that moment together (group commit): the KMS's and the CLM's
+// changes refuse only before they write and need no savepoint (a batch in which one fails after
+// writing runs again, each change in a savepoint); with
 // PostgreSQL, each change is a transaction of its own and the server's WAL writer flushes
 // concurrent commits together.
 package store
