@@ -126,25 +126,26 @@ func (s *Store) Issue(ctx context.Context, is kms.Issue, min uint32, actor strin
 	return s.issue(ctx, is, min, actor)
 }
 
-// issueInChange runs an issue as an update of three statements (SQLite).
+// issueInChange runs an issue as an update of two statements (SQLite): the upsert, which also
+// reads the master key slot, and the audit entry.
 func (s *Store) issueInChange(ctx context.Context, is kms.Issue, min uint32, actor string) (counter uint32, master kms.SlotState, err error) {
 	err = s.update(ctx, func(tx *sql.Tx) error {
 		var c int64
+		var ic sql.NullInt64
+		var ip sql.NullString
 		floor := max(int64(min), 1)
-		err := s.row(tx, stIssue, is.UID[:], int(is.KeyID), floor, floor, string(is.Type), string(is.Phase)).Scan(&c)
+		err := s.row(tx, stIssue, is.UID[:], int(is.KeyID), floor, floor, string(is.Type), string(is.Phase), is.UID[:], is.UID[:]).Scan(&c, &ic, &ip)
 		if errors.Is(err, sql.ErrNoRows) { // the upsert refused to pass she.MaxCounter: nothing written
 			return refuse(kms.ErrCounterExhausted)
 		}
 		if err != nil {
 			return err
 		}
-		if err := s.audit(tx, actor, "issue:"+string(is.Type), is.Slot, c, "issued", ""); err != nil {
-			return err
+		counter, master = uint32(c), kms.SlotState{}
+		if ic.Valid {
+			master.Injected = &kms.Injected{Counter: uint32(ic.Int64), Phase: kms.Phase(ip.String)}
 		}
-		m := kms.Slot{UID: is.UID, KeyID: she.MasterECUKey}
-		st, err := scanSlot(s.row(tx, stSlot, m.UID[:], int(m.KeyID)), m)
-		counter, master = uint32(c), st
-		return err
+		return s.audit(tx, actor, "issue:"+string(is.Type), is.Slot, c, "issued", "")
 	})
 	return counter, master, err
 }
