@@ -8,7 +8,9 @@ import (
 	neturl "net/url"
 	"os"
 	"path/filepath"
+	"runtime"
 	"sort"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -238,5 +240,52 @@ func TestTwoServersOnePostgres(t *testing.T) {
 	}
 	if len(seen) != 2*perServer {
 		t.Fatalf("%d distinct counters, want %d", len(seen), 2*perServer)
+	}
+}
+
+// TestSQLiteBatchAuditsEachIssue: the issues committed in one batch get one audit entry each,
+// with their own slot and counter, in the order they were queued (the batch's entries go in one
+// insert of several rows).
+func TestSQLiteBatchAuditsEachIssue(t *testing.T) {
+	s := backends(t)["sqlite"](t)
+	ctx := context.Background()
+	var commits []int
+	s.OnCommit = func(changes int, _ time.Duration) { commits = append(commits, changes) }
+	release, held := make(chan struct{}), make(chan struct{})
+	go s.update(ctx, func(*sql.Tx) error { close(held); <-release; return nil }) // the writer busy until every issue is queued
+	<-held
+	const n = 37 // 32 + 4 + 1 rows
+	errs := make(chan error, n)
+	for i := range n {
+		u := slot
+		u.UID[14] = byte(i)
+		go func() {
+			_, _, err := s.Issue(ctx, kms.Issue{Slot: u, Type: kms.EcuMasterKey, Phase: kms.Prod}, uint32(100+i), "supplier:"+strconv.Itoa(i))
+			errs <- err
+		}()
+		for len(s.sqlite.ops) != i+1 { // queued in this order
+			runtime.Gosched()
+		}
+	}
+	close(release)
+	for range n {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+	e, err := s.Audit(ctx, 0, 2*n)
+	if err != nil || len(e) != n {
+		t.Fatalf("%d audit entries (%v), want %d", len(e), err, n)
+	}
+	for i, a := range e {
+		u := slot
+		u.UID[14] = byte(i)
+		if a.Actor != "supplier:"+strconv.Itoa(i) || a.UID != u.UID.String() || a.Counter == nil || *a.Counter != int64(100+i) ||
+			a.Action != "issue:EcuMasterKey" || a.Outcome != "issued" || a.KeyID != 1 {
+			t.Errorf("entry %d: %+v (counter %v)", i, a, a.Counter)
+		}
+	}
+	if len(commits) != 2 || commits[1] != n {
+		t.Fatalf("commits of %v changes, want the held one and then the %d issues together", commits, n)
 	}
 }
