@@ -29,7 +29,7 @@ func withDeadline(h http.Handler, d time.Duration, log *slog.Logger) http.Handle
 		defer cancel()
 		held := heldWriters.Get().(*heldWriter)
 		held.w = w
-		stop := context.AfterFunc(ctx, func() {
+		late := time.AfterFunc(d, func() {
 			if held.answerLate(func(late http.ResponseWriter) { lateAnswer(late, r) }) {
 				log.Error("request deadline passed", "path", r.URL.Path, "deadline", d)
 			}
@@ -44,7 +44,7 @@ func withDeadline(h http.Handler, d time.Duration, log *slog.Logger) http.Handle
 		returned = true
 		// The late answer has not started (it never will) or it is done or under way (finish
 		// waits for it): only in the first case is held no longer shared.
-		notLate := stop()
+		notLate := late.Stop()
 		held.finish()
 		if notLate {
 			held.recycle()

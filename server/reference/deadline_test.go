@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -114,7 +115,12 @@ func TestDeadlinePassesAPanicOn(t *testing.T) {
 	mux.HandleFunc("GET /app/late-panic", func(w http.ResponseWriter, r *http.Request) {
 		io.WriteString(w, "partial")
 		<-r.Context().Done()
-		panic(http.ErrAbortHandler)
+		for { // until the late answer has gone out: the handler's writes then fail
+			if _, err := io.WriteString(w, "x"); err != nil {
+				panic(http.ErrAbortHandler)
+			}
+			runtime.Gosched()
+		}
 	})
 	ts := httptest.NewServer(withDeadline(mux, 200*time.Millisecond, slog.New(slog.DiscardHandler)))
 	defer ts.Close()
