@@ -91,8 +91,8 @@ type sqliteWriter struct {
 	wg                             sync.WaitGroup
 	once                           sync.Once
 
-	// auditRows[k] inserts 1<<k audit entries in one statement.
-	auditRows [auditRowsMax + 1]*sql.Stmt
+	// auditRows[k] inserts 1<<k audit entries in one statement, issueRows[k] runs 1<<k issues.
+	auditRows, issueRows [auditRowsMax + 1]*sql.Stmt
 
 	// tx is the transaction of the batch under way and bound the statements bound to it so
 	// far (used by the writer's goroutine only).
@@ -112,10 +112,11 @@ const (
 	boundRollbackTo
 	boundRelease
 	boundAuditRows
-	boundCount = boundAuditRows + auditRowsMax + 1
+	boundIssueRows = boundAuditRows + auditRowsMax + 1
+	boundCount     = boundIssueRows + auditRowsMax + 1
 )
 
-// auditRowsMax: the largest audit insert has 1<<auditRowsMax rows (maxBatch).
+// auditRowsMax: the largest audit insert or issue upsert has 1<<auditRowsMax rows (maxBatch).
 const auditRowsMax = 9
 
 // auditColumns are the values of an audit entry, in the order of stAudit's placeholders.
@@ -126,7 +127,9 @@ type op struct {
 	fn func(*sql.Tx) error
 	// checked: fn refuses (with a refusal) only before its first write, so it needs no savepoint.
 	checked bool
-	err     chan error
+	// issue: the change is this issue (fn runs it alone).
+	issue *sqliteIssue
+	err   chan error
 }
 
 // readStatements are prepared on SQLite's reader pool as well: a read then parses no SQL.
@@ -164,7 +167,7 @@ func OpenSQLite(path string) (*Store, error) {
 	s := &Store{r: r, sql: written(d), close: func() error { return wr.close(r) }, stmt: wr.stmtOn}
 	s.change = func(ctx context.Context, fn func(*sql.Tx) error) error { return wr.change(ctx, fn, false) }
 	s.update = func(ctx context.Context, fn func(*sql.Tx) error) error { return wr.change(ctx, fn, true) }
-	s.issue = s.issueInChange
+	s.issue = wr.issue
 	prepare := func(q string) *sql.Stmt {
 		st, perr := w.Prepare(q)
 		if perr != nil && err == nil {
@@ -177,7 +180,7 @@ func OpenSQLite(path string) (*Store, error) {
 	}
 	wr.savepoint, wr.rollbackTo, wr.release = prepare(`SAVEPOINT change`), prepare(`ROLLBACK TO change`), prepare(`RELEASE change`)
 	for k := range wr.auditRows {
-		wr.auditRows[k] = prepare(auditInsert(1 << k))
+		wr.auditRows[k], wr.issueRows[k] = prepare(auditInsert(1<<k)), prepare(issueRowsInsert(1<<k))
 	}
 	s.auditLater = wr.auditLater
 	for _, q := range readStatements {
@@ -202,7 +205,11 @@ func OpenSQLite(path string) (*Store, error) {
 // has committed (or fn's own error, with fn's effects undone). A checked fn returns a refusal
 // only before its first write.
 func (w *sqliteWriter) change(ctx context.Context, fn func(*sql.Tx) error, checked bool) error {
-	o := &op{fn: fn, checked: checked, err: make(chan error, 1)}
+	return w.enqueue(ctx, &op{fn: fn, checked: checked, err: make(chan error, 1)})
+}
+
+// enqueue queues a change and returns its outcome once its batch has committed.
+func (w *sqliteWriter) enqueue(ctx context.Context, o *op) error {
 	select {
 	case w.ops <- o:
 	case <-ctx.Done():
@@ -325,7 +332,18 @@ func (w *sqliteWriter) commit(batch []*op, guarded bool) {
 		w.answer(batch, nil, fmt.Errorf("store: begin: %w", err))
 		return
 	}
+	if together := issuesTogether(batch); !guarded && together != nil {
+		if err := w.issueTogether(tx, together); err != nil {
+			tx.Rollback()
+			w.commit(batch, true)
+			return
+		}
+	}
 	for i, o := range batch {
+		if o.issue != nil && o.issue.together && !guarded {
+			results[i] = o.issue.err
+			continue
+		}
 		if o.checked && !guarded {
 			err := o.fn(tx)
 			if err != nil && !errors.As(err, new(refusal)) {

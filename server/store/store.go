@@ -31,8 +31,8 @@ type Store struct {
 	// auditLater, when set, may keep an audit entry (stAudit's values) to insert later in tx,
 	// before it commits, and reports whether it did (SQLite's writer).
 	auditLater func(tx *sql.Tx, values ...any) bool
-	// issue allocates a counter (Issue's work once its arguments are checked): an update with
-	// SQLite's writer, one statement of a batch with PostgreSQL (pgIssuer).
+	// issue allocates a counter (Issue's work once its arguments are checked): SQLite's writer
+	// runs the issues of a batch together; PostgreSQL sends them in one pgx batch (pgIssuer).
 	issue  func(ctx context.Context, is kms.Issue, min uint32, actor string) (uint32, kms.SlotState, error)
 	close  func() error
 	sqlite *sqliteWriter // SQLite's writer (nil with PostgreSQL)
@@ -132,30 +132,6 @@ func (s *Store) Issue(ctx context.Context, is kms.Issue, min uint32, actor strin
 		return 0, kms.SlotState{}, kms.ErrCounterExhausted
 	}
 	return s.issue(ctx, is, min, actor)
-}
-
-// issueInChange runs an issue as an update of two statements (SQLite): the upsert, which also
-// reads the master key slot, and the audit entry.
-func (s *Store) issueInChange(ctx context.Context, is kms.Issue, min uint32, actor string) (counter uint32, master kms.SlotState, err error) {
-	err = s.update(ctx, func(tx *sql.Tx) error {
-		var c int64
-		var ic sql.NullInt64
-		var ip sql.NullString
-		floor := max(int64(min), 1)
-		err := s.row(tx, stIssue, is.UID[:], int(is.KeyID), floor, floor, string(is.Type), string(is.Phase), is.UID[:], is.UID[:]).Scan(&c, &ic, &ip)
-		if errors.Is(err, sql.ErrNoRows) { // the upsert refused to pass she.MaxCounter: nothing written
-			return refuse(kms.ErrCounterExhausted)
-		}
-		if err != nil {
-			return err
-		}
-		counter, master = uint32(c), kms.SlotState{}
-		if ic.Valid {
-			master.Injected = &kms.Injected{Counter: uint32(ic.Int64), Phase: kms.Phase(ip.String)}
-		}
-		return s.audit(tx, actor, "issue:"+string(is.Type), is.Slot, c, "issued", "")
-	})
-	return counter, master, err
 }
 
 // Report implements kms.Store.
