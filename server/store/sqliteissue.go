@@ -59,6 +59,9 @@ func (si *sqliteIssue) got(counter int64, injected sql.NullInt64, phase sql.Null
 	}
 }
 
+// refusedExhausted is the refusal of an issue past she.MaxCounter.
+var refusedExhausted = refuse(kms.ErrCounterExhausted)
+
 // issuesTogether picks the batch's issues that can run together: at most one per slot (the
 // others run alone, after them). Fewer than two: none.
 func issuesTogether(batch []*op) []*op {
@@ -82,7 +85,7 @@ func issuesTogether(batch []*op) []*op {
 func (w *sqliteWriter) issueTogether(tx *sql.Tx, ops []*op) error {
 	bySlot := make(map[kms.Slot]*sqliteIssue, len(ops))
 	for _, o := range ops {
-		o.issue.together, o.issue.err = true, refuse(kms.ErrCounterExhausted)
+		o.issue.together, o.issue.err = true, refusedExhausted
 		bySlot[o.issue.is.Slot] = o.issue
 	}
 	rest := ops
