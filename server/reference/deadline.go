@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"strconv"
@@ -16,8 +17,8 @@ import (
 )
 
 // withDeadline answers every request within d: the handler runs, on the request's goroutine,
-// with a context that ends after d (so store calls that honour it give up), and its answer is
-// held until it is complete. When d passes first, lateAnswer answers at once (and closes the
+// with a context that ends after d (its cause errDeadline: store calls that honour it give up),
+// and its answer is held until it is complete. When d passes first, lateAnswer answers at once (and closes the
 // connection: the handler still occupies it) and the handler's answer, whenever it comes, is
 // dropped. So a hung store (PostgreSQL paused, a disk that stalls) costs a client d, not its own
 // timeout. A handler that streams (it flushes, as GET IDInfo does) is no longer held once it has
@@ -25,14 +26,17 @@ import (
 // net/http as it would without the deadline.
 func withDeadline(h http.Handler, d time.Duration, log *slog.Logger) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		ctx, cancel := context.WithTimeout(r.Context(), d)
-		defer cancel()
+		// One timer per request: it answers late (if the handler has not answered), then ends
+		// the handler's context.
+		ctx, cancel := context.WithCancelCause(r.Context())
+		defer cancel(nil)
 		held := heldWriters.Get().(*heldWriter)
 		held.w = w
 		late := time.AfterFunc(d, func() {
 			if held.answerLate(func(late http.ResponseWriter) { lateAnswer(late, r) }) {
 				log.Error("request deadline passed", "path", r.URL.Path, "deadline", d)
 			}
+			cancel(errDeadline)
 		})
 		returned := false
 		defer func() {
@@ -51,6 +55,9 @@ func withDeadline(h http.Handler, d time.Duration, log *slog.Logger) http.Handle
 		}
 	})
 }
+
+// errDeadline ends a request's context when its deadline passes.
+var errDeadline = fmt.Errorf("request deadline passed: %w", context.DeadlineExceeded)
 
 // lateAnswer is the answer to a request whose deadline passed: each API's documented internal
 // error (the KMS's INTERNAL envelope, the CLM's 1601 for SystemStatus and 1602 otherwise, the
