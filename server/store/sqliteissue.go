@@ -137,12 +137,13 @@ func (w *sqliteWriter) upsertIssues(tx *sql.Tx, k int, ops []*op, bySlot map[kms
 }
 
 // issueRowsInsert is stIssue (as SQLite reads it) for n issues: n rows of values, and each row's
-// slot returned with what stIssue returns, the master key slot read by the row's UID.
+// slot returned with what stIssue returns, the master key slot read by the row's UID (a master
+// key slot's row is that slot: the upsert leaves its injected key as it was).
 func issueRowsInsert(n int) string {
 	head, rest, _ := strings.Cut(written(sqliteDialect{})[stIssue], "VALUES (?, ?, ?, ?, ?, ?)")
 	upsert, _, _ := strings.Cut(rest, "RETURNING")
 	return head + "VALUES " + strings.TrimSuffix(strings.Repeat("(?, ?, ?, ?, ?, ?), ", n), ", ") + upsert +
 		`RETURNING uid, key_id, last_counter,
-			(SELECT m.injected_counter FROM slots m WHERE m.uid = slots.uid AND m.key_id = 1),
-			(SELECT m.injected_phase FROM slots m WHERE m.uid = slots.uid AND m.key_id = 1)`
+			CASE WHEN key_id = 1 THEN injected_counter ELSE (SELECT m.injected_counter FROM slots m WHERE m.uid = slots.uid AND m.key_id = 1) END,
+			CASE WHEN key_id = 1 THEN injected_phase ELSE (SELECT m.injected_phase FROM slots m WHERE m.uid = slots.uid AND m.key_id = 1) END`
 }
