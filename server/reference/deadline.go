@@ -41,6 +41,7 @@ func withDeadline(h http.Handler, d time.Duration, log *slog.Logger) http.Handle
 		returned := false
 		defer func() {
 			if !returned { // a panic: nothing more is answered; net/http takes the panic
+				late.Stop()
 				held.abandon()
 			}
 		}()
