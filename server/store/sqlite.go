@@ -79,7 +79,9 @@ const maxBatch = 512
 // prepared once on its connection (parsing SQL is otherwise the largest cost of a small change)
 // and bound to each batch's transaction once. A change that checks before it writes (an update)
 // runs without a savepoint: it refuses before its first write, so a refusal leaves nothing to
-// undo. Any other change (a CLM transaction) runs in a savepoint of its own.
+// undo. Any other change (a CLM transaction) runs in a savepoint of its own. The batch's issues
+// run together in upserts of several rows, and its KMS audit entries go in inserts of several
+// rows before the commit.
 type sqliteWriter struct {
 	s    *Store
 	db   *sql.DB
