@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"io"
 	"net/http"
+	"sync"
 )
 
 // fields is a request body: its string fields (a number is taken as its digits).
@@ -14,7 +15,10 @@ type fields map[string]string
 // ASCII strings and integers (what every client sends) is read by scanFields; anything else by
 // encoding/json, with the same result.
 func decode(r *http.Request) (fields, *Error) {
-	body, err := io.ReadAll(io.LimitReader(r.Body, maxBody))
+	buf := bodyBuffers.Get().(*[]byte)
+	defer bodyBuffers.Put(buf) // the fields are copies
+	body, err := readBody(r.Body, (*buf)[:0])
+	*buf = body[:0]
 	if err != nil {
 		return nil, fail("NOT_JSON")
 	}
@@ -22,6 +26,27 @@ func decode(r *http.Request) (fields, *Error) {
 		return f, nil
 	}
 	return decodeFields(body)
+}
+
+// bodyBuffers keeps the buffers request bodies are read into (up to maxBody bytes each).
+var bodyBuffers = sync.Pool{New: func() any { b := make([]byte, 0, 512); return &b }}
+
+// readBody appends at most maxBody bytes of body to buf, as io.ReadAll of an io.LimitReader would.
+func readBody(body io.Reader, buf []byte) ([]byte, error) {
+	for len(buf) < maxBody {
+		if len(buf) == cap(buf) {
+			buf = append(buf, 0)[:len(buf)]
+		}
+		n, err := body.Read(buf[len(buf):min(cap(buf), maxBody)])
+		buf = buf[:len(buf)+n]
+		if err == io.EOF {
+			return buf, nil
+		}
+		if err != nil {
+			return buf, err
+		}
+	}
+	return buf, nil
 }
 
 // decodeFields reads a body with encoding/json: the first JSON value, which must be an object;
@@ -94,6 +119,26 @@ func skipSpace(b []byte, i int) int {
 	return i
 }
 
+// commonStrings are the field names and values of most requests: a body's copy of one is not
+// allocated.
+var commonStrings = func() map[string]string {
+	m := map[string]string{}
+	for _, s := range []string{"ProvisioningType", "EcuID", "KeyID", "SupplierSecretKey", "Counter", "Challenge", "Phase",
+		"ResultStatus", "ResultMessage", "Success", "OperationFailed", "EcuMasterKey", "SupplierSymmKey", "SecOCKey",
+		"1", "4", "5", "6", "7", "8", "9", "A", "B", "C", "D", "", "Prod", "Dev"} {
+		m[s] = s
+	}
+	return m
+}()
+
+// interned returns b as a string: one of commonStrings when it is one, else a copy.
+func interned(b []byte) string {
+	if s, ok := commonStrings[string(b)]; ok { // the conversion is not allocated
+		return s
+	}
+	return string(b)
+}
+
 // plainString reads a JSON string at i made of printable ASCII without escapes, and returns it
 // and the index after it.
 func plainString(b []byte, i int) (string, int, bool) {
@@ -103,7 +148,7 @@ func plainString(b []byte, i int) (string, int, bool) {
 	for j := i + 1; j < len(b); j++ {
 		switch c := b[j]; {
 		case c == '"':
-			return string(b[i+1 : j]), j + 1, true
+			return interned(b[i+1 : j]), j + 1, true
 		case c == '\\' || c < 0x20 || c >= 0x7f:
 			return "", i, false
 		}

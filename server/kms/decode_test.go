@@ -1,8 +1,11 @@
 package kms
 
 import (
+	"bytes"
+	"io"
 	"maps"
 	"testing"
+	"testing/iotest"
 )
 
 // decodeCorpus are bodies the scanner reads itself and bodies it must leave to encoding/json.
@@ -61,4 +64,25 @@ func FuzzScanFields(f *testing.F) {
 			t.Fatalf("%q: scanned %v, encoding/json reads %v (%v)", body, got, want, err)
 		}
 	})
+}
+
+// TestReadBodyIsReadAllOfLimitReader: a body is read as io.ReadAll of an io.LimitReader of
+// maxBody bytes reads it, whatever its size and however its reads are cut, into a buffer of any
+// size.
+func TestReadBodyIsReadAllOfLimitReader(t *testing.T) {
+	for _, size := range []int{0, 1, 511, 512, 513, 4096, maxBody - 1, maxBody, maxBody + 1, 3 * maxBody} {
+		body := bytes.Repeat([]byte("0123456789abcdef"), size/16+1)[:size]
+		want, _ := io.ReadAll(io.LimitReader(bytes.NewReader(body), maxBody))
+		for _, cut := range []func(io.Reader) io.Reader{func(r io.Reader) io.Reader { return r }, iotest.HalfReader, iotest.OneByteReader} {
+			for _, buf := range [][]byte{nil, make([]byte, 0, 7), []byte("junk")[:0]} {
+				got, err := readBody(cut(bytes.NewReader(body)), buf)
+				if err != nil || !bytes.Equal(got, want) {
+					t.Fatalf("size %d: %d bytes (%v), want %d", size, len(got), err, len(want))
+				}
+			}
+		}
+	}
+	if _, err := readBody(iotest.ErrReader(io.ErrUnexpectedEOF), nil); err == nil {
+		t.Fatal("a failed read is no error")
+	}
 }

@@ -10,16 +10,16 @@ import (
 // PRF and a 32-bit counter before the fixed input data, for one 128-bit output block:
 // CMAC(key, [1]_32 | fixed).
 func CounterKDF(key [16]byte, fixed []byte) [16]byte {
-	in := make([]byte, 0, 4+len(fixed))
-	in = binary.BigEndian.AppendUint32(in, 1)
+	var buf [64]byte // what every key's derivation needs: no allocation
+	in := binary.BigEndian.AppendUint32(buf[:0], 1)
 	return she.CMAC(key, append(in, fixed...))
 }
 
 // DeriveKey derives a 128-bit key with CounterKDF from the fixed input data label | 0x00 |
 // context | [128]_32 (SP 800-108 section 5).
 func DeriveKey(root [16]byte, label string, context []byte) [16]byte {
-	fixed := make([]byte, 0, len(label)+1+len(context)+4)
-	fixed = append(append(append(fixed, label...), 0), context...)
+	var buf [64]byte
+	fixed := append(append(append(buf[:0], label...), 0), context...)
 	return CounterKDF(root, binary.BigEndian.AppendUint32(fixed, 128))
 }
 
@@ -27,6 +27,6 @@ func DeriveKey(root [16]byte, label string, context []byte) [16]byte {
 // KeyID, and the generation (for ECU keys the counter it was issued with, for SecOC keys the
 // cluster's key generation), 32-bit big-endian.
 func keyContext(subject []byte, keyID she.KeyID, generation uint32) []byte {
-	c := append(append([]byte{}, subject...), byte(keyID))
+	c := append(append(make([]byte, 0, 24), subject...), byte(keyID))
 	return binary.BigEndian.AppendUint32(c, generation)
 }

@@ -5,7 +5,6 @@ import (
 	"crypto/x509"
 	"encoding/asn1"
 	"encoding/hex"
-	"encoding/json"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -118,9 +117,7 @@ func CertSupplierID(cert *x509.Certificate) (uint16, bool) {
 // fails; for a request that ran out of time before the API answered.
 func WriteInternalError(w http.ResponseWriter) {
 	e := fail("INTERNAL")
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(e.Status)
-	json.NewEncoder(w).Encode(Envelope{ResultStatus: "OperationFailed", ResultReason: string(e.Reason), ResultMessage: e.Message})
+	writeEnvelope(w, e.Status, &Envelope{ResultStatus: "OperationFailed", ResultReason: string(e.Reason), ResultMessage: e.Message})
 }
 
 // serve wraps an endpoint: authentication, decoding, the envelope, the log line.
@@ -140,9 +137,7 @@ func (h *Handler) serve(name string, fn func(*http.Request, *Caller, fields) (*R
 			env = Envelope{ResultStatus: "OperationFailed", ResultReason: string(e.Reason), ResultMessage: e.Message}
 			status = e.Status
 		}
-		w.Header().Set("Content-Type", "application/json")
-		w.WriteHeader(status)
-		json.NewEncoder(w).Encode(env)
+		writeEnvelope(w, status, &env)
 		// The log line names the request, never its body: SupplierSecretKey must not reach a log.
 		// Nothing of it is built when the level is off.
 		if h.log.Enabled(r.Context(), slog.LevelInfo) {

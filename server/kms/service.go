@@ -256,13 +256,25 @@ func (s *Service) Provision(ctx context.Context, caller *Caller, req ProvisionRe
 	if err != nil {
 		return nil, s.internal("build messages", err)
 	}
-	rec := &Records{KeyID: keyIDText(t.keyID), M1: hex.EncodeToString(m.M1[:]), M2: hex.EncodeToString(m.M2[:]),
-		M3: hex.EncodeToString(m.M3[:]), M4: hex.EncodeToString(m.M4[:]), M5: hex.EncodeToString(m.M5[:])}
+	rec := &Records{KeyID: keyIDText(t.keyID)}
+	rec.M1, rec.M2, rec.M3, rec.M4, rec.M5 = hexStrings(m.M1[:], m.M2[:], m.M3[:], m.M4[:], m.M5[:])
 	if challenge != nil {
 		v := she.CMAC(newKey, challenge)
 		rec.KeySyncValue = hex.EncodeToString(v[:])
 	}
 	return rec, nil
+}
+
+// hexStrings returns M1-M5 in lowercase hexadecimal, cut from one string.
+func hexStrings(m1, m2, m3, m4, m5 []byte) (string, string, string, string, string) {
+	var raw [16 + 32 + 16 + 32 + 16]byte
+	n1 := copy(raw[:], m1)
+	n2 := n1 + copy(raw[n1:], m2)
+	n3 := n2 + copy(raw[n2:], m3)
+	n4 := n3 + copy(raw[n3:], m4)
+	n5 := n4 + copy(raw[n4:], m5)
+	h := hex.EncodeToString(raw[:n5])
+	return h[:2*n1], h[2*n1 : 2*n2], h[2*n2 : 2*n3], h[2*n3 : 2*n4], h[2*n4 : 2*n5]
 }
 
 // parseOutcome reads ResultStatus.

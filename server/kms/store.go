@@ -46,7 +46,8 @@ var (
 type Store interface {
 	// Issue allocates counter max(last+1, min) for the issue's slot, records the issue as the
 	// slot's pending one (superseding any), and logs it, in one transaction. It returns the
-	// counter and what the KMS then knew of the ECU's MASTER_ECU_KEY slot.
+	// counter and the key the ECU's MASTER_ECU_KEY slot then held (master.Injected; nothing
+	// else of master is filled).
 	Issue(ctx context.Context, is Issue, min uint32, actor string) (counter uint32, master SlotState, err error)
 	// Report records the outcome of the slot's pending issue (ErrNothingIssued when there is
 	// none): on success it becomes the slot's injected key.

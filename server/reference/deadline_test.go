@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -16,7 +17,6 @@ import (
 // error; a handler that answers in time is passed through as it answered.
 func TestDeadlineAnswersForAHungHandler(t *testing.T) {
 	hang := make(chan struct{})
-	defer close(hang)
 	mux := http.NewServeMux()
 	mux.HandleFunc("/", func(http.ResponseWriter, *http.Request) { <-hang })
 	mux.HandleFunc("GET /fast", func(w http.ResponseWriter, r *http.Request) {
@@ -26,6 +26,7 @@ func TestDeadlineAnswersForAHungHandler(t *testing.T) {
 	})
 	ts := httptest.NewServer(withDeadline(mux, 200*time.Millisecond, slog.New(slog.DiscardHandler)))
 	defer ts.Close()
+	defer close(hang)                                 // a hung handler holds its request's goroutine (not its answer) until it returns
 	client := &http.Client{Timeout: 30 * time.Second} // far beyond the deadline: an answer proves it
 	for _, tc := range []struct {
 		method, path string
@@ -44,8 +45,14 @@ func TestDeadlineAnswersForAHungHandler(t *testing.T) {
 		if err != nil {
 			t.Fatalf("%s %s: %v", tc.method, tc.path, err)
 		}
-		body, _ := io.ReadAll(resp.Body)
+		body, err := io.ReadAll(resp.Body)
 		resp.Body.Close()
+		if err != nil {
+			t.Errorf("%s %s: reading the late answer: %v", tc.method, tc.path, err)
+		}
+		if !resp.Close {
+			t.Errorf("%s %s: the connection of a late answer stays open (its handler still holds it)", tc.method, tc.path)
+		}
 		if resp.StatusCode != tc.status || strings.TrimSpace(string(body)) != tc.body {
 			t.Errorf("%s %s: %d %s, want %d %s", tc.method, tc.path, resp.StatusCode, body, tc.status, tc.body)
 		}
@@ -59,7 +66,8 @@ func TestDeadlineAnswersForAHungHandler(t *testing.T) {
 	}
 	body, _ := io.ReadAll(resp.Body)
 	resp.Body.Close()
-	if resp.StatusCode != http.StatusTeapot || string(body) != "answered" || resp.Header.Get("X-Fast") != "yes" {
+	if resp.StatusCode != http.StatusTeapot || string(body) != "answered" || resp.Header.Get("X-Fast") != "yes" ||
+		resp.ContentLength != int64(len("answered")) {
 		t.Fatalf("a handler in time: %d %q %v", resp.StatusCode, body, resp.Header)
 	}
 }
@@ -96,5 +104,41 @@ func TestDeadlineLetsAStreamThrough(t *testing.T) {
 	rest, _ := io.ReadAll(resp.Body)
 	if strings.Contains(string(rest), "errorcode\":16") {
 		t.Fatalf("a late error answer after a stream: %q", rest)
+	}
+}
+
+// TestDeadlinePassesAPanicOn: a handler's panic reaches net/http (which drops the connection
+// without an answer), before or after the deadline, and no late answer follows it.
+func TestDeadlinePassesAPanicOn(t *testing.T) {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /panic", func(http.ResponseWriter, *http.Request) { panic(http.ErrAbortHandler) })
+	mux.HandleFunc("GET /app/late-panic", func(w http.ResponseWriter, r *http.Request) {
+		io.WriteString(w, "partial")
+		<-r.Context().Done()
+		for { // until the late answer has gone out: the handler's writes then fail
+			if _, err := io.WriteString(w, "x"); err != nil {
+				panic(http.ErrAbortHandler)
+			}
+			runtime.Gosched()
+		}
+	})
+	ts := httptest.NewServer(withDeadline(mux, 200*time.Millisecond, slog.New(slog.DiscardHandler)))
+	defer ts.Close()
+	client := &http.Client{Timeout: 30 * time.Second}
+	if resp, err := client.Get(ts.URL + "/panic"); err == nil {
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		t.Fatalf("a panicking handler answered %d %q", resp.StatusCode, body)
+	}
+	// After the deadline the late answer goes out first; the handler's panic then ends the
+	// connection, the late answer already complete.
+	resp, err := client.Get(ts.URL + "/app/late-panic")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, err := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if err != nil || resp.StatusCode != http.StatusInternalServerError || !strings.Contains(string(body), "INTERNAL") {
+		t.Fatalf("late panic: %d %q %v", resp.StatusCode, body, err)
 	}
 }

@@ -2,6 +2,7 @@ package reference
 
 import (
 	"net/http"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -17,11 +18,14 @@ type metrics struct {
 	issued        prometheus.Counter
 	commitLatency prometheus.Histogram
 	commitSize    prometheus.Histogram
+	seriesMu      sync.RWMutex
+	series        map[[2]string]*requestSeries // by endpoint and reason
 }
 
 func newMetrics() *metrics {
 	m := &metrics{
-		reg: prometheus.NewRegistry(),
+		reg:    prometheus.NewRegistry(),
+		series: map[[2]string]*requestSeries{},
 		requests: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "kms_requests_total",
 			Help: "KMS requests answered, by endpoint and ResultReason (empty: Success)."}, []string{"endpoint", "reason"}),
 		latency: prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "kms_request_duration_seconds",
@@ -39,10 +43,36 @@ func newMetrics() *metrics {
 	return m
 }
 
+// requestSeries are the request counter and latency histogram of one endpoint and reason.
+type requestSeries struct {
+	requests prometheus.Counter
+	latency  prometheus.Observer
+}
+
+// requestSeries returns the series of an endpoint and reason: their labels are looked up once,
+// not per request.
+func (m *metrics) requestSeries(endpoint, reason string) *requestSeries {
+	key := [2]string{endpoint, reason}
+	m.seriesMu.RLock()
+	rs := m.series[key]
+	m.seriesMu.RUnlock()
+	if rs != nil {
+		return rs
+	}
+	m.seriesMu.Lock()
+	defer m.seriesMu.Unlock()
+	if rs = m.series[key]; rs == nil {
+		rs = &requestSeries{m.requests.WithLabelValues(endpoint, reason), m.latency.WithLabelValues(endpoint, reason)}
+		m.series[key] = rs
+	}
+	return rs
+}
+
 // observeRequest records one answered KMS request.
 func (m *metrics) observeRequest(endpoint, reason string, d time.Duration) {
-	m.requests.WithLabelValues(endpoint, reason).Inc()
-	m.latency.WithLabelValues(endpoint, reason).Observe(d.Seconds())
+	rs := m.requestSeries(endpoint, reason)
+	rs.requests.Inc()
+	rs.latency.Observe(d.Seconds())
 	if endpoint == "provision" && reason == "" {
 		m.issued.Inc()
 	}

@@ -79,7 +79,9 @@ const maxBatch = 512
 // prepared once on its connection (parsing SQL is otherwise the largest cost of a small change)
 // and bound to each batch's transaction once. A change that checks before it writes (an update)
 // runs without a savepoint: it refuses before its first write, so a refusal leaves nothing to
-// undo. Any other change runs in a savepoint of its own.
+// undo. Any other change runs in a savepoint of its own. The batch's issues run together in
+// upserts of several rows, and its KMS audit entries go in inserts of several rows before the
+// commit.
 type sqliteWriter struct {
 	s    *Store
 	db   *sql.DB
@@ -91,18 +93,45 @@ type sqliteWriter struct {
 	wg                             sync.WaitGroup
 	once                           sync.Once
 
+	// auditRows[k] inserts 1<<k audit entries in one statement, issueRows[k] runs 1<<k issues.
+	auditRows, issueRows [auditRowsMax + 1]*sql.Stmt
+
 	// tx is the transaction of the batch under way and bound the statements bound to it so
 	// far (used by the writer's goroutine only).
 	tx    *sql.Tx
-	bound [statementCount + 3]*sql.Stmt
+	bound [boundCount]*sql.Stmt
+	// audits holds the audit entries of the batch's checked changes (auditColumns values
+	// each), inserted together before the commit; guarded: the batch runs with savepoints,
+	// and every entry is inserted where it is made.
+	audits  []any
+	guarded bool
 }
+
+// The writer's statements bound to a batch: the store's, the savepoint's three, the audit
+// inserts.
+const (
+	boundSavepoint = int(statementCount) + iota
+	boundRollbackTo
+	boundRelease
+	boundAuditRows
+	boundIssueRows = boundAuditRows + auditRowsMax + 1
+	boundCount     = boundIssueRows + auditRowsMax + 1
+)
+
+// auditRowsMax: the largest audit insert or issue upsert has 1<<auditRowsMax rows (maxBatch).
+const auditRowsMax = 9
+
+// auditColumns are the values of an audit entry, in the order of stAudit's placeholders.
+const auditColumns = 10
 
 // op is one change waiting for the writer.
 type op struct {
 	fn func(*sql.Tx) error
 	// checked: fn refuses (with a refusal) only before its first write, so it needs no savepoint.
 	checked bool
-	err     chan error
+	// issue: the change is this issue (fn runs it alone).
+	issue *sqliteIssue
+	err   chan error
 }
 
 // readerIdleConns is how many of the reader pool's connections stay open between reads. With
@@ -148,7 +177,7 @@ func OpenSQLite(path string) (*Store, error) {
 	s := &Store{r: r, sql: written(d), close: func() error { return wr.close(r) }, stmt: wr.stmtOn}
 	s.change = func(ctx context.Context, fn func(*sql.Tx) error) error { return wr.change(ctx, fn, false) }
 	s.update = func(ctx context.Context, fn func(*sql.Tx) error) error { return wr.change(ctx, fn, true) }
-	s.issue = s.issueInChange
+	s.issue = wr.issue
 	prepare := func(q string) *sql.Stmt {
 		st, perr := w.Prepare(q)
 		if perr != nil && err == nil {
@@ -160,6 +189,10 @@ func OpenSQLite(path string) (*Store, error) {
 		wr.stmt[i] = prepare(q)
 	}
 	wr.savepoint, wr.rollbackTo, wr.release = prepare(`SAVEPOINT change`), prepare(`ROLLBACK TO change`), prepare(`RELEASE change`)
+	for k := range wr.auditRows {
+		wr.auditRows[k], wr.issueRows[k] = prepare(auditInsert(1<<k)), prepare(issueRowsInsert(1<<k))
+	}
+	s.auditLater = wr.auditLater
 	for _, q := range readStatements {
 		if st, perr := r.Prepare(s.sql[q]); perr != nil && err == nil {
 			err = fmt.Errorf("store: prepare %q: %w", s.sql[q], perr)
@@ -172,7 +205,7 @@ func OpenSQLite(path string) (*Store, error) {
 		r.Close()
 		return nil, err
 	}
-	wr.s = s
+	wr.s, s.sqlite = s, wr
 	wr.wg.Add(1)
 	go wr.run()
 	return s, nil
@@ -182,7 +215,11 @@ func OpenSQLite(path string) (*Store, error) {
 // has committed (or fn's own error, with fn's effects undone). A checked fn returns a refusal
 // only before its first write.
 func (w *sqliteWriter) change(ctx context.Context, fn func(*sql.Tx) error, checked bool) error {
-	o := &op{fn: fn, checked: checked, err: make(chan error, 1)}
+	return w.enqueue(ctx, &op{fn: fn, checked: checked, err: make(chan error, 1)})
+}
+
+// enqueue queues a change and returns its outcome once its batch has committed.
+func (w *sqliteWriter) enqueue(ctx context.Context, o *op) error {
 	select {
 	case w.ops <- o:
 	case <-ctx.Done():
@@ -256,10 +293,41 @@ func (w *sqliteWriter) exec(tx *sql.Tx, i int, st *sql.Stmt) error {
 }
 
 // begin starts a batch's transaction.
-func (w *sqliteWriter) begin() (*sql.Tx, error) {
+func (w *sqliteWriter) begin(guarded bool) (*sql.Tx, error) {
 	tx, err := w.db.Begin()
-	w.tx, w.bound = tx, [len(w.bound)]*sql.Stmt{}
+	w.tx, w.bound, w.audits, w.guarded = tx, [len(w.bound)]*sql.Stmt{}, w.audits[:0], guarded
 	return tx, err
+}
+
+// auditInsert is stAudit for n entries.
+func auditInsert(n int) string {
+	head, row, _ := strings.Cut(written(sqliteDialect{})[stAudit], "VALUES")
+	return head + "VALUES" + strings.TrimSuffix(strings.Repeat(row+",", n), ",")
+}
+
+// auditLater keeps an audit entry of a checked change in the batch's transaction for the batch's
+// audit insert, and reports whether it did (else the entry is inserted at once).
+func (w *sqliteWriter) auditLater(tx *sql.Tx, values ...any) bool {
+	if tx != w.tx || w.guarded {
+		return false
+	}
+	w.audits = append(w.audits, values...)
+	return true
+}
+
+// insertAudits inserts the batch's kept audit entries, oldest first, in statements of 1<<k rows.
+func (w *sqliteWriter) insertAudits(tx *sql.Tx) error {
+	rows := w.audits
+	for k := auditRowsMax; k >= 0; k-- {
+		for n := 1 << k; len(rows) >= n*auditColumns; rows = rows[n*auditColumns:] {
+			if _, err := w.on(tx, boundAuditRows+k, w.auditRows[k]).Exec(rows[:n*auditColumns]...); err != nil {
+				return fmt.Errorf("store: audit: %w", err)
+			}
+		}
+	}
+	clear(w.audits)
+	w.audits = w.audits[:0]
+	return nil
 }
 
 // commit runs a batch in one transaction: checked changes as they are, the others each in a
@@ -269,12 +337,23 @@ func (w *sqliteWriter) begin() (*sql.Tx, error) {
 func (w *sqliteWriter) commit(batch []*op, guarded bool) {
 	start := time.Now()
 	results := make([]error, len(batch))
-	tx, err := w.begin()
+	tx, err := w.begin(guarded)
 	if err != nil {
 		w.answer(batch, nil, fmt.Errorf("store: begin: %w", err))
 		return
 	}
+	if together := issuesTogether(batch); !guarded && together != nil {
+		if err := w.issueTogether(tx, together); err != nil {
+			tx.Rollback()
+			w.commit(batch, true)
+			return
+		}
+	}
 	for i, o := range batch {
+		if o.issue != nil && o.issue.together && !guarded {
+			results[i] = o.issue.err
+			continue
+		}
 		if o.checked && !guarded {
 			err := o.fn(tx)
 			if err != nil && !errors.As(err, new(refusal)) {
@@ -286,6 +365,11 @@ func (w *sqliteWriter) commit(batch []*op, guarded bool) {
 			continue
 		}
 		results[i] = w.inSavepoint(tx, o.fn)
+	}
+	if err := w.insertAudits(tx); err != nil { // only a checked change keeps its entries
+		tx.Rollback()
+		w.commit(batch, true)
+		return
 	}
 	if err := tx.Commit(); err != nil {
 		w.answer(batch, nil, fmt.Errorf("store: commit: %w", err))
@@ -299,7 +383,7 @@ func (w *sqliteWriter) commit(batch []*op, guarded bool) {
 
 // inSavepoint runs fn in a savepoint of tx, rolled back to when fn fails.
 func (w *sqliteWriter) inSavepoint(tx *sql.Tx, fn func(*sql.Tx) error) error {
-	const sp, rb, rel = int(statementCount), int(statementCount) + 1, int(statementCount) + 2
+	const sp, rb, rel = boundSavepoint, boundRollbackTo, boundRelease
 	if err := w.exec(tx, sp, w.savepoint); err != nil {
 		return err
 	}

@@ -8,7 +8,9 @@ import (
 	neturl "net/url"
 	"os"
 	"path/filepath"
+	"runtime"
 	"sort"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -238,5 +240,121 @@ func TestTwoServersOnePostgres(t *testing.T) {
 	}
 	if len(seen) != 2*perServer {
 		t.Fatalf("%d distinct counters, want %d", len(seen), 2*perServer)
+	}
+}
+
+// queueWhileHeld holds SQLite's writer busy, calls queue(i) for i < n, each on a goroutine of
+// its own, waiting until it is queued, and then lets the writer take them all in one batch.
+func queueWhileHeld(t *testing.T, s *Store, n int, queue func(i int)) {
+	release, held := make(chan struct{}), make(chan struct{})
+	go s.update(context.Background(), func(*sql.Tx) error { close(held); <-release; return nil })
+	<-held
+	for i := range n {
+		go queue(i)
+		for len(s.sqlite.ops) != i+1 { // queued in this order
+			runtime.Gosched()
+		}
+	}
+	close(release)
+}
+
+// TestSQLiteBatchAuditsEachIssue: the issues committed in one batch get one audit entry each,
+// with their own slot and counter, in the order they were queued (the batch's entries go in one
+// insert of several rows, its issues in one upsert of several rows).
+func TestSQLiteBatchAuditsEachIssue(t *testing.T) {
+	s := backends(t)["sqlite"](t)
+	ctx := context.Background()
+	var commits []int
+	s.OnCommit = func(changes int, _ time.Duration) { commits = append(commits, changes) }
+	const n = 37 // 32 + 4 + 1 rows
+	errs := make(chan error, n)
+	queueWhileHeld(t, s, n, func(i int) {
+		u := slot
+		u.UID[14] = byte(i)
+		_, _, err := s.Issue(ctx, kms.Issue{Slot: u, Type: kms.EcuMasterKey, Phase: kms.Prod}, uint32(100+i), "supplier:"+strconv.Itoa(i))
+		errs <- err
+	})
+	for range n {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+	e, err := s.Audit(ctx, 0, 2*n)
+	if err != nil || len(e) != n {
+		t.Fatalf("%d audit entries (%v), want %d", len(e), err, n)
+	}
+	for i, a := range e {
+		u := slot
+		u.UID[14] = byte(i)
+		if a.Actor != "supplier:"+strconv.Itoa(i) || a.UID != u.UID.String() || a.Counter == nil || *a.Counter != int64(100+i) ||
+			a.Action != "issue:EcuMasterKey" || a.Outcome != "issued" || a.KeyID != 1 {
+			t.Errorf("entry %d: %+v (counter %v)", i, a, a.Counter)
+		}
+	}
+	if len(commits) != 2 || commits[1] != n {
+		t.Fatalf("commits of %v changes, want the held one and then the %d issues together", commits, n)
+	}
+	for _, k := range []int{5, 2, 0} { // the last batch's upserts and inserts: 32, 4 and 1 rows
+		if s.sqlite.bound[boundIssueRows+k] == nil || s.sqlite.bound[boundAuditRows+k] == nil {
+			t.Errorf("no upsert or audit insert of %d rows in the batch", 1<<k)
+		}
+	}
+}
+
+// TestSQLiteBatchOfIssues: in one batch, two issues of one slot get its next two counters, an
+// issue past she.MaxCounter is refused and writes nothing, and each issue learns the master key
+// slot's injected key, the other issues of the batch notwithstanding.
+func TestSQLiteBatchOfIssues(t *testing.T) {
+	s := backends(t)["sqlite"](t)
+	ctx := context.Background()
+	ecu := func(b byte, id she.KeyID) kms.Slot { u := slot; u.UID[14], u.KeyID = b, id; return u }
+	a, full, c := ecu(1, she.Key1), ecu(2, she.Key1), ecu(3, she.MasterECUKey)
+	if _, _, err := s.Issue(ctx, kms.Issue{Slot: full, Type: kms.SecOCKey, Phase: kms.Prod}, she.MaxCounter, "t"); err != nil {
+		t.Fatal(err)
+	}
+	master := ecu(1, she.MasterECUKey)
+	if _, _, err := s.Issue(ctx, kms.Issue{Slot: master, Type: kms.EcuMasterKey, Phase: kms.Dev}, 41, "t"); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Report(ctx, master, true, "", "t"); err != nil {
+		t.Fatal(err)
+	}
+	issues := []kms.Slot{a, full, a, c, master}
+	type got struct {
+		counter uint32
+		master  kms.SlotState
+		err     error
+	}
+	results := make([]chan got, len(issues))
+	for i := range results {
+		results[i] = make(chan got, 1)
+	}
+	queueWhileHeld(t, s, len(issues), func(i int) {
+		r, m, err := s.Issue(ctx, kms.Issue{Slot: issues[i], Type: kms.SecOCKey, Phase: kms.Prod}, 0, "b"+strconv.Itoa(i))
+		results[i] <- got{r, m, err}
+	})
+	want := []uint32{1, 0, 2, 1, 42}
+	for i, ch := range results {
+		g := <-ch
+		if i == 1 {
+			if !errors.Is(g.err, kms.ErrCounterExhausted) {
+				t.Errorf("issue past she.MaxCounter: %d %v", g.counter, g.err)
+			}
+			continue
+		}
+		if g.err != nil || g.counter != want[i] {
+			t.Errorf("issue %d: counter %d (%v), want %d", i, g.counter, g.err, want[i])
+		}
+		if ecu1 := issues[i].UID == a.UID; ecu1 != (g.master.Injected != nil) ||
+			ecu1 && (g.master.Injected.Counter != 41 || g.master.Injected.Phase != kms.Dev) {
+			t.Errorf("issue %d: master key slot %+v", i, g.master.Injected)
+		}
+	}
+	if st, err := s.SlotState(ctx, full); err != nil || st.LastCounter != she.MaxCounter || st.Pending.Counter != she.MaxCounter {
+		t.Fatalf("the refused issue wrote: %+v %v", st, err)
+	}
+	e, err := s.Audit(ctx, 0, 100)
+	if err != nil || len(e) != 3+4 {
+		t.Fatalf("%d audit entries (%v), want 3 before the batch and its 4 issues", len(e), err)
 	}
 }

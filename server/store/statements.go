@@ -50,14 +50,18 @@ var portable = [statementCount]string{
 		FROM slots WHERE uid = ? AND key_id = ?`,
 	// The counter is computed inside the upsert, under the row's lock, so that concurrent
 	// servers can never hand out one counter twice. It refuses to pass 2^28-1 (she.MaxCounter):
-	// no row then comes back and nothing is written.
+	// no row then comes back and nothing is written. It returns the counter and the key the
+	// ECU's MASTER_ECU_KEY slot holds (arguments 7 and 8: the UID again); the upsert changes no
+	// slot's injected key, so it does not matter whether these see the slot before or after it.
 	stIssue: `INSERT INTO slots (uid, key_id, last_counter, pending_counter, pending_type, pending_phase)
 		VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (uid, key_id) DO UPDATE SET
 		last_counter = MAX2(slots.last_counter + 1, excluded.last_counter),
 		pending_counter = MAX2(slots.last_counter + 1, excluded.last_counter),
 		pending_type = excluded.pending_type, pending_phase = excluded.pending_phase
 		WHERE MAX2(slots.last_counter + 1, excluded.last_counter) <= 268435455
-		RETURNING last_counter`,
+		RETURNING last_counter,
+			(SELECT m.injected_counter FROM slots m WHERE m.uid = ? AND m.key_id = 1),
+			(SELECT m.injected_phase FROM slots m WHERE m.uid = ? AND m.key_id = 1)`,
 	stInject: `UPDATE slots SET injected_counter = pending_counter, injected_phase = pending_phase,
 		pending_counter = NULL, pending_type = NULL, pending_phase = NULL WHERE uid = ? AND key_id = ?`,
 	stDropPending: `UPDATE slots SET pending_counter = NULL, pending_type = NULL, pending_phase = NULL WHERE uid = ? AND key_id = ?`,

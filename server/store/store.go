@@ -29,10 +29,14 @@ type Store struct {
 	// savepoint.
 	update func(ctx context.Context, fn func(*sql.Tx) error) error
 	stmt   func(tx *sql.Tx, st statement) *sql.Stmt // a prepared statement, or nil
-	// issue allocates a counter (Issue's work once its arguments are checked): an update with
-	// SQLite's writer, one statement of a batch with PostgreSQL (pgIssuer).
-	issue func(ctx context.Context, is kms.Issue, min uint32, actor string) (uint32, kms.SlotState, error)
-	close func() error
+	// auditLater, when set, may keep an audit entry (stAudit's values) to insert later in tx,
+	// before it commits, and reports whether it did (SQLite's writer).
+	auditLater func(tx *sql.Tx, values ...any) bool
+	// issue allocates a counter (Issue's work once its arguments are checked): SQLite's writer
+	// runs the issues of a batch together; PostgreSQL sends them in one pgx batch (pgIssuer).
+	issue  func(ctx context.Context, is kms.Issue, min uint32, actor string) (uint32, kms.SlotState, error)
+	close  func() error
+	sqlite *sqliteWriter // SQLite's writer (nil with PostgreSQL)
 	// dollar: the database wants $n placeholders (PostgreSQL), not ?.
 	dollar bool
 
@@ -84,7 +88,11 @@ func now() string { return time.Now().UTC().Format(time.RFC3339Nano) }
 
 // audit appends an entry; it never holds a key.
 func (s *Store) audit(tx *sql.Tx, actor, action string, slot kms.Slot, counter any, outcome, message string) error {
-	_, err := s.exec(tx, stAudit, now(), actor, action, slot.UID.String(), int(slot.KeyID), counter, outcome, message, nil, nil)
+	values := []any{now(), actor, action, slot.UID.String(), int(slot.KeyID), counter, outcome, message, nil, nil}
+	if s.auditLater != nil && s.auditLater(tx, values...) {
+		return nil
+	}
+	_, err := s.exec(tx, stAudit, values...)
 	return err
 }
 
@@ -125,29 +133,6 @@ func (s *Store) Issue(ctx context.Context, is kms.Issue, min uint32, actor strin
 		return 0, kms.SlotState{}, kms.ErrCounterExhausted
 	}
 	return s.issue(ctx, is, min, actor)
-}
-
-// issueInChange runs an issue as an update of three statements (SQLite).
-func (s *Store) issueInChange(ctx context.Context, is kms.Issue, min uint32, actor string) (counter uint32, master kms.SlotState, err error) {
-	err = s.update(ctx, func(tx *sql.Tx) error {
-		var c int64
-		floor := max(int64(min), 1)
-		err := s.row(tx, stIssue, is.UID[:], int(is.KeyID), floor, floor, string(is.Type), string(is.Phase)).Scan(&c)
-		if errors.Is(err, sql.ErrNoRows) { // the upsert refused to pass she.MaxCounter: nothing written
-			return refuse(kms.ErrCounterExhausted)
-		}
-		if err != nil {
-			return err
-		}
-		if err := s.audit(tx, actor, "issue:"+string(is.Type), is.Slot, c, "issued", ""); err != nil {
-			return err
-		}
-		m := kms.Slot{UID: is.UID, KeyID: she.MasterECUKey}
-		st, err := scanSlot(s.row(tx, stSlot, m.UID[:], int(m.KeyID)), m)
-		counter, master = uint32(c), st
-		return err
-	})
-	return counter, master, err
 }
 
 // Report implements kms.Store.
