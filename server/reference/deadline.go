@@ -135,7 +135,7 @@ func (hw *heldWriter) Flush() {
 		return
 	}
 	if !hw.streaming {
-		hw.send()
+		hw.send(false) // the answer goes on: its length is not known
 		hw.streaming = true
 	}
 	if f, ok := hw.w.(http.Flusher); ok {
@@ -159,7 +159,7 @@ func (hw *heldWriter) answerLate(answer func(http.ResponseWriter)) bool {
 	answer(late)
 	late.header.Set("Connection", "close")
 	late.header.Set("Content-Length", strconv.Itoa(late.body.Len()))
-	late.send()
+	late.send(false) // its Content-Length is set
 	if f, ok := hw.w.(http.Flusher); ok {
 		f.Flush()
 	}
@@ -171,7 +171,7 @@ func (hw *heldWriter) finish() {
 	hw.mu.Lock()
 	defer hw.mu.Unlock()
 	if !hw.dropped && !hw.streaming {
-		hw.send()
+		hw.send(true)
 	}
 	hw.done = true
 }
@@ -183,9 +183,11 @@ func (hw *heldWriter) abandon() {
 	hw.done = true
 }
 
-// send writes the held header and body to the client in one Write, with a Content-Length
-// (net/http sets it itself for a body shorter than its chunking threshold, without allocating).
-func (hw *heldWriter) send() {
+// send writes the held header and body to the client in one Write; complete (the whole answer
+// is held), with a Content-Length (net/http sets it itself for a body shorter than its chunking
+// threshold, without allocating). A stream's first part gets none: net/http would hold the
+// stream to that length and refuse its later writes.
+func (hw *heldWriter) send(complete bool) {
 	h := hw.w.Header()
 	for k, v := range hw.header {
 		h[k] = v
@@ -193,7 +195,7 @@ func (hw *heldWriter) send() {
 	if hw.status == 0 {
 		hw.status = http.StatusOK
 	}
-	if _, ok := h["Content-Length"]; !ok && hw.body.Len() >= chunkingThreshold {
+	if _, ok := h["Content-Length"]; complete && !ok && hw.body.Len() >= chunkingThreshold {
 		h["Content-Length"] = []string{strconv.Itoa(hw.body.Len())}
 	}
 	hw.w.WriteHeader(hw.status)

@@ -1,7 +1,9 @@
 package reference
 
 import (
+	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -10,6 +12,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/shekit/shekit/server/clm"
 )
 
 // TestDeadlineAnswersForAHungHandler: a handler that never returns (a store that hangs and
@@ -140,5 +144,90 @@ func TestDeadlinePassesAPanicOn(t *testing.T) {
 	resp.Body.Close()
 	if err != nil || resp.StatusCode != http.StatusInternalServerError || !strings.Contains(string(body), "INTERNAL") {
 		t.Fatalf("late panic: %d %q %v", resp.StatusCode, body, err)
+	}
+}
+
+// TestDeadlineStreamsPastItsFirstFlush: a stream whose first flush carries more than net/http's
+// chunking threshold goes on after it: the client reads every byte the handler wrote (the first
+// part is not sent with a Content-Length that would cut the rest off).
+func TestDeadlineStreamsPastItsFirstFlush(t *testing.T) {
+	first, rest := strings.Repeat("a", 3*chunkingThreshold), strings.Repeat("b", 5000)
+	writeErr := make(chan error, 1)
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /stream", func(w http.ResponseWriter, r *http.Request) {
+		io.WriteString(w, first)
+		w.(http.Flusher).Flush()
+		_, err := io.WriteString(w, rest)
+		writeErr <- err
+	})
+	ts := httptest.NewServer(withDeadline(mux, time.Minute, slog.New(slog.DiscardHandler)))
+	defer ts.Close()
+	resp, err := (&http.Client{Timeout: 30 * time.Second}).Get(ts.URL + "/stream")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, err := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if err != nil || string(body) != first+rest {
+		t.Fatalf("read %d bytes (%v), want %d", len(body), err, len(first)+len(rest))
+	}
+	if err := <-writeErr; err != nil {
+		t.Fatalf("the write after the flush: %v", err)
+	}
+}
+
+// TestServerStreamsEveryID: the assembled server (its request deadline on) answers GET IDInfo
+// with every ID when they fill more than one of the CLM's pages: the answer is whole JSON.
+func TestServerStreamsEveryID(t *testing.T) {
+	s, err := New(context.Background(), Config{DataDir: t.TempDir(), CLMKeys: "ecdsa", CLMPool: -1, RequestTimeout: time.Minute})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	ts := httptest.NewServer(s.Handler())
+	defer ts.Close()
+	call := func(method, body string) (*http.Response, error) {
+		req, _ := http.NewRequest(method, ts.URL+clm.PathIDInfo, strings.NewReader(body))
+		req.SetBasicAuth(clm.LicenseUser, DemoLicense)
+		req.Header.Set("Content-Type", "application/json")
+		return ts.Client().Do(req)
+	}
+	const ids = 2*256 + 1 // two full pages and one more ID
+	errs := make(chan error, ids)
+	for w := range 8 {
+		go func() {
+			for i := w; i < ids; i += 8 {
+				resp, err := call(http.MethodPost, `{"mode":"create","tenantid":"t1","alias":"DemoKey1"}`)
+				if err == nil {
+					io.Copy(io.Discard, resp.Body)
+					resp.Body.Close()
+					if resp.StatusCode != http.StatusCreated {
+						err = fmt.Errorf("create: %s", resp.Status)
+					}
+				}
+				errs <- err
+			}
+		}()
+	}
+	for range ids {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+	resp, err := call(http.MethodGet, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, err := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	var answer struct {
+		ErrorCode int               `json:"errorcode"`
+		KeyInfo   []json.RawMessage `json:"keyinfo"`
+	}
+	if err != nil || resp.StatusCode != http.StatusOK {
+		t.Fatalf("GET IDInfo: %s (%v)", resp.Status, err)
+	}
+	if err := json.Unmarshal(body, &answer); err != nil || answer.ErrorCode != 0 || len(answer.KeyInfo) != ids {
+		t.Fatalf("GET IDInfo: %d bytes, %d IDs (errorcode %d, %v), want %d IDs", len(body), len(answer.KeyInfo), answer.ErrorCode, err, ids)
 	}
 }
