@@ -16,9 +16,8 @@ type fields map[string]string
 // encoding/json, with the same result.
 func decode(r *http.Request) (fields, *Error) {
 	buf := bodyBuffers.Get().(*[]byte)
-	defer bodyBuffers.Put(buf) // the fields are copies
 	body, err := readBody(r.Body, (*buf)[:0])
-	*buf = body[:0]
+	defer releaseBody(buf, body) // the fields are copies
 	if err != nil {
 		return nil, fail("NOT_JSON")
 	}
@@ -30,6 +29,14 @@ func decode(r *http.Request) (fields, *Error) {
 
 // bodyBuffers keeps the buffers request bodies are read into (up to maxBody bytes each).
 var bodyBuffers = sync.Pool{New: func() any { b := make([]byte, 0, 512); return &b }}
+
+// releaseBody returns buf to bodyBuffers, now holding body's array, with body's bytes cleared
+// first: a body may carry a secret (SupplierSecretKey), which a pooled buffer must not keep.
+func releaseBody(buf *[]byte, body []byte) {
+	clear(body)
+	*buf = body[:0]
+	bodyBuffers.Put(buf)
+}
 
 // readBody appends at most maxBody bytes of body to buf, as io.ReadAll of an io.LimitReader would.
 func readBody(body io.Reader, buf []byte) ([]byte, error) {

@@ -86,3 +86,18 @@ func TestReadBodyIsReadAllOfLimitReader(t *testing.T) {
 		t.Fatal("a failed read is no error")
 	}
 }
+
+// TestReleaseBodyClearsIt: a body buffer goes back to the pool with the body's bytes cleared (it
+// may have carried a SupplierSecretKey) and its array kept.
+func TestReleaseBodyClearsIt(t *testing.T) {
+	b := make([]byte, 0, 64)
+	body, _ := readBody(bytes.NewReader([]byte(`{"SupplierSecretKey":"000102030405060708090a0b0c0d0e0f"}`)), b)
+	buf := &b
+	releaseBody(buf, body)
+	if !bytes.Equal(body, make([]byte, len(body))) {
+		t.Fatalf("a released body still holds %q", body)
+	}
+	if len(*buf) != 0 || cap(*buf) != cap(body) {
+		t.Fatalf("the released buffer: len %d cap %d, want 0 and %d", len(*buf), cap(*buf), cap(body))
+	}
+}
