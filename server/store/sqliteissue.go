@@ -126,14 +126,27 @@ func (w *sqliteWriter) upsertIssues(tx *sql.Tx, k int, ops []*op, bySlot map[kms
 		if err := rows.Scan(&uid, &keyID, &c, &ic, &ip); err != nil {
 			return err
 		}
-		si := bySlot[kms.Slot{UID: she.UID(uid), KeyID: she.KeyID(keyID)}]
-		if si == nil || len(uid) != len(si.is.UID) {
+		slot, err := returnedSlot(uid, keyID)
+		if err != nil {
+			return err
+		}
+		si := bySlot[slot]
+		if si == nil {
 			return fmt.Errorf("an upsert returned slot %x/%d, which it was not given", uid, keyID)
 		}
 		si.got(c, ic, ip)
 		si.err = nil
 	}
 	return rows.Err()
+}
+
+// returnedSlot is the slot of an upsert's returned row. The row's UID is one the upsert was
+// given (15 bytes); anything else is an error, not a panic of the writer.
+func returnedSlot(uid []byte, keyID int64) (kms.Slot, error) {
+	if len(uid) != len(she.UID{}) || keyID < 0 || keyID > 0xff {
+		return kms.Slot{}, fmt.Errorf("an upsert returned slot %x/%d, which is none", uid, keyID)
+	}
+	return kms.Slot{UID: she.UID(uid), KeyID: she.KeyID(keyID)}, nil
 }
 
 // issueRowsInsert is stIssue (as SQLite reads it) for n issues: n rows of values, and each row's
