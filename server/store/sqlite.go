@@ -9,6 +9,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/shekit/shekit/server/kms"
 	_ "modernc.org/sqlite" // the "sqlite" database/sql driver
 )
 
@@ -79,8 +80,8 @@ const maxBatch = 512
 // prepared once on its connection (parsing SQL is otherwise the largest cost of a small change)
 // and bound to each batch's transaction once. A change that checks before it writes (an update)
 // runs without a savepoint: it refuses before its first write, so a refusal leaves nothing to
-// undo. Any other change runs in a savepoint of its own. The batch's issues run together in
-// upserts of several rows, and its KMS audit entries go in inserts of several rows before the
+// undo. Any other change runs in a savepoint of its own. Consecutive issues of the batch run
+// together in upserts of several rows, and its KMS audit entries go in inserts of several rows before the
 // commit.
 type sqliteWriter struct {
 	s    *Store
@@ -100,6 +101,8 @@ type sqliteWriter struct {
 	// far (used by the writer's goroutine only).
 	tx    *sql.Tx
 	bound [boundCount]*sql.Stmt
+	// runSlots: the issues of the run of issues under way, by slot.
+	runSlots map[kms.Slot]*sqliteIssue
 	// audits holds the audit entries of the batch's checked changes (auditColumns values
 	// each), inserted together before the commit; guarded: the batch runs with savepoints,
 	// and every entry is inserted where it is made.
@@ -173,7 +176,7 @@ func OpenSQLite(path string) (*Store, error) {
 		return nil, err
 	}
 	r.SetMaxIdleConns(readerIdleConns)
-	wr := &sqliteWriter{db: w, ops: make(chan *op, 4*maxBatch), stop: make(chan struct{})}
+	wr := &sqliteWriter{db: w, ops: make(chan *op, 4*maxBatch), stop: make(chan struct{}), runSlots: map[kms.Slot]*sqliteIssue{}}
 	s := &Store{r: r, sql: written(d), close: func() error { return wr.close(r) }, stmt: wr.stmtOn}
 	s.change = func(ctx context.Context, fn func(*sql.Tx) error) error { return wr.change(ctx, fn, false) }
 	s.update = func(ctx context.Context, fn func(*sql.Tx) error) error { return wr.change(ctx, fn, true) }
@@ -330,8 +333,9 @@ func (w *sqliteWriter) insertAudits(tx *sql.Tx) error {
 	return nil
 }
 
-// commit runs a batch in one transaction: checked changes as they are, the others each in a
-// savepoint. A checked change that fails other than by a refusal (the database failed under it,
+// commit runs a batch in one transaction, its changes in the order they were queued: checked
+// changes as they are (a run of consecutive issues of distinct slots together), the others each
+// in a savepoint. A checked change that fails other than by a refusal (the database failed under it,
 // after it may have written) undoes the batch, which runs again with a savepoint for every
 // change (guarded): one slow batch instead of a savepoint per change in every batch.
 func (w *sqliteWriter) commit(batch []*op, guarded bool) {
@@ -342,16 +346,18 @@ func (w *sqliteWriter) commit(batch []*op, guarded bool) {
 		w.answer(batch, nil, fmt.Errorf("store: begin: %w", err))
 		return
 	}
-	if together := issuesTogether(batch); !guarded && together != nil {
-		if err := w.issueTogether(tx, together); err != nil {
-			tx.Rollback()
-			w.commit(batch, true)
-			return
-		}
-	}
-	for i, o := range batch {
-		if o.issue != nil && o.issue.together && !guarded {
-			results[i] = o.issue.err
+	for i := 0; i < len(batch); i++ {
+		o := batch[i]
+		if run := w.issueRun(batch[i:], guarded); len(run) > 1 {
+			if err := w.issueTogether(tx, run); err != nil {
+				tx.Rollback()
+				w.commit(batch, true)
+				return
+			}
+			for j, o := range run {
+				results[i+j] = o.issue.err
+			}
+			i += len(run) - 1
 			continue
 		}
 		if o.checked && !guarded {

@@ -358,3 +358,50 @@ func TestSQLiteBatchOfIssues(t *testing.T) {
 		t.Fatalf("%d audit entries (%v), want 3 before the batch and its 4 issues", len(e), err)
 	}
 }
+
+// TestSQLiteBatchKeepsQueueOrder: a batch's changes take effect in the order they were queued,
+// its issues run together or not: an issue queued after a report of its slot allocates after
+// the report (the report settles the counter it was given), and an issue queued after the
+// report of its ECU's master key learns the key that report injected.
+func TestSQLiteBatchKeepsQueueOrder(t *testing.T) {
+	s := backends(t)["sqlite"](t)
+	ctx := context.Background()
+	ecu := func(b byte, id she.KeyID) kms.Slot { u := slot; u.UID[14], u.KeyID = b, id; return u }
+	a, master, key4, other := ecu(1, she.Key1), ecu(2, she.MasterECUKey), ecu(2, she.Key1+3), ecu(3, she.Key1)
+	if _, _, err := s.Issue(ctx, kms.Issue{Slot: a, Type: kms.SecOCKey, Phase: kms.Prod}, 0, "t"); err != nil {
+		t.Fatal(err)
+	}
+	var key4Master kms.SlotState
+	ops := []func() error{
+		func() error { return s.Report(ctx, a, true, "", "t") },
+		func() error { _, _, err := s.Issue(ctx, kms.Issue{Slot: a, Type: kms.SecOCKey, Phase: kms.Prod}, 0, "t"); return err },
+		func() error {
+			_, _, err := s.Issue(ctx, kms.Issue{Slot: master, Type: kms.EcuMasterKey, Phase: kms.Prod}, 0, "t")
+			return err
+		},
+		func() error { return s.Report(ctx, master, true, "", "t") },
+		func() error {
+			var err error
+			_, key4Master, err = s.Issue(ctx, kms.Issue{Slot: key4, Type: kms.SecOCKey, Phase: kms.Prod}, 0, "t")
+			return err
+		},
+		func() error { _, _, err := s.Issue(ctx, kms.Issue{Slot: other, Type: kms.SecOCKey, Phase: kms.Prod}, 0, "t"); return err },
+	}
+	errs := make([]chan error, len(ops))
+	for i := range errs {
+		errs[i] = make(chan error, 1)
+	}
+	queueWhileHeld(t, s, len(ops), func(i int) { errs[i] <- ops[i]() })
+	for i, ch := range errs {
+		if err := <-ch; err != nil {
+			t.Fatalf("change %d: %v", i, err)
+		}
+	}
+	st, err := s.SlotState(ctx, a)
+	if err != nil || st.Injected == nil || st.Injected.Counter != 1 || st.Pending == nil || st.Pending.Counter != 2 {
+		t.Errorf("slot a: injected %+v, pending %+v (%v); want 1 injected, 2 pending", st.Injected, st.Pending, err)
+	}
+	if key4Master.Injected == nil || key4Master.Injected.Counter != 1 {
+		t.Errorf("the issue after its master key's report learnt the master key slot %+v, want counter 1 injected", key4Master.Injected)
+	}
+}

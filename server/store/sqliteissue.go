@@ -11,19 +11,18 @@ import (
 	"github.com/shekit/shekit/simulator/she"
 )
 
-// sqliteIssue is an issue waiting for SQLite's writer, which runs it together with the other
-// issues of its batch (issueTogether) or, when its slot is already among them or the batch runs
-// with savepoints, alone (issueAlone).
+// sqliteIssue is an issue waiting for SQLite's writer, which runs it together with the issues
+// queued next to it (issueRun, issueTogether) or, when there are none or the batch runs with
+// savepoints, alone (issueAlone).
 type sqliteIssue struct {
 	is    kms.Issue
 	floor int64
 	actor string
-	// What it got: its counter and the master key slot's injected key; together: it ran with
-	// the batch's other issues, err its outcome then.
-	counter  uint32
-	master   kms.SlotState
-	together bool
-	err      error
+	// What it got: its counter and the master key slot's injected key; err: its outcome when
+	// it ran together with other issues.
+	counter uint32
+	master  kms.SlotState
+	err     error
 }
 
 // issue queues an issue (SQLite's Store.issue) and returns once it has committed.
@@ -62,32 +61,34 @@ func (si *sqliteIssue) got(counter int64, injected sql.NullInt64, phase sql.Null
 // refusedExhausted is the refusal of an issue past she.MaxCounter.
 var refusedExhausted = refuse(kms.ErrCounterExhausted)
 
-// issuesTogether picks the batch's issues that can run together: at most one per slot (the
-// others run alone, after them). Fewer than two: none.
-func issuesTogether(batch []*op) []*op {
-	var together []*op
-	seen := make(map[kms.Slot]bool)
-	for _, o := range batch {
-		if o.issue != nil && !seen[o.issue.is.Slot] {
-			seen[o.issue.is.Slot] = true
-			together = append(together, o)
-		}
-	}
-	if len(together) < 2 {
+// issueRun returns the issues at the head of batch that can run together: consecutive, each of
+// its own slot, and noted in w.runSlots by slot (none when the batch is guarded: each then runs
+// alone in a savepoint). Nothing else in the batch runs between them, so running them together
+// keeps the queue's order.
+func (w *sqliteWriter) issueRun(batch []*op, guarded bool) []*op {
+	clear(w.runSlots)
+	if guarded {
 		return nil
 	}
-	return together
+	n := 0
+	for _, o := range batch {
+		if o.issue == nil || w.runSlots[o.issue.is.Slot] != nil {
+			break
+		}
+		w.runSlots[o.issue.is.Slot] = o.issue
+		n++
+	}
+	return batch[:n]
 }
 
-// issueTogether runs issues of distinct slots in upserts of 1<<k rows each, then keeps their
+// issueTogether runs a run of issues of distinct slots (issueRun's) in upserts of 1<<k rows each, then keeps their
 // audit entries for the batch's audit insert. An issue whose row did not come back was refused
 // (she.MaxCounter) and wrote nothing. An error fails the batch.
 func (w *sqliteWriter) issueTogether(tx *sql.Tx, ops []*op) error {
-	bySlot := make(map[kms.Slot]*sqliteIssue, len(ops))
 	for _, o := range ops {
-		o.issue.together, o.issue.err = true, refusedExhausted
-		bySlot[o.issue.is.Slot] = o.issue
+		o.issue.err = refusedExhausted
 	}
+	bySlot := w.runSlots
 	rest := ops
 	for k := auditRowsMax; k >= 0; k-- {
 		for n := 1 << k; len(rest) >= n; rest = rest[n:] {

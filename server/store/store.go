@@ -33,7 +33,7 @@ type Store struct {
 	// before it commits, and reports whether it did (SQLite's writer).
 	auditLater func(tx *sql.Tx, values ...any) bool
 	// issue allocates a counter (Issue's work once its arguments are checked): SQLite's writer
-	// runs the issues of a batch together; PostgreSQL sends them in one pgx batch (pgIssuer).
+	// runs consecutive issues of a batch together; PostgreSQL sends them in one pgx batch (pgIssuer).
 	issue  func(ctx context.Context, is kms.Issue, min uint32, actor string) (uint32, kms.SlotState, error)
 	close  func() error
 	sqlite *sqliteWriter // SQLite's writer (nil with PostgreSQL)
