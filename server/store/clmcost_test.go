@@ -49,12 +49,12 @@ func TestDeviceByNameFindsDevicesOnly(t *testing.T) {
 	})
 }
 
-// TestSQLiteWriterKeepsTemporariesInMemory: the writer's savepoint journal (every CLM change
-// runs in a savepoint) is kept in memory, not written to a temporary file page by page.
+// TestSQLiteWriterKeepsTemporariesInMemory: the writer's savepoint journal (a guarded batch runs
+// every change in a savepoint) is kept in memory, not written to a temporary file page by page.
 func TestSQLiteWriterKeepsTemporariesInMemory(t *testing.T) {
 	s := backends(t)["sqlite"](t)
 	var mode int
-	err := s.change(context.Background(), func(tx *sql.Tx) error {
+	err := s.update(context.Background(), func(tx *sql.Tx) error {
 		return tx.QueryRow(`PRAGMA temp_store`).Scan(&mode)
 	})
 	if err != nil || mode != 2 {

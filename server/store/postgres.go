@@ -101,8 +101,7 @@ func OpenPostgres(ctx context.Context, url string) (*Store, error) {
 		once.Do(func() { issuer.close(); err = db.Close() })
 		return err
 	}
-	s.change = func(ctx context.Context, fn func(*sql.Tx) error) error { return s.pgChange(ctx, db, fn) }
-	s.update = s.change
+	s.update = func(ctx context.Context, fn func(*sql.Tx) error) error { return s.pgChange(ctx, db, fn) }
 	return s, nil
 }
 

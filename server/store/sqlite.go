@@ -78,10 +78,10 @@ const maxBatch = 512
 
 // sqliteWriter is SQLite's single writer: it commits queued changes in batches, with statements
 // prepared once on its connection (parsing SQL is otherwise the largest cost of a small change)
-// and bound to each batch's transaction once. A change that checks before it writes (an update)
-// runs without a savepoint: it refuses before its first write, so a refusal leaves nothing to
-// undo. Any other change runs in a savepoint of its own. Consecutive issues of the batch run
-// together in upserts of several rows, and its KMS audit entries go in inserts of several rows before the
+// and bound to each batch's transaction once. Every change checks before it writes (Store.update):
+// it refuses before its first write, so it runs without a savepoint (a refusal leaves nothing to
+// undo) unless the batch is guarded (see commit). Consecutive issues of the batch run together
+// in upserts of several rows, and its audit entries go in inserts of several rows before the
 // commit.
 type sqliteWriter struct {
 	s    *Store
@@ -103,9 +103,9 @@ type sqliteWriter struct {
 	bound [boundCount]*sql.Stmt
 	// runSlots: the issues of the run of issues under way, by slot.
 	runSlots map[kms.Slot]*sqliteIssue
-	// audits holds the audit entries of the batch's checked changes (auditColumns values
-	// each), inserted together before the commit; guarded: the batch runs with savepoints,
-	// and every entry is inserted where it is made.
+	// audits holds the audit entries of the batch's changes (auditColumns values each),
+	// inserted together before the commit; guarded: the batch runs with savepoints, and every
+	// entry is inserted where it is made.
 	audits  []any
 	guarded bool
 }
@@ -129,9 +129,8 @@ const auditColumns = 10
 
 // op is one change waiting for the writer.
 type op struct {
+	// fn refuses (with a refusal) only before its first write, so it needs no savepoint.
 	fn func(*sql.Tx) error
-	// checked: fn refuses (with a refusal) only before its first write, so it needs no savepoint.
-	checked bool
 	// issue: the change is this issue (fn runs it alone).
 	issue *sqliteIssue
 	err   chan error
@@ -178,8 +177,7 @@ func OpenSQLite(path string) (*Store, error) {
 	r.SetMaxIdleConns(readerIdleConns)
 	wr := &sqliteWriter{db: w, ops: make(chan *op, 4*maxBatch), stop: make(chan struct{}), runSlots: map[kms.Slot]*sqliteIssue{}}
 	s := &Store{r: r, sql: written(d), close: func() error { return wr.close(r) }, stmt: wr.stmtOn}
-	s.change = func(ctx context.Context, fn func(*sql.Tx) error) error { return wr.change(ctx, fn, false) }
-	s.update = func(ctx context.Context, fn func(*sql.Tx) error) error { return wr.change(ctx, fn, true) }
+	s.update = wr.change
 	s.issue = wr.issue
 	prepare := func(q string) *sql.Stmt {
 		st, perr := w.Prepare(q)
@@ -215,10 +213,10 @@ func OpenSQLite(path string) (*Store, error) {
 }
 
 // change runs fn in a transaction shared with other changes and returns once that transaction
-// has committed (or fn's own error, with fn's effects undone). A checked fn returns a refusal
-// only before its first write.
-func (w *sqliteWriter) change(ctx context.Context, fn func(*sql.Tx) error, checked bool) error {
-	return w.enqueue(ctx, &op{fn: fn, checked: checked, err: make(chan error, 1)})
+// has committed (or fn's own error, with fn's effects undone). fn returns a refusal only before
+// its first write.
+func (w *sqliteWriter) change(ctx context.Context, fn func(*sql.Tx) error) error {
+	return w.enqueue(ctx, &op{fn: fn, err: make(chan error, 1)})
 }
 
 // enqueue queues a change and returns its outcome once its batch has committed.
@@ -308,8 +306,10 @@ func auditInsert(n int) string {
 	return head + "VALUES" + strings.TrimSuffix(strings.Repeat(row+",", n), ",")
 }
 
-// auditLater keeps an audit entry of a checked change in the batch's transaction for the batch's
-// audit insert, and reports whether it did (else the entry is inserted at once).
+// auditLater keeps an audit entry of a change in the batch's transaction for the batch's audit
+// insert, and reports whether it did (else the entry is inserted at once). It keeps none in a
+// guarded batch: there a change runs in a savepoint, which must undo its entry if it fails; in
+// another batch a change that fails undoes the batch, its kept entries with it.
 func (w *sqliteWriter) auditLater(tx *sql.Tx, values ...any) bool {
 	if tx != w.tx || w.guarded {
 		return false
@@ -333,11 +333,11 @@ func (w *sqliteWriter) insertAudits(tx *sql.Tx) error {
 	return nil
 }
 
-// commit runs a batch in one transaction, its changes in the order they were queued: checked
-// changes as they are (a run of consecutive issues of distinct slots together), the others each
-// in a savepoint. A checked change that fails other than by a refusal (the database failed under it,
-// after it may have written) undoes the batch, which runs again with a savepoint for every
-// change (guarded): one slow batch instead of a savepoint per change in every batch.
+// commit runs a batch in one transaction, its changes in the order they were queued, as they
+// are (a run of consecutive issues of distinct slots together). A change that fails other than
+// by a refusal (the database failed under it, after it may have written) undoes the batch, which
+// runs again with a savepoint for every change (guarded): one slow batch instead of a savepoint
+// per change in every batch.
 func (w *sqliteWriter) commit(batch []*op, guarded bool) {
 	start := time.Now()
 	results := make([]error, len(batch))
@@ -360,7 +360,7 @@ func (w *sqliteWriter) commit(batch []*op, guarded bool) {
 			i += len(run) - 1
 			continue
 		}
-		if o.checked && !guarded {
+		if !guarded {
 			err := o.fn(tx)
 			if err != nil && !errors.As(err, new(refusal)) {
 				tx.Rollback()
@@ -372,7 +372,7 @@ func (w *sqliteWriter) commit(batch []*op, guarded bool) {
 		}
 		results[i] = w.inSavepoint(tx, o.fn)
 	}
-	if err := w.insertAudits(tx); err != nil { // only a checked change keeps its entries
+	if err := w.insertAudits(tx); err != nil {
 		tx.Rollback()
 		w.commit(batch, true)
 		return

@@ -162,7 +162,7 @@ func TestAuditIsAppendOnly(t *testing.T) {
 		ctx := context.Background()
 		s.Issue(ctx, kms.Issue{Slot: slot, Type: kms.EcuMasterKey}, 0, "t")
 		for _, q := range []string{`UPDATE audit SET actor = 'someone else'`, `DELETE FROM audit`} {
-			if err := s.change(ctx, func(tx *sql.Tx) error { _, err := tx.Exec(q); return err }); err == nil {
+			if err := s.update(ctx, func(tx *sql.Tx) error { _, err := tx.Exec(q); return err }); err == nil {
 				t.Fatalf("%s succeeded", q)
 			}
 		}
@@ -374,7 +374,10 @@ func TestSQLiteBatchKeepsQueueOrder(t *testing.T) {
 	var key4Master kms.SlotState
 	ops := []func() error{
 		func() error { return s.Report(ctx, a, true, "", "t") },
-		func() error { _, _, err := s.Issue(ctx, kms.Issue{Slot: a, Type: kms.SecOCKey, Phase: kms.Prod}, 0, "t"); return err },
+		func() error {
+			_, _, err := s.Issue(ctx, kms.Issue{Slot: a, Type: kms.SecOCKey, Phase: kms.Prod}, 0, "t")
+			return err
+		},
 		func() error {
 			_, _, err := s.Issue(ctx, kms.Issue{Slot: master, Type: kms.EcuMasterKey, Phase: kms.Prod}, 0, "t")
 			return err
@@ -385,7 +388,10 @@ func TestSQLiteBatchKeepsQueueOrder(t *testing.T) {
 			_, key4Master, err = s.Issue(ctx, kms.Issue{Slot: key4, Type: kms.SecOCKey, Phase: kms.Prod}, 0, "t")
 			return err
 		},
-		func() error { _, _, err := s.Issue(ctx, kms.Issue{Slot: other, Type: kms.SecOCKey, Phase: kms.Prod}, 0, "t"); return err },
+		func() error {
+			_, _, err := s.Issue(ctx, kms.Issue{Slot: other, Type: kms.SecOCKey, Phase: kms.Prod}, 0, "t")
+			return err
+		},
 	}
 	errs := make([]chan error, len(ops))
 	for i := range errs {
@@ -403,5 +409,40 @@ func TestSQLiteBatchKeepsQueueOrder(t *testing.T) {
 	}
 	if key4Master.Injected == nil || key4Master.Injected.Counter != 1 {
 		t.Errorf("the issue after its master key's report learnt the master key slot %+v, want counter 1 injected", key4Master.Injected)
+	}
+}
+
+// TestSQLiteFailedChangeLeavesNoAuditEntry: a change that fails after writing its audit entry
+// (the database failed under it) leaves no entry; the changes of its batch commit theirs.
+func TestSQLiteFailedChangeLeavesNoAuditEntry(t *testing.T) {
+	s := backends(t)["sqlite"](t)
+	ctx := context.Background()
+	ecu := func(b byte) kms.Slot { u := slot; u.UID[14] = b; return u }
+	failed := errors.New("the database failed")
+	errs := make([]chan error, 3)
+	for i := range errs {
+		errs[i] = make(chan error, 1)
+	}
+	queueWhileHeld(t, s, len(errs), func(i int) {
+		if i == 1 {
+			errs[i] <- s.update(ctx, func(tx *sql.Tx) error {
+				if err := s.audit(tx, "failing", "sync", ecu(9), nil, "issued", ""); err != nil {
+					return err
+				}
+				return failed
+			})
+			return
+		}
+		_, _, err := s.Issue(ctx, kms.Issue{Slot: ecu(byte(i)), Type: kms.EcuMasterKey, Phase: kms.Prod}, 0, "t")
+		errs[i] <- err
+	})
+	for i, ch := range errs {
+		if err := <-ch; (i == 1) != errors.Is(err, failed) {
+			t.Fatalf("change %d: %v", i, err)
+		}
+	}
+	e, err := s.Audit(ctx, 0, 10)
+	if err != nil || len(e) != 2 || e[0].UID != ecu(0).UID.String() || e[1].UID != ecu(2).UID.String() {
+		t.Fatalf("audit %+v (%v), want the two issues' entries only", e, err)
 	}
 }

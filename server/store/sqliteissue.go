@@ -28,7 +28,7 @@ type sqliteIssue struct {
 // issue queues an issue (SQLite's Store.issue) and returns once it has committed.
 func (w *sqliteWriter) issue(ctx context.Context, is kms.Issue, min uint32, actor string) (uint32, kms.SlotState, error) {
 	si := &sqliteIssue{is: is, floor: max(int64(min), 1), actor: actor}
-	err := w.enqueue(ctx, &op{fn: func(tx *sql.Tx) error { return w.issueAlone(tx, si) }, checked: true, issue: si, err: make(chan error, 1)})
+	err := w.enqueue(ctx, &op{fn: func(tx *sql.Tx) error { return w.issueAlone(tx, si) }, issue: si, err: make(chan error, 1)})
 	return si.counter, si.master, err
 }
 

@@ -20,13 +20,12 @@ import (
 
 // Store is the reference server's store.
 type Store struct {
-	r      *sql.DB                                                 // reads
-	read   [statementCount]*sql.Stmt                               // reads prepared on r (nil: by their text)
-	sql    [statementCount]string                                  // the statements as the dialect writes them
-	change func(ctx context.Context, fn func(*sql.Tx) error) error // one committed transaction
-	// update is change for an fn that refuses (returns a refusal) only before its first write
-	// and fails otherwise only when the database does: SQLite's writer runs it without a
-	// savepoint.
+	r    *sql.DB                   // reads
+	read [statementCount]*sql.Stmt // reads prepared on r (nil: by their text)
+	sql  [statementCount]string    // the statements as the dialect writes them
+	// update runs fn in one committed transaction (returning fn's own error, with fn's effects
+	// undone). fn refuses (returns a refusal) only before its first write and fails otherwise
+	// only when the database does: SQLite's writer runs it without a savepoint.
 	update func(ctx context.Context, fn func(*sql.Tx) error) error
 	stmt   func(tx *sql.Tx, st statement) *sql.Stmt // a prepared statement, or nil
 	// auditLater, when set, may keep an audit entry (stAudit's values) to insert later in tx,
