@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/shekit/shekit/server/clm"
+	"github.com/shekit/shekit/server/kms"
 )
 
 // TestDeviceByNameFindsDevicesOnly: a device is found by its owner and name in a change and in a
@@ -260,4 +261,45 @@ func TestCLMSequences(t *testing.T) {
 			t.Errorf("after the failed change: %d %v, want %d", v, err, n+1)
 		}
 	})
+}
+
+// TestSQLiteBatchAuditsInQueueOrder: the audit entries of one batch's changes, the KMS's and the
+// CLM's, follow the order the changes were queued in (a CLM change makes two entries here).
+func TestSQLiteBatchAuditsInQueueOrder(t *testing.T) {
+	s := backends(t)["sqlite"](t)
+	ctx := context.Background()
+	errs := make([]chan error, 4)
+	for i := range errs {
+		errs[i] = make(chan error, 1)
+	}
+	queueWhileHeld(t, s, len(errs), func(i int) {
+		if i%2 == 1 {
+			errs[i] <- s.CLM(ctx, func(tx clm.Tx) error {
+				if err := tx.Audit(clm.AuditEntry{Actor: "clm:" + strconv.Itoa(i), Action: "clm:key-create", Device: "d", Number: 1}); err != nil {
+					return err
+				}
+				return tx.Audit(clm.AuditEntry{Actor: "clm:" + strconv.Itoa(i), Action: "clm:key-update", Device: "d", Number: 2})
+			})
+			return
+		}
+		u := slot
+		u.UID[14] = byte(i)
+		_, _, err := s.Issue(ctx, kms.Issue{Slot: u, Type: kms.EcuMasterKey, Phase: kms.Prod}, 0, "kms:"+strconv.Itoa(i))
+		errs[i] <- err
+	})
+	for i, ch := range errs {
+		if err := <-ch; err != nil {
+			t.Fatalf("change %d: %v", i, err)
+		}
+	}
+	e, err := s.Audit(ctx, 0, 10)
+	var got []string
+	for _, a := range e {
+		got = append(got, a.Actor+" "+a.Action)
+	}
+	want := []string{"kms:0 issue:EcuMasterKey", "clm:1 clm:key-create", "clm:1 clm:key-update",
+		"kms:2 issue:EcuMasterKey", "clm:3 clm:key-create", "clm:3 clm:key-update"}
+	if err != nil || !slices.Equal(got, want) {
+		t.Fatalf("audit in seq order %q (%v), want %q", got, err, want)
+	}
 }

@@ -301,8 +301,17 @@ func (t *clmTx) Audit(e clm.AuditEntry) error {
 	return nil
 }
 
-// writeAudit writes the change's audit entries, in order, two to a statement.
+// writeAudit writes the change's audit entries, in order, two to a statement, or leaves them to
+// the batch's audit insert (Store.auditLater: SQLite's writer inserts a batch's entries in the
+// order of its changes).
 func (t *clmTx) writeAudit() error {
+	for len(t.audit) > 0 && t.s.auditLater != nil {
+		a := t.audit // stCLMAudit's arguments; auditLater takes stAudit's
+		if !t.s.auditLater(t.tx, a[0], a[1], a[2], "", 0, nil, "done", a[3], a[4], a[5]) {
+			break
+		}
+		t.audit = a[clmAuditArgs:]
+	}
 	for len(t.audit) > 0 {
 		q, n := stCLMAudit2, 2*clmAuditArgs
 		if len(t.audit) < n {
