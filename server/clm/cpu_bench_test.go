@@ -17,15 +17,16 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"runtime/pprof"
 	"strconv"
 	"strings"
 	"sync/atomic"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/shekit/shekit/server/clm"
+	"github.com/shekit/shekit/server/internal/proccpu"
 	"github.com/shekit/shekit/server/kek"
 	"github.com/shekit/shekit/server/store"
 )
@@ -172,34 +173,24 @@ func (s *benchServer) changesPerCommit(b *testing.B) float64 {
 	return changes / commits
 }
 
-// processCPU returns the CPU time this process has used.
-func processCPU(b *testing.B) time.Duration {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		b.Fatal(err)
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
-}
+// benchClients is how many goroutines send the CLM's requests (the concurrent clients).
+const benchClients = 16
 
-// perOp returns d per operation of b in microseconds.
-func perOp(b *testing.B, d time.Duration) float64 {
-	return float64(d) / float64(time.Microsecond) / float64(b.N)
-}
-
-// runCPU runs parallel as the benchmark's loop (16 goroutines on two cores) and returns the CPU
-// that this process and, if srv is not nil, the server's process used meanwhile.
+// runCPU runs parallel as the benchmark's loop (on benchClients goroutines, rounded to a
+// multiple of the CPUs) and returns the CPU that this process and, if srv is not nil, the
+// server's process used meanwhile.
 func runCPU(b *testing.B, srv *benchServer, parallel func(pb *testing.PB)) (client, server time.Duration) {
-	b.SetParallelism(8)
+	b.SetParallelism(max(1, benchClients/runtime.GOMAXPROCS(0)))
 	var serverStart time.Duration
 	if srv != nil {
 		serverStart = srv.cpu(b)
 	}
-	start := processCPU(b)
+	start := proccpu.Used(b)
 	b.ResetTimer()
 	b.StartTimer()
 	b.RunParallel(parallel)
 	b.StopTimer()
-	client = processCPU(b) - start
+	client = proccpu.Used(b) - start
 	if srv != nil {
 		server = srv.cpu(b) - serverStart
 	}
@@ -210,10 +201,10 @@ func runCPU(b *testing.B, srv *benchServer, parallel func(pb *testing.PB)) (clie
 // server and its store), the client's (client-cpu-µs/op: building requests, the HTTP client) and
 // the changes per commit of the server's store.
 func reportServerCPU(b *testing.B, srv *benchServer, client, server time.Duration) float64 {
-	b.ReportMetric(perOp(b, server), "server-cpu-µs/op")
-	b.ReportMetric(perOp(b, client), "client-cpu-µs/op")
+	b.ReportMetric(proccpu.PerOp(b, server), "server-cpu-µs/op")
+	b.ReportMetric(proccpu.PerOp(b, client), "client-cpu-µs/op")
 	b.ReportMetric(srv.changesPerCommit(b), "changes/commit")
-	return perOp(b, server)
+	return proccpu.PerOp(b, server)
 }
 
 // certFloor is a certificate's crypto floor: a P-256 key generation and a P-256 CA's signature
@@ -255,9 +246,9 @@ func (f certFloor) issue(b *testing.B, serial int64) {
 
 // BenchmarkCLMCPU: the CPU of one CredInfo create (a P-256 client certificate for a new device)
 // and of one KeyInfo create (an AES key for a new device), with the CLM (P-256 client and CA
-// keys, SQLite) in a process of its own and 16 concurrent clients in this one. server-cpu-µs/op
+// keys, SQLite) in a process of its own and benchClients concurrent clients in this one. server-cpu-µs/op
 // is the CLM's process (its HTTP server, the CLM, its store); client-cpu-µs/op this process.
-// credinfo-create also measures, right before its requests and in the same way (16 goroutines,
+// credinfo-create also measures, right before its requests and in the same way (benchClients goroutines,
 // CPU of the process), the crypto floor of as many certificates (floor-cpu-µs/op) and reports
 // floor-ratio: the CLM's CPU per certificate ÷ its floor. cert-crypto-floor is the floor alone.
 // Run with -count 3 or more: the sub-benchmarks alternate.
@@ -281,8 +272,8 @@ func BenchmarkCLMCPU(b *testing.B) {
 			}
 		})
 		perCert := reportServerCPU(b, srv, client, server)
-		b.ReportMetric(perOp(b, floor), "floor-cpu-µs/op")
-		b.ReportMetric(perCert/perOp(b, floor), "floor-ratio")
+		b.ReportMetric(proccpu.PerOp(b, floor), "floor-cpu-µs/op")
+		b.ReportMetric(perCert/proccpu.PerOp(b, floor), "floor-ratio")
 	})
 	b.Run("keyinfo-create", func(b *testing.B) {
 		srv := startBenchServer(b)
@@ -304,6 +295,6 @@ func BenchmarkCLMCPU(b *testing.B) {
 				f.issue(b, device.Add(1))
 			}
 		})
-		b.ReportMetric(perOp(b, floor), "cpu-µs/op")
+		b.ReportMetric(proccpu.PerOp(b, floor), "cpu-µs/op")
 	})
 }

@@ -8,23 +8,15 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"runtime"
 	"strconv"
 	"sync/atomic"
-	"syscall"
 	"testing"
 	"time"
 
+	"github.com/shekit/shekit/server/internal/proccpu"
 	"github.com/shekit/shekit/server/kms"
 )
-
-// processCPU returns the CPU time this process has used.
-func processCPU(b *testing.B) time.Duration {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		b.Fatal(err)
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
-}
 
 // benchServer is a reference server as the server command assembles it by default: SQLite in a
 // fresh data directory, a 5 s request deadline, the JSON request log at level info (written to
@@ -51,16 +43,20 @@ func provisionBody(dst []byte, i int64) []byte {
 	return append(dst, `","KeyID":"1","ProvisioningType":"EcuMasterKey"}`...)
 }
 
-// reportServerCPU runs the benchmark's loop on 64 goroutines (the load command's clients) (the store commits what they send
-// together, as under load) and reports the process's CPU per operation.
+// loadClients is how many clients the load command runs by default.
+const loadClients = 64
+
+// reportServerCPU runs the benchmark's loop on loadClients goroutines (rounded to a multiple of
+// the CPUs; the store commits what they send together, as under load) and reports the process's
+// CPU per operation.
 func reportServerCPU(b *testing.B, parallel func(pb *testing.PB)) {
-	b.SetParallelism(32)
+	b.SetParallelism(max(1, loadClients/runtime.GOMAXPROCS(0)))
 	b.ReportAllocs()
-	start := processCPU(b)
+	start := proccpu.Used(b)
 	b.ResetTimer()
 	b.RunParallel(parallel)
 	b.StopTimer()
-	b.ReportMetric(float64(processCPU(b)-start)/float64(time.Microsecond)/float64(b.N), "cpu-µs/op")
+	b.ReportMetric(proccpu.PerOp(b, proccpu.Used(b)-start), "cpu-µs/op")
 }
 
 // answerSink is a ResponseWriter that keeps the status and counts the body.
