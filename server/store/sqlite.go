@@ -95,7 +95,7 @@ type sqliteWriter struct {
 	once                           sync.Once
 
 	// auditRows[k] inserts 1<<k audit entries in one statement, issueRows[k] runs 1<<k issues.
-	auditRows, issueRows [auditRowsMax + 1]*sql.Stmt
+	auditRows, issueRows [multiRowMax + 1]*sql.Stmt
 
 	// tx is the transaction of the batch under way and bound the statements bound to it so
 	// far (used by the writer's goroutine only).
@@ -117,12 +117,12 @@ const (
 	boundRollbackTo
 	boundRelease
 	boundAuditRows
-	boundIssueRows = boundAuditRows + auditRowsMax + 1
-	boundCount     = boundIssueRows + auditRowsMax + 1
+	boundIssueRows = boundAuditRows + multiRowMax + 1
+	boundCount     = boundIssueRows + multiRowMax + 1
 )
 
-// auditRowsMax: the largest audit insert or issue upsert has 1<<auditRowsMax rows (maxBatch).
-const auditRowsMax = 9
+// multiRowMax: the largest audit insert or issue upsert has 1<<multiRowMax rows (maxBatch).
+const multiRowMax = 9
 
 // auditColumns are the values of an audit entry, in the order of stAudit's placeholders.
 const auditColumns = 10
@@ -149,6 +149,33 @@ func OpenSQLite(path string) (*Store, error) {
 	if err := privateFiles(path); err != nil {
 		return nil, err
 	}
+	w, err := openSQLiteWriter(path)
+	if err != nil {
+		return nil, err
+	}
+	r, err := sql.Open("sqlite", "file:"+path+"?_pragma=busy_timeout(10000)&_pragma=journal_mode(WAL)&mode=ro")
+	if err != nil {
+		w.Close()
+		return nil, err
+	}
+	r.SetMaxIdleConns(readerIdleConns)
+	wr := &sqliteWriter{db: w, ops: make(chan *op, 4*maxBatch), stop: make(chan struct{}), runSlots: map[kms.Slot]*sqliteIssue{}}
+	s := &Store{r: r, sql: written(sqliteDialect{}), close: func() error { return wr.close(r) }, stmt: wr.stmtOn}
+	s.update, s.issue, s.auditLater = wr.change, wr.issue, wr.auditLater
+	if err := errors.Join(wr.prepare(s.sql), s.prepareReads()); err != nil {
+		w.Close()
+		r.Close()
+		return nil, err
+	}
+	wr.s, s.sqlite = s, wr
+	wr.wg.Add(1)
+	go wr.run()
+	return s, nil
+}
+
+// openSQLiteWriter opens the writer's connection to the database at path, its schema brought up
+// to date.
+func openSQLiteWriter(path string) (*sql.DB, error) {
 	// temp_store(MEMORY): the journal of a savepoint or of a statement is kept in memory, not
 	// written to a temporary file page by page.
 	w, err := sql.Open("sqlite", "file:"+path+"?_pragma=busy_timeout(10000)&_pragma=journal_mode(WAL)&_pragma=synchronous(FULL)&_pragma=temp_store(MEMORY)&_txlock=immediate")
@@ -156,8 +183,7 @@ func OpenSQLite(path string) (*Store, error) {
 		return nil, err
 	}
 	w.SetMaxOpenConns(1)
-	var d sqliteDialect
-	if _, err := w.Exec(d.schema()); err != nil {
+	if _, err := w.Exec(sqliteDialect{}.schema()); err != nil {
 		w.Close()
 		return nil, fmt.Errorf("store: create schema: %w", err)
 	}
@@ -169,47 +195,40 @@ func OpenSQLite(path string) (*Store, error) {
 		w.Close()
 		return nil, err
 	}
-	r, err := sql.Open("sqlite", "file:"+path+"?_pragma=busy_timeout(10000)&_pragma=journal_mode(WAL)&mode=ro")
-	if err != nil {
-		w.Close()
-		return nil, err
-	}
-	r.SetMaxIdleConns(readerIdleConns)
-	wr := &sqliteWriter{db: w, ops: make(chan *op, 4*maxBatch), stop: make(chan struct{}), runSlots: map[kms.Slot]*sqliteIssue{}}
-	s := &Store{r: r, sql: written(d), close: func() error { return wr.close(r) }, stmt: wr.stmtOn}
-	s.update = wr.change
-	s.issue = wr.issue
-	prepare := func(q string) *sql.Stmt {
-		st, perr := w.Prepare(q)
+	return w, nil
+}
+
+// prepare prepares the writer's statements on its connection: the store's (as q writes them),
+// the savepoint's, and the audit inserts and issue upserts of 1<<k rows.
+func (w *sqliteWriter) prepare(q [statementCount]string) error {
+	var err error
+	prepare := func(text string) *sql.Stmt {
+		st, perr := w.db.Prepare(text)
 		if perr != nil && err == nil {
-			err = fmt.Errorf("store: prepare %q: %w", q, perr)
+			err = fmt.Errorf("store: prepare %q: %w", text, perr)
 		}
 		return st
 	}
-	for i, q := range s.sql {
-		wr.stmt[i] = prepare(q)
+	for i, text := range q {
+		w.stmt[i] = prepare(text)
 	}
-	wr.savepoint, wr.rollbackTo, wr.release = prepare(`SAVEPOINT change`), prepare(`ROLLBACK TO change`), prepare(`RELEASE change`)
-	for k := range wr.auditRows {
-		wr.auditRows[k], wr.issueRows[k] = prepare(auditInsert(1<<k)), prepare(issueRowsInsert(1<<k))
+	w.savepoint, w.rollbackTo, w.release = prepare(`SAVEPOINT change`), prepare(`ROLLBACK TO change`), prepare(`RELEASE change`)
+	for k := range w.auditRows {
+		w.auditRows[k], w.issueRows[k] = prepare(auditInsert(1<<k)), prepare(issueRowsInsert(1<<k))
 	}
-	s.auditLater = wr.auditLater
+	return err
+}
+
+// prepareReads prepares readStatements on the reader pool.
+func (s *Store) prepareReads() error {
 	for _, q := range readStatements {
-		if st, perr := r.Prepare(s.sql[q]); perr != nil && err == nil {
-			err = fmt.Errorf("store: prepare %q: %w", s.sql[q], perr)
-		} else {
-			s.read[q] = st
+		st, err := s.r.Prepare(s.sql[q])
+		if err != nil {
+			return fmt.Errorf("store: prepare %q: %w", s.sql[q], err)
 		}
+		s.read[q] = st
 	}
-	if err != nil {
-		w.Close()
-		r.Close()
-		return nil, err
-	}
-	wr.s, s.sqlite = s, wr
-	wr.wg.Add(1)
-	go wr.run()
-	return s, nil
+	return nil
 }
 
 // change runs fn in a transaction shared with other changes and returns once that transaction
@@ -321,15 +340,29 @@ func (w *sqliteWriter) auditLater(tx *sql.Tx, values ...any) bool {
 // insertAudits inserts the batch's kept audit entries, oldest first, in statements of 1<<k rows.
 func (w *sqliteWriter) insertAudits(tx *sql.Tx) error {
 	rows := w.audits
-	for k := auditRowsMax; k >= 0; k-- {
-		for n := 1 << k; len(rows) >= n*auditColumns; rows = rows[n*auditColumns:] {
-			if _, err := w.on(tx, boundAuditRows+k, w.auditRows[k]).Exec(rows[:n*auditColumns]...); err != nil {
-				return fmt.Errorf("store: audit: %w", err)
+	err := inRowRuns(len(rows)/auditColumns, func(k, first int) error {
+		_, err := w.on(tx, boundAuditRows+k, w.auditRows[k]).Exec(rows[first*auditColumns : (first+1<<k)*auditColumns]...)
+		return err
+	})
+	clear(w.audits)
+	w.audits = w.audits[:0]
+	if err != nil {
+		return fmt.Errorf("store: audit: %w", err)
+	}
+	return nil
+}
+
+// inRowRuns cuts n rows into runs of 1<<k rows (k at most multiRowMax), largest first, and calls
+// run with each one's k and its first row, in the rows' order, until run fails.
+func inRowRuns(n int, run func(k, first int) error) error {
+	first := 0
+	for k := multiRowMax; k >= 0; k-- {
+		for size := 1 << k; n-first >= size; first += size {
+			if err := run(k, first); err != nil {
+				return err
 			}
 		}
 	}
-	clear(w.audits)
-	w.audits = w.audits[:0]
 	return nil
 }
 

@@ -47,7 +47,7 @@ func (w *sqliteWriter) issueAlone(tx *sql.Tx, si *sqliteIssue) error {
 		return err
 	}
 	si.got(c, ic, ip)
-	return w.s.audit(tx, si.actor, "issue:"+string(is.Type), is.Slot, c, "issued", "")
+	return w.auditIssue(tx, si)
 }
 
 // got records the counter and the master key slot's injected key an issue's upsert returned.
@@ -89,22 +89,23 @@ func (w *sqliteWriter) issueTogether(tx *sql.Tx, ops []*op) error {
 		o.issue.err = refusedExhausted
 	}
 	bySlot := w.runSlots
-	rest := ops
-	for k := auditRowsMax; k >= 0; k-- {
-		for n := 1 << k; len(rest) >= n; rest = rest[n:] {
-			if err := w.upsertIssues(tx, k, rest[:n], bySlot); err != nil {
-				return fmt.Errorf("store: issue: %w", err)
-			}
-		}
+	err := inRowRuns(len(ops), func(k, first int) error { return w.upsertIssues(tx, k, ops[first:first+1<<k], bySlot) })
+	if err != nil {
+		return fmt.Errorf("store: issue: %w", err)
 	}
 	for _, o := range ops {
 		if si := o.issue; si.err == nil {
-			if err := w.s.audit(tx, si.actor, "issue:"+string(si.is.Type), si.is.Slot, int64(si.counter), "issued", ""); err != nil {
+			if err := w.auditIssue(tx, si); err != nil {
 				return err
 			}
 		}
 	}
 	return nil
+}
+
+// auditIssue writes the audit entry of an issue that got its counter.
+func (w *sqliteWriter) auditIssue(tx *sql.Tx, si *sqliteIssue) error {
+	return w.s.audit(tx, si.actor, "issue:"+string(si.is.Type), si.is.Slot, int64(si.counter), "issued", "")
 }
 
 // upsertIssues runs 1<<k issues in one upsert and records what each got.

@@ -1,6 +1,8 @@
 package store
 
 import (
+	"errors"
+	"slices"
 	"testing"
 
 	"github.com/shekit/shekit/server/kms"
@@ -22,5 +24,31 @@ func TestReturnedSlot(t *testing.T) {
 		if got, err := returnedSlot(tc.uid, tc.keyID); err == nil {
 			t.Errorf("returnedSlot(%x, %d) = %+v, want an error", tc.uid, tc.keyID, got)
 		}
+	}
+}
+
+// TestInRowRuns: rows are cut into runs of 1<<k rows, largest first, k at most multiRowMax, in
+// the rows' order; a failed run ends it.
+func TestInRowRuns(t *testing.T) {
+	for _, tc := range []struct {
+		n    int
+		want [][2]int // k, first row
+	}{
+		{0, nil},
+		{1, [][2]int{{0, 0}}},
+		{37, [][2]int{{5, 0}, {2, 32}, {0, 36}}},
+		{1027, [][2]int{{9, 0}, {9, 512}, {1, 1024}, {0, 1026}}},
+	} {
+		var got [][2]int
+		if err := inRowRuns(tc.n, func(k, first int) error { got = append(got, [2]int{k, first}); return nil }); err != nil {
+			t.Fatal(err)
+		}
+		if !slices.Equal(got, tc.want) {
+			t.Errorf("%d rows: runs %v, want %v", tc.n, got, tc.want)
+		}
+	}
+	failed, runs := errors.New("failed"), 0
+	if err := inRowRuns(7, func(int, int) error { runs++; return failed }); err != failed || runs != 1 {
+		t.Fatalf("a failed run: %v after %d runs, want it after 1", err, runs)
 	}
 }

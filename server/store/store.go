@@ -33,9 +33,11 @@ type Store struct {
 	auditLater func(tx *sql.Tx, values ...any) bool
 	// issue allocates a counter (Issue's work once its arguments are checked): SQLite's writer
 	// runs consecutive issues of a batch together; PostgreSQL sends them in one pgx batch (pgIssuer).
-	issue  func(ctx context.Context, is kms.Issue, min uint32, actor string) (uint32, kms.SlotState, error)
-	close  func() error
-	sqlite *sqliteWriter // SQLite's writer (nil with PostgreSQL)
+	issue func(ctx context.Context, is kms.Issue, min uint32, actor string) (uint32, kms.SlotState, error)
+	close func() error
+	// sqlite is SQLite's writer (nil with PostgreSQL), which the store reaches through the
+	// functions above; kept for the tests that hold the writer and look into its batches.
+	sqlite *sqliteWriter
 	// dollar: the database wants $n placeholders (PostgreSQL), not ?.
 	dollar bool
 
