@@ -92,8 +92,7 @@ func TestDiagProfilesOnVCAN0KernelISOTP(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			p := builtinProfile(t, name)
 			ids := p.Addressing.IDs()
-			uid, m1, m2, m3, m4, m5, _ := docVector(t, "oem-doc-a-master-ecu-key")
-			cfg := Config{UID: uid, DiagProfile: p}
+			cfg := Config{UID: docUID(t), DiagProfile: p}
 			if _, err := net.InterfaceByName("vcan0"); err != nil && os.Getenv("SHEKIT_REQUIRE_VCAN") == "" {
 				t.Skip("no vcan0 on this machine (vcan/run-in-vm.sh runs tests in a VM that has one)")
 			}
@@ -109,13 +108,7 @@ func TestDiagProfilesOnVCAN0KernelISOTP(t *testing.T) {
 			tt := isotp.New(bus, ids.Request, ids.Response, append(testerOptions(p), isotp.WithFlowControlDelay(30*time.Millisecond))...)
 			// A wide margin over P2: an emulated VM on a loaded host is slow.
 			r := serveDiag(t, cfg, et, tt, uds.WithTiming(uds.DefaultP2, uds.DefaultP2Star, 2*time.Second))
-			if got := r.run(t, profile.ReadUID, nil); !bytes.Equal(got["UID"], uid[:]) {
-				t.Fatalf("ReadUID: % X", got["UID"])
-			}
-			got := r.run(t, profile.LoadKey, profile.Values{"M1": m1[:], "M2": m2[:], "M3": m3[:]})
-			if !bytes.Equal(got["M4"], m4[:]) || !bytes.Equal(got["M5"], m5[:]) {
-				t.Fatalf("LoadKey: %v; want the document's M4/M5", got)
-			}
+			checkReadUIDAndLoadKey(t, r)
 		})
 	}
 }
@@ -180,8 +173,7 @@ func TestDiagProfilesOnVCAN0UserISOTP(t *testing.T) {
 			}
 			p := builtinProfile(t, name)
 			ids := p.Addressing.IDs()
-			uid, m1, m2, m3, m4, m5, _ := docVector(t, "oem-doc-a-master-ecu-key")
-			cfg := Config{UID: uid, DiagProfile: p}
+			cfg := Config{UID: docUID(t), DiagProfile: p}
 			dial := SocketCANDialer(context.Background(), "vcan0", p)
 			et, err := Transport(dial, ids.Response, ids.Request, cfg.TransportOptions()...)
 			if err != nil {
@@ -193,13 +185,27 @@ func TestDiagProfilesOnVCAN0UserISOTP(t *testing.T) {
 			}
 			// A wide margin over P2: an emulated VM on a loaded host is slow.
 			r := serveDiag(t, cfg, et, tt, uds.WithTiming(uds.DefaultP2, uds.DefaultP2Star, 2*time.Second))
-			if got := r.run(t, profile.ReadUID, nil); !bytes.Equal(got["UID"], uid[:]) {
-				t.Fatalf("ReadUID: % X", got["UID"])
-			}
-			got := r.run(t, profile.LoadKey, profile.Values{"M1": m1[:], "M2": m2[:], "M3": m3[:]})
-			if !bytes.Equal(got["M4"], m4[:]) || !bytes.Equal(got["M5"], m5[:]) {
-				t.Fatalf("LoadKey: %v; want the document's M4/M5", got)
-			}
+			checkReadUIDAndLoadKey(t, r)
 		})
+	}
+}
+
+// docUID is the UID of the document's master ECU key example (checkReadUIDAndLoadKey's ECU).
+func docUID(t *testing.T) she.UID {
+	uid, _, _, _, _, _, _ := docVector(t, "oem-doc-a-master-ecu-key")
+	return uid
+}
+
+// checkReadUIDAndLoadKey reads the UID of an ECU of docUID through r and loads the document's
+// master ECU key example, which must answer the document's M4/M5.
+func checkReadUIDAndLoadKey(t *testing.T, r *diagRig) {
+	t.Helper()
+	uid, m1, m2, m3, m4, m5, _ := docVector(t, "oem-doc-a-master-ecu-key")
+	if got := r.run(t, profile.ReadUID, nil); !bytes.Equal(got["UID"], uid[:]) {
+		t.Fatalf("ReadUID: % X", got["UID"])
+	}
+	got := r.run(t, profile.LoadKey, profile.Values{"M1": m1[:], "M2": m2[:], "M3": m3[:]})
+	if !bytes.Equal(got["M4"], m4[:]) || !bytes.Equal(got["M5"], m5[:]) {
+		t.Fatalf("LoadKey: %v; want the document's M4/M5", got)
 	}
 }
