@@ -415,7 +415,9 @@ func (c *Client) TesterPresent(ctx context.Context, suppress bool) error {
 // DoSuppressed sends req, whose sub-function has the suppress-positive-response bit, and returns
 // every message that answers it within wait, P2* after each response pending: none from a server
 // that honours the bit; a negative answer; or response pendings and the final answer that ISO
-// 14229-1 requires after them. Foreign messages are discarded as by Do.
+// 14229-1 requires after them. It returns at the first answer that is not a response pending
+// (a session's S3 may be shorter than P2*); any later one is discarded, and counted, by the
+// requests that follow. Foreign messages are discarded as by Do.
 func (c *Client) DoSuppressed(ctx context.Context, req []byte, wait time.Duration) ([][]byte, error) {
 	if !SuppressesPositiveResponse(req) {
 		return nil, fmt.Errorf("uds: % x has no suppress bit", req)
@@ -438,7 +440,7 @@ func (c *Client) DoSuppressed(ctx context.Context, req []byte, wait time.Duratio
 			answers = append(answers, msg)
 			deadline = c.clock.Now().Add(c.p2Star + c.margin)
 		case Answer:
-			answers = append(answers, msg)
+			return append(answers, msg), nil
 		default:
 			c.discard(msg, "foreign")
 		}

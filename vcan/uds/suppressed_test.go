@@ -24,15 +24,24 @@ func TestDoSuppressed(t *testing.T) {
 		// The wait is 60 ms; a pending at 50 ms gives P2* + margin (170 ms) for the final answer.
 		{"final after the wait, pending before it", []reply{{50 * time.Millisecond, pending}, {150 * time.Millisecond, final}}, [][]byte{pending, final}},
 		{"positive despite the bit", []reply{{10 * time.Millisecond, final}}, [][]byte{final}},
+		// A second answer after the final one is left to the requests that follow.
+		{"final then another", []reply{{10 * time.Millisecond, pending}, {100 * time.Millisecond, final}, {20 * time.Millisecond, final}}, [][]byte{pending, final}},
 		{"foreign discarded", []reply{{10 * time.Millisecond, []byte{0x7E, 0x00}}}, nil},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			synctest.Test(t, func(t *testing.T) {
 				c := scripted(t, func([]byte) []reply { return tc.replies })
+				start := time.Now()
 				got, err := c.DoSuppressed(context.Background(), []byte{0x27, 0x82, 1, 2}, 60*time.Millisecond)
 				if err != nil {
 					t.Fatal(err)
+				}
+				// The final answer ends the wait: a session's S3 may be shorter than P2*.
+				if n := len(tc.want); n > 0 && !isPending(tc.want[n-1]) {
+					if d, at := time.Since(start), finalAt(tc.replies); d != at {
+						t.Fatalf("returned after %v, want at the final answer (%v)", d, at)
+					}
 				}
 				if len(got) != len(tc.want) {
 					t.Fatalf("answers % x, want % x", got, tc.want)
@@ -53,4 +62,19 @@ func TestDoSuppressedNeedsTheBit(t *testing.T) {
 	if _, err := c.DoSuppressed(context.Background(), []byte{0x27, 0x02}, time.Millisecond); err == nil {
 		t.Fatal("DoSuppressed sent 27 02, which has no suppress bit")
 	}
+}
+
+// isPending reports whether msg is a response pending (7F xx 78), written apart from Match.
+func isPending(msg []byte) bool { return len(msg) == 3 && msg[0] == 0x7F && msg[2] == 0x78 }
+
+// finalAt is when the first reply that is not a response pending is sent (scripted sleeps
+// each reply's after before sending it).
+func finalAt(replies []reply) time.Duration {
+	var at time.Duration
+	for _, r := range replies {
+		if at += r.after; !isPending(r.msg) {
+			return at
+		}
+	}
+	return -1
 }
