@@ -24,8 +24,6 @@ func TestDoSuppressed(t *testing.T) {
 		// The wait is 60 ms; a pending at 50 ms gives P2* + margin (170 ms) for the final answer.
 		{"final after the wait, pending before it", []reply{{50 * time.Millisecond, pending}, {150 * time.Millisecond, final}}, [][]byte{pending, final}},
 		{"positive despite the bit", []reply{{10 * time.Millisecond, final}}, [][]byte{final}},
-		// A second answer after the final one is left to the requests that follow.
-		{"final then another", []reply{{10 * time.Millisecond, pending}, {100 * time.Millisecond, final}, {20 * time.Millisecond, final}}, [][]byte{pending, final}},
 		{"foreign discarded", []reply{{10 * time.Millisecond, []byte{0x7E, 0x00}}}, nil},
 	}
 	for _, tc := range cases {
@@ -54,6 +52,31 @@ func TestDoSuppressed(t *testing.T) {
 			})
 		})
 	}
+}
+
+// TestDoSuppressedLeavesALateAnswerToTheNextRequest: an answer after the final one is not
+// DoSuppressed's; the request that follows discards it, and counts it.
+func TestDoSuppressedLeavesALateAnswerToTheNextRequest(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		final := []byte{0x67, 0x02}
+		c := scripted(t, bySID(map[byte][]reply{
+			0x27: {{10 * time.Millisecond, []byte{0x7F, 0x27, 0x78}}, {100 * time.Millisecond, final}, {20 * time.Millisecond, final}},
+			0x3E: {{10 * time.Millisecond, []byte{0x7E, 0x00}}},
+		}))
+		got, err := c.DoSuppressed(context.Background(), []byte{0x27, 0x82, 1, 2}, 60*time.Millisecond)
+		if err != nil || len(got) != 2 || !bytes.Equal(got[1], final) {
+			t.Fatalf("DoSuppressed: % x, %v; want the pending and one final answer", got, err)
+		}
+		if c.Stats().Discarded != 0 {
+			t.Fatalf("%d discarded before the next request", c.Stats().Discarded)
+		}
+		if resp, err := c.Do(context.Background(), []byte{0x3E, 0x00}); err != nil || !bytes.Equal(resp, []byte{0x7E, 0x00}) {
+			t.Fatalf("the next request: % x, %v", resp, err)
+		}
+		if n := c.Stats().Discarded; n != 1 {
+			t.Fatalf("%d discarded, want the late 67 02", n)
+		}
+	})
 }
 
 // TestDoSuppressedNeedsTheBit: a request without the suppress bit is refused before it is sent.

@@ -3,7 +3,9 @@
 // (an EcuMasterKey's M1–M5 envelope, 352 bytes) after reading the request's body, and reports
 // its process CPU at /metrics as the reference server does (process_cpu_seconds_total). What the
 // load command measures against it is what HTTP/1.1 on loopback costs the server on this
-// machine; the reference server's figure less this one is the cost of its work.
+// machine; the reference server's figure less this one is the cost of its work, which here
+// includes what its HTTP server adds to net/http's defaults (timeouts, connection tracking, the
+// request deadline, the request log, its metrics).
 //
 //	go run ./server/loadtest/floor -listen 127.0.0.1:18090 &
 //	go run ./server/loadtest -url http://127.0.0.1:18090 -clients 64 -requests 30000
@@ -50,14 +52,15 @@ func serve(addr string) error {
 	return http.Serve(ln, handler())
 }
 
-// loopbackOnly refuses an address that is not a loopback IP and port.
+// loopbackOnly refuses an address that is not a loopback IP and port (a name such as localhost
+// is refused too: what it resolves to is not this command's to check).
 func loopbackOnly(addr string) error {
 	host, _, err := net.SplitHostPort(addr)
 	if err != nil {
 		return err
 	}
 	if ip := net.ParseIP(host); ip == nil || !ip.IsLoopback() {
-		return fmt.Errorf("%s: a loopback address only", addr)
+		return fmt.Errorf("%s: a loopback IP address only (127.0.0.1, ::1; not a name)", addr)
 	}
 	return nil
 }

@@ -62,13 +62,16 @@ func lengths(m map[string]any) map[string]any {
 // reference server's size, fields and value lengths (its M1–M5 differ: the server's root keys are
 // its own), and its Content-Type.
 func TestFloorAnswersAsTheReferenceServer(t *testing.T) {
-	ref, err := reference.New(context.Background(), reference.Config{DataDir: t.TempDir()})
+	ref, err := reference.New(context.Background(), reference.Config{DataDir: t.TempDir(), CLMKeys: "ecdsa"})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer ref.Close()
 	want, wantHeader := post(t, ref.Handler())
 	got, gotHeader := post(t, handler())
+	if !strings.Contains(want, `"ResultStatus":"Success"`) || !strings.Contains(got, `"ResultStatus":"Success"`) {
+		t.Fatalf("want two successes:\n%s\n%s", got, want)
+	}
 	if len(got) != len(want) {
 		t.Errorf("answer of %d bytes, the reference server's %d:\n%s\n%s", len(got), len(want), got, want)
 	}
@@ -105,12 +108,13 @@ func TestFloorReportsItsCPU(t *testing.T) {
 
 // TestFloorListensOnLoopbackOnly: a non-loopback address is refused.
 func TestFloorListensOnLoopbackOnly(t *testing.T) {
-	for _, addr := range []string{"0.0.0.0:18090", ":18090", "example.com:80", "192.0.2.1:80", "nonsense"} {
+	for _, addr := range []string{"0.0.0.0:18090", ":18090", "example.com:80", "192.0.2.1:80", "nonsense",
+		"localhost:18090", "[::1%lo]:18090", "127.0.0.1"} {
 		if loopbackOnly(addr) == nil {
 			t.Errorf("%s: taken", addr)
 		}
 	}
-	for _, addr := range []string{"127.0.0.1:18090", "[::1]:18090"} {
+	for _, addr := range []string{"127.0.0.1:18090", "[::1]:18090", "[::ffff:127.0.0.1]:18090"} {
 		if err := loopbackOnly(addr); err != nil {
 			t.Errorf("%s: %v", addr, err)
 		}
