@@ -36,8 +36,9 @@ func TestExhaustedCounterIsNotConsumed(t *testing.T) {
 	})
 }
 
-// TestFailedUpdateUndoesItselfOnly: an update that fails after writing (the database refuses
-// its second statement) leaves no trace, whatever batch it shared; the changes beside it commit.
+// TestFailedUpdateUndoesItselfOnly: an update that fails after writing (an audit entry, a row
+// written by a statement of its own, then a statement the database refuses whatever it holds)
+// leaves no trace, whatever batch it shared; the changes beside it commit.
 func TestFailedUpdateUndoesItselfOnly(t *testing.T) {
 	eachBackend(t, func(t *testing.T, open func(t *testing.T) *Store) {
 		s := open(t)
@@ -54,7 +55,11 @@ func TestFailedUpdateUndoesItselfOnly(t *testing.T) {
 						if err := s.audit(tx, "failing", "issue:EcuMasterKey", slot, 7, "issued", ""); err != nil {
 							return err
 						}
-						_, err := tx.Exec(`UPDATE audit SET actor = 'x'`) // refused by the append-only trigger
+						// A write of its own (SQLite's writer holds audit entries until its commit).
+						if _, err := tx.Exec(`INSERT INTO audit (at, actor, action, uid, key_id) VALUES ('t0', 'failing-write', 'x', 'u', 7)`); err != nil {
+							return err
+						}
+						_, err := tx.Exec(`INSERT INTO slots (uid, key_id) VALUES (NULL, 0)`) // refused: uid NOT NULL
 						return err
 					})
 					return
