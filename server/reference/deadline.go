@@ -18,12 +18,12 @@ import (
 
 // withDeadline answers every request within d: the handler runs, on the request's goroutine,
 // with a context that ends after d (its cause errDeadline: store calls that honour it give up),
-// and its answer is held until it is complete. When d passes first, lateAnswer answers at once (and closes the
-// connection: the handler still occupies it) and the handler's answer, whenever it comes, is
-// dropped. So a hung store (PostgreSQL paused, a disk that stalls) costs a client d, not its own
-// timeout. A handler that streams (it flushes, as GET IDInfo does) is no longer held once it has
-// flushed: its context still ends after d, which cuts the stream off. A handler's panic reaches
-// net/http as it would without the deadline.
+// and its answer is held until it is complete. When d passes first, lateAnswer answers at once
+// (and closes the connection: the handler still occupies it) and the handler's answer, whenever
+// it comes, is dropped. So a hung store (PostgreSQL paused, a disk that stalls) costs a client
+// d, not its own timeout. A handler that streams (it flushes, as GET IDInfo does) is no longer
+// held once it has flushed: its context still ends after d, which cuts the stream off. A
+// handler's panic reaches net/http as it would without the deadline.
 func withDeadline(h http.Handler, d time.Duration, log *slog.Logger) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		// One timer per request: it answers late (if the handler has not answered), then ends

@@ -81,9 +81,9 @@ func (w *sqliteWriter) issueRun(batch []*op, guarded bool) []*op {
 	return batch[:n]
 }
 
-// issueTogether runs a run of issues of distinct slots (issueRun's) in upserts of 1<<k rows each, then keeps their
-// audit entries for the batch's audit insert. An issue whose row did not come back was refused
-// (she.MaxCounter) and wrote nothing. An error fails the batch.
+// issueTogether runs a run of issues of distinct slots (issueRun's) in upserts of 1<<k rows
+// each, then keeps their audit entries for the batch's audit insert. An issue whose row did not
+// come back was refused (she.MaxCounter) and wrote nothing. An error fails the batch.
 func (w *sqliteWriter) issueTogether(tx *sql.Tx, ops []*op) error {
 	for _, o := range ops {
 		o.issue.err = refusedExhausted
